@@ -1,0 +1,124 @@
+namespace LlmRouter.Common.Configuration;
+
+/// <summary>
+/// The whole mesh as one YAML file describes it (mesh.sample.yaml). Every process reads the same file and
+/// picks its own part with <see cref="FindNode"/>. Immutable: a reload produces a new instance.
+/// </summary>
+public sealed record MeshConfig(
+    string Name,
+    string SourcePath,
+    string CertificatesDirectory,
+    ServerSettings Server,
+    RoutingSettings Routing,
+    IReadOnlyList<PoolConfig> Pools)
+{
+    public IEnumerable<NodeConfig> AllNodes => Pools.SelectMany(pool => pool.Nodes);
+
+    public NodeConfig? FindNode(string nodeId) =>
+        AllNodes.FirstOrDefault(node => string.Equals(node.Id, nodeId, StringComparison.Ordinal));
+}
+
+/// <summary>One gossip pool: the nodes of one subnet, which can all reach each other.</summary>
+public sealed record PoolConfig(string Name, IReadOnlyList<NodeConfig> Nodes);
+
+/// <summary>One llm-router-node: where it listens and which backends it reaches itself.</summary>
+public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyList<BackendConfig> Backends);
+
+/// <summary>Limits and shutdown behaviour shared by every node of the mesh.</summary>
+public sealed record ServerSettings(
+    int MaxRequestBytes,
+    int MaxMessages,
+    TimeSpan DrainTimeout,
+    TimeSpan DrainNotice)
+{
+    public static ServerSettings Default { get; } = new(
+        MaxRequestBytes: 4 * 1024 * 1024,
+        MaxMessages: 1024,
+        DrainTimeout: TimeSpan.FromSeconds(30),
+        DrainNotice: TimeSpan.FromSeconds(1));
+}
+
+/// <summary>Routing profiles: named weight sets for the score terms.</summary>
+public sealed record RoutingSettings(string DefaultProfile, IReadOnlyDictionary<string, ScoreWeightSet> Profiles)
+{
+    public static RoutingSettings Default { get; } = new(
+        RoutingProfiles.Balanced,
+        new Dictionary<string, ScoreWeightSet>(StringComparer.Ordinal)
+        {
+            [RoutingProfiles.Balanced] = new(Quality: 1.0, Price: 0.5, Latency: 1.0, Load: 1.0, Warm: 0.2, Locality: 0.5),
+            [RoutingProfiles.Quality] = new(Quality: 3.0, Price: 0.1, Latency: 0.3, Load: 0.5, Warm: 0.1, Locality: 0.2),
+            [RoutingProfiles.Cost] = new(Quality: 0.5, Price: 3.0, Latency: 0.3, Load: 0.5, Warm: 0.1, Locality: 0.5),
+            [RoutingProfiles.Latency] = new(Quality: 0.3, Price: 0.1, Latency: 3.0, Load: 1.5, Warm: 0.5, Locality: 1.0),
+        });
+}
+
+/// <summary>Names of the built-in routing profiles.</summary>
+public static class RoutingProfiles
+{
+    public static string Balanced => "balanced";
+    public static string Quality => "quality";
+    public static string Cost => "cost";
+    public static string Latency => "latency";
+}
+
+/// <summary>Weights of the score terms; each term is normalised to 0..1 before weighting.</summary>
+public sealed record ScoreWeightSet(double Quality, double Price, double Latency, double Load, double Warm, double Locality);
+
+/// <summary>How a node reaches one backend.</summary>
+public enum BackendKind
+{
+    /// <summary>The built-in deterministic generator (DESIGN.md section 8).</summary>
+    Simulated,
+    /// <summary>Any server speaking OpenAI chat completions: LM Studio, Ollama, vLLM, llama.cpp.</summary>
+    OpenAICompatible,
+    /// <summary>OpenAI's cloud API.</summary>
+    OpenAI,
+    /// <summary>Anthropic's native Messages API.</summary>
+    Anthropic,
+}
+
+/// <summary>One model endpoint a node reaches itself, and the models it serves.</summary>
+public sealed record BackendConfig(
+    string Id,
+    BackendKind Kind,
+    Uri? BaseUrl,
+    string? ApiKeyVariable,
+    int MaxConcurrency,
+    int MaxQueue,
+    TimeSpan FirstTokenTimeout,
+    TimeSpan StallTimeout,
+    SimulatedBackendConfig? Simulated,
+    IReadOnlyList<ModelConfig> Models)
+{
+    /// <summary>Cloud backends take requests off the premises; `on-prem-only` requests avoid them.</summary>
+    public bool IsCloud => Kind is BackendKind.OpenAI or BackendKind.Anthropic;
+}
+
+/// <summary>Model kinds a backend can serve.</summary>
+public enum ModelKindConfig
+{
+    Chat,
+    Embedding,
+}
+
+/// <summary>What a node advertises about one model of one backend.</summary>
+public sealed record ModelConfig(
+    string Id,
+    string UpstreamModel,
+    IReadOnlyList<string> Aliases,
+    ModelKindConfig Kind,
+    double Quality,
+    int ContextTokens,
+    IReadOnlyList<string> Features,
+    double InputPricePerMillion,
+    double OutputPricePerMillion,
+    int EmbeddingDimensions);
+
+/// <summary>Behaviour of a simulated backend: pacing and injected faults (DESIGN.md section 8).</summary>
+public sealed record SimulatedBackendConfig(
+    TimeSpan TimeToFirstToken,
+    double TokensPerSecond,
+    int DefaultMaxTokens,
+    double FailureRate,
+    int? FailAfterTokens,
+    int? StallAfterTokens);

@@ -1,0 +1,369 @@
+using System.Text.RegularExpressions;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace LlmRouter.Common.Configuration;
+
+/// <summary>
+/// Reads and validates a mesh YAML file. All problems are collected and thrown together as one
+/// <see cref="ConfigException"/> whose lines name file, line, column and field.
+/// </summary>
+public static partial class MeshConfigLoader
+{
+    public static MeshConfig Load(string path)
+    {
+        var fullPath = System.IO.Path.GetFullPath(path);
+        string text;
+        try
+        {
+            text = File.ReadAllText(fullPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException(path, [$"{path}: cannot read the file: {ex.Message}"]);
+        }
+
+        return Parse(text, path, System.IO.Path.GetDirectoryName(fullPath)!);
+    }
+
+    /// <param name="text">The YAML text.</param>
+    /// <param name="file">The name used in error messages.</param>
+    /// <param name="baseDirectory">Relative paths in the file are relative to this directory.</param>
+    public static MeshConfig Parse(string text, string file, string baseDirectory)
+    {
+        var errors = new ConfigErrorList(file);
+        var root = ParseYaml(text, errors);
+        if (root is null)
+        {
+            throw new ConfigException(file, errors.Items);
+        }
+
+        var top = new YamlFields(root, "", errors);
+        var mesh = top.Map("mesh", required: true);
+        var name = mesh?.Id("name", required: true) ?? "";
+        var certificates = mesh?.String("certificates") ?? "certs/dev";
+        mesh?.RejectUnknownKeys();
+
+        var server = ReadServer(top.Map("server"));
+        var routing = ReadRouting(top.Map("routing"));
+        var pools = top.MapList("pools", required: true).Select(ReadPool).ToList();
+        top.RejectUnknownKeys();
+
+        CheckUnique(pools, errors);
+        if (errors.Any)
+        {
+            throw new ConfigException(file, errors.Items);
+        }
+
+        return new MeshConfig(
+            name,
+            System.IO.Path.GetFullPath(file, baseDirectory),
+            System.IO.Path.GetFullPath(certificates, baseDirectory),
+            server,
+            routing,
+            pools.Select(p => p.Config).ToList());
+    }
+
+    private static YamlMappingNode? ParseYaml(string text, ConfigErrorList errors)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException ex)
+        {
+            // YamlDotNet's message repeats the position; keep only its description.
+            var reason = ex.InnerException?.Message ?? ex.Message;
+            errors.Add(ex.Start, "(syntax)", $"malformed YAML: {reason}");
+            return null;
+        }
+
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            errors.Add(Mark.Empty, "(document)", "the file must be a YAML mapping with mesh:, pools: and optional server: and routing: sections");
+            return null;
+        }
+
+        return root;
+    }
+
+    private static ServerSettings ReadServer(YamlFields? fields)
+    {
+        var defaults = ServerSettings.Default;
+        if (fields is null)
+        {
+            return defaults;
+        }
+
+        var settings = new ServerSettings(
+            MaxRequestBytes: fields.Int("max_request_bytes", defaults.MaxRequestBytes, 1024, 64 * 1024 * 1024),
+            MaxMessages: fields.Int("max_messages", defaults.MaxMessages, 1, 100_000),
+            DrainTimeout: fields.Duration("drain_timeout", defaults.DrainTimeout, TimeSpan.Zero, TimeSpan.FromHours(1)),
+            DrainNotice: fields.Duration("drain_notice", defaults.DrainNotice, TimeSpan.Zero, TimeSpan.FromMinutes(5)));
+        fields.RejectUnknownKeys();
+        return settings;
+    }
+
+    private static RoutingSettings ReadRouting(YamlFields? fields)
+    {
+        var defaults = RoutingSettings.Default;
+        if (fields is null)
+        {
+            return defaults;
+        }
+
+        var profiles = new Dictionary<string, ScoreWeightSet>(defaults.Profiles, StringComparer.Ordinal);
+        foreach (var (name, weights) in fields.NamedMaps("profiles"))
+        {
+            var basis = profiles.GetValueOrDefault(name) ?? defaults.Profiles[RoutingProfiles.Balanced];
+            profiles[name] = new ScoreWeightSet(
+                Quality: weights.Double("quality", basis.Quality, 0, 100),
+                Price: weights.Double("price", basis.Price, 0, 100),
+                Latency: weights.Double("latency", basis.Latency, 0, 100),
+                Load: weights.Double("load", basis.Load, 0, 100),
+                Warm: weights.Double("warm", basis.Warm, 0, 100),
+                Locality: weights.Double("locality", basis.Locality, 0, 100));
+            weights.RejectUnknownKeys();
+        }
+
+        var defaultProfile = fields.String("default_profile") ?? defaults.DefaultProfile;
+        if (!profiles.ContainsKey(defaultProfile))
+        {
+            fields.Errors.Add(fields.PositionOf("default_profile"), fields.FieldPath("default_profile"),
+                $"unknown profile '{defaultProfile}' (defined: {string.Join(", ", profiles.Keys.Order(StringComparer.Ordinal))})");
+        }
+
+        fields.RejectUnknownKeys();
+        return new RoutingSettings(defaultProfile, profiles);
+    }
+
+    private static Located<PoolConfig> ReadPool(YamlFields fields)
+    {
+        var name = fields.Id("name", required: true) ?? "";
+        var nodes = fields.MapList("nodes", required: true).Select(node => ReadNode(node, name)).ToList();
+        fields.RejectUnknownKeys();
+        return new(new PoolConfig(name, nodes.Select(n => n.Config).ToList()), fields) { Children = nodes };
+    }
+
+    private static Located<NodeConfig> ReadNode(YamlFields fields, string pool)
+    {
+        var id = fields.Id("id", required: true) ?? "";
+        var listen = fields.Url("listen", required: true, httpsOnly: true);
+        if (listen is not null && (listen.IsDefaultPort || listen.AbsolutePath != "/"))
+        {
+            fields.Errors.Add(fields.PositionOf("listen"), fields.FieldPath("listen"),
+                $"'{listen}' must name a host and an explicit port and nothing else, for example https://127.0.0.1:7101");
+        }
+
+        var backends = fields.MapList("backends", required: true).Select(ReadBackend).ToList();
+        fields.RejectUnknownKeys();
+        var config = new NodeConfig(id, pool, listen ?? new Uri("https://invalid:1"), backends.Select(b => b.Config).ToList());
+        return new(config, fields) { Children = backends };
+    }
+
+    private static Located<BackendConfig> ReadBackend(YamlFields fields)
+    {
+        var id = fields.Id("id", required: true) ?? "";
+        var kindText = fields.String("kind", required: true);
+        var kind = ParseKind(kindText, fields);
+        var baseUrl = fields.Url("base_url", required: kind == BackendKind.OpenAICompatible)
+            ?? kind switch
+            {
+                BackendKind.OpenAI => new Uri("https://api.openai.com/v1/"),
+                BackendKind.Anthropic => new Uri("https://api.anthropic.com/"),
+                _ => null,
+            };
+        if (baseUrl is not null && kind == BackendKind.Simulated)
+        {
+            fields.Errors.Add(fields.PositionOf("base_url"), fields.FieldPath("base_url"), "a simulated backend has no base_url");
+        }
+
+        var keyVariable = fields.String("api_key_env") ?? kind switch
+        {
+            BackendKind.OpenAI => "OPENAI_API_KEY",
+            BackendKind.Anthropic => "ANTHROPIC_API_KEY",
+            _ => null,
+        };
+        if (keyVariable is not null && !EnvironmentVariableName().IsMatch(keyVariable))
+        {
+            fields.Errors.Add(fields.PositionOf("api_key_env"), fields.FieldPath("api_key_env"),
+                $"'{keyVariable}' is not an environment variable name (letters, digits and _)");
+        }
+
+        foreach (var secretKey in new[] { "api_key", "key", "token", "password" })
+        {
+            if (fields.String(secretKey) is not null)
+            {
+                fields.Errors.Add(fields.PositionOf(secretKey), fields.FieldPath(secretKey),
+                    "secrets never go in the configuration file: put the key in an environment variable and name it with api_key_env");
+            }
+        }
+
+        var simulatedFields = fields.Map("simulated");
+        if (simulatedFields is not null && kind != BackendKind.Simulated)
+        {
+            fields.Errors.Add(simulatedFields.Start, simulatedFields.Path, $"only a backend of kind simulated takes simulated: settings");
+        }
+
+        var simulated = kind == BackendKind.Simulated ? ReadSimulated(simulatedFields) : null;
+        var models = fields.MapList("models", required: true).Select(model => ReadModel(model, kind)).ToList();
+        var config = new BackendConfig(
+            id,
+            kind,
+            baseUrl,
+            keyVariable,
+            MaxConcurrency: fields.Int("max_concurrency", 8, 1, 100_000),
+            MaxQueue: fields.Int("max_queue", 32, 0, 1_000_000),
+            FirstTokenTimeout: fields.Duration("first_token_timeout", TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1)),
+            StallTimeout: fields.Duration("stall_timeout", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1)),
+            simulated,
+            models.Select(m => m.Config).ToList());
+        fields.RejectUnknownKeys();
+        return new(config, fields) { Children = models };
+    }
+
+    private static BackendKind ParseKind(string? text, YamlFields fields)
+    {
+        if (text is null)
+        {
+            return BackendKind.Simulated;
+        }
+
+        if (BackendKindNames.TryParse(text, out var kind))
+        {
+            return kind;
+        }
+
+        fields.Errors.Add(fields.PositionOf("kind"), fields.FieldPath("kind"),
+            $"unknown backend kind '{text}' (expected {BackendKindNames.Expected})");
+        return BackendKind.Simulated;
+    }
+
+    private static SimulatedBackendConfig ReadSimulated(YamlFields? fields)
+    {
+        var defaults = new SimulatedBackendConfig(TimeSpan.FromMilliseconds(200), 40, 64, 0, null, null);
+        if (fields is null)
+        {
+            return defaults;
+        }
+
+        var config = new SimulatedBackendConfig(
+            TimeToFirstToken: fields.Duration("time_to_first_token", defaults.TimeToFirstToken, TimeSpan.Zero, TimeSpan.FromMinutes(10)),
+            TokensPerSecond: fields.Double("tokens_per_second", defaults.TokensPerSecond, 0, 1_000_000),
+            DefaultMaxTokens: fields.Int("default_max_tokens", defaults.DefaultMaxTokens, 1, 1_000_000),
+            FailureRate: fields.Double("failure_rate", 0, 0, 1),
+            FailAfterTokens: fields.OptionalInt("fail_after_tokens", 0, 1_000_000),
+            StallAfterTokens: fields.OptionalInt("stall_after_tokens", 0, 1_000_000));
+        fields.RejectUnknownKeys();
+        return config;
+    }
+
+    private static Located<ModelConfig> ReadModel(YamlFields fields, BackendKind backendKind)
+    {
+        var id = fields.String("id", required: true) ?? "";
+        var kind = fields.String("kind") switch
+        {
+            null or "chat" => ModelKindConfig.Chat,
+            "embedding" => ModelKindConfig.Embedding,
+            var other => Invalid(fields, "kind", $"unknown model kind '{other}' (expected chat or embedding)", ModelKindConfig.Chat),
+        };
+        if (kind == ModelKindConfig.Embedding && backendKind == BackendKind.Anthropic)
+        {
+            fields.Errors.Add(fields.PositionOf("kind"), fields.FieldPath("kind"), "Anthropic's API has no embedding models");
+        }
+
+        var price = fields.Map("price");
+        var config = new ModelConfig(
+            id,
+            UpstreamModel: fields.String("upstream_model") ?? id,
+            Aliases: fields.StringList("aliases"),
+            kind,
+            Quality: fields.Double("quality", 0.5, 0, 1),
+            ContextTokens: fields.Int("context_tokens", 8192, 1, 100_000_000),
+            Features: fields.StringList("features"),
+            InputPricePerMillion: price?.Double("input_per_million", 0, 0, 1_000_000) ?? 0,
+            OutputPricePerMillion: price?.Double("output_per_million", 0, 0, 1_000_000) ?? 0,
+            EmbeddingDimensions: fields.Int("dimensions", kind == ModelKindConfig.Embedding ? 384 : 0, 0, 65_536));
+        price?.RejectUnknownKeys();
+        fields.RejectUnknownKeys();
+        return new(config, fields);
+    }
+
+    private static T Invalid<T>(YamlFields fields, string key, string message, T fallback)
+    {
+        fields.Errors.Add(fields.PositionOf(key), fields.FieldPath(key), message);
+        return fallback;
+    }
+
+    /// <summary>Pool names, node ids and listen endpoints are unique in the mesh; backend and model ids in their parent.</summary>
+    private static void CheckUnique(List<Located<PoolConfig>> pools, ConfigErrorList errors)
+    {
+        ReportDuplicates(pools, p => p.Config.Name, "name", "pool", errors);
+        var nodes = pools.SelectMany(p => p.Children).Cast<Located<NodeConfig>>().ToList();
+        ReportDuplicates(nodes, n => n.Config.Id, "id", "node id", errors);
+        ReportDuplicates(nodes, n => n.Config.Listen.Authority.ToLowerInvariant(), "listen", "listen address", errors);
+        foreach (var node in nodes)
+        {
+            var backends = node.Children.Cast<Located<BackendConfig>>().ToList();
+            ReportDuplicates(backends, b => b.Config.Id, "id", $"backend id on node '{node.Config.Id}'", errors);
+            foreach (var backend in backends)
+            {
+                ReportDuplicates(backend.Children.Cast<Located<ModelConfig>>().ToList(), m => m.Config.Id, "id",
+                    $"model id in backend '{backend.Config.Id}'", errors);
+            }
+        }
+    }
+
+    private static void ReportDuplicates<T>(List<Located<T>> items, Func<Located<T>, string> key, string field, string what, ConfigErrorList errors)
+    {
+        var seen = new Dictionary<string, Located<T>>(StringComparer.Ordinal);
+        foreach (var item in items)
+        {
+            var value = key(item);
+            if (value.Length == 0)
+            {
+                continue;
+            }
+
+            if (seen.TryGetValue(value, out var first))
+            {
+                errors.Add(item.Fields.PositionOf(field), item.Fields.FieldPath(field),
+                    $"duplicate {what} '{value}' (first at line {first.Fields.PositionOf(field).Line})");
+            }
+            else
+            {
+                seen[value] = item;
+            }
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex EnvironmentVariableName();
+
+    /// <summary>A config record with the YAML it came from, for position-aware cross checks.</summary>
+    private sealed record Located<T>(T Config, YamlFields Fields)
+    {
+        public IReadOnlyList<object> Children { get; init; } = [];
+    }
+}
+
+/// <summary>Identifier fields: they appear in certificate URIs and metadata, so they are kept plain.</summary>
+internal static partial class IdFieldExtensions
+{
+    public static string? Id(this YamlFields fields, string key, bool required)
+    {
+        var value = fields.String(key, required);
+        if (value is not null && !IdPattern().IsMatch(value))
+        {
+            fields.Errors.Add(fields.PositionOf(key), fields.FieldPath(key),
+                $"'{value}' is not a valid id (lower-case letters, digits, '-', '_' and '.', starting with a letter or digit, at most 63 characters)");
+            return null;
+        }
+
+        return value;
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$")]
+    private static partial Regex IdPattern();
+}

@@ -1,0 +1,135 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using LlmRouter.Common.Configuration;
+
+namespace LlmRouter.Common.Identity;
+
+/// <summary>
+/// The PEM files of a mesh's certificate directory: <c>ca.crt</c>/<c>ca.key</c>, and
+/// <c>{name}.crt</c>/<c>{name}.key</c> per node, integrator or client. Private keys are written with
+/// owner-only permissions and are never committed (see certs/README.md).
+/// </summary>
+public sealed class CertificateStore(string directory)
+{
+    public const string CaName = "ca";
+    public const string ClientName = "client";
+
+    public string Directory { get; } = directory;
+
+    public string CertificatePath(string name) => Path.Combine(Directory, name + ".crt");
+
+    public string KeyPath(string name) => Path.Combine(Directory, name + ".key");
+
+    public bool Has(string name) => File.Exists(CertificatePath(name)) && File.Exists(KeyPath(name));
+
+    /// <summary>Loads a certificate with its private key, ready for TLS.</summary>
+    public X509Certificate2 LoadWithKey(string name)
+    {
+        var certificatePath = CertificatePath(name);
+        var keyPath = KeyPath(name);
+        try
+        {
+            using var pem = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+            // Round-trip through PKCS#12 so the key is usable by SslStream on every platform.
+            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException(
+                $"cannot load certificate '{certificatePath}' with key '{keyPath}': {ex.Message} (create them with certs/create-certs.sh)", ex);
+        }
+    }
+
+    public X509Certificate2 LoadCertificate(string name)
+    {
+        var path = CertificatePath(name);
+        try
+        {
+            return X509CertificateLoader.LoadCertificateFromFile(path);
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"cannot load certificate '{path}': {ex.Message} (create it with certs/create-certs.sh)", ex);
+        }
+    }
+
+    public void Save(string name, X509Certificate2 certificate)
+    {
+        System.IO.Directory.CreateDirectory(Directory);
+        using var key = certificate.GetECDsaPrivateKey()
+            ?? throw new InvalidOperationException($"certificate '{name}' has no ECDSA private key to save");
+        var keyPath = KeyPath(name);
+        WriteAtomically(keyPath, key.ExportPkcs8PrivateKeyPem(), ownerOnly: true);
+        WriteAtomically(CertificatePath(name), certificate.ExportCertificatePem(), ownerOnly: false);
+    }
+
+    /// <summary>
+    /// Creates what is missing for a mesh: the CA (if absent), a certificate per node of the file, and a
+    /// client certificate for the command line. Existing files are kept. Returns the names created.
+    /// </summary>
+    public IReadOnlyList<string> EnsureForMesh(MeshConfig mesh, DateTimeOffset now)
+    {
+        var created = new List<string>();
+        X509Certificate2 ca;
+        if (Has(CaName))
+        {
+            ca = LoadWithKey(CaName);
+        }
+        else
+        {
+            ca = CertificateAuthority.CreateRoot(mesh.Name, now, TimeSpan.FromDays(3650));
+            Save(CaName, ca);
+            created.Add(CaName);
+        }
+
+        using (ca)
+        {
+            foreach (var node in mesh.AllNodes)
+            {
+                if (!Has(node.Id))
+                {
+                    var identity = new MeshIdentity(mesh.Name, node.Pool, MeshRole.Node, node.Id);
+                    using var certificate = CertificateAuthority.Issue(ca, identity, HostsFor(node.Listen), now, TimeSpan.FromDays(825));
+                    Save(node.Id, certificate);
+                    created.Add(node.Id);
+                }
+            }
+
+            if (!Has(ClientName))
+            {
+                var identity = new MeshIdentity(mesh.Name, "clients", MeshRole.Client, ClientName);
+                using var certificate = CertificateAuthority.Issue(ca, identity, ["localhost"], now, TimeSpan.FromDays(825));
+                Save(ClientName, certificate);
+                created.Add(ClientName);
+            }
+        }
+
+        return created;
+    }
+
+    private static IEnumerable<string> HostsFor(Uri listen)
+    {
+        yield return listen.Host;
+        yield return "localhost";
+        yield return "127.0.0.1";
+        yield return "::1";
+    }
+
+    private static void WriteAtomically(string path, string contents, bool ownerOnly)
+    {
+        var temporary = path + ".tmp";
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (ownerOnly && !OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var stream = new FileStream(temporary, options))
+        using (var writer = new StreamWriter(stream))
+        {
+            writer.Write(contents);
+        }
+
+        File.Move(temporary, path, overwrite: true);
+    }
+}

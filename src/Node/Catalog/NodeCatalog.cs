@@ -1,0 +1,59 @@
+using LlmRouter.Common.Configuration;
+using LlmRouter.Node.Backends;
+
+namespace LlmRouter.Node.Catalog;
+
+/// <summary>
+/// Holds the current <see cref="CatalogSnapshot"/> and replaces it on reload. Backends that keep their id
+/// keep their admission gate and statistics, so limits and in-flight counts stay true across a reload.
+/// </summary>
+internal sealed class NodeCatalog
+{
+    private readonly BackendFactory _factory;
+    private readonly Lock _applyLock = new();
+    private volatile CatalogSnapshot _current;
+
+    public NodeCatalog(MeshConfig mesh, string nodeId, BackendFactory factory)
+    {
+        _factory = factory;
+        _current = Build(mesh, nodeId, previous: null);
+    }
+
+    public CatalogSnapshot Current => _current;
+
+    public string NodeId => _current.Node.Id;
+
+    /// <summary>Raised after a new snapshot is published.</summary>
+    public event Action<CatalogSnapshot>? Changed;
+
+    /// <summary>Publishes the node's part of a newly loaded mesh file.</summary>
+    public CatalogSnapshot Apply(MeshConfig mesh)
+    {
+        CatalogSnapshot next;
+        lock (_applyLock)
+        {
+            next = Build(mesh, NodeId, _current);
+            _current = next;
+        }
+
+        Changed?.Invoke(next);
+        return next;
+    }
+
+    private CatalogSnapshot Build(MeshConfig mesh, string nodeId, CatalogSnapshot? previous)
+    {
+        var node = mesh.FindNode(nodeId) ?? throw new InvalidOperationException(
+            $"{mesh.SourcePath}: node '{nodeId}' is not in the file (nodes: {string.Join(", ", mesh.AllNodes.Select(n => n.Id))})");
+        if (previous is not null && previous.Node.Listen != node.Listen)
+        {
+            throw new InvalidOperationException(
+                $"{mesh.SourcePath}: node '{nodeId}' changed its listen address to {node.Listen}; that needs a restart (still listening on {previous.Node.Listen})");
+        }
+
+        _factory.CheckSecrets(node);
+        var backends = node.Backends
+            .Select(config => _factory.Create(config, previous?.Backends.FirstOrDefault(b => b.Id == config.Id)))
+            .ToList();
+        return new CatalogSnapshot(mesh, node, backends, (previous?.Version ?? 0) + 1);
+    }
+}

@@ -1,0 +1,153 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using LlmRouter.Node.Admission;
+using LlmRouter.Node.Backends;
+using LlmRouter.Node.Backends.Http;
+using LlmRouter.Node.Catalog;
+using LlmRouter.V1;
+using Microsoft.Extensions.AI;
+using ChatResponse = LlmRouter.V1.ChatResponse;
+
+namespace LlmRouter.Node.Chat;
+
+/// <summary>
+/// Serves one chat on one local backend: waits for an admission slot, then relays every update to the
+/// client the moment the backend yields it (nothing is buffered). A watchdog ends a backend that sends
+/// nothing for first_token_timeout (before text) or stall_timeout (between tokens). The backend call runs
+/// on the caller's token, so a client that leaves or a deadline that passes cancels it at once.
+/// </summary>
+internal sealed class LocalChatExecutor(TimeProvider time)
+{
+    public async Task ServeAsync(
+        ChatRequest request,
+        LocalModel target,
+        RouteInfo route,
+        IServerStreamWriter<ChatResponse> output,
+        long receivedAt,
+        string nodeId,
+        CancellationToken cancellationToken)
+    {
+        var backend = target.Backend;
+        var refusal = ProviderResponseObserver.BeginScope();
+        AdmissionLease? slot = null;
+        try
+        {
+            slot = await backend.Admission.EnterAsync(cancellationToken).ConfigureAwait(false);
+            var queueWait = time.GetElapsedTime(receivedAt);
+            await output.WriteAsync(new ChatResponse { Route = route }, cancellationToken).ConfigureAwait(false);
+
+            var result = await RelayAsync(request, target, output, cancellationToken).ConfigureAwait(false);
+            var total = time.GetElapsedTime(receivedAt);
+            backend.Stats.RecordSuccess(result.TimeToFirstToken, result.OutputTokens, result.Generation, time.GetTimestamp());
+
+            var completed = new ChatCompleted
+            {
+                FinishReason = result.FinishReason,
+                Usage = result.Usage,
+            };
+            completed.Hops.Add(new HopTiming
+            {
+                Node = nodeId,
+                Backend = backend.Id,
+                QueueWait = Duration.FromTimeSpan(queueWait),
+                TimeToFirstToken = Duration.FromTimeSpan(queueWait + result.TimeToFirstToken),
+                Total = Duration.FromTimeSpan(total),
+            });
+            await output.WriteAsync(new ChatResponse { Completed = completed }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The client left, its deadline passed or the node is shutting down: gRPC reports that status.
+            throw;
+        }
+        catch (Exception ex)
+        {
+            if (slot is not null)
+            {
+                backend.Stats.RecordFailure();
+            }
+
+            throw BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
+        }
+        finally
+        {
+            slot?.Dispose();
+        }
+    }
+
+    private async Task<RelayResult> RelayAsync(
+        ChatRequest request, LocalModel target, IServerStreamWriter<ChatResponse> output, CancellationToken cancellationToken)
+    {
+        var config = target.Backend.Config;
+        var client = target.Backend.ChatClient(target.Model);
+        var messages = ChatConversion.Messages(request);
+        var options = ChatConversion.Options(request, target.Model.UpstreamModel);
+
+        using var watchdog = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, watchdog.Token);
+        watchdog.CancelAfter(config.FirstTokenTimeout);
+
+        var started = time.GetTimestamp();
+        var result = new RelayResult();
+        long firstTokenAt = 0;
+        try
+        {
+            await foreach (var update in client.GetStreamingResponseAsync(messages, options, linked.Token).ConfigureAwait(false))
+            {
+                var text = update.Text;
+                if (text.Length > 0)
+                {
+                    if (firstTokenAt == 0)
+                    {
+                        firstTokenAt = time.GetTimestamp();
+                    }
+
+                    // The time spent writing to a slow client is not the backend's silence: pause the watchdog.
+                    watchdog.CancelAfter(Timeout.InfiniteTimeSpan);
+                    await output.WriteAsync(new ChatResponse { Delta = new TextDelta { Text = text } }, cancellationToken).ConfigureAwait(false);
+                    watchdog.CancelAfter(config.StallTimeout);
+                }
+
+                if (update.FinishReason is { } reason)
+                {
+                    result.FinishReason = ChatConversion.FinishReason(reason);
+                }
+
+                foreach (var usage in update.Contents.OfType<UsageContent>())
+                {
+                    result.Usage = new TokenUsage
+                    {
+                        InputTokens = (ulong)Math.Max(0, usage.Details.InputTokenCount ?? 0),
+                        OutputTokens = (ulong)Math.Max(0, usage.Details.OutputTokenCount ?? 0),
+                        TotalTokens = (ulong)Math.Max(0, usage.Details.TotalTokenCount ?? 0),
+                    };
+                }
+            }
+        }
+        catch (OperationCanceledException) when (watchdog.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw firstTokenAt == 0
+                ? new BackendStalledException($"no token within first_token_timeout {config.FirstTokenTimeout.TotalSeconds:0.###}s")
+                : new BackendStalledException($"no token for stall_timeout {config.StallTimeout.TotalSeconds:0.###}s after the stream started");
+        }
+
+        var finished = time.GetTimestamp();
+        result.TimeToFirstToken = time.GetElapsedTime(started, firstTokenAt == 0 ? finished : firstTokenAt);
+        result.Generation = firstTokenAt == 0 ? TimeSpan.Zero : time.GetElapsedTime(firstTokenAt, finished);
+        result.OutputTokens = (int)(result.Usage?.OutputTokens ?? 0);
+        return result;
+    }
+
+    private sealed class RelayResult
+    {
+        public FinishReason FinishReason { get; set; } = FinishReason.Stop;
+
+        public TokenUsage? Usage { get; set; }
+
+        public TimeSpan TimeToFirstToken { get; set; }
+
+        public TimeSpan Generation { get; set; }
+
+        public int OutputTokens { get; set; }
+    }
+}

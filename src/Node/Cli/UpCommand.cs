@@ -1,0 +1,140 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Grpc.Health.V1;
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Identity;
+using LlmRouter.V1;
+
+namespace LlmRouter.Node.Cli;
+
+/// <summary>
+/// <c>llm-router-node up</c>: the newcomer's main job. Starts every node of the mesh file as its own process,
+/// waits until each one reports SERVING, streams one routed answer from the entry node, then drains the
+/// nodes (or keeps them running with --keep-running).
+/// </summary>
+internal static class UpCommand
+{
+    private static readonly TimeSpan StartupBound = TimeSpan.FromSeconds(60);
+
+    public static Command Create()
+    {
+        var config = new Option<string>("--config", "-c") { Description = "Mesh file", DefaultValueFactory = _ => "mesh.sample.yaml" };
+        var entry = new Option<string?>("--entry") { Description = "Node that receives the question (default: the first node)" };
+        var model = new Option<string>("--model", "-m") { Description = "Model id, alias or auto", DefaultValueFactory = _ => "auto" };
+        var prompt = new Option<string>("--ask") { Description = "The question", DefaultValueFactory = _ => "What does an LLM router mesh do?" };
+        var keep = new Option<bool>("--keep-running") { Description = "Leave the nodes running until Ctrl+C" };
+        var command = new Command("up", "Start every node of the mesh file and stream one routed answer") { config, entry, model, prompt, keep };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var mesh = NodeAddressOptions.LoadMesh(parse.GetValue(config)!);
+            var store = new CertificateStore(mesh.CertificatesDirectory);
+            var created = store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+            if (created.Count > 0)
+            {
+                Console.Error.WriteLine($"created development certificates in {store.Directory}: {string.Join(", ", created)}");
+            }
+
+            var logDirectory = Directory.CreateTempSubdirectory("llmrouter-up-").FullName;
+            var processes = new List<NodeProcess>();
+            try
+            {
+                foreach (var node in mesh.AllNodes)
+                {
+                    processes.Add(NodeProcess.Start(mesh, node, logDirectory));
+                    Console.Error.WriteLine($"started node {node.Id} (pool {node.Pool}) on {node.Listen}, pid {processes[^1].Process.Id}, log {processes[^1].LogPath}");
+                }
+
+                using var authority = store.LoadCertificate(CertificateStore.CaName);
+                using var client = store.LoadWithKey(CertificateStore.ClientName);
+                foreach (var process in processes)
+                {
+                    await WaitServingAsync(process, authority, client, cancellationToken).ConfigureAwait(false);
+                }
+
+                var entryNode = parse.GetValue(entry) is { } entryId
+                    ? mesh.FindNode(entryId) ?? throw new CliException($"--entry: no node '{entryId}' in {mesh.SourcePath}")
+                    : mesh.AllNodes.First();
+                Console.Error.WriteLine($"every node is SERVING; asking {entryNode.Id}: {parse.GetValue(prompt)}");
+                using var channel = MeshChannels.Create(entryNode.Listen, authority, client);
+                var request = new ChatRequest { Model = parse.GetValue(model)! };
+                request.Messages.Add(new V1.ChatMessage { Role = Role.User, Content = parse.GetValue(prompt)! });
+                var exit = await ChatCommand.StreamAsync(new Router.RouterClient(channel), request, TimeSpan.FromSeconds(60), Console.Out, Console.Error, cancellationToken)
+                    .ConfigureAwait(false);
+
+                if (parse.GetValue(keep))
+                {
+                    Console.Error.WriteLine("nodes keep running; Ctrl+C stops them");
+                    await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                }
+
+                return exit;
+            }
+            finally
+            {
+                await StopAllAsync(processes, mesh.Server).ConfigureAwait(false);
+            }
+        });
+        return command;
+    }
+
+    private static async Task WaitServingAsync(
+        NodeProcess node, System.Security.Cryptography.X509Certificates.X509Certificate2 authority,
+        System.Security.Cryptography.X509Certificates.X509Certificate2 client, CancellationToken cancellationToken)
+    {
+        using var channel = MeshChannels.Create(node.Config.Listen, authority, client);
+        var health = new Health.HealthClient(channel);
+        var started = Stopwatch.StartNew();
+        string lastSeen = "no answer yet";
+        while (started.Elapsed < StartupBound)
+        {
+            if (node.Process.HasExited)
+            {
+                throw new CliException($"node {node.Config.Id} exited with code {node.Process.ExitCode} before serving; its log:{Environment.NewLine}{node.ReadLog()}");
+            }
+
+            try
+            {
+                var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(2), cancellationToken: cancellationToken)
+                    .ConfigureAwait(false);
+                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                {
+                    return;
+                }
+
+                lastSeen = reply.Status.ToString();
+            }
+            catch (Grpc.Core.RpcException ex)
+            {
+                lastSeen = $"{ex.StatusCode}: {ex.Status.Detail}";
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new CliException($"node {node.Config.Id} did not report SERVING within {StartupBound.TotalSeconds:0}s (last seen: {lastSeen}); its log is {node.LogPath}");
+    }
+
+    private static async Task StopAllAsync(List<NodeProcess> processes, ServerSettings server)
+    {
+        foreach (var process in processes)
+        {
+            process.Terminate();
+        }
+
+        var bound = server.DrainNotice + server.DrainTimeout + TimeSpan.FromSeconds(5);
+        foreach (var process in processes)
+        {
+            using var timeout = new CancellationTokenSource(bound);
+            try
+            {
+                await process.Process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Process.Kill(entireProcessTree: true);
+            }
+
+            process.Process.Dispose();
+        }
+    }
+}

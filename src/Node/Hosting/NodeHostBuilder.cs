@@ -1,0 +1,113 @@
+using System.Net;
+using Grpc.HealthCheck;
+using LlmRouter.Common.Identity;
+using LlmRouter.Node.Backends;
+using LlmRouter.Node.Catalog;
+using LlmRouter.Node.Chat;
+using LlmRouter.Node.Embeddings;
+using LlmRouter.Node.Routing;
+using LlmRouter.Node.Services;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Serilog;
+using Serilog.Formatting.Compact;
+
+namespace LlmRouter.Node.Hosting;
+
+/// <summary>Builds the node's web host: Kestrel with HTTP/2 over TLS, the gRPC services, health, reflection, drain.</summary>
+internal static class NodeHostBuilder
+{
+    public static WebApplication Build(NodeLaunch launch)
+    {
+        var mesh = launch.Mesh;
+        var node = mesh.FindNode(launch.NodeId) ?? throw new InvalidOperationException(
+            $"{mesh.SourcePath}: no node '{launch.NodeId}' (nodes: {string.Join(", ", mesh.AllNodes.Select(n => n.Id))})");
+        var store = new CertificateStore(mesh.CertificatesDirectory);
+        var trust = new MeshTrust(store.LoadCertificate(CertificateStore.CaName), mesh.Name);
+        var tls = NodeTls.Options(store, node.Id, trust);
+
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "llm-router-node" });
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            // Streams are long-lived; a node holds thousands on few connections.
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
+            kestrel.Limits.MaxRequestBodySize = mesh.Server.MaxRequestBytes + 1024L;
+            var listen = launch.ListenOverride ?? node.Listen;
+            foreach (var address in Addresses(listen.Host))
+            {
+                kestrel.Listen(address, listen.Port, endpoint =>
+                {
+                    endpoint.Protocols = HttpProtocols.Http2;
+                    endpoint.UseHttps(tls);
+                });
+            }
+        });
+        builder.Services.AddRoutingCore();
+        builder.Services.Configure<HostOptions>(host =>
+            host.ShutdownTimeout = mesh.Server.DrainNotice + mesh.Server.DrainTimeout + TimeSpan.FromSeconds(5));
+
+        builder.Services.AddSerilog(logging =>
+        {
+            logging.MinimumLevel.Information()
+                .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+                .MinimumLevel.Override("Grpc", Serilog.Events.LogEventLevel.Warning)
+                .Enrich.FromLogContext()
+                .Enrich.WithProperty("Node", node.Id);
+            if (launch.JsonLogs)
+            {
+                logging.WriteTo.Console(new RenderedCompactJsonFormatter());
+            }
+            else
+            {
+                logging.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Node}: {Message:lj}{NewLine}{Exception}");
+            }
+        });
+
+        builder.Services.AddLlmRouterNode(launch, trust);
+        var app = builder.Build();
+        app.UseRouting();
+        app.MapGrpcService<RouterService>();
+        app.MapGrpcService<HealthServiceImpl>();
+        app.MapGrpcReflectionService();
+        return app;
+    }
+
+    /// <summary>Registers the node's services: configuration, backends, routing, chat, health and drain.</summary>
+    public static IServiceCollection AddLlmRouterNode(this IServiceCollection services, NodeLaunch launch, MeshTrust trust)
+    {
+        var mesh = launch.Mesh;
+        services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = mesh.Server.MaxRequestBytes;
+            grpc.MaxSendMessageSize = null;
+            grpc.EnableDetailedErrors = false;
+        });
+        services.AddGrpcReflection();
+        services.AddSingleton(launch.Time);
+        services.AddSingleton(trust);
+        services.AddSingleton<HealthServiceImpl>();
+        services.AddSingleton<DrainState>();
+        services.AddSingleton(provider => new BackendFactory(launch.Time, launch.Environment));
+        services.AddSingleton(provider => new NodeCatalog(mesh, launch.NodeId, provider.GetRequiredService<BackendFactory>()));
+        services.AddSingleton(new CandidateScorer(launch.Time, Random.Shared.NextDouble));
+        services.AddSingleton<LocalRouter>();
+        services.AddSingleton<LocalChatExecutor>();
+        services.AddSingleton<ChatCoordinator>();
+        services.AddSingleton<EmbedHandler>();
+        services.AddHostedService<DrainService>();
+        services.AddHostedService<ConfigReloader>();
+        return services;
+    }
+
+    private static IEnumerable<IPAddress> Addresses(string host)
+    {
+        if (IPAddress.TryParse(host.Trim('[', ']'), out var address))
+        {
+            return [address];
+        }
+
+        return string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+            ? [IPAddress.Loopback]
+            : Dns.GetHostAddresses(host);
+    }
+}

@@ -1,0 +1,15 @@
+using LlmRouter.Common.Configuration;
+
+namespace LlmRouter.Node.Hosting;
+
+/// <summary>What starts one node: the mesh file, the node's id in it, and how to log.</summary>
+internal sealed record NodeLaunch(MeshConfig Mesh, string NodeId, bool JsonLogs)
+{
+    /// <summary>Overrides the listen address (tests listen on port 0).</summary>
+    public Uri? ListenOverride { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Where API keys come from; the process environment unless a test says otherwise.</summary>
+    public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
+}

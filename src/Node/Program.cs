@@ -1,0 +1,3 @@
+using LlmRouter.Node.Cli;
+
+return await CliApp.RunAsync(args).ConfigureAwait(false);
