@@ -1,5 +1,9 @@
 using System.Net;
+using Grpc.AspNetCore.Server.Model;
+using Grpc.Health.V1;
 using Grpc.HealthCheck;
+using Grpc.Reflection;
+using LlmRouter.Common.Grpc;
 using LlmRouter.Common.Identity;
 using LlmRouter.Node.Backends;
 using LlmRouter.Node.Catalog;
@@ -7,6 +11,7 @@ using LlmRouter.Node.Chat;
 using LlmRouter.Node.Embeddings;
 using LlmRouter.Node.Routing;
 using LlmRouter.Node.Services;
+using LlmRouter.V1;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Serilog;
 using Serilog.Formatting.Compact;
@@ -31,7 +36,6 @@ internal static class NodeHostBuilder
             kestrel.AddServerHeader = false;
             // Streams are long-lived; a node holds thousands on few connections.
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
-            kestrel.Limits.MaxRequestBodySize = mesh.Server.MaxRequestBytes + 1024L;
             var listen = launch.ListenOverride ?? node.Listen;
             foreach (var address in Addresses(listen.Host))
             {
@@ -82,6 +86,13 @@ internal static class NodeHostBuilder
             grpc.MaxSendMessageSize = null;
             grpc.EnableDetailedErrors = false;
         });
+        services.AddSingleton<IServiceMethodProvider<RouterService>>(
+            new StrictServiceMethodProvider<RouterService>(binder => Router.BindService(binder, null!)));
+
+        // Reflection lists what this node serves; the Router is bound by our provider, so it is named here.
+        Google.Protobuf.Reflection.ServiceDescriptor[] reflected = [Router.Descriptor, Health.Descriptor, Grpc.Reflection.V1.ServerReflection.Descriptor, Grpc.Reflection.V1Alpha.ServerReflection.Descriptor];
+        services.AddSingleton(new ReflectionServiceImpl(reflected));
+        services.AddSingleton(new ReflectionV1ServiceImpl(reflected));
         services.AddGrpcReflection();
         services.AddSingleton(launch.Time);
         services.AddSingleton(trust);

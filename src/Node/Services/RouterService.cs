@@ -7,16 +7,20 @@ using LlmRouter.V1;
 
 namespace LlmRouter.Node.Services;
 
-/// <summary>The public Router API. Thin: each method hands the call to its domain type.</summary>
-internal sealed class RouterService(ChatCoordinator chat, EmbedHandler embed, NodeCatalog catalog) : Router.RouterBase
+/// <summary>
+/// The public Router API (llmrouter.v1.Router). Thin: each method hands the call to its domain type. Bound
+/// by <see cref="Common.Grpc.StrictServiceMethodProvider{TService}"/>, so it declares the generated methods
+/// itself instead of overriding Router.RouterBase.
+/// </summary>
+internal sealed class RouterService(ChatCoordinator chat, EmbedHandler embed, NodeCatalog catalog)
 {
-    public override Task Chat(ChatRequest request, IServerStreamWriter<ChatResponse> responseStream, ServerCallContext context) =>
+    public Task Chat(ChatRequest request, IServerStreamWriter<ChatResponse> responseStream, ServerCallContext context) =>
         chat.ChatAsync(request, responseStream, context);
 
-    public override Task<EmbedResponse> Embed(EmbedRequest request, ServerCallContext context) =>
+    public Task<EmbedResponse> Embed(EmbedRequest request, ServerCallContext context) =>
         embed.EmbedAsync(request, context);
 
-    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    public Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         if (!Enum.IsDefined(request.Kind))
         {

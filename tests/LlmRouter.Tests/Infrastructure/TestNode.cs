@@ -1,0 +1,96 @@
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Identity;
+using LlmRouter.Node.Catalog;
+using LlmRouter.Node.Hosting;
+using LlmRouter.V1;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace LlmRouter.Tests.Infrastructure;
+
+/// <summary>
+/// One real node for a test: the mesh file written to a temporary directory, development certificates
+/// created there, Kestrel on a loopback port chosen by the OS, and a mutual-TLS client channel to it.
+/// </summary>
+internal sealed class TestNode : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly DirectoryInfo _directory;
+    private readonly List<GrpcChannel> _channels = [];
+
+    private TestNode(WebApplication app, DirectoryInfo directory, MeshConfig mesh, Uri address)
+    {
+        _app = app;
+        _directory = directory;
+        Mesh = mesh;
+        Address = address;
+        Channel = OpenChannel();
+    }
+
+    public MeshConfig Mesh { get; }
+
+    public Uri Address { get; }
+
+    public GrpcChannel Channel { get; }
+
+    public string ConfigPath => Mesh.SourcePath;
+
+    public Router.RouterClient Router => new(Channel);
+
+    public Health.HealthClient Health => new(Channel);
+
+    public NodeCatalog Catalog => _app.Services.GetRequiredService<NodeCatalog>();
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<TestNode> StartAsync(string yaml, string nodeId = "n1", Func<string, string?>? environment = null)
+    {
+        var directory = Directory.CreateTempSubdirectory("llmrouter-test-");
+        var path = Path.Combine(directory.FullName, "mesh.yaml");
+        await File.WriteAllTextAsync(path, yaml);
+        var mesh = MeshConfigLoader.Load(path);
+        new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+        var app = NodeHostBuilder.Build(new NodeLaunch(mesh, nodeId, JsonLogs: false)
+        {
+            ListenOverride = new Uri("https://127.0.0.1:0"),
+            Environment = environment ?? (_ => null),
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new TestNode(app, directory, mesh, new Uri(address));
+    }
+
+    /// <summary>A new mutual-TLS channel (its own HTTP/2 connection) to the node.</summary>
+    public GrpcChannel OpenChannel()
+    {
+        var store = new CertificateStore(Mesh.CertificatesDirectory);
+        var channel = MeshChannels.Create(Address, store.LoadCertificate(CertificateStore.CaName), store.LoadWithKey(CertificateStore.ClientName));
+        _channels.Add(channel);
+        return channel;
+    }
+
+    /// <summary>Starts the host's shutdown (as SIGTERM does) without waiting for it.</summary>
+    public Task StopAsync() => _app.StopAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var channel in _channels)
+        {
+            channel.Dispose();
+        }
+
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try
+        {
+            _directory.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // A file still held open by a background reader: the OS temp cleaner gets it later.
+        }
+    }
+}

@@ -1,0 +1,124 @@
+using Grpc.Core;
+using Grpc.Health.V1;
+using LlmRouter.Node.Backends.Simulated;
+using LlmRouter.Tests.Infrastructure;
+using static LlmRouter.Tests.Node.ChatRequests;
+
+namespace LlmRouter.Tests.Node;
+
+/// <summary>A client that leaves, a deadline that passes or a backend that stalls stops generation at once.</summary>
+public sealed class CancellationTests
+{
+    // 20 tokens per second and a long answer: generation would run for seconds if nothing stopped it.
+    private static readonly string SlowBackend = MeshYaml.Simulated(settings: "time_to_first_token: 0ms\ntokens_per_second: 20\ndefault_max_tokens: 1000");
+
+    private static SimulationCounters Counters(TestNode node) => node.Catalog.Current.Backends[0].Simulation!;
+
+    [Fact]
+    public async Task Chat_ClientCancelsMidStream_BackendGenerationStopsAtOnce()
+    {
+        await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(SlowBackend));
+        var counters = Counters(node);
+        using var cancel = new CancellationTokenSource();
+
+        using var call = node.Router.Chat(Ask("sim-model", "a long answer please"), cancellationToken: cancel.Token);
+        var deltas = 0;
+        while (deltas < 2 && await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            deltas += call.ResponseStream.Current.Delta is null ? 0 : 1;
+        }
+
+        cancel.Cancel();
+        await Eventually.WaitUntil(() => counters.ActiveGenerations == 0, "generation ends after the client cancels",
+            () => $"active {counters.ActiveGenerations}, produced {counters.TokensProduced}");
+
+        Assert.Equal(1, counters.CancelledGenerations);
+        Assert.Equal(0, counters.TokensAfterCancellation);
+        Assert.InRange(counters.TokensProduced, 2, 10);
+        Assert.Equal(0, node.Catalog.Current.Backends[0].Admission.Running);
+    }
+
+    [Fact]
+    public async Task Chat_ClientConnectionDropsMidStream_BackendGenerationStops()
+    {
+        await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(SlowBackend));
+        var counters = Counters(node);
+        var channel = node.OpenChannel();
+
+        var call = new V1.Router.RouterClient(channel).Chat(Ask("sim-model", "a long answer please"));
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        channel.Dispose();
+
+        await Eventually.WaitUntil(() => counters.ActiveGenerations == 0, "generation ends after the connection drops",
+            () => $"active {counters.ActiveGenerations}, produced {counters.TokensProduced}");
+        Assert.Equal(1, counters.CancelledGenerations);
+        Assert.InRange(counters.TokensProduced, 1, 10);
+    }
+
+    [Fact]
+    public async Task Chat_DeadlinePassesMidStream_DeadlineExceededAndBackendStops()
+    {
+        await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(SlowBackend));
+        var counters = Counters(node);
+
+        var call = node.Router.Chat(Ask("sim-model", "a long answer please"), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddMilliseconds(300));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(call));
+
+        Assert.Equal(StatusCode.DeadlineExceeded, refused.StatusCode);
+        await Eventually.WaitUntil(() => counters.ActiveGenerations == 0, "generation ends after the deadline",
+            () => $"active {counters.ActiveGenerations}, produced {counters.TokensProduced}");
+        Assert.Equal(1, counters.CancelledGenerations);
+        Assert.InRange(counters.TokensProduced, 1, 12);
+    }
+
+    [Fact]
+    public async Task Chat_BackendStallsAfterTwoTokens_UnavailableNamingTheBackendAndNodeStaysHealthy()
+    {
+        var stalling = MeshYaml.Simulated(
+            settings: "time_to_first_token: 0ms\ntokens_per_second: 0\nstall_after_tokens: 2",
+            limits: "stall_timeout: 300ms");
+        await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(stalling));
+
+        var frames = new List<V1.ChatResponse>();
+        var refused = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            await foreach (var frame in node.Router.Chat(Ask("sim-model", "stall")).ResponseStream.ReadAllAsync())
+            {
+                frames.Add(frame);
+            }
+        });
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("backend 'sim' stalled", refused.Status.Detail);
+        Assert.Contains("stall_timeout", refused.Status.Detail);
+        Assert.Equal(2, frames.Count(f => f.Delta is not null));
+        Assert.Equal(0, Counters(node).ActiveGenerations);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await node.Health.CheckAsync(new HealthCheckRequest())).Status);
+    }
+
+    [Fact]
+    public async Task Chat_BackendSilentBeforeFirstToken_UnavailableNamingFirstTokenTimeout()
+    {
+        var silent = MeshYaml.Simulated(settings: "time_to_first_token: 10s", limits: "first_token_timeout: 200ms");
+        await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(silent));
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask("sim-model", "anyone?"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("first_token_timeout", refused.Status.Detail);
+        Assert.Equal(0, Counters(node).ActiveGenerations);
+    }
+
+    [Fact]
+    public async Task Chat_InjectedFailureMidStream_UnavailableNamingTheBackend()
+    {
+        var failing = MeshYaml.Simulated(settings: "time_to_first_token: 0ms\ntokens_per_second: 0\nfail_after_tokens: 3");
+        await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(failing));
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask("sim-model", "fail"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Equal("backend 'sim' failed: injected failure after 3 tokens", refused.Status.Detail);
+    }
+}
