@@ -78,6 +78,14 @@ public static partial class MeshConfigLoader
             errors.Add(ex.Start, "(syntax)", $"malformed YAML: {reason}");
             return null;
         }
+        catch (InvalidOperationException ex)
+        {
+            // Some malformed input (an unclosed [ or {) makes the scanner fail without a position: it ran
+            // to the end of the file looking for the closing bracket.
+            var lastLine = text.Split('\n').Length;
+            errors.Add(new Mark(0, lastLine, 1), "(syntax)", $"malformed YAML, an unclosed bracket or quote before the end of the file: {ex.Message}");
+            return null;
+        }
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
         {

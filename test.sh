@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every check of the project: buf lint of protos/, then the whole test suite (unit, functional on
+# real Kestrel hosts over mutual TLS, a Python grpcio client generated from protos/).
+# Tools the tests need are installed first when missing: buf (npm) and, as root, protoc, the gRPC
+# Python plugin and grpcio (Debian packages).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUF_VERSION=1.75.0
+DEBIAN_PACKAGES=(protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf)
+
+if ! command -v buf >/dev/null 2>&1; then
+  echo "== installing buf $BUF_VERSION (npm @bufbuild/buf) into .ci/tools"
+  npm install --silent --no-audit --no-fund --prefix .ci/tools "@bufbuild/buf@$BUF_VERSION" >/dev/null
+  export PATH="$PWD/.ci/tools/node_modules/.bin:$PATH"
+fi
+
+if ! command -v protoc >/dev/null 2>&1 || ! command -v grpc_python_plugin >/dev/null 2>&1 \
+   || ! /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "== installing ${DEBIAN_PACKAGES[*]} (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${DEBIAN_PACKAGES[@]}" >/dev/null
+  else
+    echo "missing protoc, grpc_python_plugin or python3 grpcio: run 'sudo apt-get install ${DEBIAN_PACKAGES[*]}'" >&2
+    exit 1
+  fi
+fi
+
+echo "== buf lint"
+buf lint
+
+echo "== dotnet test"
+log=$(mktemp)
+set +e
+dotnet test LlmRouter.sln -c Release 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One summary line in the form CI tools read: "N passed, N failed".
+summary=$(grep -E '(Passed|Failed)!' "$log" | tail -1 || true)
+passed=$(sed -nE 's/.*Passed: *([0-9]+).*/\1/p' <<<"$summary")
+failed=$(sed -nE 's/.*Failed: *([0-9]+),.*/\1/p' <<<"$summary")
+rm -f "$log"
+echo "${passed:-0} passed, ${failed:-0} failed"
+exit "$status"

@@ -1,0 +1,86 @@
+using LlmRouter.Common.Identity;
+
+namespace LlmRouter.Tests.Common;
+
+/// <summary>Certificates carry the mesh identity in a URI SAN and chain only to their own mesh CA.</summary>
+public sealed class IdentityTests
+{
+    // Chain validation checks validity against the real clock, so certificates are issued from it.
+    private static readonly DateTimeOffset Now = TimeProvider.System.GetUtcNow();
+
+    [Fact]
+    public void Issue_NodeCertificate_CarriesIdentityInUriSan()
+    {
+        using var ca = CertificateAuthority.CreateRoot("mesh-x", Now, TimeSpan.FromDays(30));
+        var identity = new MeshIdentity("mesh-x", "subnet-a", MeshRole.Node, "a1");
+
+        using var certificate = CertificateAuthority.Issue(ca, identity, ["127.0.0.1", "node-a1.internal"], Now, TimeSpan.FromDays(10));
+
+        Assert.Equal(identity, MeshIdentity.FromCertificate(certificate));
+        Assert.Equal("spiffe://mesh-x/pool/subnet-a/node/a1", identity.ToString());
+        Assert.True(MeshChannels.ChainsTo(certificate, ca));
+        Assert.True(certificate.HasPrivateKey);
+    }
+
+    [Fact]
+    public void ChainsTo_CertificateFromAnotherCa_IsRejected()
+    {
+        using var ours = CertificateAuthority.CreateRoot("mesh-x", Now, TimeSpan.FromDays(30));
+        using var theirs = CertificateAuthority.CreateRoot("mesh-x", Now, TimeSpan.FromDays(30));
+        using var forged = CertificateAuthority.Issue(theirs, new MeshIdentity("mesh-x", "subnet-a", MeshRole.Node, "a1"), ["127.0.0.1"], Now, TimeSpan.FromDays(10));
+
+        Assert.False(MeshChannels.ChainsTo(forged, ours));
+    }
+
+    [Fact]
+    public void TryParse_UriOfAnotherScheme_IsNoIdentity()
+    {
+        Assert.False(MeshIdentity.TryParse(new Uri("https://mesh-x/pool/a/node/b"), out _));
+        Assert.False(MeshIdentity.TryParse(new Uri("spiffe://mesh-x/pool/a/robot/b"), out _));
+        Assert.True(MeshIdentity.TryParse(new Uri("spiffe://mesh-x/pool/a/integrator/i1"), out var integrator));
+        Assert.Equal(MeshRole.Integrator, integrator!.Role);
+    }
+
+    [Fact]
+    public void EnsureForMesh_CreatesMissingOnlyAndKeepsKeysPrivate()
+    {
+        var directory = Directory.CreateTempSubdirectory("llmrouter-certs-");
+        try
+        {
+            var yaml = $"""
+                mesh:
+                  name: m
+                  certificates: {directory.FullName}
+                pools:
+                  - name: p
+                    nodes:
+                      - id: n1
+                        listen: https://127.0.0.1:7101
+                        backends:
+                          - id: sim
+                            kind: simulated
+                            models:
+                              - id: m
+                """;
+            var mesh = LlmRouter.Common.Configuration.MeshConfigLoader.Parse(yaml, "mesh.yaml", directory.FullName);
+            var store = new CertificateStore(directory.FullName);
+
+            var first = store.EnsureForMesh(mesh, Now);
+            var second = store.EnsureForMesh(mesh, Now);
+
+            Assert.Equal(["ca", "n1", "client"], first);
+            Assert.Empty(second);
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(store.KeyPath("n1")));
+            }
+
+            using var node = store.LoadWithKey("n1");
+            Assert.Equal(new MeshIdentity("m", "p", MeshRole.Node, "n1"), MeshIdentity.FromCertificate(node));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+}

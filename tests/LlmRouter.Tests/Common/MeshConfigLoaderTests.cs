@@ -1,0 +1,187 @@
+using LlmRouter.Common.Configuration;
+
+namespace LlmRouter.Tests.Common;
+
+/// <summary>The mesh file is validated at start; every error names file, line, column and field.</summary>
+public sealed class MeshConfigLoaderTests
+{
+    private const string Valid = """
+        mesh:
+          name: m
+        pools:
+          - name: pool-a
+            nodes:
+              - id: n1
+                listen: https://127.0.0.1:7101
+                backends:
+                  - id: local
+                    kind: openai-compatible
+                    base_url: http://127.0.0.1:1234/v1/
+                    models:
+                      - id: qwen
+                        upstream_model: qwen2.5-7b-instruct
+                        aliases: [small]
+                  - id: claude
+                    kind: anthropic
+                    models:
+                      - id: sonnet
+        """;
+
+    private static ConfigException Errors(string yaml) =>
+        Assert.Throws<ConfigException>(() => MeshConfigLoader.Parse(yaml, "mesh.yaml", "/tmp"));
+
+    [Fact]
+    public void Parse_ValidFile_ReadsNodesBackendsAndDefaults()
+    {
+        var mesh = MeshConfigLoader.Parse(Valid, "mesh.yaml", "/srv/mesh");
+
+        var node = Assert.Single(mesh.AllNodes);
+        Assert.Equal(("n1", "pool-a", new Uri("https://127.0.0.1:7101")), (node.Id, node.Pool, node.Listen));
+        var local = node.Backends[0];
+        Assert.Equal(BackendKind.OpenAICompatible, local.Kind);
+        Assert.Equal(new Uri("http://127.0.0.1:1234/v1/"), local.BaseUrl);
+        Assert.Null(local.ApiKeyVariable);
+        Assert.Equal("qwen2.5-7b-instruct", local.Models[0].UpstreamModel);
+        var claude = node.Backends[1];
+        Assert.Equal(new Uri("https://api.anthropic.com/"), claude.BaseUrl);
+        Assert.Equal("ANTHROPIC_API_KEY", claude.ApiKeyVariable);
+        Assert.True(claude.IsCloud);
+        Assert.Equal("/srv/mesh/certs/dev", mesh.CertificatesDirectory);
+        Assert.Equal(RoutingProfiles.Balanced, mesh.Routing.DefaultProfile);
+    }
+
+    [Fact]
+    public void Parse_UnknownKey_NamesFileLineAndField()
+    {
+        var yaml = Valid.Replace("                upstream_model:", "                max_tokenz: 5\n                upstream_model:", StringComparison.Ordinal);
+
+        var error = Assert.Single(Errors(yaml).Errors);
+
+        Assert.StartsWith("mesh.yaml:14:17: pools[0].nodes[0].backends[0].models[0].max_tokenz: unknown key", error);
+    }
+
+    [Fact]
+    public void Parse_MissingField_NamesTheField()
+    {
+        var yaml = Valid.Replace("            base_url: http://127.0.0.1:1234/v1/\n", "", StringComparison.Ordinal);
+
+        var error = Assert.Single(Errors(yaml).Errors);
+
+        Assert.Contains("pools[0].nodes[0].backends[0].base_url: is required but missing", error);
+        Assert.StartsWith("mesh.yaml:9:", error);
+    }
+
+    [Fact]
+    public void Parse_BadUrl_NamesTheFieldAndValue()
+    {
+        var yaml = Valid.Replace("http://127.0.0.1:1234/v1/", "htp:/nowhere", StringComparison.Ordinal);
+
+        var error = Assert.Single(Errors(yaml).Errors);
+
+        Assert.Equal("mesh.yaml:11:23: pools[0].nodes[0].backends[0].base_url: 'htp:/nowhere' is not an absolute http or https URL", error);
+    }
+
+    [Fact]
+    public void Parse_DuplicateIds_ReportEachWithTheFirstLine()
+    {
+        var yaml = Valid.Replace("- id: claude", "- id: local", StringComparison.Ordinal);
+
+        var error = Assert.Single(Errors(yaml).Errors);
+
+        Assert.Contains("pools[0].nodes[0].backends[1].id: duplicate backend id on node 'n1' 'local' (first at line 9)", error);
+    }
+
+    [Fact]
+    public void Parse_DuplicateNodeIdAcrossPools_IsAnError()
+    {
+        var yaml = Valid + """
+
+              - name: pool-b
+                nodes:
+                  - id: n1
+                    listen: https://127.0.0.1:7201
+                    backends:
+                      - id: sim
+                        kind: simulated
+                        models:
+                          - id: m
+            """;
+
+        var error = Assert.Single(Errors(yaml).Errors);
+
+        Assert.Contains("pools[1].nodes[0].id: duplicate node id 'n1'", error);
+    }
+
+    [Fact]
+    public void Parse_SecretInFile_RefusedWithAdvice()
+    {
+        var yaml = Valid.Replace("            kind: anthropic\n", "            kind: anthropic\n            api_key: sk-ant-123\n", StringComparison.Ordinal);
+
+        var error = Assert.Single(Errors(yaml).Errors);
+
+        Assert.Contains("api_key: secrets never go in the configuration file", error);
+        Assert.DoesNotContain("sk-ant-123", error);
+    }
+
+    [Fact]
+    public void Parse_MalformedYaml_NamesTheLine()
+    {
+        var error = Assert.Single(Errors("mesh:\n  name: [unclosed\npools: []\n").Errors);
+
+        Assert.Matches(@"^mesh\.yaml:\d+:\d+: \(syntax\): malformed YAML", error);
+    }
+
+    [Fact]
+    public void Parse_SeveralProblems_ReportsThemAll()
+    {
+        var yaml = Valid
+            .Replace("https://127.0.0.1:7101", "http://127.0.0.1", StringComparison.Ordinal)
+            .Replace("kind: anthropic", "kind: gemini", StringComparison.Ordinal);
+
+        var errors = Errors(yaml).Errors;
+
+        Assert.Equal(2, errors.Count);
+        Assert.Contains(errors, e => e.Contains("listen: 'http://127.0.0.1' is not an absolute https URL", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("kind: unknown backend kind 'gemini'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Parse_BadDurationAndRange_NameTheField()
+    {
+        var yaml = Valid.Replace("            kind: openai-compatible\n",
+            "            kind: openai-compatible\n            stall_timeout: soon\n            max_concurrency: 0\n", StringComparison.Ordinal);
+
+        var errors = Errors(yaml).Errors;
+
+        Assert.Contains(errors, e => e.Contains("stall_timeout: 'soon' is not a duration", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("max_concurrency: 0 is outside 1..100000", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Load_MissingFile_NamesThePath()
+    {
+        var error = Assert.Throws<ConfigException>(() => MeshConfigLoader.Load("/nonexistent/mesh.yaml"));
+
+        Assert.Contains("/nonexistent/mesh.yaml: cannot read the file", error.Message);
+    }
+
+    [Fact]
+    public void Load_SampleMeshFile_IsValid()
+    {
+        var mesh = MeshConfigLoader.Load(Path.Combine(RepositoryRoot(), "mesh.sample.yaml"));
+
+        Assert.True(mesh.Pools.Count >= 2);
+        Assert.True(mesh.AllNodes.Count() >= 4);
+    }
+
+    internal static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "LlmRouter.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("LlmRouter.sln not found above " + AppContext.BaseDirectory);
+    }
+}
