@@ -26,7 +26,7 @@ internal sealed partial class ChatCoordinator(
         var snapshot = catalog.Current;
         var nodeId = snapshot.Node.Id;
         using var open = drain.Enter(nodeId);
-        var requestId = RequestId(context);
+        var requestId = RequestIds.From(context.RequestHeaders);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = requestId });
 
         RequestValidator.Validate(request, snapshot.Mesh.Server);
@@ -67,11 +67,6 @@ internal sealed partial class ChatCoordinator(
             throw;
         }
     }
-
-    private static string RequestId(ServerCallContext context) =>
-        context.RequestHeaders.GetValue(RouterMetadata.RequestId) is { Length: > 0 and <= 64 } forwarded
-            ? forwarded
-            : Guid.NewGuid().ToString("N");
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Request {RequestId} served by model {Model} on backend {Backend} ({Candidates} candidates)")]
     private static partial void LogServing(ILogger logger, string requestId, string model, string backend, int candidates);

@@ -57,7 +57,7 @@ internal sealed class EmbedHandler(NodeCatalog catalog, LocalRouter router, Drai
         {
             Route = new RouteInfo
             {
-                RequestId = context.RequestHeaders.GetValue(RouterMetadata.RequestId) ?? Guid.NewGuid().ToString("N"),
+                RequestId = RequestIds.From(context.RequestHeaders),
                 ServingNode = snapshot.Node.Id,
                 Backend = target.Backend.Id,
                 Model = target.Model.Id,
