@@ -13,6 +13,14 @@ internal sealed partial class ConfigReloader(NodeCatalog catalog, TimeProvider t
     // Editors write a file in several steps; wait for the burst of change events to settle.
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(300);
 
+    private int _rejected;
+
+    /// <summary>How many changed files were refused; the running configuration stayed each time.</summary>
+    public int Rejected => Volatile.Read(ref _rejected);
+
+    /// <summary>Why the last changed file was refused.</summary>
+    public string? LastRejection { get; private set; }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var path = catalog.Current.Mesh.SourcePath;
@@ -57,12 +65,19 @@ internal sealed partial class ConfigReloader(NodeCatalog catalog, TimeProvider t
         }
         catch (ConfigException ex)
         {
-            LogRejected(logger, path, string.Join(Environment.NewLine, ex.Errors));
+            Reject(path, string.Join(Environment.NewLine, ex.Errors));
         }
         catch (InvalidOperationException ex)
         {
-            LogRejected(logger, path, ex.Message);
+            Reject(path, ex.Message);
         }
+    }
+
+    private void Reject(string path, string errors)
+    {
+        LastRejection = errors;
+        Interlocked.Increment(ref _rejected);
+        LogRejected(logger, path, errors);
     }
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Reloaded {Path}: configuration version {Version}, {Models} model(s)")]

@@ -55,6 +55,7 @@ internal sealed partial class DrainService(
             await Task.WhenAny(idle, Delay(AbortGrace, cancellationToken)).ConfigureAwait(false);
         }
 
+        drain.FinishDrain();
         LogDrained(logger, catalog.NodeId, time.GetElapsedTime(started).TotalMilliseconds);
     }
 

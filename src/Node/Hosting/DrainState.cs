@@ -10,6 +10,7 @@ namespace LlmRouter.Node.Hosting;
 internal sealed class DrainState
 {
     private readonly CancellationTokenSource _abort = new();
+    private readonly CancellationTokenSource _drained = new();
     private readonly Lock _lock = new();
     private TaskCompletionSource _idle = CompletedIdle();
     private int _open;
@@ -22,9 +23,14 @@ internal sealed class DrainState
     /// <summary>Cancelled when the drain bound passes with streams still open.</summary>
     public CancellationToken StreamsAborted => _abort.Token;
 
+    /// <summary>Cancelled when the drain is over and the listeners are about to close.</summary>
+    public CancellationToken Drained => _drained.Token;
+
     public void BeginDrain() => _draining = true;
 
     public void AbortOpenStreams() => _abort.Cancel();
+
+    public void FinishDrain() => _drained.Cancel();
 
     /// <summary>Refuses the call when draining; otherwise counts it open until the returned handle is disposed.</summary>
     public IDisposable Enter(string nodeId)

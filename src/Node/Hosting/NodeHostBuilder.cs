@@ -71,7 +71,7 @@ internal static class NodeHostBuilder
         var app = builder.Build();
         app.UseRouting();
         app.MapGrpcService<RouterService>();
-        app.MapGrpcService<HealthServiceImpl>();
+        app.MapGrpcService<NodeHealthService>();
         app.MapGrpcReflectionService();
         return app;
     }

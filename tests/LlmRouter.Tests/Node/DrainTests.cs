@@ -32,6 +32,10 @@ public sealed class DrainTests
         Assert.NotNull(rest[^1].Completed);
         Assert.Equal(12, rest.Count(f => f.Delta is not null));
         await stopping;
+
+        // A monitor's Watch stream ends once the node has drained, instead of holding the listener open.
+        var watchEnded = await Assert.ThrowsAsync<RpcException>(() => watch.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(StatusCode.Unavailable, watchEnded.StatusCode);
     }
 
     [Fact]

@@ -1,4 +1,7 @@
+using LlmRouter.Node.Hosting;
 using LlmRouter.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using LlmRouter.V1;
 using static LlmRouter.Tests.Node.ChatRequests;
 
@@ -36,9 +39,12 @@ public sealed class ReloadTests
     {
         await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(Paced));
 
-        await File.WriteAllTextAsync(node.ConfigPath, MeshYaml.SingleNode(Paced).Replace("kind: simulated", "kind: quantum", StringComparison.Ordinal));
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        var reloader = node.Services.GetServices<IHostedService>().OfType<ConfigReloader>().Single();
 
+        await File.WriteAllTextAsync(node.ConfigPath, MeshYaml.SingleNode(Paced).Replace("kind: simulated", "kind: quantum", StringComparison.Ordinal));
+        await Eventually.WaitUntil(() => reloader.Rejected > 0, "the changed file is read and refused", () => $"version {node.Catalog.Current.Version}");
+
+        Assert.Contains("unknown backend kind 'quantum'", reloader.LastRejection);
         Assert.Equal(1, node.Catalog.Current.Version);
         Assert.NotNull((await ReadAll(node.Router.Chat(Ask("sim-model", "still here", maxTokens: 2))))[^1].Completed);
     }
