@@ -1,5 +1,6 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using LlmRouter.Common.Protocol;
 using LlmRouter.Node.Admission;
 using LlmRouter.Node.Backends;
 using LlmRouter.Node.Backends.Http;
@@ -29,6 +30,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
     {
         var backend = target.Backend;
         var refusal = ProviderResponseObserver.BeginScope();
+        var progress = new RelayResult();
         AdmissionLease? slot = null;
         try
         {
@@ -36,7 +38,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
             var queueWait = time.GetElapsedTime(receivedAt);
             await output.WriteAsync(new ChatResponse { Route = route }, cancellationToken).ConfigureAwait(false);
 
-            var result = await RelayAsync(request, target, output, cancellationToken).ConfigureAwait(false);
+            var result = await RelayAsync(request, target, output, progress, cancellationToken).ConfigureAwait(false);
             var total = time.GetElapsedTime(receivedAt);
             backend.Stats.RecordSuccess(result.TimeToFirstToken, result.OutputTokens, result.Generation, time.GetTimestamp());
 
@@ -55,10 +57,11 @@ internal sealed class LocalChatExecutor(TimeProvider time)
             });
             await output.WriteAsync(new ChatResponse { Completed = completed }, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is not RpcException)
         {
-            // The client left, its deadline passed or the node is shutting down: gRPC reports that status.
-            throw;
+            // The client left, its deadline passed or the node is shutting down. Whatever the write or the
+            // backend threw on the way out, the cause is the cancellation, not the backend.
+            throw new OperationCanceledException("the call ended before the answer was complete", ex, cancellationToken);
         }
         catch (Exception ex)
         {
@@ -67,7 +70,20 @@ internal sealed class LocalChatExecutor(TimeProvider time)
                 backend.Stats.RecordFailure();
             }
 
-            throw BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
+            var failure = BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
+            if (progress.DeliveredCharacters == 0)
+            {
+                throw failure;
+            }
+
+            // Text already reached the client: tell it the answer is partial (DESIGN.md section 7).
+            var trailers = new Metadata { { RouterMetadata.Partial, "true" } };
+            foreach (var entry in failure.Trailers)
+            {
+                trailers.Add(entry);
+            }
+
+            throw new RpcException(failure.Status, trailers);
         }
         finally
         {
@@ -76,7 +92,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
     }
 
     private async Task<RelayResult> RelayAsync(
-        ChatRequest request, LocalModel target, IServerStreamWriter<ChatResponse> output, CancellationToken cancellationToken)
+        ChatRequest request, LocalModel target, IServerStreamWriter<ChatResponse> output, RelayResult result, CancellationToken cancellationToken)
     {
         var config = target.Backend.Config;
         var client = target.Backend.ChatClient(target.Model);
@@ -88,7 +104,6 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         watchdog.CancelAfter(config.FirstTokenTimeout);
 
         var started = time.GetTimestamp();
-        var result = new RelayResult();
         long firstTokenAt = 0;
         try
         {
@@ -105,6 +120,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
                     // The time spent writing to a slow client is not the backend's silence: pause the watchdog.
                     watchdog.CancelAfter(Timeout.InfiniteTimeSpan);
                     await output.WriteAsync(new ChatResponse { Delta = new TextDelta { Text = text } }, cancellationToken).ConfigureAwait(false);
+                    result.DeliveredCharacters += text.Length;
                     watchdog.CancelAfter(config.StallTimeout);
                 }
 
@@ -149,5 +165,8 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         public TimeSpan Generation { get; set; }
 
         public int OutputTokens { get; set; }
+
+        /// <summary>Characters of answer text written to the client so far.</summary>
+        public long DeliveredCharacters { get; set; }
     }
 }

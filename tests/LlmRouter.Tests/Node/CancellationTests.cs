@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Grpc.Health.V1;
+using LlmRouter.Common.Protocol;
 using LlmRouter.Node.Backends.Simulated;
 using LlmRouter.Tests.Infrastructure;
 using static LlmRouter.Tests.Node.ChatRequests;
@@ -107,6 +108,7 @@ public sealed class CancellationTests
 
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         Assert.Contains("first_token_timeout", refused.Status.Detail);
+        Assert.Null(refused.Trailers.GetValue(RouterMetadata.Partial));
         Assert.Equal(0, Counters(node).ActiveGenerations);
     }
 
@@ -120,5 +122,6 @@ public sealed class CancellationTests
 
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         Assert.Equal("backend 'sim' failed: injected failure after 3 tokens", refused.Status.Detail);
+        Assert.Equal("true", refused.Trailers.GetValue(RouterMetadata.Partial));
     }
 }
