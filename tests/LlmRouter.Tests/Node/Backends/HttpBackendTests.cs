@@ -1,0 +1,280 @@
+using Grpc.Core;
+using Grpc.Health.V1;
+using LlmRouter.Common.Protocol;
+using LlmRouter.Tests.Fakes;
+using LlmRouter.Tests.Infrastructure;
+using LlmRouter.V1;
+using static LlmRouter.Tests.Node.ChatRequests;
+
+namespace LlmRouter.Tests.Node.Backends;
+
+/// <summary>
+/// The OpenAI-compatible and Anthropic backends against local servers that speak each provider's real
+/// wire format (JSON and SSE streaming): answers stream through, errors map to gRPC statuses, and a client
+/// that leaves closes the provider stream.
+/// </summary>
+public sealed class HttpBackendTests
+{
+    private const string Key = "test-key-123";
+
+    private static string OpenAIBackend(Uri baseUrl, string limits = "") => $"""
+        - id: local-llm
+          kind: openai-compatible
+          base_url: {baseUrl}
+          api_key_env: LOCAL_LLM_KEY
+        {limits}
+          models:
+            - id: qwen
+              upstream_model: qwen2.5-7b-instruct
+            - id: embedder
+              upstream_model: text-embedding-3-small
+              kind: embedding
+              dimensions: 8
+        """;
+
+    private static string AnthropicBackend(Uri baseUrl, string limits = "") => $"""
+        - id: claude
+          kind: anthropic
+          base_url: {baseUrl}
+          api_key_env: ANTHROPIC_TEST_KEY
+        {limits}
+          models:
+            - id: sonnet
+              upstream_model: claude-sonnet-4-5
+        """;
+
+    private static Task<TestNode> Node(string backend) =>
+        TestNode.StartAsync(MeshYaml.SingleNode(backend), environment: name => name is "LOCAL_LLM_KEY" or "ANTHROPIC_TEST_KEY" ? Key : null);
+
+    public static TheoryData<string> Providers => ["openai", "anthropic"];
+
+    private static async Task<(IFakeProvider Server, TestNode Node, string Model)> Start(string provider, string limits = "")
+    {
+        if (provider == "openai")
+        {
+            var openAi = await FakeOpenAIServer.StartAsync();
+            openAi.RequiredApiKey = Key;
+            return (new OpenAIProvider(openAi), await Node(OpenAIBackend(openAi.BaseUrl, limits)), "qwen");
+        }
+
+        var anthropic = await FakeAnthropicServer.StartAsync();
+        anthropic.RequiredApiKey = Key;
+        return (new AnthropicProvider(anthropic), await Node(AnthropicBackend(anthropic.BaseUrl, limits)), "sonnet");
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Chat_ProviderStreams_TokensRelayedWithUsageAndFinishReason(string provider)
+    {
+        var (server, node, model) = await Start(provider);
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { Tokens = ["The", " mesh", " answers", "."], InputTokens = 11 };
+
+        var frames = await ReadAll(node.Router.Chat(Ask(model, "What does the mesh do?", maxTokens: 50)));
+
+        Assert.Equal(["The", " mesh", " answers", "."], frames.Where(f => f.Delta is not null).Select(f => f.Delta.Text));
+        Assert.Equal(provider == "openai" ? "openai-compatible" : "anthropic", frames[0].Route.BackendKind);
+        var completed = frames[^1].Completed;
+        Assert.Equal(FinishReason.Stop, completed.FinishReason);
+        Assert.Equal(11UL, completed.Usage.InputTokens);
+        Assert.Equal(4UL, completed.Usage.OutputTokens);
+        var body = server.LastRequestBody;
+        Assert.Contains(provider == "openai" ? "qwen2.5-7b-instruct" : "claude-sonnet-4-5", body);
+        Assert.Contains("What does the mesh do?", body);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Chat_Provider429_ResourceExhaustedWithProvidersRetryAfterAsPushback(string provider)
+    {
+        var (server, node, model) = await Start(provider);
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { ErrorStatus = 429, ErrorMessage = "Rate limit reached for requests", RetryAfterSeconds = 7 };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+
+        Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+        Assert.Contains("Rate limit reached for requests", refused.Status.Detail);
+        Assert.Equal("7000", refused.Trailers.GetValue(RouterMetadata.RetryPushback));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Chat_Provider400_InvalidArgumentWithProvidersMessage(string provider)
+    {
+        var (server, node, model) = await Start(provider);
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { ErrorStatus = 400, ErrorMessage = "max_tokens: must be less than 8192" };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("max_tokens: must be less than 8192", refused.Status.Detail);
+        Assert.Contains(provider == "openai" ? "backend 'local-llm'" : "backend 'claude'", refused.Status.Detail);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Chat_Provider5xx_UnavailableNamingTheBackend(string provider)
+    {
+        var (server, node, model) = await Start(provider);
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { ErrorStatus = 503, ErrorMessage = "The server is overloaded" };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("503", refused.Status.Detail);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Chat_WrongApiKey_UnavailableSayingToCheckTheKeyVariable(string provider)
+    {
+        var (server, node, model) = await Start(provider);
+        await using var _ = server;
+        await using var __ = node;
+        server.RequiredApiKey = "another-key";
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("api_key_env", refused.Status.Detail);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Chat_MalformedStream_UnavailableNamingTheBackendAndNodeStaysHealthy(string provider)
+    {
+        var (server, node, model) = await Start(provider);
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { MalformedStream = true };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains(provider == "openai" ? "backend 'local-llm'" : "backend 'claude'", refused.Status.Detail);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await node.Health.CheckAsync(new HealthCheckRequest())).Status);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Chat_ProviderStalls_UnavailableAfterStallTimeoutAndProviderStreamClosed(string provider)
+    {
+        var (server, node, model) = await Start(provider, limits: "  stall_timeout: 300ms");
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { StallAfterTokens = 2 };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("stalled", refused.Status.Detail);
+        Assert.Equal("true", refused.Trailers.GetValue(RouterMetadata.Partial));
+        await server.WaitForCancelledStreamsAsync(1, TimeSpan.FromSeconds(5));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Chat_ClientCancelsMidStream_ProviderStreamClosedAndNothingWrittenAfter(string provider)
+    {
+        var (server, node, model) = await Start(provider);
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { Tokens = Enumerable.Repeat(" token", 200).ToList(), DelayBetweenTokens = TimeSpan.FromMilliseconds(50) };
+        using var cancel = new CancellationTokenSource();
+
+        using var call = node.Router.Chat(Ask(model, "long"), cancellationToken: cancel.Token);
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        cancel.Cancel();
+
+        await server.WaitForCancelledStreamsAsync(1, TimeSpan.FromSeconds(5));
+        Assert.InRange(server.TokensWritten, 1, 20);
+        Assert.Equal(0, server.ActiveStreams);
+    }
+
+    [Fact]
+    public async Task Chat_ConnectionRefused_UnavailableNamingTheBackend()
+    {
+        var closedPort = new Uri("http://127.0.0.1:9/v1/");
+        await using var node = await Node(OpenAIBackend(closedPort));
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask("qwen", "hi"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("backend 'local-llm' is unreachable", refused.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Embed_OpenAICompatible_ReturnsTheProvidersVectors()
+    {
+        await using var server = await FakeOpenAIServer.StartAsync();
+        server.RequiredApiKey = Key;
+        await using var node = await Node(OpenAIBackend(server.BaseUrl));
+        var request = new EmbedRequest { Model = "embedder" };
+        request.Inputs.Add(["first", "second"]);
+
+        var response = await node.Router.EmbedAsync(request);
+
+        Assert.Equal(2, response.Embeddings.Count);
+        Assert.All(response.Embeddings, e => Assert.Equal(8, e.Values.Count));
+        Assert.NotEqual(response.Embeddings[0].Values, response.Embeddings[1].Values);
+        Assert.Contains("text-embedding-3-small", server.Requests[^1].ToJsonString());
+    }
+
+    /// <summary>The two fakes behind one face, so each test runs against both providers.</summary>
+    private interface IFakeProvider : IAsyncDisposable
+    {
+        FakeReply Reply { set; }
+
+        string? RequiredApiKey { set; }
+
+        string LastRequestBody { get; }
+
+        int TokensWritten { get; }
+
+        int ActiveStreams { get; }
+
+        Task WaitForCancelledStreamsAsync(int count, TimeSpan timeout);
+    }
+
+    private sealed class OpenAIProvider(FakeOpenAIServer server) : IFakeProvider
+    {
+        public FakeReply Reply { set => server.Reply = value; }
+
+        public string? RequiredApiKey { set => server.RequiredApiKey = value; }
+
+        public string LastRequestBody => server.Requests[^1].ToJsonString();
+
+        public int TokensWritten => server.TokensWritten;
+
+        public int ActiveStreams => server.ActiveStreams;
+
+        public Task WaitForCancelledStreamsAsync(int count, TimeSpan timeout) => server.WaitForCancelledStreamsAsync(count, timeout);
+
+        public ValueTask DisposeAsync() => server.DisposeAsync();
+    }
+
+    private sealed class AnthropicProvider(FakeAnthropicServer server) : IFakeProvider
+    {
+        public FakeReply Reply { set => server.Reply = value; }
+
+        public string? RequiredApiKey { set => server.RequiredApiKey = value; }
+
+        public string LastRequestBody => server.Requests[^1].ToJsonString();
+
+        public int TokensWritten => server.TokensWritten;
+
+        public int ActiveStreams => server.ActiveStreams;
+
+        public Task WaitForCancelledStreamsAsync(int count, TimeSpan timeout) => server.WaitForCancelledStreamsAsync(count, timeout);
+
+        public ValueTask DisposeAsync() => server.DisposeAsync();
+    }
+}
