@@ -34,8 +34,9 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         AdmissionLease? slot = null;
         try
         {
+            var admissionStarted = time.GetTimestamp();
             slot = await backend.Admission.EnterAsync(cancellationToken).ConfigureAwait(false);
-            var queueWait = time.GetElapsedTime(receivedAt);
+            var queueWait = time.GetElapsedTime(admissionStarted);
             await output.WriteAsync(new ChatResponse { Route = route }, cancellationToken).ConfigureAwait(false);
 
             var result = await RelayAsync(request, target, output, progress, cancellationToken).ConfigureAwait(false);
@@ -52,7 +53,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
                 Node = nodeId,
                 Backend = backend.Id,
                 QueueWait = Duration.FromTimeSpan(queueWait),
-                TimeToFirstToken = Duration.FromTimeSpan(queueWait + result.TimeToFirstToken),
+                TimeToFirstToken = Duration.FromTimeSpan(result.FirstTokenAt == 0 ? total : time.GetElapsedTime(receivedAt, result.FirstTokenAt)),
                 Total = Duration.FromTimeSpan(total),
             });
             await output.WriteAsync(new ChatResponse { Completed = completed }, cancellationToken).ConfigureAwait(false);
@@ -148,6 +149,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         }
 
         var finished = time.GetTimestamp();
+        result.FirstTokenAt = firstTokenAt;
         result.TimeToFirstToken = time.GetElapsedTime(started, firstTokenAt == 0 ? finished : firstTokenAt);
         result.Generation = firstTokenAt == 0 ? TimeSpan.Zero : time.GetElapsedTime(firstTokenAt, finished);
         result.OutputTokens = (int)(result.Usage?.OutputTokens ?? 0);
@@ -160,7 +162,11 @@ internal sealed class LocalChatExecutor(TimeProvider time)
 
         public TokenUsage? Usage { get; set; }
 
+        /// <summary>The backend's own time to first token, from the request to it.</summary>
         public TimeSpan TimeToFirstToken { get; set; }
+
+        /// <summary>Timestamp of the first token; 0 when the backend sent no text.</summary>
+        public long FirstTokenAt { get; set; }
 
         public TimeSpan Generation { get; set; }
 
