@@ -1,0 +1,360 @@
+using Google.Protobuf;
+using LlmRouter.V1;
+
+namespace LlmRouter.Common.Gossip;
+
+/// <summary>Who this member is.</summary>
+public sealed record LocalMember(string Id, string Address, string Pool, MemberRole Role);
+
+/// <summary>
+/// SWIM membership with Lifeguard, after HashiCorp memberlist's semantics (DESIGN.md section 4): shuffled
+/// round-robin probes with indirect probes through k members, suspicion with incarnations and refutation
+/// by the subject, Lifeguard's dynamic suspicion timeout and local health multiplier, piggybacked
+/// dissemination with bounded retransmits, periodic push-pull, leave as an intent, and reaping.
+/// </summary>
+/// <remarks>
+/// A single-threaded state machine: the caller serialises every call (incoming messages, replies and
+/// timer callbacks). It never blocks; it sends through <see cref="IMeshTransport"/> and keeps time through
+/// <see cref="IMeshScheduler"/>, so the same code runs in a node and in the deterministic simulator.
+/// </remarks>
+public sealed partial class SwimMembership
+{
+    private readonly LocalMember _local;
+    private readonly string _mesh;
+    private readonly MembershipOptions _options;
+    private readonly IMeshTransport _transport;
+    private readonly IMeshScheduler _scheduler;
+    private readonly IUpdateSigner _signer;
+    private readonly Random _random;
+    private readonly Dictionary<string, MemberEntry> _members = new(StringComparer.Ordinal);
+    private readonly TransmitQueue _queue = new();
+    private readonly Awareness _awareness;
+    private readonly List<IDisposable> _timers = [];
+    private readonly MemberEntry _self;
+    private ulong _modelVersion;
+    private ulong _loadSequence;
+    private bool _running;
+    private bool _leaving;
+
+    public SwimMembership(
+        LocalMember local,
+        string mesh,
+        MembershipOptions options,
+        IMeshTransport transport,
+        IMeshScheduler scheduler,
+        IUpdateSigner signer,
+        Random random,
+        ulong initialIncarnation = 0)
+    {
+        _local = local;
+        _mesh = mesh;
+        _options = options;
+        _transport = transport;
+        _scheduler = scheduler;
+        _signer = signer;
+        _random = random;
+        _awareness = new Awareness(options.AwarenessMaxMultiplier);
+        _self = new MemberEntry(local.Id)
+        {
+            Address = local.Address,
+            Pool = local.Pool,
+            Role = local.Role,
+            Incarnation = initialIncarnation,
+            StatusChanged = scheduler.Now,
+        };
+        _self.Alive = SignAlive();
+        _members[local.Id] = _self;
+    }
+
+    /// <summary>Raised on every change of another member's status and on model changes.</summary>
+    public event Action<MemberEvent>? Changed;
+
+    public string Id => _local.Id;
+
+    public ulong Incarnation => _self.Incarnation;
+
+    /// <summary>Lifeguard's local health score: 0 is healthy, higher means this member probes less often.</summary>
+    public int LocalHealth => _awareness.Score;
+
+    public MembershipOptions Options => _options;
+
+    public MembershipStatistics Statistics { get; } = new();
+
+    /// <summary>Members in this pool, alive or not (not yet reaped), this member included.</summary>
+    public int Count => _members.Count;
+
+    public IReadOnlyList<MemberView> Members => _members.Values.Select(View).ToList();
+
+    public MemberView? Find(string id) => _members.TryGetValue(id, out var entry) ? View(entry) : null;
+
+    /// <summary>Starts probing, gossiping, push-pull and reaping, each on its own staggered tick.</summary>
+    public void Start()
+    {
+        if (_running)
+        {
+            return;
+        }
+
+        _running = true;
+        _queue.Enqueue(Key(_self.Id), _self.Alive!);
+        Every(_options.ProbeInterval, ProbeTick, scaled: true);
+        Every(_options.GossipInterval, GossipTick, scaled: false);
+        Every(_options.PushPullInterval, PushPullTick, scaled: false);
+        Every(_options.ProbeInterval, Reap, scaled: false);
+    }
+
+    /// <summary>Stops every timer; the member goes silent (as a crash would look to others).</summary>
+    public void Stop()
+    {
+        _running = false;
+        foreach (var timer in _timers)
+        {
+            timer.Dispose();
+        }
+
+        _timers.Clear();
+        foreach (var entry in _members.Values)
+        {
+            entry.EndSuspicion();
+        }
+
+        foreach (var probe in _probes.Values)
+        {
+            probe.Cancel();
+        }
+
+        _probes.Clear();
+    }
+
+    /// <summary>Joins through seed members: a full state exchange with each reachable seed.</summary>
+    public void Join(IEnumerable<string> seedAddresses, Action<int>? joined = null)
+    {
+        var seeds = seedAddresses.Where(a => !string.Equals(a, _local.Address, StringComparison.Ordinal)).ToList();
+        var answered = 0;
+        var pending = seeds.Count;
+        if (pending == 0)
+        {
+            joined?.Invoke(0);
+            return;
+        }
+
+        foreach (var seed in seeds)
+        {
+            var request = new JoinRequest { Header = Header(withUpdates: false) };
+            request.Members.Add(LocalStates());
+            Send(new MemberAddress("", seed), request, _options.ProbeInterval * 5, reply =>
+            {
+                if (reply is JoinResponse response)
+                {
+                    answered++;
+                    AcceptHeader(response.Header, expectedSender: null);
+                    Merge(response.Members);
+                }
+
+                if (--pending == 0)
+                {
+                    joined?.Invoke(answered);
+                }
+            });
+        }
+    }
+
+    /// <summary>
+    /// Leaves on purpose: announces the intent (a dead update about itself, which others record as left)
+    /// to a few members directly and through gossip. Keep running for a few gossip intervals after this.
+    /// </summary>
+    public void Leave()
+    {
+        _leaving = true;
+        var dead = _signer.Sign(new Update { Dead = new Dead { Member = _self.Id, Incarnation = _self.Incarnation, From = _self.Id } });
+        _self.Status = MemberStatus.Left;
+        _self.StatusUpdate = dead;
+        _self.StatusChanged = _scheduler.Now;
+        _queue.Enqueue(Key(_self.Id), dead);
+        foreach (var member in PickRandom(_options.GossipFanout, e => !e.IsDown))
+        {
+            var request = new LeaveRequest { Header = Header(withUpdates: false) };
+            request.Header.Updates.Add(dead);
+            Send(new MemberAddress(member.Id, member.Address), request, _options.ProbeTimeout * 2, _ => { });
+        }
+    }
+
+    /// <summary>Announces this member's models (versioned; sent reliably through gossip and push-pull).</summary>
+    public void PublishModels(IEnumerable<ModelInfo> models)
+    {
+        var record = new ModelRecord { Member = _self.Id, Version = ++_modelVersion };
+        record.Models.Add(models);
+        var signed = _signer.Sign(new Update { Models = record });
+        _self.Models = record;
+        _self.SignedModels = signed;
+        _queue.Enqueue(ModelsKey(_self.Id), signed);
+    }
+
+    /// <summary>Announces this member's load (small, frequent, with a time to live).</summary>
+    public void PublishLoad(IEnumerable<BackendLoad> backends, DateTimeOffset issuedAt)
+    {
+        var record = new LoadRecord
+        {
+            Member = _self.Id,
+            Sequence = ++_loadSequence,
+            IssuedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(issuedAt),
+            TtlMs = (uint)_options.LoadRecordTimeToLive.TotalMilliseconds,
+        };
+        record.Backends.Add(backends);
+        _self.Load = record;
+        _self.LoadReceived = _scheduler.Now;
+        _queue.Enqueue(LoadKey(_self.Id), _signer.Sign(new Update { Load = record }));
+    }
+
+    /// <summary>
+    /// Handles a request from another member. <paramref name="sender"/> is the identity the transport
+    /// authenticated (the certificate's member id), or null in the simulator. The response goes to
+    /// <paramref name="reply"/>, at once or after an indirect probe.
+    /// </summary>
+    public void Receive(string? sender, IMessage request, Action<IMessage> reply)
+    {
+        switch (request)
+        {
+            case PingRequest ping:
+                AcceptHeader(ping.Header, sender);
+                if (!string.Equals(ping.Target, _self.Id, StringComparison.Ordinal))
+                {
+                    throw new MeshRefusedException($"a probe for '{ping.Target}' reached '{_self.Id}'");
+                }
+
+                reply(new PingResponse { Header = Header(withUpdates: true), Sequence = ping.Sequence });
+                break;
+            case IndirectPingRequest indirect:
+                AcceptHeader(indirect.Header, sender);
+                ProbeFor(indirect, reply);
+                break;
+            case GossipRequest gossip:
+                AcceptHeader(gossip.Header, sender);
+                reply(new GossipResponse { Header = Header(withUpdates: false) });
+                break;
+            case PushPullRequest pushPull:
+                AcceptHeader(pushPull.Header, sender);
+                Merge(pushPull.Members);
+                reply(WithStates(new PushPullResponse { Header = Header(withUpdates: false) }));
+                break;
+            case JoinRequest join:
+                AcceptHeader(join.Header, sender);
+                Merge(join.Members);
+                reply(WithStates(new JoinResponse { Header = Header(withUpdates: false) }));
+                break;
+            case LeaveRequest leave:
+                AcceptHeader(leave.Header, sender);
+                reply(new LeaveResponse { Header = Header(withUpdates: false) });
+                break;
+            default:
+                throw new MeshRefusedException($"unknown message {request.Descriptor.FullName}");
+        }
+    }
+
+    private PushPullResponse WithStates(PushPullResponse response)
+    {
+        response.Members.Add(LocalStates());
+        return response;
+    }
+
+    private JoinResponse WithStates(JoinResponse response)
+    {
+        response.Members.Add(LocalStates());
+        return response;
+    }
+
+    private static string Key(string member) => "member:" + member;
+
+    private static string ModelsKey(string member) => "models:" + member;
+
+    private static string LoadKey(string member) => "load:" + member;
+
+    private int RetransmitLimit => _options.RetransmitLimit(_members.Count);
+
+    private MeshHeader Header(bool withUpdates)
+    {
+        var header = new MeshHeader { Mesh = _mesh, Pool = _local.Pool, Sender = _self.Id };
+        if (withUpdates)
+        {
+            header.Updates.Add(_queue.Take(_options.MaxPiggybackBytes, RetransmitLimit));
+        }
+
+        return header;
+    }
+
+    /// <summary>Checks the labels and the sender of a message, then applies its piggybacked updates.</summary>
+    private void AcceptHeader(MeshHeader header, string? expectedSender)
+    {
+        if (!string.Equals(header.Mesh, _mesh, StringComparison.Ordinal) || !string.Equals(header.Pool, _local.Pool, StringComparison.Ordinal))
+        {
+            throw new MeshRefusedException($"message for mesh '{header.Mesh}' pool '{header.Pool}' refused by mesh '{_mesh}' pool '{_local.Pool}'");
+        }
+
+        if (expectedSender is not null && !string.Equals(header.Sender, expectedSender, StringComparison.Ordinal))
+        {
+            throw new MeshRefusedException($"member '{expectedSender}' sent a message as '{header.Sender}'");
+        }
+
+        if (_members.TryGetValue(header.Sender, out var sender) && sender != _self)
+        {
+            sender.LastHeard = _scheduler.Now;
+        }
+
+        foreach (var update in header.Updates)
+        {
+            Apply(update);
+        }
+    }
+
+    private void Send(MemberAddress target, IMessage request, TimeSpan timeout, Action<IMessage?> onReply)
+    {
+        Statistics.MessagesSent++;
+        Statistics.BytesSent += request.CalculateSize();
+        _transport.Send(target, request, timeout, onReply);
+    }
+
+    private void Every(TimeSpan interval, Action tick, bool scaled)
+    {
+        // A random first delay staggers members that start together, as memberlist does.
+        var first = interval * _random.NextDouble();
+        Schedule(first);
+
+        void Schedule(TimeSpan delay)
+        {
+            IDisposable? handle = null;
+            handle = _scheduler.Schedule(delay, () =>
+            {
+                _timers.Remove(handle!);
+                if (!_running)
+                {
+                    return;
+                }
+
+                Schedule(scaled ? _awareness.Scale(interval) : interval);
+                tick();
+            });
+            _timers.Add(handle);
+        }
+    }
+
+    private IEnumerable<MemberEntry> PickRandom(int count, Func<MemberEntry, bool> eligible)
+    {
+        var candidates = _members.Values.Where(e => e != _self && eligible(e)).ToList();
+        for (var i = 0; i < count && candidates.Count > 0; i++)
+        {
+            var index = _random.Next(candidates.Count);
+            yield return candidates[index];
+            candidates[index] = candidates[^1];
+            candidates.RemoveAt(candidates.Count - 1);
+        }
+    }
+
+    private MemberView View(MemberEntry entry)
+    {
+        var load = entry.Load is { } record && _scheduler.Now - entry.LoadReceived <= TimeSpan.FromMilliseconds(record.TtlMs) ? record : null;
+        return new MemberView(entry.Id, entry.Address, entry.Pool, entry.Role, entry.Incarnation, entry.Status,
+            entry.StatusChanged, entry.LastHeard, entry.Models, load, entry == _self);
+    }
+
+    private void Raise(MemberEventKind kind, MemberEntry entry) => Changed?.Invoke(new MemberEvent(kind, View(entry), _scheduler.Now));
+}
