@@ -1,0 +1,268 @@
+using LlmRouter.Common.Gossip;
+using LlmRouter.Tests.Gossip.Simulation;
+using LlmRouter.V1;
+
+namespace LlmRouter.Tests.Gossip;
+
+/// <summary>SWIM with Lifeguard on the deterministic simulator: exact, repeatable assertions on virtual time.</summary>
+public sealed class SwimMembershipTests
+{
+    private static readonly TimeSpan Step = TimeSpan.FromMilliseconds(100);
+
+    private static bool AllSee(IEnumerable<SimulatedMember> observers, string subject, MemberStatus status) =>
+        observers.All(o => o.StatusOf(subject) == status);
+
+    private static bool Converged(IReadOnlyCollection<SimulatedMember> members) =>
+        members.All(o => members.All(m => o.StatusOf(m.Id) == MemberStatus.Alive));
+
+    private static string Describe(IEnumerable<SimulatedMember> observers, string subject) =>
+        string.Join(", ", observers.Select(o => $"{o.Id}:{o.StatusOf(subject)}"));
+
+    [Fact]
+    public void Join_TenMembersThroughOneSeed_AllSeeAllAlive()
+    {
+        var network = new SimulatedNetwork(seed: 1, MembershipOptions.Lan);
+        var members = network.AddPool(10);
+
+        var at = network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+
+        Assert.NotNull(at);
+        Assert.True(at <= TimeSpan.FromSeconds(3), $"converged at {at}");
+        Assert.All(members, m => Assert.Equal(10, m.Membership.Count));
+    }
+
+    [Fact]
+    public void Crash_OneOfTen_DeclaredDeadByAllWithinTheSuspicionBound()
+    {
+        var network = new SimulatedNetwork(seed: 2, MembershipOptions.Lan);
+        var members = network.AddPool(10);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        var victim = members[3];
+        var others = members.Where(m => m != victim).ToList();
+
+        var crashedAt = network.Clock.Now;
+        victim.Crash();
+        var deadAt = network.Clock.RunUntil(() => AllSee(others, victim.Id, MemberStatus.Dead), TimeSpan.FromSeconds(60), Step);
+
+        Assert.True(deadAt is not null, $"not dead everywhere: {Describe(others, victim.Id)}");
+        // Probe round (<= N probe intervals) + maximum suspicion timeout (6 x 4 s) bounds detection.
+        Assert.True(deadAt - crashedAt <= TimeSpan.FromSeconds(34), $"detected after {deadAt - crashedAt}");
+    }
+
+    [Fact]
+    public void Stall_ShorterThanSuspicion_SuspectedThenRefutedNeverDead()
+    {
+        var network = new SimulatedNetwork(seed: 3, MembershipOptions.Lan);
+        var members = network.AddPool(8);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        var slow = members[5];
+        var others = members.Where(m => m != slow).ToList();
+        var before = slow.Membership.Incarnation;
+        var everSuspected = false;
+        var everDead = false;
+        foreach (var observer in others)
+        {
+            observer.Membership.Changed += e =>
+            {
+                everSuspected |= e.Member.Id == slow.Id && e.Kind == MemberEventKind.Suspected;
+                everDead |= e.Member.Id == slow.Id && e.Kind == MemberEventKind.Dead;
+            };
+        }
+
+        slow.Stall(TimeSpan.FromSeconds(3));
+        network.Clock.RunFor(TimeSpan.FromSeconds(20));
+
+        Assert.True(everSuspected, "the frozen member was never suspected");
+        Assert.False(everDead, "the frozen member was declared dead");
+        Assert.True(AllSee(others, slow.Id, MemberStatus.Alive), Describe(others, slow.Id));
+        Assert.True(slow.Membership.Incarnation > before, "the member did not refute with a higher incarnation");
+    }
+
+    [Fact]
+    public void Leave_IsRecordedAsLeftNotDead()
+    {
+        var network = new SimulatedNetwork(seed: 4, MembershipOptions.Lan);
+        var members = network.AddPool(6);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        var leaver = members[2];
+        var others = members.Where(m => m != leaver).ToList();
+
+        leaver.Membership.Leave();
+        network.Clock.RunFor(TimeSpan.FromSeconds(1));
+        leaver.Crash();
+        var leftAt = network.Clock.RunUntil(() => AllSee(others, leaver.Id, MemberStatus.Left), TimeSpan.FromSeconds(10), Step);
+
+        Assert.True(leftAt is not null, Describe(others, leaver.Id));
+    }
+
+    [Fact]
+    public void Reap_DeadMemberForgottenAfterGossipToTheDeadTime()
+    {
+        var network = new SimulatedNetwork(seed: 5, MembershipOptions.Local);
+        var members = network.AddPool(5);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        members[4].Crash();
+        var others = members.Take(4).ToList();
+        network.Clock.RunUntil(() => AllSee(others, "m4", MemberStatus.Dead), TimeSpan.FromSeconds(60), Step);
+
+        network.Clock.RunFor(MembershipOptions.Local.GossipToTheDeadTime + TimeSpan.FromSeconds(2));
+
+        Assert.All(others, o => Assert.Null(o.Membership.Find("m4")));
+    }
+
+    [Fact]
+    public void Restart_SameIdAfterDeath_RejoinsWithHigherIncarnation()
+    {
+        var network = new SimulatedNetwork(seed: 6, MembershipOptions.Lan);
+        var members = network.AddPool(6);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        members[1].Crash();
+        var others = members.Where(m => m.Id != "m1").ToList();
+        network.Clock.RunUntil(() => AllSee(others, "m1", MemberStatus.Dead), TimeSpan.FromSeconds(60), Step);
+        var deadIncarnation = others[0].Membership.Find("m1")!.Incarnation;
+
+        var restarted = network.Add("m1");
+        restarted.Start();
+        restarted.Membership.Join([members[0].Address]);
+        var back = network.Clock.RunUntil(() => AllSee(others, "m1", MemberStatus.Alive), TimeSpan.FromSeconds(10), Step);
+
+        Assert.True(back is not null, Describe(others, "m1"));
+        Assert.True(restarted.Membership.Incarnation > deadIncarnation);
+        Assert.All(others, o => Assert.Equal(restarted.Membership.Incarnation, o.Membership.Find("m1")!.Incarnation));
+    }
+
+    [Fact]
+    public void Loss_FivePercentWithAStalledMember_NoMemberEverDeclaredDead()
+    {
+        var network = new SimulatedNetwork(seed: 7, MembershipOptions.Lan) { LossRate = 0.05 };
+        var members = network.AddPool(20);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(20), Step);
+        var deaths = 0;
+        foreach (var member in members)
+        {
+            member.Membership.Changed += e => deaths += e.Kind == MemberEventKind.Dead ? 1 : 0;
+        }
+
+        for (var cycle = 0; cycle < 12; cycle++)
+        {
+            members[7].Stall(TimeSpan.FromSeconds(2));
+            network.Clock.RunFor(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Equal(0, deaths);
+        Assert.True(Converged(members));
+    }
+
+    [Fact]
+    public void Partition_HealedBeforeReaping_MembersReconcileToAlive()
+    {
+        var network = new SimulatedNetwork(seed: 8, MembershipOptions.Lan);
+        var members = network.AddPool(6);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        var left = members.Take(3).Select(m => m.Id).ToList();
+        var right = members.Skip(3).Select(m => m.Id).ToList();
+
+        network.Partition(left, right);
+        network.Clock.RunUntil(() => AllSee(members.Take(3), "m4", MemberStatus.Dead), TimeSpan.FromSeconds(60), Step);
+        network.Heal();
+        members[0].Membership.Join([members[4].Address]);
+        var healed = network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(30), Step);
+
+        Assert.True(healed is not null, string.Join("; ", members.Select(m => $"{m.Id} sees " + Describe([m], "m4"))));
+    }
+
+    [Fact]
+    public void Models_PublishedByOne_ReachEveryMemberWithItsVersion()
+    {
+        var network = new SimulatedNetwork(seed: 9, MembershipOptions.Lan);
+        var members = network.AddPool(8);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+
+        members[6].Membership.PublishModels([new ModelInfo { Id = "qwen2.5-72b", Node = "m6" }]);
+        var at = network.Clock.RunUntil(() => members.All(m => m.Membership.Find("m6")!.Models?.Models.SingleOrDefault()?.Id == "qwen2.5-72b"),
+            TimeSpan.FromSeconds(5), Step);
+
+        Assert.NotNull(at);
+    }
+
+    [Fact]
+    public void Load_AfterItsTimeToLive_ReadsAsUnknown()
+    {
+        var options = MembershipOptions.Lan with { LoadRecordTimeToLive = TimeSpan.FromSeconds(2) };
+        var network = new SimulatedNetwork(seed: 10, options);
+        var members = network.AddPool(4);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+
+        members[2].Membership.PublishLoad([new BackendLoad { Backend = "sim", InFlight = 3, MaxConcurrency = 8 }], DateTimeOffset.UnixEpoch);
+        network.Clock.RunUntil(() => members[0].Membership.Find("m2")!.Load is not null, TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(10));
+        Assert.Equal(3u, members[0].Membership.Find("m2")!.Load!.Backends[0].InFlight);
+
+        network.Clock.RunFor(TimeSpan.FromSeconds(3));
+
+        Assert.Null(members[0].Membership.Find("m2")!.Load);
+    }
+
+    [Fact]
+    public void ForgedUpdate_AboutAnotherMember_IsRejectedAndChangesNothing()
+    {
+        var network = new SimulatedNetwork(seed: 11, MembershipOptions.Lan);
+        var members = network.AddPool(4);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        var victim = members[1];
+        var target = members[0];
+
+        // m3 signs a "dead" update that claims to come from m1 itself (a forged leave), and a load record for m1.
+        var forger = new InsecureSigner("m3");
+        var forgedLeave = forger.Sign(new Update { Dead = new Dead { Member = "m1", Incarnation = victim.Membership.Incarnation, From = "m1" } });
+        forgedLeave.Signer = "m1";
+        var forgedLoad = forger.Sign(new Update { Load = new LoadRecord { Member = "m1", Sequence = 99, TtlMs = 60_000 } });
+        var gossip = new GossipRequest { Header = new MeshHeader { Mesh = network.Mesh, Pool = network.Pool, Sender = "m3" } };
+        gossip.Header.Updates.Add([forgedLeave, forgedLoad]);
+
+        target.Membership.Receive("m3", gossip, _ => { });
+
+        Assert.Equal(MemberStatus.Alive, target.StatusOf("m1"));
+        Assert.Null(target.Membership.Find("m1")!.Load);
+        Assert.Equal(2, target.Membership.Statistics.UpdatesRejected);
+    }
+
+    [Fact]
+    public void Receive_MessageForAnotherPool_IsRefused()
+    {
+        var network = new SimulatedNetwork(seed: 12, MembershipOptions.Lan);
+        var member = network.AddPool(1)[0];
+        var foreign = new GossipRequest { Header = new MeshHeader { Mesh = network.Mesh, Pool = "other-pool", Sender = "x" } };
+
+        var refused = Assert.Throws<MeshRefusedException>(() => member.Membership.Receive("x", foreign, _ => { }));
+
+        Assert.Contains("pool 'other-pool'", refused.Message);
+    }
+
+    [Fact]
+    public void Receive_SenderPosingAsAnother_IsRefused()
+    {
+        var network = new SimulatedNetwork(seed: 13, MembershipOptions.Lan);
+        var member = network.AddPool(1)[0];
+        var posing = new GossipRequest { Header = new MeshHeader { Mesh = network.Mesh, Pool = network.Pool, Sender = "m7" } };
+
+        var refused = Assert.Throws<MeshRefusedException>(() => member.Membership.Receive("m3", posing, _ => { }));
+
+        Assert.Equal("member 'm3' sent a message as 'm7'", refused.Message);
+    }
+
+    [Fact]
+    public void Simulation_SameSeed_ReplaysExactly()
+    {
+        static (long Events, long Bytes, string Statuses) Run()
+        {
+            var network = new SimulatedNetwork(seed: 42, MembershipOptions.Lan) { LossRate = 0.02 };
+            var members = network.AddPool(12);
+            network.Clock.RunFor(TimeSpan.FromSeconds(5));
+            members[4].Crash();
+            network.Clock.RunFor(TimeSpan.FromSeconds(20));
+            return (network.Clock.EventsRun, network.BytesDelivered, string.Join(",", members[0].Membership.Members.OrderBy(m => m.Id).Select(m => $"{m.Id}={m.Status}/{m.Incarnation}")));
+        }
+
+        Assert.Equal(Run(), Run());
+    }
+}
