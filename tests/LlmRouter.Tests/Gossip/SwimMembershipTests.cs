@@ -1,5 +1,5 @@
 using LlmRouter.Common.Gossip;
-using LlmRouter.Tests.Gossip.Simulation;
+using LlmRouter.Simulation;
 using LlmRouter.V1;
 
 namespace LlmRouter.Tests.Gossip;

@@ -2,14 +2,14 @@ using Google.Protobuf;
 using LlmRouter.Common.Gossip;
 using LlmRouter.V1;
 
-namespace LlmRouter.Tests.Gossip.Simulation;
+namespace LlmRouter.Simulation;
 
 /// <summary>
 /// The simulator's signer: no cryptography (it would dominate the run time of 1000 members), but the same
 /// rules: a member's key is its id, and a signature is valid only if made with the signer's own key. The
 /// signature field has the size of a real ECDSA P-256 signature, so bandwidth figures stay true.
 /// </summary>
-internal sealed class InsecureSigner(string memberId) : IUpdateSigner
+public sealed class InsecureSigner(string memberId) : IUpdateSigner
 {
     private const int SignatureSize = 72;
 

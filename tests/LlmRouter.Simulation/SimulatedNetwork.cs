@@ -2,14 +2,14 @@ using Google.Protobuf;
 using LlmRouter.Common.Gossip;
 using LlmRouter.V1;
 
-namespace LlmRouter.Tests.Gossip.Simulation;
+namespace LlmRouter.Simulation;
 
 /// <summary>
 /// N members in one process on virtual time, over an in-memory network with latency, message loss,
 /// partitions, crashes and stalls (a stalled member is frozen like a SIGSTOPped process: messages to it
 /// wait, its timers wait, and it catches up when it resumes). Deterministic for a given seed.
 /// </summary>
-internal sealed class SimulatedNetwork
+public sealed class SimulatedNetwork
 {
     private readonly Dictionary<string, SimulatedMember> _byId = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SimulatedMember> _byAddress = new(StringComparer.Ordinal);
@@ -45,6 +45,9 @@ internal sealed class SimulatedNetwork
     public SimulatedMember this[string id] => _byId[id];
 
     public long BytesDelivered { get; private set; }
+
+    /// <summary>The part of <see cref="BytesDelivered"/> spent on full state exchanges (push-pull and join).</summary>
+    public long PushPullBytes { get; private set; }
 
     /// <summary>Adds a member (not yet started). Reusing an id replaces a crashed member: a restart.</summary>
     public SimulatedMember Add(string id, IUpdateSigner? signer = null)
@@ -135,12 +138,17 @@ internal sealed class SimulatedNetwork
     {
         var bytes = message.ToByteArray();
         BytesDelivered += bytes.Length;
+        if (message is PushPullRequest or PushPullResponse or JoinRequest or JoinResponse)
+        {
+            PushPullBytes += bytes.Length;
+        }
+
         return message.Descriptor.Parser.ParseFrom(bytes);
     }
 }
 
 /// <summary>One simulated member: its membership state machine, scheduler and transport.</summary>
-internal sealed class SimulatedMember : IMeshTransport, IMeshScheduler
+public sealed class SimulatedMember : IMeshTransport, IMeshScheduler
 {
     private readonly SimulatedNetwork _network;
     private readonly List<Action> _frozen = [];

@@ -1,10 +1,10 @@
-namespace LlmRouter.Tests.Gossip.Simulation;
+namespace LlmRouter.Simulation;
 
 /// <summary>
 /// Discrete-event virtual time: actions run in time order (ties in scheduling order) on one thread, so a
 /// simulation with a fixed seed replays exactly.
 /// </summary>
-internal sealed class VirtualClock
+public sealed class VirtualClock
 {
     private readonly PriorityQueue<Scheduled, (TimeSpan At, long Order)> _queue = new();
     private long _order;
@@ -56,7 +56,7 @@ internal sealed class VirtualClock
         return condition() ? Now : null;
     }
 
-    internal sealed class Scheduled(Action action) : IDisposable
+    public sealed class Scheduled(Action action) : IDisposable
     {
         public Action Action { get; } = action;
 

@@ -1,0 +1,3 @@
+using LlmRouter.Benchmarks;
+
+return GossipBenchmark.Run(args);
