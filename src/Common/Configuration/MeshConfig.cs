@@ -12,6 +12,9 @@ public sealed record MeshConfig(
     RoutingSettings Routing,
     IReadOnlyList<PoolConfig> Pools)
 {
+    /// <summary>Membership settings: memberlist's preset by name (lan, wan or local).</summary>
+    public GossipSettings Gossip { get; init; } = GossipSettings.Default;
+
     public IEnumerable<NodeConfig> AllNodes => Pools.SelectMany(pool => pool.Nodes);
 
     public NodeConfig? FindNode(string nodeId) =>
@@ -19,7 +22,21 @@ public sealed record MeshConfig(
 }
 
 /// <summary>One gossip pool: the nodes of one subnet, which can all reach each other.</summary>
-public sealed record PoolConfig(string Name, IReadOnlyList<NodeConfig> Nodes);
+public sealed record PoolConfig(string Name, IReadOnlyList<NodeConfig> Nodes)
+{
+    /// <summary>Where a member joins the pool; empty means every node of the pool in the file.</summary>
+    public IReadOnlyList<Uri> Seeds { get; init; } = [];
+
+    public IReadOnlyList<Uri> SeedsOrNodes => Seeds.Count > 0 ? Seeds : Nodes.Select(n => n.Listen).ToList();
+}
+
+/// <summary>Mesh-wide membership settings.</summary>
+public sealed record GossipSettings(string Preset)
+{
+    public static IReadOnlyList<string> Presets { get; } = ["lan", "wan", "local"];
+
+    public static GossipSettings Default { get; } = new("lan");
+}
 
 /// <summary>One llm-router-node: where it listens and which backends it reaches itself.</summary>
 public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyList<BackendConfig> Backends);

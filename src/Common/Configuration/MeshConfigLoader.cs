@@ -45,6 +45,7 @@ public static partial class MeshConfigLoader
         mesh?.RejectUnknownKeys();
 
         var server = ReadServer(top.Map("server"));
+        var gossip = ReadGossip(top.Map("gossip"));
         var routing = ReadRouting(top.Map("routing"));
         var pools = top.MapList("pools", required: true).Select(ReadPool).ToList();
         top.RejectUnknownKeys();
@@ -61,7 +62,28 @@ public static partial class MeshConfigLoader
             System.IO.Path.GetFullPath(certificates, baseDirectory),
             server,
             routing,
-            pools.Select(p => p.Config).ToList());
+            pools.Select(p => p.Config).ToList())
+        {
+            Gossip = gossip,
+        };
+    }
+
+    private static GossipSettings ReadGossip(YamlFields? fields)
+    {
+        if (fields is null)
+        {
+            return GossipSettings.Default;
+        }
+
+        var preset = fields.String("preset") ?? GossipSettings.Default.Preset;
+        if (!GossipSettings.Presets.Contains(preset, StringComparer.Ordinal))
+        {
+            fields.Errors.Add(fields.PositionOf("preset"), fields.FieldPath("preset"),
+                $"unknown preset '{preset}' (expected {string.Join(", ", GossipSettings.Presets)})");
+        }
+
+        fields.RejectUnknownKeys();
+        return new GossipSettings(preset);
     }
 
     private static YamlMappingNode? ParseYaml(string text, ConfigErrorList errors)
@@ -150,8 +172,21 @@ public static partial class MeshConfigLoader
     {
         var name = fields.Id("name", required: true) ?? "";
         var nodes = fields.MapList("nodes", required: true).Select(node => ReadNode(node, name)).ToList();
+        var seeds = new List<Uri>();
+        foreach (var (seed, index) in fields.StringList("seeds").Select((s, i) => (s, i)))
+        {
+            if (Uri.TryCreate(seed, UriKind.Absolute, out var url) && url.Scheme == Uri.UriSchemeHttps && !url.IsDefaultPort)
+            {
+                seeds.Add(url);
+            }
+            else
+            {
+                fields.Errors.Add(fields.PositionOf("seeds"), $"{fields.FieldPath("seeds")}[{index}]", $"'{seed}' is not an https URL with a port");
+            }
+        }
+
         fields.RejectUnknownKeys();
-        return new(new PoolConfig(name, nodes.Select(n => n.Config).ToList()), fields) { Children = nodes };
+        return new(new PoolConfig(name, nodes.Select(n => n.Config).ToList()) { Seeds = seeds }, fields) { Children = nodes };
     }
 
     private static Located<NodeConfig> ReadNode(YamlFields fields, string pool)

@@ -3,8 +3,8 @@ using LlmRouter.V1;
 
 namespace LlmRouter.Common.Gossip;
 
-/// <summary>Who this member is.</summary>
-public sealed record LocalMember(string Id, string Address, string Pool, MemberRole Role);
+/// <summary>Who this member is; <paramref name="Certificate"/> (DER) rides in its alive updates so others can verify it.</summary>
+public sealed record LocalMember(string Id, string Address, string Pool, MemberRole Role, ReadOnlyMemory<byte> Certificate = default);
 
 /// <summary>
 /// SWIM membership with Lifeguard, after HashiCorp memberlist's semantics (DESIGN.md section 4): shuffled
@@ -77,6 +77,9 @@ public sealed partial class SwimMembership
     public int LocalHealth => _awareness.Score;
 
     public MembershipOptions Options => _options;
+
+    /// <summary>The state machine's clock (for ages in the Admin API).</summary>
+    public TimeSpan Now => _scheduler.Now;
 
     public MembershipStatistics Statistics { get; } = new();
 

@@ -1,6 +1,7 @@
 using Grpc.Health.V1;
 using Grpc.HealthCheck;
 using LlmRouter.Node.Catalog;
+using LlmRouter.Node.Membership;
 
 namespace LlmRouter.Node.Hosting;
 
@@ -13,6 +14,7 @@ internal sealed partial class DrainService(
     DrainState drain,
     HealthServiceImpl health,
     NodeCatalog catalog,
+    MembershipRuntime membership,
     TimeProvider time,
     ILogger<DrainService> logger) : IHostedLifecycleService
 {
@@ -43,9 +45,10 @@ internal sealed partial class DrainService(
         SetHealth(HealthCheckResponse.Types.ServingStatus.NotServing);
         LogDraining(logger, catalog.NodeId, drain.OpenStreams, settings.DrainTimeout.TotalSeconds);
 
-        // Let health checkers and load balancers see NOT_SERVING before anything closes.
+        // Leave the pool (an intent, not a failure) and let health checkers and load balancers see
+        // NOT_SERVING before anything closes.
         var started = time.GetTimestamp();
-        await Delay(settings.DrainNotice, cancellationToken).ConfigureAwait(false);
+        await Task.WhenAll(membership.LeaveAsync(cancellationToken), Delay(settings.DrainNotice, cancellationToken)).ConfigureAwait(false);
         var remaining = settings.DrainTimeout - time.GetElapsedTime(started);
         var idle = drain.WhenIdle();
         if (await Task.WhenAny(idle, Delay(remaining, cancellationToken)).ConfigureAwait(false) != idle)

@@ -9,6 +9,7 @@ using LlmRouter.Node.Backends;
 using LlmRouter.Node.Catalog;
 using LlmRouter.Node.Chat;
 using LlmRouter.Node.Embeddings;
+using LlmRouter.Node.Membership;
 using LlmRouter.Node.Routing;
 using LlmRouter.Node.Services;
 using LlmRouter.V1;
@@ -71,6 +72,8 @@ internal static class NodeHostBuilder
         var app = builder.Build();
         app.UseRouting();
         app.MapGrpcService<RouterService>();
+        app.MapGrpcService<MeshService>();
+        app.MapGrpcService<AdminService>();
         app.MapGrpcService<NodeHealthService>();
         app.MapGrpcReflectionService();
         return app;
@@ -88,14 +91,25 @@ internal static class NodeHostBuilder
         });
         services.AddSingleton<IServiceMethodProvider<RouterService>>(
             new StrictServiceMethodProvider<RouterService>(binder => Router.BindService(binder, null!)));
+        services.AddSingleton<IServiceMethodProvider<MeshService>>(
+            new StrictServiceMethodProvider<MeshService>(binder => Mesh.BindService(binder, null!)));
+        services.AddSingleton<IServiceMethodProvider<AdminService>>(
+            new StrictServiceMethodProvider<AdminService>(binder => Admin.BindService(binder, null!)));
 
-        // Reflection lists what this node serves; the Router is bound by our provider, so it is named here.
-        Google.Protobuf.Reflection.ServiceDescriptor[] reflected = [Router.Descriptor, Health.Descriptor, Grpc.Reflection.V1.ServerReflection.Descriptor, Grpc.Reflection.V1Alpha.ServerReflection.Descriptor];
+        // Reflection lists what this node serves; our services are bound by our provider, so they are named here.
+        Google.Protobuf.Reflection.ServiceDescriptor[] reflected =
+        [
+            Router.Descriptor, Mesh.Descriptor, Admin.Descriptor, Health.Descriptor,
+            Grpc.Reflection.V1.ServerReflection.Descriptor, Grpc.Reflection.V1Alpha.ServerReflection.Descriptor,
+        ];
         services.AddSingleton(new ReflectionServiceImpl(reflected));
         services.AddSingleton(new ReflectionV1ServiceImpl(reflected));
         services.AddGrpcReflection();
         services.AddSingleton(launch.Time);
         services.AddSingleton(trust);
+        services.AddSingleton(new CertificateStore(mesh.CertificatesDirectory));
+        services.AddSingleton<MembershipRuntime>();
+        services.AddHostedService(provider => provider.GetRequiredService<MembershipRuntime>());
         services.AddSingleton<HealthServiceImpl>();
         services.AddSingleton<DrainState>();
         services.AddSingleton(provider => new BackendFactory(launch.Time, launch.Environment));

@@ -1,5 +1,4 @@
 using Grpc.Core;
-using LlmRouter.Common.Configuration;
 using LlmRouter.Node.Catalog;
 using LlmRouter.Node.Chat;
 using LlmRouter.Node.Embeddings;
@@ -28,34 +27,8 @@ internal sealed class RouterService(ChatCoordinator chat, EmbedHandler embed, No
                 $"kind: unknown model kind {(int)request.Kind} (use MODEL_KIND_CHAT, MODEL_KIND_EMBEDDING or leave it unset)"));
         }
 
-        var snapshot = catalog.Current;
         var response = new ListModelsResponse();
-        foreach (var (backend, model) in snapshot.Models)
-        {
-            var kind = model.Kind == ModelKindConfig.Chat ? ModelKind.Chat : ModelKind.Embedding;
-            if (request.Kind != ModelKind.Unspecified && request.Kind != kind)
-            {
-                continue;
-            }
-
-            var info = new ModelInfo
-            {
-                Id = model.Id,
-                Kind = kind,
-                Node = snapshot.Node.Id,
-                Pool = snapshot.Node.Pool,
-                Backend = backend.Id,
-                BackendKind = BackendKindNames.Name(backend.Config.Kind),
-                Cloud = backend.Config.IsCloud,
-                Quality = model.Quality,
-                ContextTokens = (uint)model.ContextTokens,
-                Price = new Price { InputPerMillion = model.InputPricePerMillion, OutputPerMillion = model.OutputPricePerMillion },
-            };
-            info.Aliases.AddRange(model.Aliases);
-            info.Features.AddRange(model.Features);
-            response.Models.Add(info);
-        }
-
+        response.Models.AddRange(ModelInfos.Of(catalog.Current).Where(m => request.Kind == ModelKind.Unspecified || m.Kind == request.Kind));
         return Task.FromResult(response);
     }
 }

@@ -13,6 +13,8 @@ public sealed class ReflectionTests
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
+        "llmrouter.v1.Admin",
+        "llmrouter.v1.Mesh",
         "llmrouter.v1.Router",
     ];
 
