@@ -18,6 +18,11 @@ internal static class CliApp
             HealthCommand.Create(),
             CertsCommand.Create(),
         };
+        foreach (var admin in AdminCommands.Create())
+        {
+            root.Subcommands.Add(admin);
+        }
+
 
         // The node handles SIGTERM itself (drain); the parser must not kill the process after 2 seconds.
         var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false };

@@ -18,10 +18,10 @@ namespace LlmRouter.Tests.Infrastructure;
 internal sealed class TestNode : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly DirectoryInfo _directory;
+    private readonly DirectoryInfo? _directory;
     private readonly List<GrpcChannel> _channels = [];
 
-    private TestNode(WebApplication app, DirectoryInfo directory, MeshConfig mesh, Uri address)
+    private TestNode(WebApplication app, DirectoryInfo? directory, MeshConfig mesh, Uri address)
     {
         _app = app;
         _directory = directory;
@@ -42,10 +42,13 @@ internal sealed class TestNode : IAsyncDisposable
 
     public Health.HealthClient Health => new(Channel);
 
+    public Admin.AdminClient Admin => new(Channel);
+
     public NodeCatalog Catalog => _app.Services.GetRequiredService<NodeCatalog>();
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Writes the mesh file and certificates to a new directory and starts one node of it on a free port.</summary>
     public static async Task<TestNode> StartAsync(string yaml, string nodeId = "n1", Func<string, string?>? environment = null)
     {
         var directory = Directory.CreateTempSubdirectory("llmrouter-test-");
@@ -53,14 +56,23 @@ internal sealed class TestNode : IAsyncDisposable
         await File.WriteAllTextAsync(path, yaml);
         var mesh = MeshConfigLoader.Load(path);
         new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+        return await StartAsync(mesh, nodeId, directory, new Uri("https://127.0.0.1:0"), environment);
+    }
+
+    /// <summary>Starts one node of an existing mesh file on its configured address (certificates must exist).</summary>
+    public static Task<TestNode> StartAsync(MeshConfig mesh, string nodeId, DirectoryInfo? owned = null, Uri? listen = null, Func<string, string?>? environment = null) =>
+        StartCoreAsync(mesh, nodeId, owned, listen, environment);
+
+    private static async Task<TestNode> StartCoreAsync(MeshConfig mesh, string nodeId, DirectoryInfo? owned, Uri? listen, Func<string, string?>? environment)
+    {
         var app = NodeHostBuilder.Build(new NodeLaunch(mesh, nodeId, JsonLogs: false)
         {
-            ListenOverride = new Uri("https://127.0.0.1:0"),
+            ListenOverride = listen,
             Environment = environment ?? (_ => null),
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new TestNode(app, directory, mesh, new Uri(address));
+        return new TestNode(app, owned, mesh, new Uri(address));
     }
 
     /// <summary>A new mutual-TLS channel (its own HTTP/2 connection) to the node.</summary>
@@ -86,7 +98,7 @@ internal sealed class TestNode : IAsyncDisposable
         await _app.DisposeAsync();
         try
         {
-            _directory.Delete(recursive: true);
+            _directory?.Delete(recursive: true);
         }
         catch (IOException)
         {

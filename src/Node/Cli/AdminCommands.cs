@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Globalization;
+using LlmRouter.V1;
+
+namespace LlmRouter.Node.Cli;
+
+/// <summary>
+/// <c>members</c>, <c>mesh-models</c> and <c>load</c>: the Admin API for people without gRPC tools. They
+/// present the client certificate of the certificate directory (certs/dev/client.crt for the sample).
+/// </summary>
+internal static class AdminCommands
+{
+    public static IEnumerable<Command> Create()
+    {
+        yield return Command("members", "List the members of a node's pool: status, incarnation, last heard, local health", async (admin, token) =>
+        {
+            var response = await admin.ListMembersAsync(new ListMembersRequest(), deadline: Deadline(), cancellationToken: token).ConfigureAwait(false);
+            Console.WriteLine($"node {response.Node}, pool {response.Pool}, local health {response.LocalHealth} (0 is healthy)");
+            Console.WriteLine($"{"MEMBER",-14} {"STATUS",-8} {"INCARNATION",11} {"LAST HEARD",11} {"SINCE",9} {"ROLE",-11} ADDRESS");
+            foreach (var member in response.Members)
+            {
+                var heard = member.Self ? "self" : member.LastHeardAgo is { } ago ? Age(ago) : "never";
+                Console.WriteLine($"{member.Id,-14} {Name(member.Status),-8} {member.Incarnation,11} {heard,11} {Age(member.StatusAge),9} {Name(member.Role),-11} {member.Address}");
+            }
+        });
+        yield return Command("mesh-models", "List every model in a node's pool and the member that serves it", async (admin, token) =>
+        {
+            var response = await admin.ListMeshModelsAsync(new ListMeshModelsRequest(), deadline: Deadline(), cancellationToken: token).ConfigureAwait(false);
+            Console.WriteLine($"{"MODEL",-28} {"MEMBER",-12} {"POOL",-12} {"BACKEND",-16} {"QUALITY",7} {"CONTEXT",8} ALIASES");
+            foreach (var model in response.Models)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{model.Id,-28} {model.Node,-12} {model.Pool,-12} {model.Backend + (model.Cloud ? "*" : ""),-16} {model.Quality,7:0.00} {model.ContextTokens,8} {string.Join(",", model.Aliases)}"));
+            }
+        });
+        yield return Command("load", "Show the latest load of every member of a node's pool", async (admin, token) =>
+        {
+            var response = await admin.GetLoadAsync(new GetLoadRequest(), deadline: Deadline(), cancellationToken: token).ConfigureAwait(false);
+            Console.WriteLine($"{"MEMBER",-14} {"BACKEND",-16} {"RUNNING",7} {"QUEUED",6} {"MAX",5} {"TTFT MS",8} {"TOK/S",7} {"ERRORS",6}");
+            foreach (var member in response.Members)
+            {
+                if (!member.Fresh)
+                {
+                    Console.WriteLine($"{member.Member,-14} {"(unknown: no fresh load record)",-16}");
+                    continue;
+                }
+
+                foreach (var backend in member.Load.Backends)
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{member.Member,-14} {backend.Backend,-16} {backend.InFlight,7} {backend.Queued,6} {backend.MaxConcurrency,5} {backend.TimeToFirstTokenMs,8:0} {backend.TokensPerSecond,7:0.0} {backend.ErrorRate,6:0.00}"));
+                }
+            }
+        });
+    }
+
+    private static Command Command(string name, string description, Func<Admin.AdminClient, CancellationToken, Task> run)
+    {
+        var address = new NodeAddressOptions();
+        var command = new Command(name, description);
+        address.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var (channel, _) = address.Connect(parse);
+            using (channel)
+            {
+                await run(new Admin.AdminClient(channel), cancellationToken).ConfigureAwait(false);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static DateTime Deadline() => TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(10);
+
+    private static string Age(Google.Protobuf.WellKnownTypes.Duration duration) =>
+        string.Create(CultureInfo.InvariantCulture, $"{duration.ToTimeSpan().TotalSeconds:0.0}s");
+
+    private static string Name(MemberStatus status) => status.ToString().ToLowerInvariant();
+
+    private static string Name(MemberRole role) => role.ToString().ToLowerInvariant();
+}
