@@ -51,7 +51,13 @@ internal sealed partial class NodeProcessRunner : IDisposable
         return runner;
     }
 
-    public void Terminate() => Assert.Equal(0, Kill(Process.Id, 15));
+    public const int SigTerm = 15;
+    public const int SigStop = 19;
+    public const int SigCont = 18;
+
+    public void Terminate() => Assert.Equal(0, Kill(Process.Id, SigTerm));
+
+    public static int Signal(int pid, int signal) => Kill(pid, signal);
 
     public async Task<int> WaitForExitAsync(TimeSpan bound)
     {

@@ -44,7 +44,10 @@ internal sealed class TestMesh : IAsyncDisposable
         return testMesh;
     }
 
-    public static string Yaml(IReadOnlyList<(string Id, int Port)> nodes) => $"""
+    /// <param name="nodes">Node ids and the loopback ports they listen on.</param>
+    /// <param name="preset">Gossip preset: local (fast, for tests), lan or wan.</param>
+    /// <param name="seed">Port of the one seed every node joins through; 0 means every node of the pool.</param>
+    public static string Yaml(IReadOnlyList<(string Id, int Port)> nodes, string preset = "local", int seed = 0) => $"""
         mesh:
           name: test
           certificates: certs
@@ -52,9 +55,10 @@ internal sealed class TestMesh : IAsyncDisposable
           drain_timeout: 5s
           drain_notice: 0ms
         gossip:
-          preset: local
+          preset: {preset}
         pools:
           - name: pool-a
+            seeds: [{(seed == 0 ? string.Join(", ", nodes.Select(n => $"https://127.0.0.1:{n.Port}")) : $"https://127.0.0.1:{seed}")}]
             nodes:
         {string.Join("\n", nodes.Select(n => $"""
               - id: {n.Id}

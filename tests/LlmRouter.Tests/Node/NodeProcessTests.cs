@@ -11,6 +11,7 @@ using static LlmRouter.Tests.Node.ChatRequests;
 namespace LlmRouter.Tests.Node;
 
 /// <summary>The real program, as an operator runs it: start, serve, SIGTERM drain, and refusal of a bad file.</summary>
+[Collection(ProcessCollection.Name)]
 public sealed class NodeProcessTests : IDisposable
 {
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("llmrouter-process-");

@@ -1,0 +1,101 @@
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Identity;
+using LlmRouter.Tests.Infrastructure;
+using LlmRouter.V1;
+
+namespace LlmRouter.Tests.Node.Membership;
+
+/// <summary>
+/// Five real llm-router-node processes on loopback with mutual TLS (LAN preset), joining through one seed:
+/// they converge; a member frozen with SIGSTOP for 3 s is suspected and refutes after SIGCONT without being
+/// declared dead; a member killed with SIGKILL is declared dead by all; restarted, it rejoins with a higher
+/// incarnation.
+/// </summary>
+[Collection(ProcessCollection.Name)]
+public sealed class MembershipProcessTests : IDisposable
+{
+    private const int Count = 5;
+    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("llmrouter-pool-");
+    private readonly Dictionary<string, NodeProcessRunner> _processes = [];
+
+    public void Dispose()
+    {
+        foreach (var process in _processes.Values)
+        {
+            process.Dispose();
+        }
+
+        _directory.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task FiveProcesses_ConvergeRefuteAStallDetectACrashAndRejoinAfterRestart()
+    {
+        var nodes = Enumerable.Range(1, Count).Select(i => ($"n{i}", TestMesh.FreePort())).ToList();
+        var path = Path.Combine(_directory.FullName, "mesh.yaml");
+        await File.WriteAllTextAsync(path, TestMesh.Yaml(nodes, preset: "lan", seed: nodes[0].Item2));
+        var mesh = MeshConfigLoader.Load(path);
+        var store = new CertificateStore(mesh.CertificatesDirectory);
+        store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+        foreach (var (id, _) in nodes)
+        {
+            _processes[id] = NodeProcessRunner.Start("run", "--config", path, "--node", id);
+        }
+
+        using var channel = MeshChannels.Create(new Uri($"https://127.0.0.1:{nodes[0].Item2}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
+        var admin = new Admin.AdminClient(channel);
+        async Task<Dictionary<string, Member>> Members(Admin.AdminClient client) =>
+            (await client.ListMembersAsync(new ListMembersRequest(), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(5))).Members.ToDictionary(m => m.Id);
+        async Task<bool> Safely(Func<Task<bool>> check)
+        {
+            try
+            {
+                return await check();
+            }
+            catch (Grpc.Core.RpcException)
+            {
+                return false;
+            }
+        }
+
+        async Task Until(Func<Task<bool>> condition, string phase, TimeSpan bound)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!await Safely(condition))
+            {
+                if (clock.Elapsed > bound)
+                {
+                    var outputs = string.Join("\n", _processes.Select(p => $"--- {p.Key} ---\n{p.Value.Output}"));
+                    throw new TimeoutException($"{phase}: not reached within {bound.TotalSeconds:0}s; node output:\n{outputs}");
+                }
+
+                await Task.Delay(100);
+            }
+        }
+
+        // 1. Every member joins through n1 and converges.
+        await Until(async () => (await Members(admin)).Values.Count(m => m.Status == MemberStatus.Alive) == Count, "five members alive at n1", TimeSpan.FromSeconds(60));
+
+        // 2. n3 frozen for 3 s (less than the 4 s minimum suspicion time): suspected, then refuted, never dead.
+        var frozen = _processes["n3"];
+        Assert.Equal(0, NodeProcessRunner.Signal(frozen.Process.Id, NodeProcessRunner.SigStop));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Equal(0, NodeProcessRunner.Signal(frozen.Process.Id, NodeProcessRunner.SigCont));
+        await Until(async () => (await Members(admin))["n3"] is { Status: MemberStatus.Alive, Incarnation: > 0 }, "n3 refutes with a higher incarnation", TimeSpan.FromSeconds(30));
+        Assert.Contains(_processes.Where(p => p.Key != "n3"), p => p.Value.Output.Contains("Member n3 Suspected", StringComparison.Ordinal));
+        Assert.DoesNotContain(_processes.Values, p => p.Output.Contains("Member n3 Dead", StringComparison.Ordinal));
+
+        // 3. n5 killed with SIGKILL: every other member declares it dead within the suspicion bound.
+        var killedAt = System.Diagnostics.Stopwatch.StartNew();
+        _processes["n5"].Process.Kill();
+        var observers = nodes.Take(Count - 1).Select(n => n.Item1).ToList();
+        await Until(() => Task.FromResult(observers.All(id => _processes[id].Output.Contains("Member n5 Dead", StringComparison.Ordinal))),
+            "n5 declared dead by all", TimeSpan.FromSeconds(40));
+        Console.WriteLine($"SIGKILL detected by all four members in {killedAt.Elapsed.TotalSeconds:0.0} s");
+
+        // 4. n5 restarts with the same id: it rejoins with a higher incarnation.
+        _processes["n5"].Dispose();
+        _processes["n5"] = NodeProcessRunner.Start("run", "--config", path, "--node", "n5");
+        await Until(async () => (await Members(admin))["n5"] is { Status: MemberStatus.Alive, Incarnation: > 0 }, "n5 alive again with a higher incarnation", TimeSpan.FromSeconds(30));
+    }
+}
