@@ -51,6 +51,7 @@ internal static class UpCommand
                     await WaitServingAsync(process, authority, client, cancellationToken).ConfigureAwait(false);
                 }
 
+                await ShowPoolsAsync(mesh, authority, client, cancellationToken).ConfigureAwait(false);
                 var entryNode = parse.GetValue(entry) is { } entryId
                     ? mesh.FindNode(entryId) ?? throw new CliException($"--entry: no node '{entryId}' in {mesh.SourcePath}")
                     : mesh.AllNodes.First();
@@ -112,6 +113,35 @@ internal static class UpCommand
         }
 
         throw new CliException($"node {node.Config.Id} did not report SERVING within {StartupBound.TotalSeconds:0}s (last seen: {lastSeen}); its log is {node.LogPath}");
+    }
+
+    /// <summary>Waits (bounded) until each pool's first node sees every node of its pool alive, and prints the pools.</summary>
+    private static async Task ShowPoolsAsync(
+        MeshConfig mesh, System.Security.Cryptography.X509Certificates.X509Certificate2 authority,
+        System.Security.Cryptography.X509Certificates.X509Certificate2 client, CancellationToken cancellationToken)
+    {
+        foreach (var pool in mesh.Pools)
+        {
+            using var channel = MeshChannels.Create(pool.Nodes[0].Listen, authority, client);
+            var admin = new Admin.AdminClient(channel);
+            var started = Stopwatch.StartNew();
+            ListMembersResponse members;
+            do
+            {
+                members = await admin.ListMembersAsync(new ListMembersRequest(), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(5), cancellationToken: cancellationToken)
+                    .ConfigureAwait(false);
+                if (members.Members.Count(m => m.Status == MemberStatus.Alive) >= pool.Nodes.Count)
+                {
+                    break;
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
+            while (started.Elapsed < TimeSpan.FromSeconds(15));
+
+            var listed = string.Join(", ", members.Members.Select(m => $"{m.Id} {m.Status.ToString().ToLowerInvariant()}"));
+            Console.Error.WriteLine($"pool {pool.Name} as {pool.Nodes[0].Id} sees it (gossip): {listed}");
+        }
     }
 
     private static async Task StopAllAsync(List<NodeProcess> processes, ServerSettings server)
