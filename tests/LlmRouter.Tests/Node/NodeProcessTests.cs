@@ -53,7 +53,7 @@ public sealed class NodeProcessTests : IDisposable
         Assert.True(await open.ResponseStream.MoveNext(CancellationToken.None));
         node.Terminate();
 
-        await Eventually.WaitUntil(() => Status(health) == "NotServing", "health turns NOT_SERVING on SIGTERM", () => Status(health));
+        await Eventually.WaitUntil(() => Status(health) == "NotServing", "health turns NOT_SERVING on SIGTERM", () => $"{Status(health)}; node output:\n{node.Output}");
         var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(router.Chat(Ask("sim-model", "new call"))));
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         var rest = await ReadAll(open);
@@ -91,7 +91,7 @@ public sealed class NodeProcessTests : IDisposable
         }
         catch (RpcException ex)
         {
-            return ex.StatusCode.ToString();
+            return $"{ex.StatusCode} ({ex.Status.Detail})";
         }
     }
 
