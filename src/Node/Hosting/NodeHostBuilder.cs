@@ -68,6 +68,7 @@ internal static class NodeHostBuilder
             }
         });
 
+        builder.Configuration.AddInMemoryCollection(SeedResolver.Configuration(mesh));
         builder.Services.AddLlmRouterNode(launch, trust);
         var app = builder.Build();
         app.UseRouting();
@@ -108,6 +109,10 @@ internal static class NodeHostBuilder
         services.AddSingleton(launch.Time);
         services.AddSingleton(trust);
         services.AddSingleton(new CertificateStore(mesh.CertificatesDirectory));
+        services.AddServiceDiscoveryCore();
+        services.AddConfigurationServiceEndpointProvider();
+        services.AddPassThroughServiceEndpointProvider();
+        services.AddSingleton<SeedResolver>();
         services.AddSingleton<MembershipRuntime>();
         services.AddHostedService(provider => provider.GetRequiredService<MembershipRuntime>());
         services.AddSingleton<HealthServiceImpl>();

@@ -18,6 +18,7 @@ namespace LlmRouter.Node.Membership;
 internal sealed partial class MembershipRuntime(
     NodeCatalog catalog,
     CertificateStore certificates,
+    SeedResolver seedResolver,
     IServer server,
     TimeProvider time,
     ILogger<MembershipRuntime> logger) : IHostedLifecycleService, IDisposable
@@ -42,7 +43,7 @@ internal sealed partial class MembershipRuntime(
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task StartedAsync(CancellationToken cancellationToken)
+    public async Task StartedAsync(CancellationToken cancellationToken)
     {
         var snapshot = catalog.Current;
         var mesh = snapshot.Mesh;
@@ -70,14 +71,13 @@ internal sealed partial class MembershipRuntime(
         }
 
         catalog.Changed += changed => Post(() => membership.PublishModels(ModelInfos.Of(changed)));
-        var seeds = mesh.Pools.Single(p => p.Name == node.Pool).SeedsOrNodes
-            .Select(seed => seed.ToString().TrimEnd('/'))
-            .Where(seed => !string.Equals(seed, Address, StringComparison.OrdinalIgnoreCase) && !string.Equals(seed, node.Listen.ToString().TrimEnd('/'), StringComparison.OrdinalIgnoreCase))
+        var ownAddresses = new[] { Address, node.Listen.ToString().TrimEnd('/') };
+        var seeds = (await seedResolver.ResolveAsync(node.Pool, cancellationToken).ConfigureAwait(false))
+            .Where(seed => !ownAddresses.Contains(seed, StringComparer.OrdinalIgnoreCase))
             .ToList();
         Join(seeds, TimeSpan.FromSeconds(1));
         _loadTimer = time.CreateTimer(_ => Post(PublishLoadIfChanged), null, LoadCheckInterval, LoadCheckInterval);
-        LogStarted(logger, node.Id, Address, options == MembershipOptions.Lan ? "lan" : mesh.Gossip.Preset, seeds.Count);
-        return Task.CompletedTask;
+        LogStarted(logger, node.Id, Address, mesh.Gossip.Preset, seeds.Count);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
