@@ -15,7 +15,7 @@ public sealed partial class SwimMembership
             Address = _self.Address,
             Pool = _self.Pool,
             Role = _self.Role,
-            Certificate = ByteString.CopyFrom(_local.Certificate.Span),
+            Certificate = ByteString.CopyFrom(_certificate.Span),
         },
     });
 

@@ -31,6 +31,7 @@ public sealed partial class SwimMembership
     private readonly Awareness _awareness;
     private readonly List<IDisposable> _timers = [];
     private readonly MemberEntry _self;
+    private ReadOnlyMemory<byte> _certificate;
     private ulong _modelVersion;
     private ulong _loadSequence;
     private bool _running;
@@ -54,6 +55,7 @@ public sealed partial class SwimMembership
         _signer = signer;
         _random = random;
         _awareness = new Awareness(options.AwarenessMaxMultiplier);
+        _certificate = local.Certificate;
         _self = new MemberEntry(local.Id)
         {
             Address = local.Address,
@@ -180,6 +182,16 @@ public sealed partial class SwimMembership
             request.Header.Updates.Add(dead);
             Send(new MemberAddress(member.Id, member.Address), request, _options.ProbeTimeout * 2, _ => { });
         }
+    }
+
+    /// <summary>
+    /// Announces a rotated certificate: a new alive update (higher incarnation) carries it, so members
+    /// verify this member's later updates with the new key. The signer must already sign with it.
+    /// </summary>
+    public void UpdateCertificate(ReadOnlyMemory<byte> certificate)
+    {
+        _certificate = certificate;
+        Refute(_self.Incarnation);
     }
 
     /// <summary>Announces this member's models (versioned; sent reliably through gossip and push-pull).</summary>

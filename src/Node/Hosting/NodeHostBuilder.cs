@@ -29,7 +29,6 @@ internal static class NodeHostBuilder
             $"{mesh.SourcePath}: no node '{launch.NodeId}' (nodes: {string.Join(", ", mesh.AllNodes.Select(n => n.Id))})");
         var store = new CertificateStore(mesh.CertificatesDirectory);
         var trust = new MeshTrust(store.LoadCertificate(CertificateStore.CaName), mesh.Name);
-        var tls = NodeTls.Options(store, node.Id, trust);
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "llm-router-node" });
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
@@ -37,6 +36,10 @@ internal static class NodeHostBuilder
             kestrel.AddServerHeader = false;
             // Streams are long-lived; a node holds thousands on few connections.
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
+            var tls = NodeTls.Options(
+                kestrel.ApplicationServices.GetRequiredService<NodeCertificates>(),
+                trust,
+                kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NodeTls)));
             var listen = launch.ListenOverride ?? node.Listen;
             foreach (var address in Addresses(listen.Host))
             {
@@ -108,7 +111,10 @@ internal static class NodeHostBuilder
         services.AddGrpcReflection();
         services.AddSingleton(launch.Time);
         services.AddSingleton(trust);
-        services.AddSingleton(new CertificateStore(mesh.CertificatesDirectory));
+        var store = new CertificateStore(mesh.CertificatesDirectory);
+        services.AddSingleton(store);
+        services.AddSingleton(provider => new NodeCertificates(
+            store, launch.NodeId, trust, launch.Time, provider.GetRequiredService<ILogger<NodeCertificates>>()));
         services.AddServiceDiscoveryCore();
         services.AddConfigurationServiceEndpointProvider();
         services.AddPassThroughServiceEndpointProvider();

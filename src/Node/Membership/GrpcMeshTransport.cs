@@ -40,6 +40,18 @@ internal sealed class GrpcMeshTransport(X509Certificate2 authority, Func<X509Cer
             TaskScheduler.Default);
     }
 
+    /// <summary>Closes every channel; the next message to a peer opens a new connection (after a certificate rotation).</summary>
+    public void Reset()
+    {
+        foreach (var address in _peers.Keys.ToList())
+        {
+            if (_peers.TryRemove(address, out var peer))
+            {
+                peer.Channel.Dispose();
+            }
+        }
+    }
+
     public void Dispose()
     {
         foreach (var peer in _peers.Values)

@@ -4,6 +4,7 @@ using LlmRouter.Common.Configuration;
 using LlmRouter.Common.Gossip;
 using LlmRouter.Common.Identity;
 using LlmRouter.Node.Catalog;
+using LlmRouter.Node.Hosting;
 using LlmRouter.V1;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -18,6 +19,7 @@ namespace LlmRouter.Node.Membership;
 internal sealed partial class MembershipRuntime(
     NodeCatalog catalog,
     CertificateStore certificates,
+    NodeCertificates nodeCertificates,
     SeedResolver seedResolver,
     IServer server,
     TimeProvider time,
@@ -48,11 +50,13 @@ internal sealed partial class MembershipRuntime(
         var snapshot = catalog.Current;
         var mesh = snapshot.Mesh;
         var node = snapshot.Node;
-        var own = certificates.LoadWithKey(node.Id);
+        var own = nodeCertificates.Current;
         var authority = certificates.LoadCertificate(CertificateStore.CaName);
         Address = BoundAddress() ?? node.Listen.ToString().TrimEnd('/');
 
-        _transport = new GrpcMeshTransport(authority, () => own, Post, time);
+        var transport = new GrpcMeshTransport(authority, () => nodeCertificates.Current, Post, time);
+        _transport = transport;
+        var signer = new RotatingUpdateSigner(authority, mesh.Name, own);
         var options = MembershipOptions.Preset(mesh.Gossip.Preset) ?? MembershipOptions.Lan;
         var membership = new SwimMembership(
             new LocalMember(node.Id, Address, node.Pool, MemberRole.Node, own.RawData),
@@ -60,7 +64,7 @@ internal sealed partial class MembershipRuntime(
             options,
             _transport,
             new TimerScheduler(time, Post),
-            new CertificateUpdateSigner(own, authority, mesh.Name),
+            signer,
             new Random());
         membership.Changed += change => LogMemberChange(logger, change.Member.Id, change.Kind.ToString(), change.Member.Incarnation);
         lock (_gate)
@@ -71,6 +75,16 @@ internal sealed partial class MembershipRuntime(
         }
 
         catalog.Changed += changed => Post(() => membership.PublishModels(ModelInfos.Of(changed)));
+        nodeCertificates.Rotated += rotated =>
+        {
+            // New connections present the new certificate; the new alive update carries it to the pool.
+            transport.Reset();
+            Post(() =>
+            {
+                signer.Rotate(rotated);
+                membership.UpdateCertificate(rotated.RawData);
+            });
+        };
         var ownAddresses = new[] { Address, node.Listen.ToString().TrimEnd('/') };
         var seeds = (await seedResolver.ResolveAsync(node.Pool, cancellationToken).ConfigureAwait(false))
             .Where(seed => !ownAddresses.Contains(seed, StringComparer.OrdinalIgnoreCase))
