@@ -23,6 +23,7 @@ public sealed partial class SwimMembership
     {
         Statistics.UpdatesRejected++;
         Statistics.LastRejection = reason;
+        Rejected?.Invoke(reason);
     }
 
     private void Apply(SignedUpdate signed)

@@ -71,6 +71,9 @@ public sealed partial class SwimMembership
     /// <summary>Raised on every change of another member's status and on model changes.</summary>
     public event Action<MemberEvent>? Changed;
 
+    /// <summary>Raised when an update is refused (bad signature, foreign certificate, forged origin), with the reason.</summary>
+    public event Action<string>? Rejected;
+
     public string Id => _local.Id;
 
     public ulong Incarnation => _self.Incarnation;

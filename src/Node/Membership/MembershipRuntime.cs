@@ -27,6 +27,7 @@ internal sealed partial class MembershipRuntime(
 {
     private static readonly TimeSpan LoadCheckInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaximumJoinRetry = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan WarmWindow = TimeSpan.FromMinutes(5);
 
     private readonly Lock _gate = new();
     private SwimMembership? _membership;
@@ -67,6 +68,7 @@ internal sealed partial class MembershipRuntime(
             signer,
             new Random());
         membership.Changed += change => LogMemberChange(logger, change.Member.Id, change.Kind.ToString(), change.Member.Incarnation);
+        membership.Rejected += reason => LogUpdateRejected(logger, reason);
         lock (_gate)
         {
             _membership = membership;
@@ -228,8 +230,9 @@ internal sealed partial class MembershipRuntime(
             TimeToFirstTokenMs = backend.Stats.TimeToFirstToken?.TotalMilliseconds ?? 0,
             TokensPerSecond = backend.Stats.TokensPerSecond ?? 0,
             ErrorRate = backend.Stats.ErrorRate,
+            WarmModels = { WarmModels(backend) },
         }).ToList();
-        var fingerprint = string.Join(";", loads.Select(l => $"{l.Backend}:{l.InFlight}:{l.Queued}:{l.MaxConcurrency}"));
+        var fingerprint = string.Join(";", loads.Select(l => $"{l.Backend}:{l.InFlight}:{l.Queued}:{l.MaxConcurrency}:{l.WarmModels.Count}"));
         var sincePublished = time.GetElapsedTime(_lastLoadPublished);
         var spacing = LoadCheckInterval * Math.Max(1, Math.Ceiling(membership.Count / 32.0));
         var keepAlive = membership.Options.LoadRecordTimeToLive / 2;
@@ -245,6 +248,12 @@ internal sealed partial class MembershipRuntime(
             _lastLoadPublished = time.GetTimestamp();
         }
     }
+
+    /// <summary>A backend that answered within the warm window keeps its models loaded (for local servers).</summary>
+    private IEnumerable<string> WarmModels(Backends.Backend backend) =>
+        backend.Stats.LastServedTimestamp != 0 && time.GetElapsedTime(backend.Stats.LastServedTimestamp) < WarmWindow
+            ? backend.Config.Models.Select(m => m.Id)
+            : [];
 
     private string? BoundAddress() =>
         server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() is { } bound
@@ -265,6 +274,9 @@ internal sealed partial class MembershipRuntime(
 
     [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Refused a mesh message from {Sender}: {Reason}")]
     private static partial void LogRefused(ILogger logger, string sender, string reason);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Refused a gossiped update: {Reason}")]
+    private static partial void LogUpdateRejected(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 4006, Level = LogLevel.Warning, Message = "Membership step failed: {Reason}")]
     private static partial void LogActionFailed(ILogger logger, string reason);

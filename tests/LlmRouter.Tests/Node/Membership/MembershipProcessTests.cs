@@ -97,5 +97,18 @@ public sealed class MembershipProcessTests : IDisposable
         _processes["n5"].Dispose();
         _processes["n5"] = NodeProcessRunner.Start("run", "--config", path, "--node", "n5");
         await Until(async () => (await Members(admin))["n5"] is { Status: MemberStatus.Alive, Incarnation: > 0 }, "n5 alive again with a higher incarnation", TimeSpan.FromSeconds(30));
+
+        // 5. A process with the same mesh and pool names but a certificate from another CA tries to join
+        //    through n1: the TLS handshake refuses it (and n1 logs why); it never enters the member list.
+        var rogueDirectory = Directory.CreateDirectory(Path.Combine(_directory.FullName, "rogue"));
+        var roguePath = Path.Combine(rogueDirectory.FullName, "mesh.yaml");
+        await File.WriteAllTextAsync(roguePath, TestMesh.Yaml([.. nodes, ("rogue", TestMesh.FreePort())], preset: "lan", seed: nodes[0].Item2));
+        var rogueMesh = MeshConfigLoader.Load(roguePath);
+        new CertificateStore(rogueMesh.CertificatesDirectory).EnsureForMesh(rogueMesh, TimeProvider.System.GetUtcNow());
+        _processes["rogue"] = NodeProcessRunner.Start("run", "--config", roguePath, "--node", "rogue");
+        await Until(() => Task.FromResult(_processes["n1"].Output.Contains("Refused a TLS peer", StringComparison.Ordinal)
+                && _processes["rogue"].Output.Contains("No seed of", StringComparison.Ordinal)),
+            "n1 refuses the rogue's handshake and the rogue finds no seed", TimeSpan.FromSeconds(30));
+        Assert.DoesNotContain("rogue", (await Members(admin)).Keys);
     }
 }
