@@ -23,7 +23,7 @@ internal sealed class GrpcMeshTransport(X509Certificate2 authority, Func<X509Cer
     {
         if (!Uri.TryCreate(target.Address, UriKind.Absolute, out var address))
         {
-            post(() => onReply(null));
+            ThreadPool.QueueUserWorkItem(_ => post(() => onReply(null)));
             return;
         }
 
@@ -33,10 +33,11 @@ internal sealed class GrpcMeshTransport(X509Certificate2 authority, Func<X509Cer
             return (channel, new Mesh.MeshClient(channel));
         }).Client;
         var options = new CallOptions(deadline: time.GetUtcNow().UtcDateTime + timeout);
+        // Never run the reply inline: a call that fails at once would re-enter the state machine mid-step.
         _ = CallAsync(client, request, options).ContinueWith(
             task => post(() => onReply(task.IsCompletedSuccessfully ? task.Result : null)),
             CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
+            TaskContinuationOptions.RunContinuationsAsynchronously,
             TaskScheduler.Default);
     }
 
