@@ -8,15 +8,18 @@ namespace LlmRouter.Tests.Infrastructure;
 /// </summary>
 internal static class Eventually
 {
-    public static async Task WaitUntil(Func<bool> condition, string phase, Func<string> seen, TimeSpan? bound = null)
+    public static Task WaitUntil(Func<bool> condition, string phase, Func<string> seen, TimeSpan? bound = null) =>
+        WaitUntil(() => Task.FromResult(condition()), phase, () => Task.FromResult(seen()), bound);
+
+    public static async Task WaitUntil(Func<Task<bool>> condition, string phase, Func<Task<string>> seen, TimeSpan? bound = null)
     {
         var limit = bound ?? TimeSpan.FromSeconds(10);
         var clock = Stopwatch.StartNew();
-        while (!condition())
+        while (!await condition())
         {
             if (clock.Elapsed > limit)
             {
-                throw new TimeoutException($"{phase}: not reached within {limit.TotalSeconds:0.#}s; last seen: {seen()}");
+                throw new TimeoutException($"{phase}: not reached within {limit.TotalSeconds:0.#}s; last seen: {await seen()}");
             }
 
             await Task.Delay(10);

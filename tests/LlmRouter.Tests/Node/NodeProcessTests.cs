@@ -53,7 +53,8 @@ public sealed class NodeProcessTests : IDisposable
         Assert.True(await open.ResponseStream.MoveNext(CancellationToken.None));
         node.Terminate();
 
-        await Eventually.WaitUntil(() => Status(health) == "NotServing", "health turns NOT_SERVING on SIGTERM", () => $"{Status(health)}; node output:\n{node.Output}");
+        await Eventually.WaitUntil(async () => await Status(health) == "NotServing", "health turns NOT_SERVING on SIGTERM",
+            async () => $"{await Status(health)}; node output:\n{node.Output}");
         var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(router.Chat(Ask("sim-model", "new call"))));
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         var rest = await ReadAll(open);
@@ -83,11 +84,12 @@ public sealed class NodeProcessTests : IDisposable
         Assert.Contains("no node 'zz' (nodes: n1)", node.Output);
     }
 
-    private static string Status(Health.HealthClient health)
+    private static async Task<string> Status(Health.HealthClient health)
     {
         try
         {
-            return health.Check(new HealthCheckRequest(), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(2)).Status.ToString();
+            var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(1));
+            return reply.Status.ToString();
         }
         catch (RpcException ex)
         {
@@ -96,6 +98,6 @@ public sealed class NodeProcessTests : IDisposable
     }
 
     private static Task WaitServing(Health.HealthClient health, NodeProcessRunner node) =>
-        Eventually.WaitUntil(() => !node.Process.HasExited && Status(health) == "Serving", "the node reports SERVING",
-            () => node.Output, TimeSpan.FromSeconds(30));
+        Eventually.WaitUntil(async () => !node.Process.HasExited && await Status(health) == "Serving", "the node reports SERVING",
+            () => Task.FromResult(node.Output), TimeSpan.FromSeconds(30));
 }
