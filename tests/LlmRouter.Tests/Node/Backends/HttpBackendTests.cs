@@ -48,18 +48,18 @@ public sealed class HttpBackendTests
 
     public static TheoryData<string> Providers => ["openai", "anthropic"];
 
-    private static async Task<(IFakeProvider Server, TestNode Node, string Model)> Start(string provider, string limits = "")
+    private static async Task<(FakeProviderServer Server, TestNode Node, string Model)> Start(string provider, string limits = "")
     {
         if (provider == "openai")
         {
             var openAi = await FakeOpenAIServer.StartAsync();
             openAi.RequiredApiKey = Key;
-            return (new OpenAIProvider(openAi), await Node(OpenAIBackend(openAi.BaseUrl, limits)), "qwen");
+            return (openAi, await Node(OpenAIBackend(openAi.BaseUrl, limits)), "qwen");
         }
 
         var anthropic = await FakeAnthropicServer.StartAsync();
         anthropic.RequiredApiKey = Key;
-        return (new AnthropicProvider(anthropic), await Node(AnthropicBackend(anthropic.BaseUrl, limits)), "sonnet");
+        return (anthropic, await Node(AnthropicBackend(anthropic.BaseUrl, limits)), "sonnet");
     }
 
     [Theory]
@@ -79,7 +79,7 @@ public sealed class HttpBackendTests
         Assert.Equal(FinishReason.Stop, completed.FinishReason);
         Assert.Equal(11UL, completed.Usage.InputTokens);
         Assert.Equal(4UL, completed.Usage.OutputTokens);
-        var body = server.LastRequestBody;
+        var body = server.Requests[^1].ToJsonString();
         Assert.Contains(provider == "openai" ? "qwen2.5-7b-instruct" : "claude-sonnet-4-5", body);
         Assert.Contains("What does the mesh do?", body);
     }
@@ -226,55 +226,5 @@ public sealed class HttpBackendTests
         Assert.All(response.Embeddings, e => Assert.Equal(8, e.Values.Count));
         Assert.NotEqual(response.Embeddings[0].Values, response.Embeddings[1].Values);
         Assert.Contains("text-embedding-3-small", server.Requests[^1].ToJsonString());
-    }
-
-    /// <summary>The two fakes behind one face, so each test runs against both providers.</summary>
-    private interface IFakeProvider : IAsyncDisposable
-    {
-        FakeReply Reply { set; }
-
-        string? RequiredApiKey { set; }
-
-        string LastRequestBody { get; }
-
-        int TokensWritten { get; }
-
-        int ActiveStreams { get; }
-
-        Task WaitForCancelledStreamsAsync(int count, TimeSpan timeout);
-    }
-
-    private sealed class OpenAIProvider(FakeOpenAIServer server) : IFakeProvider
-    {
-        public FakeReply Reply { set => server.Reply = value; }
-
-        public string? RequiredApiKey { set => server.RequiredApiKey = value; }
-
-        public string LastRequestBody => server.Requests[^1].ToJsonString();
-
-        public int TokensWritten => server.TokensWritten;
-
-        public int ActiveStreams => server.ActiveStreams;
-
-        public Task WaitForCancelledStreamsAsync(int count, TimeSpan timeout) => server.WaitForCancelledStreamsAsync(count, timeout);
-
-        public ValueTask DisposeAsync() => server.DisposeAsync();
-    }
-
-    private sealed class AnthropicProvider(FakeAnthropicServer server) : IFakeProvider
-    {
-        public FakeReply Reply { set => server.Reply = value; }
-
-        public string? RequiredApiKey { set => server.RequiredApiKey = value; }
-
-        public string LastRequestBody => server.Requests[^1].ToJsonString();
-
-        public int TokensWritten => server.TokensWritten;
-
-        public int ActiveStreams => server.ActiveStreams;
-
-        public Task WaitForCancelledStreamsAsync(int count, TimeSpan timeout) => server.WaitForCancelledStreamsAsync(count, timeout);
-
-        public ValueTask DisposeAsync() => server.DisposeAsync();
     }
 }
