@@ -1,7 +1,7 @@
 using Grpc.Core;
-using LlmRouter.Common.Configuration;
 using LlmRouter.Common.Protocol;
 using LlmRouter.Node.Catalog;
+using LlmRouter.Node.Forwarding;
 using LlmRouter.Node.Hosting;
 using LlmRouter.Node.Routing;
 using LlmRouter.V1;
@@ -9,74 +9,187 @@ using LlmRouter.V1;
 namespace LlmRouter.Node.Chat;
 
 /// <summary>
-/// Takes a chat from the Router service to its end: admission to the node (drain), validation, routing,
-/// and serving. Every way out is a gRPC status: a stream is never dropped without one.
+/// Takes a chat from the Router service to its end (DESIGN.md sections 6 and 7): admission to the node
+/// (drain), loop and hop-limit checks, validation, ranking of every candidate in reach, then attempts in
+/// rank order: served here or forwarded to the pool member that has the model. Before the first token a
+/// failed attempt moves on to the next candidate (bounded attempts, jittered backoff, within the
+/// deadline), so the client sees one answer; after it, the stream ends with a status and the partial flag.
+/// Every way out is a gRPC status: a stream is never dropped without one.
 /// </summary>
 internal sealed partial class ChatCoordinator(
     NodeCatalog catalog,
-    LocalRouter router,
-    LocalChatExecutor executor,
+    RouteRanker ranker,
+    LocalChatExecutor local,
+    RemoteChatExecutor remote,
     DrainState drain,
     TimeProvider time,
     ILogger<ChatCoordinator> logger)
 {
-    public async Task ChatAsync(ChatRequest request, IServerStreamWriter<ChatResponse> output, ServerCallContext context)
+    private const int MaxAttempts = 3;
+
+    public async Task ChatAsync(ChatRequest request, IServerStreamWriter<ChatResponse> stream, ServerCallContext context)
     {
         var receivedAt = time.GetTimestamp();
         var snapshot = catalog.Current;
-        var nodeId = snapshot.Node.Id;
-        using var open = drain.Enter(nodeId);
+        var self = new Hop { Node = snapshot.Node.Id, Pool = snapshot.Node.Pool };
+        using var open = drain.Enter(self.Node);
         var requestId = RequestIds.From(context.RequestHeaders);
+        var path = ForwardingPath.Read(context.RequestHeaders);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = requestId });
+        CheckPath(path, self.Node);
 
         RequestValidator.Validate(request, snapshot.Mesh.Server);
-        var candidates = router.Rank(snapshot, RouteQuery.For(request));
-        var chosen = candidates[0].Target;
-        var route = new RouteInfo
-        {
-            RequestId = requestId,
-            ServingNode = nodeId,
-            Backend = chosen.Backend.Id,
-            Model = chosen.Model.Id,
-            BackendKind = BackendKindNames.Name(chosen.Backend.Config.Kind),
-            Attempt = 1,
-        };
-        route.Path.Add(new Hop { Node = nodeId, Pool = snapshot.Node.Pool });
+        var forwardedHere = path.Count > 0;
+        var candidates = ranker.Rank(snapshot, RouteQuery.For(request), localOnly: forwardedHere || request.Mode == RoutingMode.Local);
 
         // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
-        LogServing(logger, requestId, chosen.Model.Id, chosen.Backend.Id, candidates.Count);
+        var output = new ChatOutput(stream);
+        var failures = new List<(RouteCandidate Candidate, RpcException Error)>();
         try
         {
-            await executor.ServeAsync(request, chosen, route, output, receivedAt, nodeId, lifetime.Token).ConfigureAwait(false);
-            LogServed(logger, requestId, time.GetElapsedTime(receivedAt).TotalMilliseconds);
+            foreach (var (candidate, _) in candidates.Take(MaxAttempts))
+            {
+                var attempt = (uint)failures.Count + 1;
+                LogAttempt(logger, requestId, attempt, candidate.Model, candidate.Node, candidate.Backend);
+                try
+                {
+                    if (candidate.Local is { } target)
+                    {
+                        var route = Route(requestId, self, candidate, attempt);
+                        await local.ServeAsync(request, target, route, output, receivedAt, self.Node, lifetime.Token).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        var forwarding = new ForwardingContext(self, requestId, path, context.Deadline, receivedAt, attempt);
+                        await remote.ServeAsync(request, candidate, output, forwarding, lifetime.Token).ConfigureAwait(false);
+                    }
+
+                    LogServed(logger, requestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
+                    return;
+                }
+                catch (RpcException ex) when (!output.Committed && Retryable(ex) && !lifetime.IsCancellationRequested)
+                {
+                    failures.Add((candidate, ex));
+                    LogAttemptFailed(logger, requestId, attempt, candidate.Node, ex.StatusCode, ex.Status.Detail);
+                    await BackoffAsync(lifetime.Token).ConfigureAwait(false);
+                }
+            }
+
+            throw Exhausted(failures);
         }
         catch (OperationCanceledException) when (drain.StreamsAborted.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
         {
-            throw new RpcException(new Status(StatusCode.Unavailable,
-                $"node '{nodeId}' shut down before the answer was complete (drain bound {snapshot.Mesh.Server.DrainTimeout.TotalSeconds:0}s reached)"));
+            throw Partial(new RpcException(new Status(StatusCode.Unavailable,
+                $"node '{self.Node}' shut down before the answer was complete (drain bound {snapshot.Mesh.Server.DrainTimeout.TotalSeconds:0}s reached)")), output);
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
             LogCancelled(logger, requestId, context.Deadline < time.GetUtcNow().UtcDateTime ? "deadline passed" : "client cancelled");
             throw;
         }
-        catch (RpcException ex)
+        catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled || !context.CancellationToken.IsCancellationRequested)
         {
             LogFailed(logger, requestId, ex.StatusCode, ex.Status.Detail);
-            throw;
+            throw Partial(ex, output);
         }
     }
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Request {RequestId} served by model {Model} on backend {Backend} ({Candidates} candidates)")]
-    private static partial void LogServing(ILogger logger, string requestId, string model, string backend, int candidates);
+    private static void CheckPath(IReadOnlyList<string> path, string self)
+    {
+        if (path.Contains(self, StringComparer.Ordinal))
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"forwarding loop: node '{self}' is already on the path {string.Join(" > ", path)}"));
+        }
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Request {RequestId} completed in {ElapsedMs:0.0} ms")]
-    private static partial void LogServed(ILogger logger, string requestId, double elapsedMs);
+        if (path.Count >= ForwardingPath.MaxHops)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"hop limit: the request already took {path.Count} hops ({string.Join(" > ", path)}), the most allowed is {ForwardingPath.MaxHops}"));
+        }
+    }
+
+    private static RouteInfo Route(string requestId, Hop self, RouteCandidate candidate, uint attempt)
+    {
+        var route = new RouteInfo
+        {
+            RequestId = requestId,
+            ServingNode = self.Node,
+            Backend = candidate.Backend,
+            Model = candidate.Model,
+            BackendKind = candidate.BackendKind,
+            Attempt = attempt,
+        };
+        route.Path.Add(self);
+        return route;
+    }
+
+    /// <summary>Failures another candidate may not share. A bad request stays bad wherever it goes.</summary>
+    private static bool Retryable(RpcException error) =>
+        error.StatusCode is not (StatusCode.InvalidArgument or StatusCode.PermissionDenied or StatusCode.Unauthenticated or StatusCode.DeadlineExceeded);
+
+    /// <summary>
+    /// One failure is reported as it was; after several, RESOURCE_EXHAUSTED (with the shortest pushback)
+    /// only when every candidate was full, otherwise UNAVAILABLE listing what each attempt met.
+    /// </summary>
+    private static RpcException Exhausted(List<(RouteCandidate Candidate, RpcException Error)> failures)
+    {
+        if (failures.Count == 1)
+        {
+            return failures[0].Error;
+        }
+
+        var summary = string.Join("; ", failures.Select(f => $"{f.Candidate.Node}/{f.Candidate.Backend}: {f.Error.StatusCode}: {f.Error.Status.Detail}"));
+        if (failures.All(f => f.Error.StatusCode == StatusCode.ResourceExhausted))
+        {
+            var pushback = failures
+                .Select(f => long.TryParse(f.Error.Trailers.GetValue(RouterMetadata.RetryPushback), out var ms) ? ms : long.MaxValue)
+                .Min();
+            var trailers = new Metadata();
+            if (pushback != long.MaxValue)
+            {
+                trailers.Add(RouterMetadata.RetryPushback, pushback.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            return new RpcException(new Status(StatusCode.ResourceExhausted, $"no candidate in reach has room: {summary}"), trailers);
+        }
+
+        return new RpcException(new Status(StatusCode.Unavailable, $"no candidate could serve the request after {failures.Count} attempts: {summary}"));
+    }
+
+    /// <summary>Text already reached the client: the status carries the partial flag (DESIGN.md section 7).</summary>
+    private static RpcException Partial(RpcException error, ChatOutput output)
+    {
+        if (output.DeliveredCharacters == 0 || error.Trailers.GetValue(RouterMetadata.Partial) is not null)
+        {
+            return error;
+        }
+
+        var trailers = new Metadata { { RouterMetadata.Partial, "true" } };
+        foreach (var entry in error.Trailers)
+        {
+            trailers.Add(entry);
+        }
+
+        return new RpcException(error.Status, trailers);
+    }
+
+    private Task BackoffAsync(CancellationToken cancellationToken) =>
+        Task.Delay(TimeSpan.FromMilliseconds(10 + (Random.Shared.NextDouble() * 30)), time, cancellationToken);
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Request {RequestId} attempt {Attempt}: model {Model} on node {Node} backend {Backend}")]
+    private static partial void LogAttempt(ILogger logger, string requestId, uint attempt, string model, string node, string backend);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Request {RequestId} served by {Node} in {ElapsedMs:0.0} ms")]
+    private static partial void LogServed(ILogger logger, string requestId, string node, double elapsedMs);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Request {RequestId} ended early: {Reason}; backend request cancelled")]
     private static partial void LogCancelled(ILogger logger, string requestId, string reason);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Request {RequestId} failed with {StatusCode}: {Detail}")]
     private static partial void LogFailed(ILogger logger, string requestId, StatusCode statusCode, string detail);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Request {RequestId} attempt {Attempt} on {Node} failed before the first token with {StatusCode}: {Detail}; trying the next candidate")]
+    private static partial void LogAttemptFailed(ILogger logger, string requestId, uint attempt, string node, StatusCode statusCode, string detail);
 }

@@ -1,6 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using LlmRouter.Common.Protocol;
 using LlmRouter.Node.Admission;
 using LlmRouter.Node.Backends;
 using LlmRouter.Node.Backends.Http;
@@ -23,23 +22,22 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         ChatRequest request,
         LocalModel target,
         RouteInfo route,
-        IServerStreamWriter<ChatResponse> output,
+        ChatOutput output,
         long receivedAt,
         string nodeId,
         CancellationToken cancellationToken)
     {
         var backend = target.Backend;
         var refusal = ProviderResponseObserver.BeginScope();
-        var progress = new RelayResult();
         AdmissionLease? slot = null;
         try
         {
             var admissionStarted = time.GetTimestamp();
             slot = await backend.Admission.EnterAsync(cancellationToken).ConfigureAwait(false);
             var queueWait = time.GetElapsedTime(admissionStarted);
-            await output.WriteAsync(new ChatResponse { Route = route }, cancellationToken).ConfigureAwait(false);
+            output.Route(route);
 
-            var result = await RelayAsync(request, target, output, progress, cancellationToken).ConfigureAwait(false);
+            var result = await RelayAsync(request, target, output, cancellationToken).ConfigureAwait(false);
             var total = time.GetElapsedTime(receivedAt);
             backend.Stats.RecordSuccess(result.TimeToFirstToken, result.OutputTokens, result.Generation, time.GetTimestamp());
 
@@ -56,7 +54,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
                 TimeToFirstToken = Duration.FromTimeSpan(result.FirstTokenAt == 0 ? total : time.GetElapsedTime(receivedAt, result.FirstTokenAt)),
                 Total = Duration.FromTimeSpan(total),
             });
-            await output.WriteAsync(new ChatResponse { Completed = completed }, cancellationToken).ConfigureAwait(false);
+            await output.CompletedAsync(new ChatResponse { Completed = completed }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is not RpcException)
         {
@@ -71,20 +69,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
                 backend.Stats.RecordFailure();
             }
 
-            var failure = BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
-            if (progress.DeliveredCharacters == 0)
-            {
-                throw failure;
-            }
-
-            // Text already reached the client: tell it the answer is partial (DESIGN.md section 7).
-            var trailers = new Metadata { { RouterMetadata.Partial, "true" } };
-            foreach (var entry in failure.Trailers)
-            {
-                trailers.Add(entry);
-            }
-
-            throw new RpcException(failure.Status, trailers);
+            throw BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
         }
         finally
         {
@@ -93,8 +78,9 @@ internal sealed class LocalChatExecutor(TimeProvider time)
     }
 
     private async Task<RelayResult> RelayAsync(
-        ChatRequest request, LocalModel target, IServerStreamWriter<ChatResponse> output, RelayResult result, CancellationToken cancellationToken)
+        ChatRequest request, LocalModel target, ChatOutput output, CancellationToken cancellationToken)
     {
+        var result = new RelayResult();
         var config = target.Backend.Config;
         var client = target.Backend.ChatClient(target.Model);
         var messages = ChatConversion.Messages(request);
@@ -120,8 +106,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
 
                     // The time spent writing to a slow client is not the backend's silence: pause the watchdog.
                     watchdog.CancelAfter(Timeout.InfiniteTimeSpan);
-                    await output.WriteAsync(new ChatResponse { Delta = new TextDelta { Text = text } }, cancellationToken).ConfigureAwait(false);
-                    result.DeliveredCharacters += text.Length;
+                    await output.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = text } }, cancellationToken).ConfigureAwait(false);
                     watchdog.CancelAfter(config.StallTimeout);
                 }
 
@@ -171,8 +156,5 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         public TimeSpan Generation { get; set; }
 
         public int OutputTokens { get; set; }
-
-        /// <summary>Characters of answer text written to the client so far.</summary>
-        public long DeliveredCharacters { get; set; }
     }
 }

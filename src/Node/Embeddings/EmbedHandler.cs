@@ -13,14 +13,15 @@ using Microsoft.Extensions.AI;
 namespace LlmRouter.Node.Embeddings;
 
 /// <summary>Serves Embed on the best local embedding model, under the same admission and drain rules as chat.</summary>
-internal sealed class EmbedHandler(NodeCatalog catalog, LocalRouter router, DrainState drain)
+internal sealed class EmbedHandler(NodeCatalog catalog, RouteRanker router, DrainState drain)
 {
     public async Task<EmbedResponse> EmbedAsync(EmbedRequest request, ServerCallContext context)
     {
         var snapshot = catalog.Current;
         using var open = drain.Enter(snapshot.Node.Id);
         RequestValidator.Validate(request);
-        var target = router.Rank(snapshot, RouteQuery.For(request))[0].Target;
+        // Embeddings are served by this node's own models for now; forwarding them comes with issue 4's router.
+        var target = router.Rank(snapshot, RouteQuery.For(request), localOnly: true)[0].Target.Local!.Value;
         var backend = target.Backend;
         var refusal = ProviderResponseObserver.BeginScope();
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);

@@ -19,6 +19,15 @@ internal sealed class CandidateScorer(TimeProvider time, Func<double> random)
 
     private const double TieJitter = 1e-6;
 
+    // A pool member is one hop away: a little farther than this node's own backends.
+    private const double RemoteLocality = 0.5;
+
+    // How full a backend with no fresh load record is assumed to be.
+    private const double UnknownOccupancy = 0.5;
+
+    // Assumed round trip of one forwarding hop inside a pool.
+    private static readonly TimeSpan HopRoundTrip = TimeSpan.FromMilliseconds(2);
+
     public static ScoreWeightSet Weights(ScoreWeightSet profile, ScoreWeights? overrides) => overrides is null
         ? profile
         : new ScoreWeightSet(
@@ -29,37 +38,55 @@ internal sealed class CandidateScorer(TimeProvider time, Func<double> random)
             overrides.HasWarm ? overrides.Warm : profile.Warm,
             overrides.HasLocality ? overrides.Locality : profile.Locality);
 
-    public double Score(LocalModel candidate, ScoreWeightSet weights, double highestPrice)
+    public double Score(RouteCandidate candidate, ScoreWeightSet weights, double highestPrice, int forwarded)
     {
-        var model = candidate.Model;
-        var backend = candidate.Backend;
-        var price = BlendedPrice(model);
+        var price = BlendedPrice(candidate);
         var priceTerm = highestPrice > 0 ? 1 - (price / highestPrice) : 1;
-
-        var admission = backend.Admission;
-        var expected = (backend.Stats.TimeToFirstToken ?? UnmeasuredTimeToFirstToken)
-            + (admission.Running >= admission.MaxConcurrency ? admission.EstimatedWait : TimeSpan.Zero);
+        var (expected, occupancy, warm) = candidate.Local is { } local ? LocalTerms(local) : RemoteTerms(candidate, forwarded);
         var latencyTerm = 1 / (1 + expected.TotalSeconds);
-
-        var occupancy = (double)(admission.Running + admission.Queued) / Math.Max(1, admission.MaxConcurrency);
         var loadTerm = 1 - Math.Min(1, occupancy);
-
-        var lastServed = backend.Stats.LastServedTimestamp;
-        var warmTerm = lastServed != 0 && time.GetElapsedTime(lastServed) < WarmWindow ? 1 : 0;
-
-        // Local backends are the closest there is; remote candidates (issue 4) score lower here.
-        const double LocalityTerm = 1;
+        var warmTerm = warm ? 1 : 0;
+        var localityTerm = candidate.IsLocal ? 1 : RemoteLocality;
 
         var total = weights.Quality + weights.Price + weights.Latency + weights.Load + weights.Warm + weights.Locality;
-        var weighted = (weights.Quality * model.Quality)
+        var weighted = (weights.Quality * candidate.Quality)
             + (weights.Price * priceTerm)
             + (weights.Latency * latencyTerm)
             + (weights.Load * loadTerm)
             + (weights.Warm * warmTerm)
-            + (weights.Locality * LocalityTerm);
+            + (weights.Locality * localityTerm);
         return (total > 0 ? weighted / total : 0) + (random() * TieJitter);
     }
 
+    private (TimeSpan Expected, double Occupancy, bool Warm) LocalTerms(LocalModel local)
+    {
+        var backend = local.Backend;
+        var admission = backend.Admission;
+        var expected = (backend.Stats.TimeToFirstToken ?? UnmeasuredTimeToFirstToken)
+            + (admission.Running >= admission.MaxConcurrency ? admission.EstimatedWait : TimeSpan.Zero);
+        var occupancy = (double)(admission.Running + admission.Queued) / Math.Max(1, admission.MaxConcurrency);
+        var lastServed = backend.Stats.LastServedTimestamp;
+        return (expected, occupancy, lastServed != 0 && time.GetElapsedTime(lastServed) < WarmWindow);
+    }
+
+    /// <summary>
+    /// A remote backend's terms come from its gossiped load plus what this node has forwarded to it since.
+    /// Unknown load (no fresh record) scores as half full: never as idle.
+    /// </summary>
+    private static (TimeSpan Expected, double Occupancy, bool Warm) RemoteTerms(RouteCandidate candidate, int forwarded)
+    {
+        if (candidate.Load is not { } load)
+        {
+            return (UnmeasuredTimeToFirstToken + HopRoundTrip, UnknownOccupancy, false);
+        }
+
+        var max = Math.Max(1u, load.MaxConcurrency);
+        var busy = load.InFlight + load.Queued + (uint)forwarded;
+        var timeToFirstToken = load.TimeToFirstTokenMs > 0 ? TimeSpan.FromMilliseconds(load.TimeToFirstTokenMs) : UnmeasuredTimeToFirstToken;
+        var queueing = busy >= max ? timeToFirstToken * ((busy - max + 1.0) / max) : TimeSpan.Zero;
+        return (timeToFirstToken + queueing + HopRoundTrip, (double)busy / max, load.WarmModels.Contains(candidate.Model));
+    }
+
     /// <summary>Price of a typical exchange: output tokens cost more and a request makes fewer of them.</summary>
-    public static double BlendedPrice(ModelConfig model) => (model.InputPricePerMillion * 3 + model.OutputPricePerMillion) / 4;
+    public static double BlendedPrice(RouteCandidate model) => (model.InputPricePerMillion * 3 + model.OutputPricePerMillion) / 4;
 }

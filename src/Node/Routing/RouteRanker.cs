@@ -1,31 +1,37 @@
 using Grpc.Core;
 using LlmRouter.Common.Configuration;
 using LlmRouter.Node.Catalog;
+using LlmRouter.Node.Forwarding;
 
 namespace LlmRouter.Node.Routing;
 
 /// <summary>A candidate with its score.</summary>
-internal readonly record struct ScoredCandidate(LocalModel Target, double Score);
+internal readonly record struct ScoredCandidate(RouteCandidate Target, double Score);
 
 /// <summary>
-/// Chooses among this node's own backends: filter by model, requirements and policy, then rank by score.
-/// Each way of finding nothing gets its own status (NOT_FOUND, FAILED_PRECONDITION) naming the reason.
+/// The routing decision of DESIGN.md section 6: filter the candidates in reach by model, requirements and
+/// policy, then rank them by score. Each way of finding nothing gets its own status (NOT_FOUND,
+/// FAILED_PRECONDITION) naming the reason.
 /// </summary>
-internal sealed class LocalRouter(CandidateScorer scorer)
+internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source, ForwardedLoad forwarded)
 {
-    public IReadOnlyList<ScoredCandidate> Rank(CatalogSnapshot snapshot, RouteQuery query)
+    /// <param name="localOnly">Only this node's backends (mode local, or a request that was forwarded here).</param>
+    public IReadOnlyList<ScoredCandidate> Rank(CatalogSnapshot snapshot, RouteQuery query, bool localOnly = false) =>
+        Rank(source.Gather(snapshot, includeRemote: !localOnly), snapshot.Routing, query);
+
+    public IReadOnlyList<ScoredCandidate> Rank(List<RouteCandidate> candidates, RoutingSettings routing, RouteQuery query)
     {
-        var weights = ProfileWeights(snapshot.Routing, query);
-        var ofKind = snapshot.Models.Where(m => m.Model.Kind == query.Kind).ToList();
+        var weights = ProfileWeights(routing, query);
+        var ofKind = candidates.Where(m => m.Kind == query.Kind).ToList();
         var named = query.IsAuto ? ofKind : ofKind.Where(m => m.Answers(query.Model)).ToList();
         if (named.Count == 0)
         {
-            var known = string.Join(", ", ofKind.Select(m => m.Model.Id).Distinct().Order(StringComparer.Ordinal));
+            var known = string.Join(", ", ofKind.Select(m => m.Model).Distinct().Order(StringComparer.Ordinal));
             throw new RpcException(new Status(StatusCode.NotFound,
                 $"model: no node in reach serves '{query.Model}' (models here: {(known.Length > 0 ? known : "none")}; ListModels lists them)"));
         }
 
-        var capable = named.Where(m => Meets(m.Model, query.Requirements)).ToList();
+        var capable = named.Where(m => Meets(m, query.Requirements)).ToList();
         if (capable.Count == 0)
         {
             throw new RpcException(new Status(StatusCode.NotFound,
@@ -43,9 +49,9 @@ internal sealed class LocalRouter(CandidateScorer scorer)
             }
         }
 
-        var highestPrice = allowed.Max(m => CandidateScorer.BlendedPrice(m.Model));
+        var highestPrice = allowed.Max(CandidateScorer.BlendedPrice);
         return allowed
-            .Select(m => new ScoredCandidate(m, scorer.Score(m, weights, highestPrice)))
+            .Select(m => new ScoredCandidate(m, scorer.Score(m, weights, highestPrice, m.IsLocal ? 0 : forwarded.Open(m.BackendKey))))
             .OrderByDescending(c => c.Score)
             .ToList();
     }
@@ -62,15 +68,15 @@ internal sealed class LocalRouter(CandidateScorer scorer)
         return CandidateScorer.Weights(profile, query.Overrides);
     }
 
-    private static bool Meets(ModelConfig model, V1.ModelRequirements? requirements) =>
+    private static bool Meets(RouteCandidate model, V1.ModelRequirements? requirements) =>
         requirements is null
         || (model.ContextTokens >= requirements.MinContextTokens
             && model.Quality >= requirements.MinQuality
             && requirements.Features.All(f => model.Features.Contains(f, StringComparer.Ordinal)));
 
-    // Every local backend is inside the entry subnet, so subnet-only permits them all here.
-    private static bool Permits(string label, LocalModel candidate) =>
-        label != PolicyLabels.OnPremOnly || !candidate.Backend.Config.IsCloud;
+    // Pool members share the entry subnet, so subnet-only permits them; integrator routes (issue 5) will not.
+    private static bool Permits(string label, RouteCandidate candidate) =>
+        label != PolicyLabels.OnPremOnly || !candidate.Cloud;
 
     private static string Describe(V1.ModelRequirements requirements)
     {

@@ -1,0 +1,44 @@
+using System.Collections.Concurrent;
+using Grpc.Net.Client;
+using LlmRouter.Common.Identity;
+using LlmRouter.Node.Hosting;
+using LlmRouter.V1;
+
+namespace LlmRouter.Node.Forwarding;
+
+/// <summary>
+/// Router API clients for forwarding, one persistent mutual-TLS channel per peer address, presenting this
+/// node's certificate (so the peer knows who forwards). Channels are replaced after a certificate rotation.
+/// </summary>
+internal sealed class PeerClients : IDisposable
+{
+    private readonly ConcurrentDictionary<string, (GrpcChannel Channel, Router.RouterClient Client)> _peers = new(StringComparer.Ordinal);
+    private readonly NodeCertificates _certificates;
+    private readonly CertificateStore _store;
+
+    public PeerClients(NodeCertificates certificates, CertificateStore store)
+    {
+        _certificates = certificates;
+        _store = store;
+        certificates.Rotated += _ => Reset();
+    }
+
+    public Router.RouterClient For(string address) => _peers.GetOrAdd(address, _ =>
+    {
+        var channel = MeshChannels.Create(new Uri(address), _store.LoadCertificate(CertificateStore.CaName), _certificates.Current);
+        return (channel, new Router.RouterClient(channel));
+    }).Client;
+
+    public void Dispose() => Reset();
+
+    private void Reset()
+    {
+        foreach (var address in _peers.Keys.ToList())
+        {
+            if (_peers.TryRemove(address, out var peer))
+            {
+                peer.Channel.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using LlmRouter.Common.Protocol;
+using LlmRouter.Node.Chat;
+using LlmRouter.Node.Routing;
+using LlmRouter.V1;
+
+namespace LlmRouter.Node.Forwarding;
+
+/// <summary>
+/// Forwards a chat to the pool member that serves the chosen candidate, over the same Router API with
+/// mutual TLS, and relays each frame the moment it arrives (DESIGN.md section 6): the path travels in
+/// metadata, the deadline sent on is what remains minus a margin, cancellation travels with the call
+/// (a client that leaves cancels the serving backend), trace context travels with the HTTP request, and
+/// this hop adds itself to the route and its timing to the final frame.
+/// </summary>
+internal sealed class RemoteChatExecutor(PeerClients peers, ForwardedLoad forwarded, TimeProvider time)
+{
+    // Time kept back from the deadline sent on, so this hop can still answer with a status of its own.
+    private static readonly TimeSpan DeadlineMargin = TimeSpan.FromMilliseconds(50);
+
+    public async Task ServeAsync(
+        ChatRequest request,
+        RouteCandidate target,
+        ChatOutput output,
+        ForwardingContext context,
+        CancellationToken cancellationToken)
+    {
+        var forwardedRequest = request.Clone();
+        forwardedRequest.Model = target.Model;
+        forwardedRequest.Mode = RoutingMode.Local;
+        var headers = new Metadata
+        {
+            { RouterMetadata.RequestId, context.RequestId },
+            { RouterMetadata.Path, ForwardingPath.Extend(context.Path, context.Self.Node) },
+        };
+        DateTime? deadline = context.Deadline == DateTime.MaxValue ? null : context.Deadline - DeadlineMargin;
+
+        using var open = forwarded.Track(target.BackendKey);
+        try
+        {
+            await RelayAsync(peers.For(target.Address).Chat(forwardedRequest, headers, deadline, cancellationToken), output, context, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            // Our own cancellation (client gone, deadline, drain), not the peer's answer.
+            throw new OperationCanceledException("the forwarded call was cancelled", ex, cancellationToken);
+        }
+    }
+
+    private async Task RelayAsync(AsyncServerStreamingCall<ChatResponse> call, ChatOutput output, ForwardingContext context, CancellationToken cancellationToken)
+    {
+        using var _ = call;
+        long firstTokenAt = 0;
+        await foreach (var frame in call.ResponseStream.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            switch (frame.FrameCase)
+            {
+                case ChatResponse.FrameOneofCase.Route:
+                    frame.Route.Path.Insert(0, context.Self);
+                    frame.Route.Attempt = context.Attempt;
+                    output.Route(frame.Route);
+                    break;
+                case ChatResponse.FrameOneofCase.Delta:
+                    if (firstTokenAt == 0)
+                    {
+                        firstTokenAt = time.GetTimestamp();
+                    }
+
+                    await output.DeltaAsync(frame, cancellationToken).ConfigureAwait(false);
+                    break;
+                case ChatResponse.FrameOneofCase.Completed:
+                    var total = time.GetElapsedTime(context.ReceivedAt);
+                    frame.Completed.Hops.Add(new HopTiming
+                    {
+                        Node = context.Self.Node,
+                        TimeToFirstToken = Duration.FromTimeSpan(firstTokenAt == 0 ? total : time.GetElapsedTime(context.ReceivedAt, firstTokenAt)),
+                        QueueWait = Duration.FromTimeSpan(TimeSpan.Zero),
+                        Total = Duration.FromTimeSpan(total),
+                    });
+                    await output.CompletedAsync(frame, cancellationToken).ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
+}
+
+/// <summary>What a forwarding hop needs to know about the call it forwards.</summary>
+internal sealed record ForwardingContext(
+    Hop Self,
+    string RequestId,
+    IReadOnlyList<string> Path,
+    DateTime Deadline,
+    long ReceivedAt,
+    uint Attempt);

@@ -1,0 +1,39 @@
+using LlmRouter.Common.Gossip;
+using LlmRouter.Node.Catalog;
+using LlmRouter.Node.Membership;
+using LlmRouter.V1;
+
+namespace LlmRouter.Node.Routing;
+
+/// <summary>
+/// Every candidate in reach: this node's backends, and the models of alive pool members as their gossiped
+/// model records describe them, each with the member's fresh load record for that backend if one is known.
+/// </summary>
+internal sealed class CandidateSource(MembershipRuntime membership)
+{
+    public List<RouteCandidate> Gather(CatalogSnapshot snapshot, bool includeRemote)
+    {
+        var candidates = snapshot.Models.Select(local => RouteCandidate.FromLocal(local, snapshot.Node)).ToList();
+        if (!includeRemote || !membership.Started)
+        {
+            return candidates;
+        }
+
+        var members = membership.Read(state => state.Members);
+        foreach (var member in members)
+        {
+            if (member.IsSelf || member.Status != MemberStatus.Alive || member.Models is null)
+            {
+                continue;
+            }
+
+            foreach (var model in member.Models.Models)
+            {
+                var load = member.Load?.Backends.FirstOrDefault(b => b.Backend == model.Backend);
+                candidates.Add(RouteCandidate.FromRemote(model, member.Address, load));
+            }
+        }
+
+        return candidates;
+    }
+}
