@@ -25,11 +25,12 @@ internal sealed class TestMesh : IAsyncDisposable
 
     public string Directory => _directory.FullName;
 
-    public static async Task<TestMesh> StartAsync(int count, bool start = true)
+    /// <param name="backends">A node's backends: list entries under backends:, indented 10 spaces; default one simulated model-ID.</param>
+    public static async Task<TestMesh> StartAsync(int count, bool start = true, Func<string, string>? backends = null)
     {
         var directory = System.IO.Directory.CreateTempSubdirectory("llmrouter-mesh-");
         var path = Path.Combine(directory.FullName, "mesh.yaml");
-        await File.WriteAllTextAsync(path, Yaml(Enumerable.Range(1, count).Select(i => ($"n{i}", FreePort())).ToList()));
+        await File.WriteAllTextAsync(path, Yaml(Enumerable.Range(1, count).Select(i => ($"n{i}", FreePort())).ToList(), backends: backends));
         var mesh = MeshConfigLoader.Load(path);
         new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
         var testMesh = new TestMesh(directory, mesh);
@@ -47,7 +48,8 @@ internal sealed class TestMesh : IAsyncDisposable
     /// <param name="nodes">Node ids and the loopback ports they listen on.</param>
     /// <param name="preset">Gossip preset: local (fast, for tests), lan or wan.</param>
     /// <param name="seed">Port of the one seed every node joins through; 0 means every node of the pool.</param>
-    public static string Yaml(IReadOnlyList<(string Id, int Port)> nodes, string preset = "local", int seed = 0) => $"""
+    /// <param name="backends">A node's backends (see <see cref="StartAsync"/>); default one simulated model-ID.</param>
+    public static string Yaml(IReadOnlyList<(string Id, int Port)> nodes, string preset = "local", int seed = 0, Func<string, string>? backends = null) => $"""
         mesh:
           name: test
           certificates: certs
@@ -64,15 +66,31 @@ internal sealed class TestMesh : IAsyncDisposable
               - id: {n.Id}
                 listen: https://127.0.0.1:{n.Port}
                 backends:
-                  - id: sim-{n.Id}
-                    kind: simulated
-                    simulated:
-                      time_to_first_token: 0ms
-                      tokens_per_second: 0
-                    models:
-                      - id: model-{n.Id}
+        {(backends ?? DefaultBackend)(n.Id)}
         """))}
         """;
+
+    /// <summary>One unpaced simulated backend sim-ID serving model-ID.</summary>
+    public static string DefaultBackend(string node) => Backend($"sim-{node}", $"model-{node}");
+
+    /// <summary>A simulated backend entry for <see cref="StartAsync"/>'s backends.</summary>
+    /// <param name="simulated">simulated: settings, one "key: value" per line.</param>
+    public static string Backend(string id, string model, double quality = 0.5, string simulated = "time_to_first_token: 0ms\ntokens_per_second: 0", string aliases = "[]", double price = 0)
+    {
+        var settings = string.Join("\n", simulated.Split('\n').Select(line => new string(' ', 14) + line));
+        var number = (double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return $$"""
+                      - id: {{id}}
+                        kind: simulated
+                        simulated:
+            {{settings}}
+                        models:
+                          - id: {{model}}
+                            aliases: {{aliases}}
+                            quality: {{number(quality)}}
+                            price: { input_per_million: {{number(price)}}, output_per_million: {{number(price)}} }
+            """;
+    }
 
     public static int FreePort()
     {

@@ -1,0 +1,158 @@
+using Grpc.Core;
+using LlmRouter.Common.Protocol;
+using LlmRouter.Tests.Infrastructure;
+using LlmRouter.V1;
+using static LlmRouter.Tests.Node.ChatRequests;
+
+namespace LlmRouter.Tests.Node.Forwarding;
+
+/// <summary>Requests served by the pool member that has the model: real nodes on loopback with mutual TLS.</summary>
+public sealed class ForwardingTests
+{
+    private static async Task KnowsModel(TestNode node, string model, string servedBy) =>
+        await Eventually.WaitUntil(
+            async () => (await node.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == model && m.Node == servedBy),
+            $"{model} on {servedBy} known through gossip",
+            async () => string.Join(", ", (await node.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Select(m => $"{m.Id}@{m.Node}")),
+            TimeSpan.FromSeconds(15));
+
+    private static LlmRouter.Node.Backends.Simulated.SimulationCounters Counters(TestNode node) => node.Catalog.Current.Backends[0].Simulation!;
+
+    [Fact]
+    public async Task Chat_ModelOnlyOnAPeer_ForwardedWithPathAndEveryHopsTiming()
+    {
+        await using var mesh = await TestMesh.StartAsync(2);
+        var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
+        await KnowsModel(n1, "model-n2", "n2");
+
+        var frames = await ReadAll(n1.Router.Chat(Ask("model-n2", "hello through the mesh", maxTokens: 5)));
+
+        var route = frames[0].Route;
+        Assert.Equal(("n2", "sim-n2", "model-n2"), (route.ServingNode, route.Backend, route.Model));
+        Assert.Equal(["n1", "n2"], route.Path.Select(h => h.Node));
+        Assert.Equal(5, frames.Count(f => f.Delta is not null));
+        var completed = frames[^1].Completed;
+        Assert.Equal(["n2", "n1"], completed.Hops.Select(h => h.Node));
+        Assert.Equal(["sim-n2", ""], completed.Hops.Select(h => h.Backend));
+        Assert.True(completed.Hops[1].Total.ToTimeSpan() >= completed.Hops[0].Total.ToTimeSpan());
+        Assert.Equal(1, Counters(n2).StartedGenerations);
+        Assert.Equal(0, Counters(n1).StartedGenerations);
+    }
+
+    [Fact]
+    public async Task Chat_PathAlreadyHoldsTheNode_RefusedAsALoop()
+    {
+        await using var mesh = await TestMesh.StartAsync(1);
+        var headers = new Metadata { { RouterMetadata.Path, "n9,n1" } };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(mesh.Nodes[0].Router.Chat(Ask("model-n1", "loop"), headers)));
+
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Equal("forwarding loop: node 'n1' is already on the path n9 > n1", refused.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Chat_PathAtTheHopLimit_Refused()
+    {
+        await using var mesh = await TestMesh.StartAsync(1);
+        var headers = new Metadata { { RouterMetadata.Path, "a,b,c,d" } };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(mesh.Nodes[0].Router.Chat(Ask("model-n1", "far"), headers)));
+
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.StartsWith("hop limit:", refused.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Chat_ClientCancelsAForwardedStream_ThePeersBackendStops()
+    {
+        await using var mesh = await TestMesh.StartAsync(2, backends: node => TestMesh.Backend($"sim-{node}", $"model-{node}",
+            simulated: "time_to_first_token: 0ms\ntokens_per_second: 20\ndefault_max_tokens: 1000"));
+        var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
+        await KnowsModel(n1, "model-n2", "n2");
+        using var cancel = new CancellationTokenSource();
+
+        using var call = n1.Router.Chat(Ask("model-n2", "a long answer"), cancellationToken: cancel.Token);
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        cancel.Cancel();
+
+        var counters = Counters(n2);
+        await Eventually.WaitUntil(() => counters.ActiveGenerations == 0 && counters.CancelledGenerations == 1, "the peer's generation stops",
+            () => $"active {counters.ActiveGenerations}, cancelled {counters.CancelledGenerations}, produced {counters.TokensProduced}");
+        Assert.InRange(counters.TokensProduced, 1, 10);
+        Assert.Equal(0, counters.TokensAfterCancellation);
+    }
+
+    [Fact]
+    public async Task Chat_DeadlineRunsOutAtThePeer_DeadlineExceededAndThePeersBackendStops()
+    {
+        await using var mesh = await TestMesh.StartAsync(2, backends: node => TestMesh.Backend($"sim-{node}", $"model-{node}",
+            simulated: "time_to_first_token: 0ms\ntokens_per_second: 20\ndefault_max_tokens: 1000"));
+        var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
+        await KnowsModel(n1, "model-n2", "n2");
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() =>
+            ReadAll(n1.Router.Chat(Ask("model-n2", "too long"), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddMilliseconds(600))));
+
+        Assert.Equal(StatusCode.DeadlineExceeded, refused.StatusCode);
+        var counters = Counters(n2);
+        await Eventually.WaitUntil(() => counters.ActiveGenerations == 0 && counters.CancelledGenerations == 1, "the peer's generation stops",
+            () => $"active {counters.ActiveGenerations}, cancelled {counters.CancelledGenerations}");
+    }
+
+    [Fact]
+    public async Task Chat_BestCandidateFailsBeforeTheFirstToken_AnswerComesFromTheNextWithOneRoute()
+    {
+        // n2's copy of "shared" ranks first (higher quality) but always fails before its first token.
+        await using var mesh = await TestMesh.StartAsync(3, backends: node => node switch
+        {
+            "n2" => TestMesh.Backend("sim-n2", "shared", quality: 0.9, simulated: "time_to_first_token: 0ms\ntokens_per_second: 0\nfailure_rate: 1"),
+            "n3" => TestMesh.Backend("sim-n3", "shared", quality: 0.6),
+            _ => TestMesh.DefaultBackend(node),
+        });
+        var n1 = mesh.Nodes[0];
+        await KnowsModel(n1, "shared", "n2");
+        await KnowsModel(n1, "shared", "n3");
+
+        var frames = await ReadAll(n1.Router.Chat(Ask("shared", "which one answers?", maxTokens: 4)));
+
+        var routes = frames.Where(f => f.Route is not null).ToList();
+        var route = Assert.Single(routes).Route;
+        Assert.Equal(("n3", 2u), (route.ServingNode, route.Attempt));
+        Assert.Equal(4, frames.Count(f => f.Delta is not null));
+        Assert.Equal(1, mesh.Nodes[1].Catalog.Current.Backends[0].Simulation!.StartedGenerations);
+    }
+
+    [Fact]
+    public async Task Chat_ProfileQualityOrCost_PicksTheModelThatProfileFavours()
+    {
+        await using var mesh = await TestMesh.StartAsync(2, backends: node => node == "n1"
+            ? TestMesh.Backend("sim-n1", "small", quality: 0.4, aliases: "[any]", price: 0)
+            : TestMesh.Backend("sim-n2", "large", quality: 0.95, aliases: "[any]", price: 10));
+        var n1 = mesh.Nodes[0];
+        await KnowsModel(n1, "large", "n2");
+
+        var quality = Ask("any", "best answer", maxTokens: 2);
+        quality.RoutingProfile = "quality";
+        var cost = Ask("any", "cheapest answer", maxTokens: 2);
+        cost.RoutingProfile = "cost";
+
+        Assert.Equal("large", (await ReadAll(n1.Router.Chat(quality)))[0].Route.Model);
+        Assert.Equal("small", (await ReadAll(n1.Router.Chat(cost)))[0].Route.Model);
+    }
+
+    [Fact]
+    public async Task Chat_ModeLocal_NeverForwards()
+    {
+        await using var mesh = await TestMesh.StartAsync(2);
+        var n1 = mesh.Nodes[0];
+        await KnowsModel(n1, "model-n2", "n2");
+        var request = Ask("model-n2", "stay here");
+        request.Mode = RoutingMode.Local;
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(n1.Router.Chat(request)));
+
+        Assert.Equal(StatusCode.NotFound, refused.StatusCode);
+    }
+}
