@@ -44,7 +44,7 @@ internal sealed partial class ChatCoordinator(
 
         // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
-        var output = new ChatOutput(stream);
+        var output = new ChatOutput(stream, keepText: request.AllowContinuation);
         var failures = new List<(RouteCandidate Candidate, RpcException Error)>();
         try
         {
@@ -54,15 +54,16 @@ internal sealed partial class ChatCoordinator(
                 LogAttempt(logger, requestId, attempt, candidate.Model, candidate.Node, candidate.Backend);
                 try
                 {
+                    var attemptRequest = output.Continued || output.DeliveredCharacters > 0 ? Continuation(request, output, failures[^1].Candidate) : request;
                     if (candidate.Local is { } target)
                     {
                         var route = Route(requestId, self, candidate, attempt);
-                        await local.ServeAsync(request, target, route, output, receivedAt, self.Node, lifetime.Token).ConfigureAwait(false);
+                        await local.ServeAsync(attemptRequest, target, route, output, receivedAt, self.Node, lifetime.Token).ConfigureAwait(false);
                     }
                     else
                     {
                         var forwarding = new ForwardingContext(self, requestId, path, context.Deadline, receivedAt, attempt);
-                        await remote.ServeAsync(request, candidate, output, forwarding, lifetime.Token).ConfigureAwait(false);
+                        await remote.ServeAsync(attemptRequest, candidate, output, forwarding, lifetime.Token).ConfigureAwait(false);
                     }
 
                     LogServed(logger, requestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
@@ -73,6 +74,14 @@ internal sealed partial class ChatCoordinator(
                     failures.Add((candidate, ex));
                     LogAttemptFailed(logger, requestId, attempt, candidate.Node, ex.StatusCode, ex.Status.Detail);
                     await BackoffAsync(lifetime.Token).ConfigureAwait(false);
+                }
+                catch (RpcException ex) when (output.Committed && request.AllowContinuation && Retryable(ex) && !lifetime.IsCancellationRequested)
+                {
+                    // After the first token nothing is re-run silently: the next candidate continues from the
+                    // text the client has, and the seam is marked in the stream (DESIGN.md section 7).
+                    failures.Add((candidate, ex));
+                    LogContinuing(logger, requestId, attempt, candidate.Node, output.DeliveredCharacters, ex.Status.Detail);
+                    output.BeginSeam($"{candidate.Node}/{candidate.Backend} failed after {output.DeliveredCharacters} characters: {ex.Status.Detail}");
                 }
             }
 
@@ -93,6 +102,19 @@ internal sealed partial class ChatCoordinator(
             LogFailed(logger, requestId, ex.StatusCode, ex.Status.Detail);
             throw Partial(ex, output);
         }
+    }
+
+    /// <summary>The request a continuing candidate gets: the original conversation plus the partial answer.</summary>
+    private static ChatRequest Continuation(ChatRequest request, ChatOutput output, RouteCandidate previous)
+    {
+        var continuation = request.Clone();
+        continuation.Continuation = new Continuation
+        {
+            PartialText = output.DeliveredText,
+            PreviousNode = previous.Node,
+            PreviousBackend = previous.Backend,
+        };
+        return continuation;
     }
 
     private static void CheckPath(IReadOnlyList<string> path, string self)
@@ -189,6 +211,9 @@ internal sealed partial class ChatCoordinator(
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Request {RequestId} failed with {StatusCode}: {Detail}")]
     private static partial void LogFailed(ILogger logger, string requestId, StatusCode statusCode, string detail);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Request {RequestId} attempt {Attempt} on {Node} failed after {Characters} characters: {Detail}; the next candidate continues the answer")]
+    private static partial void LogContinuing(ILogger logger, string requestId, uint attempt, string node, long characters, string detail);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Request {RequestId} attempt {Attempt} on {Node} failed before the first token with {StatusCode}: {Detail}; trying the next candidate")]
     private static partial void LogAttemptFailed(ILogger logger, string requestId, uint attempt, string node, StatusCode statusCode, string detail);

@@ -7,9 +7,11 @@ namespace LlmRouter.Node.Chat;
 /// The client's stream, with the route frame held back until the first token (or the completion): a
 /// failover before the first token then shows the client one route, the one that answers.
 /// </summary>
-internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream)
+internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool keepText)
 {
+    private readonly System.Text.StringBuilder? _text = keepText ? new() : null;
     private RouteInfo? _route;
+    private string? _seamReason;
 
     /// <summary>Whether the route frame has gone out: from then on the answer is committed to that route.</summary>
     public bool Committed { get; private set; }
@@ -17,13 +19,29 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream)
     /// <summary>Characters of answer text the client has received.</summary>
     public long DeliveredCharacters { get; private set; }
 
-    /// <summary>Names the route of the current attempt; sent with its first token.</summary>
+    /// <summary>The text the client has received (kept only when the request allows continuation).</summary>
+    public string DeliveredText => _text?.ToString() ?? "";
+
+    /// <summary>True once another candidate continued the answer after a seam.</summary>
+    public bool Continued { get; private set; }
+
+    /// <summary>Names the route of the current attempt; sent with its first token (or in the seam frame).</summary>
     public void Route(RouteInfo route)
     {
-        if (!Committed)
+        if (!Committed || _seamReason is not null)
         {
             _route = route;
         }
+    }
+
+    /// <summary>
+    /// The committed route failed after its first token and another candidate will continue: its route goes
+    /// out in a seam frame, just before its first token, at the offset the client has reached.
+    /// </summary>
+    public void BeginSeam(string reason)
+    {
+        _seamReason = reason;
+        _route = null;
     }
 
     public async Task DeltaAsync(ChatResponse frame, CancellationToken cancellationToken)
@@ -31,20 +49,29 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream)
         await CommitAsync(cancellationToken).ConfigureAwait(false);
         await stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
         DeliveredCharacters += frame.Delta.Text.Length;
+        _text?.Append(frame.Delta.Text);
     }
 
     public async Task CompletedAsync(ChatResponse frame, CancellationToken cancellationToken)
     {
         await CommitAsync(cancellationToken).ConfigureAwait(false);
+        frame.Completed.Continued |= Continued;
         await stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task CommitAsync(CancellationToken cancellationToken)
     {
+        var route = _route ?? throw new InvalidOperationException("no route named before the first frame");
         if (!Committed)
         {
             Committed = true;
-            await stream.WriteAsync(new ChatResponse { Route = _route ?? throw new InvalidOperationException("no route named before the first frame") }, cancellationToken)
+            await stream.WriteAsync(new ChatResponse { Route = route }, cancellationToken).ConfigureAwait(false);
+        }
+        else if (_seamReason is { } reason)
+        {
+            _seamReason = null;
+            Continued = true;
+            await stream.WriteAsync(new ChatResponse { Seam = new Seam { Offset = (ulong)DeliveredCharacters, Reason = reason, Route = route } }, cancellationToken)
                 .ConfigureAwait(false);
         }
     }
