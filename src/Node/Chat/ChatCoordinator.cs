@@ -26,6 +26,7 @@ internal sealed partial class ChatCoordinator(
     ILogger<ChatCoordinator> logger)
 {
     private const int MaxAttempts = 3;
+    private const uint DefaultBroadcastFanout = 2;
 
     public async Task ChatAsync(ChatRequest request, IServerStreamWriter<ChatResponse> stream, ServerCallContext context)
     {
@@ -46,8 +47,17 @@ internal sealed partial class ChatCoordinator(
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var output = new ChatOutput(stream, keepText: request.AllowContinuation);
         var failures = new List<(RouteCandidate Candidate, RpcException Error)>();
+        var call = new ForwardingContext(self, requestId, path, context.Deadline, receivedAt, Attempt: 1);
         try
         {
+            if (request.Mode == RoutingMode.Broadcast && !forwardedHere && candidates.Count > 1)
+            {
+                var fanout = (int)(request.BroadcastFanout > 0 ? request.BroadcastFanout : DefaultBroadcastFanout);
+                await BroadcastAsync(request, candidates.Take(fanout).Select(c => c.Target).ToList(), call, output, lifetime.Token).ConfigureAwait(false);
+                LogServed(logger, requestId, "broadcast", time.GetElapsedTime(receivedAt).TotalMilliseconds);
+                return;
+            }
+
             foreach (var (candidate, _) in candidates.Take(MaxAttempts))
             {
                 var attempt = (uint)failures.Count + 1;
@@ -55,16 +65,7 @@ internal sealed partial class ChatCoordinator(
                 try
                 {
                     var attemptRequest = output.Continued || output.DeliveredCharacters > 0 ? Continuation(request, output, failures[^1].Candidate) : request;
-                    if (candidate.Local is { } target)
-                    {
-                        var route = Route(requestId, self, candidate, attempt);
-                        await local.ServeAsync(attemptRequest, target, route, output, receivedAt, self.Node, lifetime.Token).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        var forwarding = new ForwardingContext(self, requestId, path, context.Deadline, receivedAt, attempt);
-                        await remote.ServeAsync(attemptRequest, candidate, output, forwarding, lifetime.Token).ConfigureAwait(false);
-                    }
+                    await ServeAsync(attemptRequest, candidate, call with { Attempt = attempt }, output, lifetime.Token).ConfigureAwait(false);
 
                     LogServed(logger, requestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
                     return;
@@ -102,6 +103,54 @@ internal sealed partial class ChatCoordinator(
             LogFailed(logger, requestId, ex.StatusCode, ex.Status.Detail);
             throw Partial(ex, output);
         }
+    }
+
+    /// <summary>Serves one attempt on one candidate: on this node's backend, or forwarded to the member that has it.</summary>
+    private Task ServeAsync(ChatRequest request, RouteCandidate candidate, ForwardingContext call, IChatSink sink, CancellationToken cancellationToken) =>
+        candidate.Local is { } target
+            ? local.ServeAsync(request, target, Route(call.RequestId, call.Self, candidate, call.Attempt), sink, call.ReceivedAt, call.Self.Node, cancellationToken)
+            : remote.ServeAsync(request, candidate, sink, call, cancellationToken);
+
+    /// <summary>
+    /// Races the candidates; the first to yield a token wins and the rest are cancelled at once. When every
+    /// racer fails before a token, the failures are reported together; a winner that fails later ends the
+    /// stream with its status (and the partial flag).
+    /// </summary>
+    private async Task BroadcastAsync(ChatRequest request, List<RouteCandidate> racers, ForwardingContext call, ChatOutput output, CancellationToken cancellationToken)
+    {
+        using var race = new BroadcastRace(output, racers.Count, cancellationToken);
+        async Task<(RouteCandidate Candidate, RpcException? Error)> RaceAsync(RouteCandidate candidate, int index)
+        {
+            try
+            {
+                await ServeAsync(request, candidate, call with { Attempt = (uint)index + 1 }, race.Sink(index), race.Token(index)).ConfigureAwait(false);
+                return (candidate, null);
+            }
+            catch (OperationCanceledException) when (race.Token(index).IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                // Lost the race: cancelled at once by the winner.
+                return (candidate, null);
+            }
+            catch (RpcException ex)
+            {
+                return (candidate, ex);
+            }
+        }
+
+        var outcomes = await Task.WhenAll(racers.Select(RaceAsync)).ConfigureAwait(false);
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (race.Winner >= 0)
+        {
+            if (outcomes[race.Winner].Error is { } failed)
+            {
+                throw failed;
+            }
+
+            return;
+        }
+
+        throw Exhausted(outcomes.Where(o => o.Error is not null).Select(o => (o.Candidate, o.Error!)).ToList());
     }
 
     /// <summary>The request a continuing candidate gets: the original conversation plus the partial answer.</summary>

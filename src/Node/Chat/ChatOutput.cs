@@ -7,7 +7,7 @@ namespace LlmRouter.Node.Chat;
 /// The client's stream, with the route frame held back until the first token (or the completion): a
 /// failover before the first token then shows the client one route, the one that answers.
 /// </summary>
-internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool keepText)
+internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool keepText) : IChatSink
 {
     private readonly System.Text.StringBuilder? _text = keepText ? new() : null;
     private RouteInfo? _route;

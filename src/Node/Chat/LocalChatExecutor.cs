@@ -22,7 +22,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         ChatRequest request,
         LocalModel target,
         RouteInfo route,
-        ChatOutput output,
+        IChatSink output,
         long receivedAt,
         string nodeId,
         CancellationToken cancellationToken)
@@ -78,7 +78,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
     }
 
     private async Task<RelayResult> RelayAsync(
-        ChatRequest request, LocalModel target, ChatOutput output, CancellationToken cancellationToken)
+        ChatRequest request, LocalModel target, IChatSink output, CancellationToken cancellationToken)
     {
         var result = new RelayResult();
         var config = target.Backend.Config;

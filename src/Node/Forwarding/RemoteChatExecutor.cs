@@ -22,7 +22,7 @@ internal sealed class RemoteChatExecutor(PeerClients peers, ForwardedLoad forwar
     public async Task ServeAsync(
         ChatRequest request,
         RouteCandidate target,
-        ChatOutput output,
+        IChatSink output,
         ForwardingContext context,
         CancellationToken cancellationToken)
     {
@@ -49,7 +49,7 @@ internal sealed class RemoteChatExecutor(PeerClients peers, ForwardedLoad forwar
         }
     }
 
-    private async Task RelayAsync(AsyncServerStreamingCall<ChatResponse> call, ChatOutput output, ForwardingContext context, CancellationToken cancellationToken)
+    private async Task RelayAsync(AsyncServerStreamingCall<ChatResponse> call, IChatSink output, ForwardingContext context, CancellationToken cancellationToken)
     {
         using var _ = call;
         long firstTokenAt = 0;
