@@ -75,13 +75,17 @@ internal sealed class TestMesh : IAsyncDisposable
 
     /// <summary>A simulated backend entry for <see cref="StartAsync"/>'s backends.</summary>
     /// <param name="simulated">simulated: settings, one "key: value" per line.</param>
-    public static string Backend(string id, string model, double quality = 0.5, string simulated = "time_to_first_token: 0ms\ntokens_per_second: 0", string aliases = "[]", double price = 0)
+    public static string Backend(
+        string id, string model, double quality = 0.5, string simulated = "time_to_first_token: 0ms\ntokens_per_second: 0", string aliases = "[]", double price = 0,
+        int maxConcurrency = 8, int maxQueue = 32)
     {
         var settings = string.Join("\n", simulated.Split('\n').Select(line => new string(' ', 14) + line));
         var number = (double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return $$"""
                       - id: {{id}}
                         kind: simulated
+                        max_concurrency: {{maxConcurrency}}
+                        max_queue: {{maxQueue}}
                         simulated:
             {{settings}}
                         models:
