@@ -3,6 +3,7 @@ using LlmRouter.Common.Protocol;
 using LlmRouter.Node.Catalog;
 using LlmRouter.Node.Forwarding;
 using LlmRouter.Node.Hosting;
+using LlmRouter.Node.Resilience;
 using LlmRouter.Node.Routing;
 using LlmRouter.V1;
 
@@ -21,6 +22,7 @@ internal sealed partial class ChatCoordinator(
     RouteRanker ranker,
     LocalChatExecutor local,
     RemoteChatExecutor remote,
+    BackendBreakers breakers,
     DrainState drain,
     TimeProvider time,
     ILogger<ChatCoordinator> logger)
@@ -107,9 +109,9 @@ internal sealed partial class ChatCoordinator(
 
     /// <summary>Serves one attempt on one candidate: on this node's backend, or forwarded to the member that has it.</summary>
     private Task ServeAsync(ChatRequest request, RouteCandidate candidate, ForwardingContext call, IChatSink sink, CancellationToken cancellationToken) =>
-        candidate.Local is { } target
-            ? local.ServeAsync(request, target, Route(call.RequestId, call.Self, candidate, call.Attempt), sink, call.ReceivedAt, call.Self.Node, cancellationToken)
-            : remote.ServeAsync(request, candidate, sink, call, cancellationToken);
+        breakers.ExecuteAsync(candidate.BackendKey, token => candidate.Local is { } target
+            ? local.ServeAsync(request, target, Route(call.RequestId, call.Self, candidate, call.Attempt), sink, call.ReceivedAt, call.Self.Node, token)
+            : remote.ServeAsync(request, candidate, sink, call, token), cancellationToken);
 
     /// <summary>
     /// Races the candidates; the first to yield a token wins and the rest are cancelled at once. When every

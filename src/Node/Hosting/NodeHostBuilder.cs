@@ -11,6 +11,7 @@ using LlmRouter.Node.Chat;
 using LlmRouter.Node.Embeddings;
 using LlmRouter.Node.Forwarding;
 using LlmRouter.Node.Membership;
+using LlmRouter.Node.Resilience;
 using LlmRouter.Node.Routing;
 using LlmRouter.Node.Services;
 using LlmRouter.V1;
@@ -129,6 +130,7 @@ internal static class NodeHostBuilder
         services.AddSingleton(new CandidateScorer(launch.Time, Random.Shared.NextDouble));
         services.AddSingleton<CandidateSource>();
         services.AddSingleton<ForwardedLoad>();
+        services.AddSingleton<BackendBreakers>();
         services.AddSingleton<RouteRanker>();
         services.AddSingleton<PeerClients>();
         services.AddSingleton<RemoteChatExecutor>();

@@ -21,6 +21,7 @@ internal sealed partial class MembershipRuntime(
     CertificateStore certificates,
     NodeCertificates nodeCertificates,
     SeedResolver seedResolver,
+    Resilience.BackendBreakers breakers,
     IServer server,
     TimeProvider time,
     ILogger<MembershipRuntime> logger) : IHostedLifecycleService, IDisposable
@@ -221,7 +222,7 @@ internal sealed partial class MembershipRuntime(
     {
         var membership = _membership!;
         var snapshot = catalog.Current;
-        var loads = snapshot.Backends.Select(backend => new BackendLoad
+        var loads = snapshot.Backends.Select(backend => WithCooldown(new BackendLoad
         {
             Backend = backend.Id,
             InFlight = (uint)backend.Admission.Running,
@@ -231,8 +232,8 @@ internal sealed partial class MembershipRuntime(
             TokensPerSecond = backend.Stats.TokensPerSecond ?? 0,
             ErrorRate = backend.Stats.ErrorRate,
             WarmModels = { WarmModels(backend) },
-        }).ToList();
-        var fingerprint = string.Join(";", loads.Select(l => $"{l.Backend}:{l.InFlight}:{l.Queued}:{l.MaxConcurrency}:{l.WarmModels.Count}"));
+        }, breakers.CooldownUntil($"{snapshot.Node.Id}/{backend.Id}"))).ToList();
+        var fingerprint = string.Join(";", loads.Select(l => $"{l.Backend}:{l.InFlight}:{l.Queued}:{l.MaxConcurrency}:{l.WarmModels.Count}:{l.CooldownUntil}"));
         var sincePublished = time.GetElapsedTime(_lastLoadPublished);
         var spacing = LoadCheckInterval * Math.Max(1, Math.Ceiling(membership.Count / 32.0));
         var keepAlive = membership.Options.LoadRecordTimeToLive / 2;
@@ -247,6 +248,16 @@ internal sealed partial class MembershipRuntime(
             _lastLoad = fingerprint;
             _lastLoadPublished = time.GetTimestamp();
         }
+    }
+
+    private static BackendLoad WithCooldown(BackendLoad load, DateTimeOffset? until)
+    {
+        if (until is { } end)
+        {
+            load.CooldownUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(end);
+        }
+
+        return load;
     }
 
     /// <summary>A backend that answered within the warm window keeps its models loaded (for local servers).</summary>

@@ -2,6 +2,7 @@ using Grpc.Core;
 using LlmRouter.Common.Configuration;
 using LlmRouter.Node.Catalog;
 using LlmRouter.Node.Forwarding;
+using LlmRouter.Node.Resilience;
 
 namespace LlmRouter.Node.Routing;
 
@@ -13,7 +14,7 @@ internal readonly record struct ScoredCandidate(RouteCandidate Target, double Sc
 /// policy, then rank them by score. Each way of finding nothing gets its own status (NOT_FOUND,
 /// FAILED_PRECONDITION) naming the reason.
 /// </summary>
-internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source, ForwardedLoad forwarded)
+internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source, ForwardedLoad forwarded, BackendBreakers breakers, TimeProvider time)
 {
     /// <param name="localOnly">Only this node's backends (mode local, or a request that was forwarded here).</param>
     public IReadOnlyList<ScoredCandidate> Rank(CatalogSnapshot snapshot, RouteQuery query, bool localOnly = false) =>
@@ -47,6 +48,14 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
                 throw new RpcException(new Status(StatusCode.FailedPrecondition,
                     $"policy_labels: '{label}' forbids every backend that serves '{query.Model}'"));
             }
+        }
+
+        // Backends cooling down (here, or as their own node gossips) are skipped while any other can serve.
+        var now = time.GetUtcNow();
+        var warm = allowed.Where(c => breakers.CooldownUntil(c.BackendKey) is null && !(c.Load?.CooldownUntil?.ToDateTimeOffset() > now)).ToList();
+        if (warm.Count > 0)
+        {
+            allowed = warm;
         }
 
         var highestPrice = allowed.Max(CandidateScorer.BlendedPrice);

@@ -1,0 +1,44 @@
+using LlmRouter.Tests.Infrastructure;
+using LlmRouter.V1;
+using static LlmRouter.Tests.Node.ChatRequests;
+
+namespace LlmRouter.Tests.Node.Forwarding;
+
+/// <summary>A backend that keeps failing cools down: skipped by routing here, and announced to the pool.</summary>
+public sealed class CooldownTests
+{
+    [Fact]
+    public async Task FailingBackend_CoolsDownIsSkippedAndItsCooldownIsGossiped()
+    {
+        await using var mesh = await TestMesh.StartAsync(3, backends: node => node switch
+        {
+            "n2" => TestMesh.Backend("sim-n2", "shared", quality: 0.9, simulated: "time_to_first_token: 0ms\ntokens_per_second: 0\nfailure_rate: 1"),
+            "n3" => TestMesh.Backend("sim-n3", "shared", quality: 0.6),
+            _ => TestMesh.DefaultBackend(node),
+        });
+        var (n1, n2, n3) = (mesh.Nodes[0], mesh.Nodes[1], mesh.Nodes[2]);
+        await Eventually.WaitUntil(
+            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 2,
+            "both copies of shared known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+
+        var attempts = new List<uint>();
+        for (var i = 0; i < 6; i++)
+        {
+            // The quality profile keeps n2 (quality 0.9) ranked first whatever n3's measured speed.
+            var request = Ask("shared", $"question {i}", maxTokens: 2);
+            request.RoutingProfile = "quality";
+            var frames = await ReadAll(n1.Router.Chat(request));
+            Assert.Equal("n3", frames[0].Route.ServingNode);
+            attempts.Add(frames[0].Route.Attempt);
+        }
+
+        // Three failures open the breaker; after that n2 is not even tried.
+        Assert.Equal([2u, 2u, 2u, 1u, 1u, 1u], attempts);
+        Assert.Equal(3, n2.Catalog.Current.Backends[0].Simulation!.StartedGenerations);
+
+        // n2's own breaker opened too, and its load record tells the pool: n3 sees the cooldown.
+        await Eventually.WaitUntil(
+            async () => (await n3.Admin.GetLoadAsync(new GetLoadRequest())).Members.Single(m => m.Member == "n2").Load?.Backends.SingleOrDefault()?.CooldownUntil is not null,
+            "n3 learns n2's cooldown through gossip", () => Task.FromResult("no cooldown yet"), TimeSpan.FromSeconds(10));
+    }
+}
