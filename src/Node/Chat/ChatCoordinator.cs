@@ -23,6 +23,7 @@ internal sealed partial class ChatCoordinator(
     LocalChatExecutor local,
     RemoteChatExecutor remote,
     BackendBreakers breakers,
+    IdempotentAnswers answers,
     DrainState drain,
     TimeProvider time,
     ILogger<ChatCoordinator> logger)
@@ -42,6 +43,45 @@ internal sealed partial class ChatCoordinator(
         CheckPath(path, self.Node);
 
         RequestValidator.Validate(request, snapshot.Mesh.Server);
+        var forwardedHere = path.Count > 0;
+        if (request.IdempotencyKey.Length == 0 || forwardedHere)
+        {
+            await RouteAsync(request, stream, context, snapshot, self, requestId, path, receivedAt).ConfigureAwait(false);
+            return;
+        }
+
+        // A retry with the same key gets the answer already generated (or being generated), not a second one.
+        var answer = answers.Begin(request.IdempotencyKey, request, out var isNew);
+        if (!isNew)
+        {
+            LogReplayed(logger, requestId, request.IdempotencyKey);
+            await answer.ReplayAsync(stream, context.CancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await RouteAsync(request, answer.Recording(stream), context, snapshot, self, requestId, path, receivedAt).ConfigureAwait(false);
+            answer.Complete(null);
+        }
+        catch (Exception ex)
+        {
+            answers.Forget(request.IdempotencyKey, answer);
+            answer.Complete(ex as RpcException ?? new RpcException(new Status(StatusCode.Unavailable, "the first request with this idempotency key ended without an answer; retry")));
+            throw;
+        }
+    }
+
+    private async Task RouteAsync(
+        ChatRequest request,
+        IServerStreamWriter<ChatResponse> stream,
+        ServerCallContext context,
+        CatalogSnapshot snapshot,
+        Hop self,
+        string requestId,
+        IReadOnlyList<string> path,
+        long receivedAt)
+    {
         var forwardedHere = path.Count > 0;
         var candidates = ranker.Rank(snapshot, RouteQuery.For(request), localOnly: forwardedHere || request.Mode == RoutingMode.Local);
 
@@ -262,6 +302,9 @@ internal sealed partial class ChatCoordinator(
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Request {RequestId} failed with {StatusCode}: {Detail}")]
     private static partial void LogFailed(ILogger logger, string requestId, StatusCode statusCode, string detail);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Request {RequestId} replays the answer of idempotency key {Key}")]
+    private static partial void LogReplayed(ILogger logger, string requestId, string key);
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Request {RequestId} attempt {Attempt} on {Node} failed after {Characters} characters: {Detail}; the next candidate continues the answer")]
     private static partial void LogContinuing(ILogger logger, string requestId, uint attempt, string node, long characters, string detail);

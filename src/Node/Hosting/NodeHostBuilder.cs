@@ -131,6 +131,7 @@ internal static class NodeHostBuilder
         services.AddSingleton<CandidateSource>();
         services.AddSingleton<ForwardedLoad>();
         services.AddSingleton<BackendBreakers>();
+        services.AddSingleton<IdempotentAnswers>();
         services.AddSingleton<RouteRanker>();
         services.AddSingleton<PeerClients>();
         services.AddSingleton<RemoteChatExecutor>();
