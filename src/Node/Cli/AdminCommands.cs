@@ -23,6 +23,7 @@ internal static class AdminCommands
                 Console.WriteLine($"{member.Id,-14} {Name(member.Status),-8} {member.Incarnation,11} {heard,11} {Age(member.StatusAge),9} {Name(member.Role),-11} {member.Address}");
             }
         });
+        yield return Explain();
         yield return Command("mesh-models", "List every model in a node's pool and the member that serves it", async (admin, token) =>
         {
             var response = await admin.ListMeshModelsAsync(new ListMeshModelsRequest(), deadline: Deadline(), cancellationToken: token).ConfigureAwait(false);
@@ -52,6 +53,43 @@ internal static class AdminCommands
                 }
             }
         });
+    }
+
+    /// <summary><c>explain</c>: how a node would route a request (candidates, exclusions, score terms, winner).</summary>
+    public static Command Explain()
+    {
+        var address = new NodeAddressOptions();
+        var model = new Option<string>("--model", "-m") { Description = "Model id, alias or auto", DefaultValueFactory = _ => "auto" };
+        var profile = new Option<string?>("--profile") { Description = "Routing profile: balanced, quality, cost or latency" };
+        var labels = new Option<string[]>("--label") { Description = "Policy label (repeatable)" };
+        var command = new Command("explain", "Show how a node would route a request: every candidate, its score terms, the winner") { model, profile, labels };
+        address.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var request = new ChatRequest { Model = parse.GetValue(model)!, RoutingProfile = parse.GetValue(profile) ?? "" };
+            request.Messages.Add(new ChatMessage { Role = Role.User, Content = "explain" });
+            request.PolicyLabels.AddRange(parse.GetValue(labels) ?? []);
+            var (channel, _) = address.Connect(parse);
+            using (channel)
+            {
+                var response = await new Admin.AdminClient(channel).ExplainAsync(new ExplainRequest { Request = request }, deadline: Deadline(), cancellationToken: cancellationToken)
+                    .ConfigureAwait(false);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"profile {response.Profile}: weights quality {response.Weights?.Quality:0.##}, price {response.Weights?.Price:0.##}, latency {response.Weights?.Latency:0.##}, load {response.Weights?.Load:0.##}, warm {response.Weights?.Warm:0.##}, locality {response.Weights?.Locality:0.##}"));
+                Console.WriteLine($"{"NODE",-10} {"BACKEND",-16} {"MODEL",-24} {"SCORE",6} {"QUAL",5} {"PRICE",5} {"LAT",5} {"LOAD",5} {"WARM",5} {"LOC",5} EXCLUDED");
+                foreach (var c in response.Candidates)
+                {
+                    var t = c.Terms;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{c.Node,-10} {c.Backend,-16} {c.Model,-24} {c.Score,6:0.000} {t.Quality,5:0.00} {t.Price,5:0.00} {t.Latency,5:0.00} {t.Load,5:0.00} {t.Warm,5:0.00} {t.Locality,5:0.00} {c.Excluded}"));
+                }
+
+                Console.WriteLine(response.WinnerNode.Length > 0 ? $"winner: {response.WinnerNode}/{response.WinnerBackend}" : $"no winner: {response.Refusal}");
+            }
+
+            return 0;
+        });
+        return command;
     }
 
     private static Command Command(string name, string description, Func<Admin.AdminClient, CancellationToken, Task> run)

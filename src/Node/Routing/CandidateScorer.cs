@@ -38,24 +38,34 @@ internal sealed class CandidateScorer(TimeProvider time, Func<double> random)
             overrides.HasWarm ? overrides.Warm : profile.Warm,
             overrides.HasLocality ? overrides.Locality : profile.Locality);
 
-    public double Score(RouteCandidate candidate, ScoreWeightSet weights, double highestPrice, int forwarded)
+    public double Score(RouteCandidate candidate, ScoreWeightSet weights, double highestPrice, int forwarded) =>
+        Weighted(Terms(candidate, highestPrice, forwarded), weights) + (random() * TieJitter);
+
+    /// <summary>The candidate's normalised terms, each 0..1, higher is better.</summary>
+    public ScoreTermValues Terms(RouteCandidate candidate, double highestPrice, int forwarded)
     {
         var price = BlendedPrice(candidate);
-        var priceTerm = highestPrice > 0 ? 1 - (price / highestPrice) : 1;
         var (expected, occupancy, warm) = candidate.Local is { } local ? LocalTerms(local) : RemoteTerms(candidate, forwarded);
-        var latencyTerm = 1 / (1 + expected.TotalSeconds);
-        var loadTerm = 1 - Math.Min(1, occupancy);
-        var warmTerm = warm ? 1 : 0;
-        var localityTerm = candidate.IsLocal ? 1 : RemoteLocality;
+        return new ScoreTermValues(
+            Quality: candidate.Quality,
+            Price: highestPrice > 0 ? 1 - (price / highestPrice) : 1,
+            Latency: 1 / (1 + expected.TotalSeconds),
+            Load: 1 - Math.Min(1, occupancy),
+            Warm: warm ? 1 : 0,
+            Locality: candidate.IsLocal ? 1 : RemoteLocality);
+    }
 
+    /// <summary>The weighted mean of the terms.</summary>
+    public static double Weighted(ScoreTermValues terms, ScoreWeightSet weights)
+    {
         var total = weights.Quality + weights.Price + weights.Latency + weights.Load + weights.Warm + weights.Locality;
-        var weighted = (weights.Quality * candidate.Quality)
-            + (weights.Price * priceTerm)
-            + (weights.Latency * latencyTerm)
-            + (weights.Load * loadTerm)
-            + (weights.Warm * warmTerm)
-            + (weights.Locality * localityTerm);
-        return (total > 0 ? weighted / total : 0) + (random() * TieJitter);
+        var weighted = (weights.Quality * terms.Quality)
+            + (weights.Price * terms.Price)
+            + (weights.Latency * terms.Latency)
+            + (weights.Load * terms.Load)
+            + (weights.Warm * terms.Warm)
+            + (weights.Locality * terms.Locality);
+        return total > 0 ? weighted / total : 0;
     }
 
     private (TimeSpan Expected, double Occupancy, bool Warm) LocalTerms(LocalModel local)
@@ -90,3 +100,6 @@ internal sealed class CandidateScorer(TimeProvider time, Func<double> random)
     /// <summary>Price of a typical exchange: output tokens cost more and a request makes fewer of them.</summary>
     public static double BlendedPrice(RouteCandidate model) => (model.InputPricePerMillion * 3 + model.OutputPricePerMillion) / 4;
 }
+
+/// <summary>A candidate's score terms, each normalised to 0..1 (higher is better).</summary>
+internal readonly record struct ScoreTermValues(double Quality, double Price, double Latency, double Load, double Warm, double Locality);

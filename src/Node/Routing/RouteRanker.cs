@@ -65,6 +65,92 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
             .ToList();
     }
 
+    /// <summary>Every candidate with the reason it is excluded or its score terms, for the Admin Explain call.</summary>
+    public V1.ExplainResponse Explain(CatalogSnapshot snapshot, RouteQuery query, bool localOnly)
+    {
+        var response = new V1.ExplainResponse { Profile = string.IsNullOrEmpty(query.Profile) ? snapshot.Routing.DefaultProfile : query.Profile };
+        var candidates = source.Gather(snapshot, includeRemote: !localOnly);
+        try
+        {
+            var winner = Rank(candidates, snapshot.Routing, query)[0].Target;
+            response.WinnerNode = winner.Node;
+            response.WinnerBackend = winner.Backend;
+        }
+        catch (RpcException ex)
+        {
+            response.Refusal = $"{ex.StatusCode}: {ex.Status.Detail}";
+        }
+
+        if (!snapshot.Routing.Profiles.TryGetValue(response.Profile, out var profile))
+        {
+            return response;
+        }
+
+        var weights = CandidateScorer.Weights(profile, query.Overrides);
+        response.Weights = new V1.ScoreWeights
+        {
+            Quality = weights.Quality, Price = weights.Price, Latency = weights.Latency,
+            Load = weights.Load, Warm = weights.Warm, Locality = weights.Locality,
+        };
+        var now = time.GetUtcNow();
+        var eligible = candidates.Where(c => Exclusion(c, query, now) is null).ToList();
+        var highestPrice = eligible.Count > 0 ? eligible.Max(CandidateScorer.BlendedPrice) : 0;
+        var explained = candidates.Select(candidate =>
+        {
+            var terms = scorer.Terms(candidate, highestPrice, candidate.IsLocal ? 0 : forwarded.Open(candidate.BackendKey));
+            var excluded = Exclusion(candidate, query, now);
+            return new V1.CandidateExplanation
+            {
+                Node = candidate.Node,
+                Pool = candidate.Pool,
+                Backend = candidate.Backend,
+                Model = candidate.Model,
+                Local = candidate.IsLocal,
+                LoadKnown = candidate.IsLocal || candidate.Load is not null,
+                Excluded = excluded ?? "",
+                Terms = new V1.ScoreTerms
+                {
+                    Quality = terms.Quality, Price = terms.Price, Latency = terms.Latency,
+                    Load = terms.Load, Warm = terms.Warm, Locality = terms.Locality,
+                },
+                Score = excluded is null ? CandidateScorer.Weighted(terms, weights) : 0,
+            };
+        });
+        response.Candidates.AddRange(explained.OrderBy(c => c.Excluded.Length > 0).ThenByDescending(c => c.Score));
+        return response;
+    }
+
+    /// <summary>Why a candidate cannot serve the query, or null when it can.</summary>
+    private string? Exclusion(RouteCandidate candidate, RouteQuery query, DateTimeOffset now)
+    {
+        if (candidate.Kind != query.Kind)
+        {
+            return $"a {candidate.Kind.ToString().ToLowerInvariant()} model";
+        }
+
+        if (!query.IsAuto && !candidate.Answers(query.Model))
+        {
+            return $"not '{query.Model}'";
+        }
+
+        if (!Meets(candidate, query.Requirements))
+        {
+            return "does not meet the requirements";
+        }
+
+        if (query.PolicyLabels.FirstOrDefault(label => !Permits(label, candidate)) is { } label)
+        {
+            return $"forbidden by policy label '{label}'";
+        }
+
+        if ((breakers.CooldownUntil(candidate.BackendKey) ?? candidate.Load?.CooldownUntil?.ToDateTimeOffset()) is { } until && until > now)
+        {
+            return $"cooling down until {until:HH:mm:ss}";
+        }
+
+        return null;
+    }
+
     private static ScoreWeightSet ProfileWeights(RoutingSettings routing, RouteQuery query)
     {
         var name = string.IsNullOrEmpty(query.Profile) ? routing.DefaultProfile : query.Profile;

@@ -9,8 +9,17 @@ using LlmRouter.V1;
 namespace LlmRouter.Node.Services;
 
 /// <summary>The operator's Admin API: the pool's members, models and load as this node sees them.</summary>
-internal sealed class AdminService(MembershipRuntime membership, MeshTrust trust)
+internal sealed class AdminService(MembershipRuntime membership, MeshTrust trust, Catalog.NodeCatalog catalog, Routing.RouteRanker ranker)
 {
+    public Task<ExplainResponse> Explain(ExplainRequest request, ServerCallContext context)
+    {
+        Authorize(context);
+        var chat = request.Request ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "request: required (the chat request to explain)"));
+        var snapshot = catalog.Current;
+        Chat.RequestValidator.Validate(chat, snapshot.Mesh.Server);
+        return Task.FromResult(ranker.Explain(snapshot, Routing.RouteQuery.For(chat), localOnly: chat.Mode == RoutingMode.Local));
+    }
+
     public Task<ListMembersResponse> ListMembers(ListMembersRequest request, ServerCallContext context)
     {
         Authorize(context);
