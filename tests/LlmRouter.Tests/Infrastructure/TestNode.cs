@@ -87,6 +87,14 @@ internal sealed class TestNode : IAsyncDisposable
     /// <summary>Starts the host's shutdown (as SIGTERM does) without waiting for it.</summary>
     public Task StopAsync() => _app.StopAsync();
 
+    /// <summary>Stops at once, without a drain: open streams are cut (the closest an in-process host comes to kill -9).</summary>
+    public async Task KillAsync()
+    {
+        using var now = new CancellationTokenSource();
+        await now.CancelAsync();
+        await _app.StopAsync(now.Token);
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var channel in _channels)

@@ -1,0 +1,72 @@
+using LlmRouter.Tests.Infrastructure;
+using LlmRouter.V1;
+using static LlmRouter.Tests.Node.ChatRequests;
+
+namespace LlmRouter.Tests.Node.Forwarding;
+
+/// <summary>The serving node dies before or after its first token: the client still gets one answer.</summary>
+public sealed class NodeFailureTests
+{
+    // n2's copy of "shared" ranks first; n3's copy takes over.
+    private static Task<TestMesh> Mesh(string n2Settings) => TestMesh.StartAsync(3, backends: node => node switch
+    {
+        "n2" => TestMesh.Backend("sim-n2", "shared", quality: 0.9, simulated: n2Settings),
+        "n3" => TestMesh.Backend("sim-n3", "shared", quality: 0.6, simulated: "time_to_first_token: 0ms\ntokens_per_second: 50"),
+        _ => TestMesh.DefaultBackend(node),
+    });
+
+    private static async Task BothKnown(TestNode entry) =>
+        await Eventually.WaitUntil(
+            async () => (await entry.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 2,
+            "both copies of shared known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+
+    private static ChatRequest Quality(string text, bool allowContinuation = false)
+    {
+        var request = Ask("shared", text, maxTokens: 12);
+        request.RoutingProfile = "quality";
+        request.AllowContinuation = allowContinuation;
+        return request;
+    }
+
+    [Fact]
+    public async Task ServingNodeKilledBeforeTheFirstToken_AnswerComesFromAnother()
+    {
+        await using var mesh = await Mesh("time_to_first_token: 3s\ntokens_per_second: 50");
+        var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
+        await BothKnown(n1);
+
+        var answer = ReadAll(n1.Router.Chat(Quality("who answers?")));
+        await Eventually.WaitUntil(() => n2.Catalog.Current.Backends[0].Simulation!.ActiveGenerations == 1, "n2 is generating", () => "not yet");
+        await n2.KillAsync();
+        var frames = await answer;
+
+        var route = Assert.Single(frames, f => f.Route is not null).Route;
+        Assert.Equal(("n3", 2u), (route.ServingNode, route.Attempt));
+        Assert.Equal(12UL, frames[^1].Completed.Usage.OutputTokens);
+    }
+
+    [Fact]
+    public async Task ServingNodeKilledAfterTheFirstToken_ContinuationCompletesTheAnswerAtAMarkedSeam()
+    {
+        await using var mesh = await Mesh("time_to_first_token: 0ms\ntokens_per_second: 10\ndefault_max_tokens: 1000");
+        var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
+        await BothKnown(n1);
+
+        using var call = n1.Router.Chat(Quality("keep going", allowContinuation: true));
+        var frames = new List<ChatResponse>();
+        while (frames.Count(f => f.Delta is not null) < 2 && await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            frames.Add(call.ResponseStream.Current);
+        }
+
+        var killing = n2.KillAsync();
+        frames.AddRange(await ReadAll(call));
+        await killing;
+
+        Assert.Equal("n2", frames[0].Route.ServingNode);
+        var seam = Assert.Single(frames, f => f.Seam is not null).Seam;
+        Assert.Equal("n3", seam.Route.ServingNode);
+        Assert.True(frames[^1].Completed.Continued);
+        Assert.Contains(frames.SkipWhile(f => f.Seam is null), f => f.Delta is not null);
+    }
+}
