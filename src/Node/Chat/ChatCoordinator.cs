@@ -233,6 +233,7 @@ internal sealed partial class ChatCoordinator(
             Model = candidate.Model,
             BackendKind = candidate.BackendKind,
             Attempt = attempt,
+            TraceId = System.Diagnostics.Activity.Current?.TraceId.ToHexString() ?? "",
         };
         route.Path.Add(self);
         return route;

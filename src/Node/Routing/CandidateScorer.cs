@@ -38,6 +38,9 @@ internal sealed class CandidateScorer(TimeProvider time, Func<double> random)
             overrides.HasWarm ? overrides.Warm : profile.Warm,
             overrides.HasLocality ? overrides.Locality : profile.Locality);
 
+    /// <summary>The injected source of chance (tests fix it), for tie breaking and sampling.</summary>
+    public double NextRandom() => random();
+
     public double Score(RouteCandidate candidate, ScoreWeightSet weights, double highestPrice, int forwarded) =>
         Weighted(Terms(candidate, highestPrice, forwarded), weights) + (random() * TieJitter);
 

@@ -16,6 +16,9 @@ internal readonly record struct ScoredCandidate(RouteCandidate Target, double Sc
 /// </summary>
 internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source, ForwardedLoad forwarded, BackendBreakers breakers, TimeProvider time)
 {
+    // Scores this close to the best (on the 0..1 scale) count as equally good.
+    private const double NearBest = 0.02;
+
     /// <param name="localOnly">Only this node's backends (mode local, or a request that was forwarded here).</param>
     public IReadOnlyList<ScoredCandidate> Rank(CatalogSnapshot snapshot, RouteQuery query, bool localOnly = false) =>
         Rank(source.Gather(snapshot, includeRemote: !localOnly), snapshot.Routing, query);
@@ -59,10 +62,32 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         }
 
         var highestPrice = allowed.Max(CandidateScorer.BlendedPrice);
-        return allowed
+        var ranked = allowed
             .Select(m => new ScoredCandidate(m, scorer.Score(m, weights, highestPrice, m.IsLocal ? 0 : forwarded.Open(m.BackendKey))))
             .OrderByDescending(c => c.Score)
             .ToList();
+        return TwoChoices(ranked);
+    }
+
+    /// <summary>
+    /// Power of two choices among the near-best: when several candidates score within a hair of the best,
+    /// two of them are drawn at random and the better goes first. Entry nodes that all see the same idle
+    /// peer then spread their requests instead of piling onto it until its next load record arrives.
+    /// </summary>
+    private List<ScoredCandidate> TwoChoices(List<ScoredCandidate> ranked)
+    {
+        var near = ranked.TakeWhile(c => ranked[0].Score - c.Score <= NearBest).Count();
+        if (near < 3)
+        {
+            return ranked;
+        }
+
+        var first = (int)(scorer.NextRandom() * near);
+        var second = (first + 1 + (int)(scorer.NextRandom() * (near - 1))) % near;
+        var chosen = ranked[Math.Min(first, second)];
+        ranked.RemoveAt(Math.Min(first, second));
+        ranked.Insert(0, chosen);
+        return ranked;
     }
 
     /// <summary>Every candidate with the reason it is excluded or its score terms, for the Admin Explain call.</summary>

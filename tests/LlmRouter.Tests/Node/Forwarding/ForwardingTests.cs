@@ -156,3 +156,24 @@ public sealed class ForwardingTests
         Assert.Equal(StatusCode.NotFound, refused.StatusCode);
     }
 }
+
+/// <summary>W3C trace context travels with a forwarded request.</summary>
+public sealed class TraceContextTests
+{
+    [Fact]
+    public async Task Chat_CallerSendsTraceparent_ServingNodeReportsTheSameTraceId()
+    {
+        await using var mesh = await TestMesh.StartAsync(2);
+        var n1 = mesh.Nodes[0];
+        await Eventually.WaitUntil(
+            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == "model-n2"),
+            "model-n2 known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+        const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        var headers = new Metadata { { "traceparent", $"00-{TraceId}-00f067aa0ba902b7-01" } };
+
+        var frames = await ReadAll(n1.Router.Chat(Ask("model-n2", "trace me", maxTokens: 2), headers));
+
+        Assert.Equal("n2", frames[0].Route.ServingNode);
+        Assert.Equal(TraceId, frames[0].Route.TraceId);
+    }
+}

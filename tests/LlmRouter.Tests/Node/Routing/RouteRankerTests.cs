@@ -1,0 +1,62 @@
+using Grpc.Core;
+using LlmRouter.Common.Configuration;
+using LlmRouter.Node.Forwarding;
+using LlmRouter.Node.Resilience;
+using LlmRouter.Node.Routing;
+using LlmRouter.V1;
+
+namespace LlmRouter.Tests.Node.Routing;
+
+/// <summary>Ranking over remote candidates: filters, policy, no herd.</summary>
+public sealed class RouteRankerTests
+{
+    private static RouteRanker Ranker(int seed = 7) => new(
+        new CandidateScorer(TimeProvider.System, new Random(seed).NextDouble),
+        source: null!,
+        new ForwardedLoad(),
+        new BackendBreakers(TimeProvider.System),
+        TimeProvider.System);
+
+    private static RouteCandidate Remote(string node, double quality = 0.7, bool cloud = false, uint inFlight = 0) => RouteCandidate.FromRemote(
+        new ModelInfo { Id = "shared", Node = node, Pool = "p", Backend = "b", BackendKind = cloud ? "openai" : "simulated", Cloud = cloud, Quality = quality, ContextTokens = 8192, Kind = ModelKind.Chat },
+        $"https://{node}:1",
+        new BackendLoad { Backend = "b", InFlight = inFlight, MaxConcurrency = 4, TimeToFirstTokenMs = 100 });
+
+    private static RouteQuery Query(params string[] labels) => new("shared", ModelKindConfig.Chat, null, labels, null, null);
+
+    [Fact]
+    public void Rank_SeveralEquallyGoodPeers_TwoChoicesSpreadTheFirstPickButNeverPickTheWorse()
+    {
+        var ranker = Ranker();
+        var candidates = Enumerable.Range(1, 5).Select(i => Remote($"n{i}")).Append(Remote("slow", quality: 0.1)).ToList();
+
+        var firsts = Enumerable.Range(0, 200).Select(_ => ranker.Rank(candidates, RoutingSettings.Default, Query())[0].Target.Node).ToList();
+
+        Assert.Equal(["n1", "n2", "n3", "n4", "n5"], firsts.Distinct().Order());
+    }
+
+    [Fact]
+    public void Rank_BusyPeer_RanksBelowAnIdleOne()
+    {
+        var ranked = Ranker().Rank([Remote("busy", inFlight: 4), Remote("idle")], RoutingSettings.Default, Query());
+
+        Assert.Equal(["idle", "busy"], ranked.Select(r => r.Target.Node));
+    }
+
+    [Fact]
+    public void Rank_OnPremOnlyAndEveryCandidateInTheCloud_FailedPreconditionNamingTheLabel()
+    {
+        var refused = Assert.Throws<RpcException>(() => Ranker().Rank([Remote("cloudy", cloud: true)], RoutingSettings.Default, Query("on-prem-only")));
+
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Equal("policy_labels: 'on-prem-only' forbids every backend that serves 'shared'", refused.Status.Detail);
+    }
+
+    [Fact]
+    public void Rank_OnPremOnly_SkipsTheCloudCopy()
+    {
+        var ranked = Ranker().Rank([Remote("cloudy", quality: 0.99, cloud: true), Remote("onprem", quality: 0.5)], RoutingSettings.Default, Query("on-prem-only"));
+
+        Assert.Equal(["onprem"], ranked.Select(r => r.Target.Node));
+    }
+}
