@@ -5,6 +5,7 @@ using LlmRouter.Node.Backends;
 using LlmRouter.Node.Backends.Http;
 using LlmRouter.Node.Catalog;
 using LlmRouter.Node.Chat;
+using LlmRouter.Node.Forwarding;
 using LlmRouter.Node.Hosting;
 using LlmRouter.Node.Routing;
 using LlmRouter.V1;
@@ -13,15 +14,26 @@ using Microsoft.Extensions.AI;
 namespace LlmRouter.Node.Embeddings;
 
 /// <summary>Serves Embed on the best local embedding model, under the same admission and drain rules as chat.</summary>
-internal sealed class EmbedHandler(NodeCatalog catalog, RouteRanker router, DrainState drain)
+internal sealed class EmbedHandler(NodeCatalog catalog, RouteRanker router, PeerClients peers, DrainState drain)
 {
     public async Task<EmbedResponse> EmbedAsync(EmbedRequest request, ServerCallContext context)
     {
         var snapshot = catalog.Current;
         using var open = drain.Enter(snapshot.Node.Id);
         RequestValidator.Validate(request);
-        // Embeddings are served by this node's own models for now; forwarding them comes with issue 4's router.
-        var target = router.Rank(snapshot, RouteQuery.For(request), localOnly: true)[0].Target.Local!.Value;
+        var path = ForwardingPath.Read(context.RequestHeaders);
+        if (path.Contains(snapshot.Node.Id, StringComparer.Ordinal) || path.Count >= ForwardingPath.MaxHops)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"forwarding loop or hop limit: node '{snapshot.Node.Id}' refuses path {string.Join(" > ", path)}"));
+        }
+
+        var chosen = router.Rank(snapshot, RouteQuery.For(request), localOnly: path.Count > 0)[0].Target;
+        if (chosen.Local is not { } target)
+        {
+            return await ForwardAsync(request, chosen, snapshot, path, context).ConfigureAwait(false);
+        }
+
         var backend = target.Backend;
         var refusal = ProviderResponseObserver.BeginScope();
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
@@ -50,6 +62,22 @@ internal sealed class EmbedHandler(NodeCatalog catalog, RouteRanker router, Drai
         {
             throw BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
         }
+    }
+
+    /// <summary>Sends the request on to the member that has the model, with the path and the remaining deadline.</summary>
+    private async Task<EmbedResponse> ForwardAsync(EmbedRequest request, RouteCandidate target, CatalogSnapshot snapshot, IReadOnlyList<string> path, ServerCallContext context)
+    {
+        var forwarded = request.Clone();
+        forwarded.Model = target.Model;
+        var headers = new Metadata
+        {
+            { RouterMetadata.RequestId, RequestIds.From(context.RequestHeaders) },
+            { RouterMetadata.Path, ForwardingPath.Extend(path, snapshot.Node.Id) },
+        };
+        DateTime? deadline = context.Deadline == DateTime.MaxValue ? null : context.Deadline - TimeSpan.FromMilliseconds(50);
+        var response = await peers.For(target.Address).EmbedAsync(forwarded, headers, deadline, context.CancellationToken).ConfigureAwait(false);
+        response.Route.Path.Insert(0, new Hop { Node = snapshot.Node.Id, Pool = snapshot.Node.Pool });
+        return response;
     }
 
     private static EmbedResponse Response(GeneratedEmbeddings<Embedding<float>> generated, CatalogSnapshot snapshot, LocalModel target, ServerCallContext context)

@@ -177,3 +177,38 @@ public sealed class TraceContextTests
         Assert.Equal(TraceId, frames[0].Route.TraceId);
     }
 }
+
+/// <summary>Embeddings reach the member that has the embedding model.</summary>
+public sealed class EmbedForwardingTests
+{
+    [Fact]
+    public async Task Embed_ModelOnlyOnAPeer_ForwardedWithThePath()
+    {
+        await using var mesh = await TestMesh.StartAsync(2, backends: node => node == "n2"
+            ? TestMesh.DefaultBackend(node) + "\n" + EmbeddingBackend()
+            : TestMesh.DefaultBackend(node));
+        var n1 = mesh.Nodes[0];
+        await Eventually.WaitUntil(
+            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == "embedder"),
+            "embedder known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+        var request = new EmbedRequest { Model = "embedder" };
+        request.Inputs.Add(["one", "two"]);
+
+        var response = await n1.Router.EmbedAsync(request);
+
+        Assert.Equal(2, response.Embeddings.Count);
+        Assert.Equal(["n1", "n2"], response.Route.Path.Select(h => h.Node));
+        Assert.Equal("n2", response.Route.ServingNode);
+    }
+
+    private static string EmbeddingBackend() => """
+                  - id: embed-n2
+                    kind: simulated
+                    simulated:
+                      time_to_first_token: 0ms
+                    models:
+                      - id: embedder
+                        kind: embedding
+                        dimensions: 8
+        """;
+}
