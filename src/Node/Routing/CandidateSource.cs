@@ -36,4 +36,19 @@ internal sealed class CandidateSource(MembershipRuntime membership)
 
         return candidates;
     }
+
+    /// <summary>Members not alive (suspect, dead, left) whose last model record offers the model: known, but out of reach.</summary>
+    public IReadOnlyList<string> UnreachableServers(string model)
+    {
+        if (!membership.Started)
+        {
+            return [];
+        }
+
+        return membership.Read(state => state.Members
+            .Where(m => !m.IsSelf && m.Status != MemberStatus.Alive && m.Models is not null
+                && m.Models.Models.Any(info => info.Id == model || info.Aliases.Contains(model)))
+            .Select(m => $"{m.Id} ({m.Status.ToString().ToLowerInvariant()})")
+            .ToList());
+    }
 }

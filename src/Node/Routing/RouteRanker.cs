@@ -20,8 +20,20 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
     private const double NearBest = 0.02;
 
     /// <param name="localOnly">Only this node's backends (mode local, or a request that was forwarded here).</param>
-    public IReadOnlyList<ScoredCandidate> Rank(CatalogSnapshot snapshot, RouteQuery query, bool localOnly = false) =>
-        Rank(source.Gather(snapshot, includeRemote: !localOnly), snapshot.Routing, query);
+    public IReadOnlyList<ScoredCandidate> Rank(CatalogSnapshot snapshot, RouteQuery query, bool localOnly = false)
+    {
+        try
+        {
+            return Rank(source.Gather(snapshot, includeRemote: !localOnly), snapshot.Routing, query);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound && !localOnly && !query.IsAuto
+            && source.UnreachableServers(query.Model) is { Count: > 0 } unreachable)
+        {
+            // The mesh has the model, but only on members out of reach: a route problem, not a wrong name.
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"model '{query.Model}' is served only by members out of reach: {string.Join(", ", unreachable)}; retry later"));
+        }
+    }
 
     public IReadOnlyList<ScoredCandidate> Rank(List<RouteCandidate> candidates, RoutingSettings routing, RouteQuery query)
     {

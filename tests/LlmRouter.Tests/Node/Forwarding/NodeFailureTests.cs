@@ -70,3 +70,26 @@ public sealed class NodeFailureTests
         Assert.Contains(frames.SkipWhile(f => f.Seam is null), f => f.Delta is not null);
     }
 }
+
+/// <summary>A model whose only server is down is unavailable, not unknown.</summary>
+public sealed class UnreachableModelTests
+{
+    [Fact]
+    public async Task Chat_OnlyServerOfTheModelDead_UnavailableNamingIt()
+    {
+        await using var mesh = await TestMesh.StartAsync(2);
+        var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
+        await Eventually.WaitUntil(
+            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == "model-n2"),
+            "model-n2 known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+
+        await n2.KillAsync();
+        await Eventually.WaitUntil(
+            async () => (await n1.Admin.ListMembersAsync(new ListMembersRequest())).Members.Single(m => m.Id == "n2").Status != MemberStatus.Alive,
+            "n2 no longer alive at n1", () => Task.FromResult("still alive"), TimeSpan.FromSeconds(20));
+        var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => ReadAll(n1.Router.Chat(Ask("model-n2", "anyone?"))));
+
+        Assert.Equal(Grpc.Core.StatusCode.Unavailable, refused.StatusCode);
+        Assert.StartsWith("model 'model-n2' is served only by members out of reach: n2", refused.Status.Detail);
+    }
+}
