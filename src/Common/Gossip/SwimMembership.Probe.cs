@@ -133,7 +133,9 @@ public sealed partial class SwimMembership
         Finish(probe);
         // Helpers that answered with neither ack nor nack suggest our own network or process is the slow one.
         _awareness.Apply(probe.ExpectedNacks > 0 ? probe.ExpectedNacks - probe.Nacks : 1);
-        if (_members.TryGetValue(probe.Target, out var entry) && entry.Status == MemberStatus.Alive && entry.Incarnation == probe.Incarnation)
+        // A failed probe of a member already suspected is an independent confirmation (Lifeguard): it
+        // shortens the suspicion timeout here and, gossiped, at every member that counts it.
+        if (_members.TryGetValue(probe.Target, out var entry) && entry.Status is MemberStatus.Alive or MemberStatus.Suspect && entry.Incarnation == probe.Incarnation)
         {
             var suspect = new Suspect { Member = entry.Id, Incarnation = entry.Incarnation, From = _self.Id };
             ApplySuspect(_signer.Sign(new Update { Suspect = suspect }), suspect);
@@ -197,14 +199,24 @@ public sealed partial class SwimMembership
 
         foreach (var member in PickRandom(1, e => e.Status == MemberStatus.Alive))
         {
+            // Digests first; full records only where the views differ, in both directions.
             var request = new PushPullRequest { Header = Header(withUpdates: false) };
-            request.Members.Add(LocalStates());
-            Send(new MemberAddress(member.Id, member.Address), request, _options.ProbeInterval * 5, reply =>
+            request.Digests.Add(LocalDigests());
+            var target = new MemberAddress(member.Id, member.Address);
+            Send(target, request, _options.ProbeInterval * 5, reply =>
             {
-                if (reply is PushPullResponse response)
+                if (reply is not PushPullResponse response)
                 {
-                    AcceptHeader(response.Header, member.Id);
-                    Merge(response.Members);
+                    return;
+                }
+
+                AcceptHeader(response.Header, member.Id);
+                Merge(response.Members);
+                if (response.Wanted.Count > 0)
+                {
+                    var wanted = new PushPullRequest { Header = Header(withUpdates: false) };
+                    wanted.Members.Add(StatesOf(response.Wanted));
+                    Send(target, wanted, _options.ProbeInterval * 5, _ => { });
                 }
             });
         }

@@ -277,25 +277,79 @@ public sealed partial class SwimMembership
         _queue.Enqueue(Key(_self.Id), _self.Alive);
     }
 
-    /// <summary>This member's view of every member, for push-pull and join.</summary>
-    private IEnumerable<MemberState> LocalStates()
+    /// <summary>This member's view of every member, for join.</summary>
+    private IEnumerable<MemberState> LocalStates() => _members.Values.Select(State);
+
+    private IEnumerable<MemberState> StatesOf(IEnumerable<string> members) =>
+        members.Select(id => _members.GetValueOrDefault(id)).OfType<MemberEntry>().Select(State);
+
+    private static MemberState State(MemberEntry entry)
     {
-        foreach (var entry in _members.Values)
+        var state = new MemberState { Alive = entry.Alive, Status = entry.Status };
+        if (entry.StatusUpdate is { } status)
         {
-            var state = new MemberState { Alive = entry.Alive, Status = entry.Status };
-            if (entry.StatusUpdate is { } status)
-            {
-                state.StatusUpdate = status;
-            }
-
-            if (entry.SignedModels is { } models)
-            {
-                state.Models = models;
-            }
-
-            yield return state;
+            state.StatusUpdate = status;
         }
+
+        if (entry.SignedModels is { } models)
+        {
+            state.Models = models;
+        }
+
+        return state;
     }
+
+    /// <summary>This member's view as digests, for the first step of push-pull.</summary>
+    private IEnumerable<MemberDigest> LocalDigests() => _members.Values.Select(entry => new MemberDigest
+    {
+        Member = entry.Id,
+        Incarnation = entry.Incarnation,
+        Status = entry.Status,
+        ModelsVersion = entry.Models?.Version ?? 0,
+    });
+
+    /// <summary>
+    /// Answers a peer's digests: full states where this view is newer or the peer lacks the member, and the
+    /// ids of members where the peer's view is newer or unknown here.
+    /// </summary>
+    private PushPullResponse Compare(IEnumerable<MemberDigest> digests)
+    {
+        var response = new PushPullResponse { Header = Header(withUpdates: false) };
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var digest in digests)
+        {
+            seen.Add(digest.Member);
+            if (!_members.TryGetValue(digest.Member, out var entry))
+            {
+                response.Wanted.Add(digest.Member);
+                continue;
+            }
+
+            var order = Order(entry.Incarnation, entry.Status).CompareTo(Order(digest.Incarnation, digest.Status));
+            var models = (entry.Models?.Version ?? 0).CompareTo(digest.ModelsVersion);
+            if (order > 0 || models > 0)
+            {
+                response.Members.Add(State(entry));
+            }
+
+            if (order < 0 || models < 0)
+            {
+                response.Wanted.Add(digest.Member);
+            }
+        }
+
+        response.Members.Add(_members.Values.Where(e => !seen.Contains(e.Id)).Select(State));
+        return response;
+    }
+
+    /// <summary>Which of two views of a member is newer: higher incarnation, then suspect over alive, dead over suspect.</summary>
+    private static (ulong Incarnation, int Severity) Order(ulong incarnation, MemberStatus status) =>
+        (incarnation, status switch
+        {
+            MemberStatus.Alive => 0,
+            MemberStatus.Suspect => 1,
+            _ => 2,
+        });
 
     /// <summary>
     /// Merges a remote view (memberlist's mergeState): alive updates apply as they are; a remote suspect or

@@ -253,7 +253,7 @@ public sealed partial class SwimMembership
             case PushPullRequest pushPull:
                 AcceptHeader(pushPull.Header, sender);
                 Merge(pushPull.Members);
-                reply(WithStates(new PushPullResponse { Header = Header(withUpdates: false) }));
+                reply(Compare(pushPull.Digests));
                 break;
             case JoinRequest join:
                 AcceptHeader(join.Header, sender);
@@ -267,12 +267,6 @@ public sealed partial class SwimMembership
             default:
                 throw new MeshRefusedException($"unknown message {request.Descriptor.FullName}");
         }
-    }
-
-    private PushPullResponse WithStates(PushPullResponse response)
-    {
-        response.Members.Add(LocalStates());
-        return response;
     }
 
     private JoinResponse WithStates(JoinResponse response)

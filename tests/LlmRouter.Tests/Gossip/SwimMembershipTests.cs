@@ -172,6 +172,27 @@ public sealed class SwimMembershipTests
     }
 
     [Fact]
+    public void PushPull_DigestsFindWhatGossipMissed_AndRepairIt()
+    {
+        var network = new SimulatedNetwork(seed: 14, MembershipOptions.Lan);
+        var members = network.AddPool(5);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        network.Clock.RunFor(TimeSpan.FromSeconds(10));
+
+        // m4 is cut off while m0's new model record is gossiped and its retransmits run out (4 sends each,
+        // gone within a second): only push-pull's digests can show m4 what it missed.
+        network.Partition(["m4"], ["m0", "m1", "m2", "m3"]);
+        members[0].Membership.PublishModels([new ModelInfo { Id = "late-model", Node = "m0" }]);
+        network.Clock.RunFor(TimeSpan.FromSeconds(3));
+        Assert.Null(members[4].Membership.Find("m0")!.Models);
+        network.Heal();
+
+        var repaired = network.Clock.RunUntil(() => members[4].Membership.Find("m0")!.Models is not null, TimeSpan.FromSeconds(90), Step);
+
+        Assert.NotNull(repaired);
+    }
+
+    [Fact]
     public void Models_PublishedByOne_ReachEveryMemberWithItsVersion()
     {
         var network = new SimulatedNetwork(seed: 9, MembershipOptions.Lan);
