@@ -106,7 +106,7 @@ internal sealed partial class ChatCoordinator(
                 LogAttempt(logger, requestId, attempt, candidate.Model, candidate.Node, candidate.Backend);
                 try
                 {
-                    var attemptRequest = output.Continued || output.DeliveredCharacters > 0 ? Continuation(request, output, failures[^1].Candidate) : request;
+                    var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output, failures[^1].Candidate) : request;
                     await ServeAsync(attemptRequest, candidate, call with { Attempt = attempt }, output, lifetime.Token).ConfigureAwait(false);
 
                     LogServed(logger, requestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
