@@ -58,7 +58,7 @@ internal static class NodeHostBuilder
 
         builder.Services.AddSerilog(logging =>
         {
-            logging.MinimumLevel.Information()
+            logging.MinimumLevel.Is(launch.MinimumLogLevel)
                 .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
                 .MinimumLevel.Override("Grpc", Serilog.Events.LogEventLevel.Warning)
                 .Enrich.FromLogContext()

@@ -10,6 +10,9 @@ internal sealed record NodeLaunch(MeshConfig Mesh, string NodeId, bool JsonLogs)
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>Least severe log level written (the benchmark keeps per-request lines off the console).</summary>
+    public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
+
     /// <summary>Where API keys come from; the process environment unless a test says otherwise.</summary>
     public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
 }

@@ -1,0 +1,225 @@
+using System.Diagnostics;
+using System.Net;
+using Grpc.Core;
+using Grpc.Net.Client;
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Identity;
+using LlmRouter.Node.Hosting;
+using LlmRouter.V1;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+
+namespace LlmRouter.Benchmarks;
+
+/// <summary>
+/// The router's own cost, as ratios against a bare reference measured in the same run (issue 6), all over
+/// mutual TLS on loopback: client -> node -> zero-latency simulated backend against client -> a bare gRPC
+/// server streaming the same message shapes; and client -> A -> B against client -> B (one forwarding hop).
+/// </summary>
+internal static class NodeBenchmark
+{
+    private const int Tokens = 16;
+
+    public static async Task<int> RunAsync()
+    {
+        var directory = Directory.CreateTempSubdirectory("llmrouter-bench-");
+        try
+        {
+            var (portA, portB, portEcho) = (FreePort(), FreePort(), FreePort());
+            var path = Path.Combine(directory.FullName, "mesh.yaml");
+            await File.WriteAllTextAsync(path, Yaml(portA, portB));
+            var mesh = MeshConfigLoader.Load(path);
+            var store = new CertificateStore(mesh.CertificatesDirectory);
+            store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+
+            await using var nodeA = await StartNodeAsync(mesh, "a");
+            await using var nodeB = await StartNodeAsync(mesh, "b");
+            await using var echo = await StartEchoAsync(store, portEcho);
+            using var toA = MeshChannels.Create(new Uri($"https://127.0.0.1:{portA}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
+            using var toB = MeshChannels.Create(new Uri($"https://127.0.0.1:{portB}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
+            using var toEcho = MeshChannels.Create(new Uri($"https://127.0.0.1:{portEcho}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
+            await WaitForForwardingAsync(toA);
+
+            Console.WriteLine($"Router cost (mutual TLS on loopback, {Tokens}-token streams, zero-latency simulated backend), {Environment.ProcessorCount} cores");
+            Console.WriteLine();
+            var echoSerial = await MeasureAsync(toEcho, "local", concurrency: 1, TimeSpan.FromSeconds(5));
+            var nodeSerial = await MeasureAsync(toB, "local", concurrency: 1, TimeSpan.FromSeconds(5));
+            var hopSerial = await MeasureAsync(toA, "remote", concurrency: 1, TimeSpan.FromSeconds(5));
+            var echoLoad = await MeasureAsync(toEcho, "local", concurrency: 64, TimeSpan.FromSeconds(5));
+            var nodeLoad = await MeasureAsync(toB, "local", concurrency: 64, TimeSpan.FromSeconds(5));
+            var hopLoad = await MeasureAsync(toA, "remote", concurrency: 64, TimeSpan.FromSeconds(5));
+
+            Console.WriteLine($"{"path",-34} {"p50 ms",8} {"p99 ms",8} {"streams/s @1",13} {"streams/s @64",14}");
+            Row("bare gRPC echo (reference)", echoSerial, echoLoad);
+            Row("client -> node -> backend", nodeSerial, nodeLoad);
+            Row("client -> A -> B -> backend", hopSerial, hopLoad);
+            Console.WriteLine();
+            Console.WriteLine($"node cost: p50 {Ratio(nodeSerial.P50, echoSerial.P50)} of the bare echo, throughput {Ratio(nodeLoad.Throughput, echoLoad.Throughput)} of it (targets: p50 <= 1.25x, throughput >= 0.6x)");
+            Console.WriteLine($"hop cost: +{hopSerial.P50 - nodeSerial.P50:0.000} ms p50, +{hopSerial.P99 - nodeSerial.P99:0.000} ms p99 per forwarding hop; a bare mutual-TLS round trip is {echoSerial.P50:0.000} ms p50 here (target: a hop adds <= 1.3x of it)");
+            return 0;
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    private sealed record Measurement(double P50, double P99, double Throughput, int Errors);
+
+    private static void Row(string name, Measurement serial, Measurement load) =>
+        Console.WriteLine($"{name,-34} {serial.P50,8:0.000} {serial.P99,8:0.000} {serial.Throughput,13:0} {load.Throughput,14:0}{(serial.Errors + load.Errors > 0 ? $"  ({serial.Errors + load.Errors} errors)" : "")}");
+
+    private static string Ratio(double value, double reference) => reference > 0 ? $"{value / reference:0.00}x" : "n/a";
+
+    private static async Task<Measurement> MeasureAsync(GrpcChannel channel, string model, int concurrency, TimeSpan duration)
+    {
+        var client = new Router.RouterClient(channel);
+        var request = new ChatRequest { Model = model, Sampling = new SamplingParameters { MaxTokens = Tokens } };
+        request.Messages.Add(new ChatMessage { Role = Role.User, Content = "benchmark" });
+
+        // Warm up connections, JIT and the route.
+        for (var i = 0; i < 200; i++)
+        {
+            await OneAsync(client, request);
+        }
+
+        var latencies = new List<double>[concurrency];
+        var errors = 0;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async worker =>
+        {
+            latencies[worker] = [];
+            while (clock.Elapsed < duration)
+            {
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    await OneAsync(client, request);
+                    latencies[worker].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                }
+                catch (RpcException)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        }));
+        var all = latencies.SelectMany(l => l).Order().ToList();
+        return new Measurement(Percentile(all, 0.50), Percentile(all, 0.99), all.Count / clock.Elapsed.TotalSeconds, errors);
+    }
+
+    private static async Task OneAsync(Router.RouterClient client, ChatRequest request)
+    {
+        using var call = client.Chat(request);
+        await foreach (var _ in call.ResponseStream.ReadAllAsync())
+        {
+        }
+    }
+
+    private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
+
+    private static async Task WaitForForwardingAsync(GrpcChannel toA)
+    {
+        var admin = new Admin.AdminClient(toA);
+        var clock = Stopwatch.StartNew();
+        while (!(await admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == "remote"))
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new TimeoutException("node a never learned b's model through gossip");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<WebApplication> StartNodeAsync(MeshConfig mesh, string id)
+    {
+        var app = NodeHostBuilder.Build(new NodeLaunch(mesh, id, JsonLogs: false) { MinimumLogLevel = Serilog.Events.LogEventLevel.Warning });
+        await app.StartAsync();
+        return app;
+    }
+
+    /// <summary>The reference: a bare gRPC server streaming the same frames (route, deltas, completed), same TLS.</summary>
+    private static async Task<WebApplication> StartEchoAsync(CertificateStore store, int port)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        var certificate = store.LoadWithKey("b");
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, endpoint =>
+        {
+            endpoint.Protocols = HttpProtocols.Http2;
+            endpoint.UseHttps(new HttpsConnectionAdapterOptions
+            {
+                ServerCertificate = certificate,
+                ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+                ClientCertificateValidation = (_, _, _) => true,
+            });
+        }));
+        builder.Services.AddGrpc();
+        var app = builder.Build();
+        app.MapGrpcService<EchoRouter>();
+        await app.StartAsync();
+        return app;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string Yaml(int portA, int portB) => $"""
+        mesh:
+          name: bench
+          certificates: certs
+        gossip:
+          preset: local
+        server:
+          drain_timeout: 1s
+          drain_notice: 0ms
+        pools:
+          - name: pool
+            nodes:
+              - id: a
+                listen: https://127.0.0.1:{portA}
+                backends:
+                  - id: sim-a
+                    kind: simulated
+                    max_concurrency: 1000
+                    max_queue: 10000
+                    simulated: {"{"} time_to_first_token: 0ms, tokens_per_second: 0 {"}"}
+                    models:
+                      - id: other
+              - id: b
+                listen: https://127.0.0.1:{portB}
+                backends:
+                  - id: sim-b
+                    kind: simulated
+                    max_concurrency: 1000
+                    max_queue: 10000
+                    simulated: {"{"} time_to_first_token: 0ms, tokens_per_second: 0 {"}"}
+                    models:
+                      - id: local
+                      - id: remote
+        """;
+
+    /// <summary>Streams the frames a node would, with nothing behind them.</summary>
+    private sealed class EchoRouter : Router.RouterBase
+    {
+        public override async Task Chat(ChatRequest request, IServerStreamWriter<ChatResponse> responseStream, ServerCallContext context)
+        {
+            var route = new RouteInfo { RequestId = Guid.NewGuid().ToString("N"), ServingNode = "echo", Backend = "echo", Model = request.Model, BackendKind = "echo", Attempt = 1 };
+            route.Path.Add(new Hop { Node = "echo", Pool = "pool" });
+            await responseStream.WriteAsync(new ChatResponse { Route = route });
+            for (var i = 0; i < request.Sampling.MaxTokens; i++)
+            {
+                await responseStream.WriteAsync(new ChatResponse { Delta = new TextDelta { Text = " token" } });
+            }
+
+            var completed = new ChatCompleted { FinishReason = FinishReason.Length, Usage = new TokenUsage { InputTokens = 1, OutputTokens = request.Sampling.MaxTokens } };
+            completed.Hops.Add(new HopTiming { Node = "echo" });
+            await responseStream.WriteAsync(new ChatResponse { Completed = completed });
+        }
+    }
+}
