@@ -15,6 +15,12 @@ public sealed record MeshConfig(
     /// <summary>Membership settings: memberlist's preset by name (lan, wan or local).</summary>
     public GossipSettings Gossip { get; init; } = GossipSettings.Default;
 
+    /// <summary>Integrators: processes that are members of two or more pools and carry requests between them.</summary>
+    public IReadOnlyList<IntegratorConfig> Integrators { get; init; } = [];
+
+    public IntegratorConfig? FindIntegrator(string id) =>
+        Integrators.FirstOrDefault(integrator => string.Equals(integrator.Id, id, StringComparison.Ordinal));
+
     public IEnumerable<NodeConfig> AllNodes => Pools.SelectMany(pool => pool.Nodes);
 
     public NodeConfig? FindNode(string nodeId) =>
@@ -28,6 +34,17 @@ public sealed record PoolConfig(string Name, IReadOnlyList<NodeConfig> Nodes)
     public IReadOnlyList<Uri> Seeds { get; init; } = [];
 
     public IReadOnlyList<Uri> SeedsOrNodes => Seeds.Count > 0 ? Seeds : Nodes.Select(n => n.Listen).ToList();
+}
+
+/// <summary>An integrator: a member of each of its pools, with an address (and a certificate) in each.</summary>
+/// <param name="Export">Models it advertises across its borders; empty means every model behind it.</param>
+public sealed record IntegratorConfig(string Id, IReadOnlyList<IntegratorPoolConfig> Pools, IReadOnlyList<string> Export);
+
+/// <summary>An integrator's place in one pool.</summary>
+public sealed record IntegratorPoolConfig(string Pool, Uri Listen)
+{
+    /// <summary>The name of its certificate files in the certificate directory: one certificate per pool.</summary>
+    public string CertificateName(string integratorId) => $"{integratorId}.{Pool}";
 }
 
 /// <summary>Mesh-wide membership settings.</summary>

@@ -48,9 +48,11 @@ public static partial class MeshConfigLoader
         var gossip = ReadGossip(top.Map("gossip"));
         var routing = ReadRouting(top.Map("routing"));
         var pools = top.MapList("pools", required: true).Select(ReadPool).ToList();
+        var integrators = top.MapList("integrators", required: false).Select(ReadIntegrator).ToList();
         top.RejectUnknownKeys();
 
         CheckUnique(pools, errors);
+        CheckIntegrators(integrators, pools, errors);
         if (errors.Any)
         {
             throw new ConfigException(file, errors.Items);
@@ -65,7 +67,60 @@ public static partial class MeshConfigLoader
             pools.Select(p => p.Config).ToList())
         {
             Gossip = gossip,
+            Integrators = integrators.Select(i => i.Config).ToList(),
         };
+    }
+
+    private static Located<IntegratorConfig> ReadIntegrator(YamlFields fields)
+    {
+        var id = fields.Id("id", required: true) ?? "";
+        var pools = fields.MapList("pools", required: true).Select(pool =>
+        {
+            var name = pool.Id("pool", required: true) ?? "";
+            var listen = pool.Url("listen", required: true, httpsOnly: true);
+            pool.RejectUnknownKeys();
+            return new Located<IntegratorPoolConfig>(new IntegratorPoolConfig(name, listen ?? new Uri("https://invalid:1")), pool);
+        }).ToList();
+        var export = fields.StringList("export");
+        fields.RejectUnknownKeys();
+        return new(new IntegratorConfig(id, pools.Select(p => p.Config).ToList(), export), fields) { Children = pools };
+    }
+
+    /// <summary>An integrator joins two or more distinct pools of the file; its ids and addresses are unique in the mesh.</summary>
+    private static void CheckIntegrators(List<Located<IntegratorConfig>> integrators, List<Located<PoolConfig>> pools, ConfigErrorList errors)
+    {
+        var poolNames = pools.Select(p => p.Config.Name).ToHashSet(StringComparer.Ordinal);
+        var nodeIds = pools.SelectMany(p => p.Config.Nodes).Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
+        var listens = pools.SelectMany(p => p.Config.Nodes).Select(n => n.Listen.Authority.ToLowerInvariant()).ToHashSet(StringComparer.Ordinal);
+        foreach (var integrator in integrators)
+        {
+            var config = integrator.Config;
+            if (nodeIds.Contains(config.Id))
+            {
+                errors.Add(integrator.Fields.PositionOf("id"), integrator.Fields.FieldPath("id"), $"'{config.Id}' is already a node id");
+            }
+
+            if (config.Pools.Select(p => p.Pool).Distinct(StringComparer.Ordinal).Count() < 2)
+            {
+                errors.Add(integrator.Fields.PositionOf("pools"), integrator.Fields.FieldPath("pools"), "an integrator joins at least two different pools");
+            }
+
+            foreach (var pool in integrator.Children.Cast<Located<IntegratorPoolConfig>>())
+            {
+                if (pool.Config.Pool.Length > 0 && !poolNames.Contains(pool.Config.Pool))
+                {
+                    errors.Add(pool.Fields.PositionOf("pool"), pool.Fields.FieldPath("pool"),
+                        $"unknown pool '{pool.Config.Pool}' (pools: {string.Join(", ", poolNames.Order(StringComparer.Ordinal))})");
+                }
+
+                if (!listens.Add(pool.Config.Listen.Authority.ToLowerInvariant()))
+                {
+                    errors.Add(pool.Fields.PositionOf("listen"), pool.Fields.FieldPath("listen"), $"listen address {pool.Config.Listen.Authority} is already in use in this file");
+                }
+            }
+        }
+
+        ReportDuplicates(integrators, i => i.Config.Id, "id", "integrator id", errors);
     }
 
     private static GossipSettings ReadGossip(YamlFields? fields)

@@ -64,8 +64,8 @@ public sealed class CertificateStore(string directory)
     }
 
     /// <summary>
-    /// Creates what is missing for a mesh: the CA (if absent), a certificate per node of the file, and a
-    /// client certificate for the command line. Existing files are kept. Returns the names created.
+    /// Creates what is missing for a mesh: the CA (if absent), a certificate per node of the file, one per
+    /// pool of each integrator, and a client certificate for the command line. Existing files are kept. Returns the names created.
     /// </summary>
     public IReadOnlyList<string> EnsureForMesh(MeshConfig mesh, DateTimeOffset now)
     {
@@ -92,6 +92,21 @@ public sealed class CertificateStore(string directory)
                     using var certificate = CertificateAuthority.Issue(ca, identity, HostsFor(node.Listen), now, TimeSpan.FromDays(825));
                     Save(node.Id, certificate);
                     created.Add(node.Id);
+                }
+            }
+
+            foreach (var integrator in mesh.Integrators)
+            {
+                foreach (var pool in integrator.Pools)
+                {
+                    var name = pool.CertificateName(integrator.Id);
+                    if (!Has(name))
+                    {
+                        var identity = new MeshIdentity(mesh.Name, pool.Pool, MeshRole.Integrator, integrator.Id);
+                        using var certificate = CertificateAuthority.Issue(ca, identity, HostsFor(pool.Listen), now, TimeSpan.FromDays(825));
+                        Save(name, certificate);
+                        created.Add(name);
+                    }
                 }
             }
 

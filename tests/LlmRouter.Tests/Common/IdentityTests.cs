@@ -42,6 +42,44 @@ public sealed class IdentityTests
     }
 
     [Fact]
+    public void EnsureForMesh_Integrator_GetsOneCertificatePerPool()
+    {
+        var directory = Directory.CreateTempSubdirectory("llmrouter-certs-");
+        try
+        {
+            var yaml = $$"""
+                mesh:
+                  name: m
+                  certificates: {{directory.FullName}}
+                pools:
+                  - name: pa
+                    nodes:
+                      - { id: a1, listen: "https://127.0.0.1:7101", backends: [ { id: s, kind: simulated, models: [ { id: x } ] } ] }
+                  - name: pb
+                    nodes:
+                      - { id: b1, listen: "https://127.0.0.1:7201", backends: [ { id: s, kind: simulated, models: [ { id: y } ] } ] }
+                integrators:
+                  - id: i1
+                    pools:
+                      - { pool: pa, listen: "https://127.0.0.1:7301" }
+                      - { pool: pb, listen: "https://127.0.0.1:7302" }
+                """;
+            var mesh = LlmRouter.Common.Configuration.MeshConfigLoader.Parse(yaml, "mesh.yaml", directory.FullName);
+            var store = new CertificateStore(directory.FullName);
+
+            var created = store.EnsureForMesh(mesh, Now);
+
+            Assert.Equal(["ca", "a1", "b1", "i1.pa", "i1.pb", "client"], created);
+            using var inA = store.LoadWithKey("i1.pa");
+            Assert.Equal(new MeshIdentity("m", "pa", MeshRole.Integrator, "i1"), MeshIdentity.FromCertificate(inA));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void EnsureForMesh_CreatesMissingOnlyAndKeepsKeysPrivate()
     {
         var directory = Directory.CreateTempSubdirectory("llmrouter-certs-");

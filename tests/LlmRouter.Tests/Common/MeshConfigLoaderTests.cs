@@ -157,6 +157,60 @@ public sealed class MeshConfigLoaderTests
         Assert.Contains(errors, e => e.Contains("max_concurrency: 0 is outside 1..100000", StringComparison.Ordinal));
     }
 
+    private const string TwoPools = """
+        mesh:
+          name: m
+        pools:
+          - name: pool-a
+            nodes:
+              - id: a1
+                listen: https://127.0.0.1:7101
+                backends:
+                  - id: sim
+                    kind: simulated
+                    models:
+                      - id: small
+          - name: pool-b
+            nodes:
+              - id: b1
+                listen: https://127.0.0.1:7201
+                backends:
+                  - id: sim
+                    kind: simulated
+                    models:
+                      - id: large
+        integrators:
+          - id: i1
+            pools:
+              - { pool: pool-a, listen: https://127.0.0.1:7301 }
+              - { pool: pool-b, listen: https://127.0.0.1:7302 }
+            export: [large]
+        """;
+
+    [Fact]
+    public void Parse_Integrator_ReadsItsPoolsAndExports()
+    {
+        var mesh = MeshConfigLoader.Parse(TwoPools, "mesh.yaml", "/tmp");
+
+        var integrator = Assert.Single(mesh.Integrators);
+        Assert.Equal("i1", integrator.Id);
+        Assert.Equal(["pool-a", "pool-b"], integrator.Pools.Select(p => p.Pool));
+        Assert.Equal(new Uri("https://127.0.0.1:7302"), integrator.Pools[1].Listen);
+        Assert.Equal(["large"], integrator.Export);
+        Assert.Same(integrator, mesh.FindIntegrator("i1"));
+    }
+
+    [Fact]
+    public void Parse_IntegratorInOnePoolOrAnUnknownOne_NamesTheField()
+    {
+        var yaml = TwoPools.Replace("{ pool: pool-b, listen: https://127.0.0.1:7302 }", "{ pool: pool-c, listen: https://127.0.0.1:7101 }", StringComparison.Ordinal);
+
+        var errors = Errors(yaml).Errors;
+
+        Assert.Contains(errors, e => e.Contains("integrators[0].pools[1].pool: unknown pool 'pool-c' (pools: pool-a, pool-b)", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("integrators[0].pools[1].listen: listen address 127.0.0.1:7101 is already in use", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Load_MissingFile_NamesThePath()
     {
