@@ -42,12 +42,18 @@ internal static class NodeBenchmark
 
             Console.WriteLine($"Router cost (mutual TLS on loopback, {Tokens}-token streams, zero-latency simulated backend), {Environment.ProcessorCount} cores");
             Console.WriteLine();
-            var echoSerial = await MeasureAsync(toEcho, "local", concurrency: 1, TimeSpan.FromSeconds(5));
-            var nodeSerial = await MeasureAsync(toB, "local", concurrency: 1, TimeSpan.FromSeconds(5));
-            var hopSerial = await MeasureAsync(toA, "remote", concurrency: 1, TimeSpan.FromSeconds(5));
-            var echoLoad = await MeasureAsync(toEcho, "local", concurrency: 64, TimeSpan.FromSeconds(5));
-            var nodeLoad = await MeasureAsync(toB, "local", concurrency: 64, TimeSpan.FromSeconds(5));
-            var hopLoad = await MeasureAsync(toA, "remote", concurrency: 64, TimeSpan.FromSeconds(5));
+            // Every path warms up (JIT tiers, connections, pools) before any is measured; then rounds alternate
+            // between the paths so drift on a noisy machine hits them alike.
+            (GrpcChannel Channel, string Model)[] paths = [(toEcho, "local"), (toB, "local"), (toA, "remote")];
+            foreach (var (channel, model) in paths)
+            {
+                await MeasureAsync(channel, model, concurrency: 8, TimeSpan.FromSeconds(3));
+            }
+
+            var serial = await RoundsAsync(paths, concurrency: 1);
+            var loaded = await RoundsAsync(paths, concurrency: 64);
+            var (echoSerial, nodeSerial, hopSerial) = (serial[0], serial[1], serial[2]);
+            var (echoLoad, nodeLoad, hopLoad) = (loaded[0], loaded[1], loaded[2]);
 
             Console.WriteLine($"{"path",-34} {"p50 ms",8} {"p99 ms",8} {"streams/s @1",13} {"streams/s @64",14}");
             Row("bare gRPC echo (reference)", echoSerial, echoLoad);
@@ -71,17 +77,31 @@ internal static class NodeBenchmark
 
     private static string Ratio(double value, double reference) => reference > 0 ? $"{value / reference:0.00}x" : "n/a";
 
+    private static async Task<Measurement[]> RoundsAsync((GrpcChannel Channel, string Model)[] paths, int concurrency)
+    {
+        const int Rounds = 3;
+        var results = paths.Select(_ => new List<Measurement>()).ToArray();
+        for (var round = 0; round < Rounds; round++)
+        {
+            for (var i = 0; i < paths.Length; i++)
+            {
+                results[i].Add(await MeasureAsync(paths[i].Channel, paths[i].Model, concurrency, TimeSpan.FromSeconds(2)));
+            }
+        }
+
+        // The median round of each figure.
+        return results.Select(r => new Measurement(
+            r.Select(m => m.P50).Order().ElementAt(Rounds / 2),
+            r.Select(m => m.P99).Order().ElementAt(Rounds / 2),
+            r.Select(m => m.Throughput).Order().ElementAt(Rounds / 2),
+            r.Sum(m => m.Errors))).ToArray();
+    }
+
     private static async Task<Measurement> MeasureAsync(GrpcChannel channel, string model, int concurrency, TimeSpan duration)
     {
         var client = new Router.RouterClient(channel);
         var request = new ChatRequest { Model = model, Sampling = new SamplingParameters { MaxTokens = Tokens } };
         request.Messages.Add(new ChatMessage { Role = Role.User, Content = "benchmark" });
-
-        // Warm up connections, JIT and the route.
-        for (var i = 0; i < 200; i++)
-        {
-            await OneAsync(client, request);
-        }
 
         var latencies = new List<double>[concurrency];
         var errors = 0;
