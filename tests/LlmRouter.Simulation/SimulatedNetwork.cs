@@ -50,10 +50,10 @@ public sealed class SimulatedNetwork
     public long PushPullBytes { get; private set; }
 
     /// <summary>Adds a member (not yet started). Reusing an id replaces a crashed member: a restart.</summary>
-    public SimulatedMember Add(string id, IUpdateSigner? signer = null)
+    public SimulatedMember Add(string id, IUpdateSigner? signer = null, MemberRole role = MemberRole.Node)
     {
         var address = $"sim://{id}";
-        var member = new SimulatedMember(this, id, address, signer ?? new InsecureSigner(id));
+        var member = new SimulatedMember(this, id, address, signer ?? new InsecureSigner(id), role: role);
         _byId[id] = member;
         _byAddress[address] = member;
         return member;
@@ -154,13 +154,13 @@ public sealed class SimulatedMember : IMeshTransport, IMeshScheduler
     private readonly List<Action> _frozen = [];
     private TimeSpan? _stalledUntil;
 
-    public SimulatedMember(SimulatedNetwork network, string id, string address, IUpdateSigner signer, ulong incarnation = 0)
+    public SimulatedMember(SimulatedNetwork network, string id, string address, IUpdateSigner signer, ulong incarnation = 0, MemberRole role = MemberRole.Node)
     {
         _network = network;
         Id = id;
         Address = address;
         Membership = new SwimMembership(
-            new LocalMember(id, address, network.Pool, MemberRole.Node),
+            new LocalMember(id, address, network.Pool, role),
             network.Mesh,
             network.Options,
             this,

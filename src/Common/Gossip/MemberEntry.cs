@@ -42,6 +42,14 @@ internal sealed class MemberEntry(string id)
 
     public LoadRecord? Load { get; set; }
 
+    /// <summary>An integrator's routes: the models reachable through it (DESIGN.md section 5).</summary>
+    public RouteRecord? Routes { get; set; }
+
+    public SignedUpdate? SignedRoutes { get; set; }
+
+    /// <summary>When the route record arrived (scheduler time): valid for its time to live from then.</summary>
+    public TimeSpan RoutesReceived { get; set; }
+
     /// <summary>When the load record arrived (scheduler time): it is fresh for its time to live from then.</summary>
     public TimeSpan LoadReceived { get; set; }
 
@@ -67,7 +75,11 @@ public sealed record MemberView(
     TimeSpan? LastHeard,
     ModelRecord? Models,
     LoadRecord? Load,
-    bool IsSelf);
+    bool IsSelf)
+{
+    /// <summary>An integrator's fresh routes; null when none, or when the last record outlived its time to live (withdrawn).</summary>
+    public RouteRecord? Routes { get; init; }
+}
 
 public enum MemberEventKind
 {

@@ -56,6 +56,9 @@ public sealed partial class SwimMembership
             case Update.KindOneofCase.Load when Verified(signed, update.Load.Member):
                 ApplyLoad(signed, update.Load);
                 break;
+            case Update.KindOneofCase.Routes when Verified(signed, update.Routes.Member):
+                ApplyRoutes(signed, update.Routes);
+                break;
         }
     }
 
@@ -238,6 +241,7 @@ public sealed partial class SwimMembership
         entry.StatusUpdate = signed;
         entry.StatusChanged = _scheduler.Now;
         entry.Load = null;
+        entry.Routes = null;
         _queue.Enqueue(Key(entry.Id), signed);
         Raise(left ? MemberEventKind.Left : MemberEventKind.Dead, entry);
     }
@@ -269,6 +273,26 @@ public sealed partial class SwimMembership
         _queue.Enqueue(LoadKey(entry.Id), signed);
     }
 
+    private void ApplyRoutes(SignedUpdate signed, RouteRecord routes)
+    {
+        var entry = _members[routes.Member];
+        if (entry.Role != MemberRole.Integrator)
+        {
+            Reject($"member '{routes.Member}' is not an integrator and may not advertise routes");
+            return;
+        }
+
+        if (entry == _self || entry.IsDown || (entry.Routes is { } known && routes.Version <= known.Version))
+        {
+            return;
+        }
+
+        entry.Routes = routes;
+        entry.SignedRoutes = signed;
+        entry.RoutesReceived = _scheduler.Now;
+        _queue.Enqueue(RoutesKey(entry.Id), signed);
+    }
+
     /// <summary>Refutes news of this member's suspicion or death with a higher incarnation.</summary>
     private void Refute(ulong accused)
     {
@@ -296,6 +320,11 @@ public sealed partial class SwimMembership
             state.Models = models;
         }
 
+        if (entry.SignedRoutes is { } routes)
+        {
+            state.Routes = routes;
+        }
+
         return state;
     }
 
@@ -306,6 +335,7 @@ public sealed partial class SwimMembership
         Incarnation = entry.Incarnation,
         Status = entry.Status,
         ModelsVersion = entry.Models?.Version ?? 0,
+        RoutesVersion = entry.Routes?.Version ?? 0,
     });
 
     /// <summary>
@@ -327,12 +357,13 @@ public sealed partial class SwimMembership
 
             var order = Order(entry.Incarnation, entry.Status).CompareTo(Order(digest.Incarnation, digest.Status));
             var models = (entry.Models?.Version ?? 0).CompareTo(digest.ModelsVersion);
-            if (order > 0 || models > 0)
+            var routes = (entry.Routes?.Version ?? 0).CompareTo(digest.RoutesVersion);
+            if (order > 0 || models > 0 || routes > 0)
             {
                 response.Members.Add(State(entry));
             }
 
-            if (order < 0 || models < 0)
+            if (order < 0 || models < 0 || routes < 0)
             {
                 response.Wanted.Add(digest.Member);
             }
@@ -369,6 +400,11 @@ public sealed partial class SwimMembership
             if (state.Models is not null)
             {
                 Apply(state.Models);
+            }
+
+            if (state.Routes is not null)
+            {
+                Apply(state.Routes);
             }
 
             var member = Update.Parser.ParseFrom(state.Alive.Update).Alive?.Member;

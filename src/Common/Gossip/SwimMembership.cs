@@ -208,6 +208,26 @@ public sealed partial class SwimMembership
         _queue.Enqueue(ModelsKey(_self.Id), signed);
     }
 
+    /// <summary>
+    /// Announces the routes behind this integrator (versioned, with a time to live). A new version without
+    /// a route withdraws it; a record that is not renewed expires. Only integrators may advertise routes.
+    /// </summary>
+    public void PublishRoutes(IEnumerable<ModelRoute> routes, TimeSpan timeToLive)
+    {
+        if (_local.Role != MemberRole.Integrator)
+        {
+            throw new InvalidOperationException("only an integrator advertises routes");
+        }
+
+        var record = new RouteRecord { Member = _self.Id, Version = (_self.Routes?.Version ?? 0) + 1, TtlMs = (uint)timeToLive.TotalMilliseconds };
+        record.Routes.Add(routes);
+        var signed = _signer.Sign(new Update { Routes = record });
+        _self.Routes = record;
+        _self.SignedRoutes = signed;
+        _self.RoutesReceived = _scheduler.Now;
+        _queue.Enqueue(RoutesKey(_self.Id), signed);
+    }
+
     /// <summary>Announces this member's load (small, frequent, with a time to live).</summary>
     public void PublishLoad(IEnumerable<BackendLoad> backends, DateTimeOffset issuedAt)
     {
@@ -280,6 +300,8 @@ public sealed partial class SwimMembership
     private static string ModelsKey(string member) => "models:" + member;
 
     private static string LoadKey(string member) => "load:" + member;
+
+    private static string RoutesKey(string member) => "routes:" + member;
 
     private int RetransmitLimit => _options.RetransmitLimit(_members.Count);
 
@@ -364,8 +386,9 @@ public sealed partial class SwimMembership
     private MemberView View(MemberEntry entry)
     {
         var load = entry.Load is { } record && _scheduler.Now - entry.LoadReceived <= TimeSpan.FromMilliseconds(record.TtlMs) ? record : null;
+        var routes = entry.Routes is { } advertised && _scheduler.Now - entry.RoutesReceived <= TimeSpan.FromMilliseconds(advertised.TtlMs) ? advertised : null;
         return new MemberView(entry.Id, entry.Address, entry.Pool, entry.Role, entry.Incarnation, entry.Status,
-            entry.StatusChanged, entry.LastHeard, entry.Models, load, entry == _self);
+            entry.StatusChanged, entry.LastHeard, entry.Models, load, entry == _self) { Routes = routes };
     }
 
     private void Raise(MemberEventKind kind, MemberEntry entry) => Changed?.Invoke(new MemberEvent(kind, View(entry), _scheduler.Now));

@@ -207,6 +207,44 @@ public sealed class SwimMembershipTests
     }
 
     [Fact]
+    public void Routes_FromAnIntegrator_ReachEveryMemberAndAreWithdrawnWhenNotRenewed()
+    {
+        var network = new SimulatedNetwork(seed: 15, MembershipOptions.Lan);
+        var members = network.AddPool(4);
+        var integrator = network.Add("i1", role: MemberRole.Integrator);
+        integrator.Start();
+        integrator.Membership.Join([members[0].Address]);
+        network.Clock.RunUntil(() => members.All(m => m.StatusOf("i1") == MemberStatus.Alive), TimeSpan.FromSeconds(10), Step);
+
+        var route = new ModelRoute { Model = new ModelInfo { Id = "qwen2.5-72b", Node = "b1", Pool = "subnet-b" }, FreeCapacity = 4 };
+        route.Pools.Add("subnet-b");
+        integrator.Membership.PublishRoutes([route], TimeSpan.FromSeconds(5));
+        var known = network.Clock.RunUntil(() => members.All(m => m.Membership.Find("i1")!.Routes?.Routes.Single().Model.Id == "qwen2.5-72b"),
+            TimeSpan.FromSeconds(5), Step);
+        Assert.NotNull(known);
+
+        network.Clock.RunFor(TimeSpan.FromSeconds(6));
+
+        Assert.All(members, m => Assert.Null(m.Membership.Find("i1")!.Routes));
+    }
+
+    [Fact]
+    public void Routes_FromANode_AreRefused()
+    {
+        var network = new SimulatedNetwork(seed: 16, MembershipOptions.Lan);
+        var members = network.AddPool(3);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        var forged = new InsecureSigner("m2").Sign(new Update { Routes = new RouteRecord { Member = "m2", Version = 1, TtlMs = 60_000 } });
+        var gossip = new GossipRequest { Header = new MeshHeader { Mesh = network.Mesh, Pool = network.Pool, Sender = "m2" } };
+        gossip.Header.Updates.Add(forged);
+
+        members[0].Membership.Receive("m2", gossip, _ => { });
+
+        Assert.Null(members[0].Membership.Find("m2")!.Routes);
+        Assert.Equal("member 'm2' is not an integrator and may not advertise routes", members[0].Membership.Statistics.LastRejection);
+    }
+
+    [Fact]
     public void Load_AfterItsTimeToLive_ReadsAsUnknown()
     {
         var options = MembershipOptions.Lan with { LoadRecordTimeToLive = TimeSpan.FromSeconds(2) };
