@@ -28,7 +28,8 @@ internal sealed class RemoteChatExecutor(PeerClients peers, ForwardedLoad forwar
     {
         var forwardedRequest = request.Clone();
         forwardedRequest.Model = target.Model;
-        forwardedRequest.Mode = RoutingMode.Local;
+        // A pool member serves from its own backends; an integrator routes on across its border.
+        forwardedRequest.Mode = target.IsRoute ? RoutingMode.Auto : RoutingMode.Local;
         var headers = new Metadata
         {
             { RouterMetadata.RequestId, context.RequestId },

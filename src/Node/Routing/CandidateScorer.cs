@@ -55,7 +55,7 @@ internal sealed class CandidateScorer(TimeProvider time, Func<double> random)
             Latency: 1 / (1 + expected.TotalSeconds),
             Load: 1 - Math.Min(1, occupancy),
             Warm: warm ? 1 : 0,
-            Locality: candidate.IsLocal ? 1 : RemoteLocality);
+            Locality: candidate.IsLocal ? 1 : candidate.IsRoute ? RemoteLocality / (1 + candidate.ViaPools.Count) : RemoteLocality);
     }
 
     /// <summary>The weighted mean of the terms.</summary>
@@ -97,7 +97,8 @@ internal sealed class CandidateScorer(TimeProvider time, Func<double> random)
         var busy = load.InFlight + load.Queued + (uint)forwarded;
         var timeToFirstToken = load.TimeToFirstTokenMs > 0 ? TimeSpan.FromMilliseconds(load.TimeToFirstTokenMs) : UnmeasuredTimeToFirstToken;
         var queueing = busy >= max ? timeToFirstToken * ((busy - max + 1.0) / max) : TimeSpan.Zero;
-        return (timeToFirstToken + queueing + HopRoundTrip, (double)busy / max, load.WarmModels.Contains(candidate.Model));
+        var hops = HopRoundTrip * (1 + candidate.ViaPools.Count);
+        return (timeToFirstToken + queueing + hops, (double)busy / max, load.WarmModels.Contains(candidate.Model));
     }
 
     /// <summary>Price of a typical exchange: output tokens cost more and a request makes fewer of them.</summary>

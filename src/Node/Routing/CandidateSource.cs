@@ -22,15 +22,24 @@ internal sealed class CandidateSource(MembershipRuntime membership)
         var members = membership.Read(state => state.Members);
         foreach (var member in members)
         {
-            if (member.IsSelf || member.Status != MemberStatus.Alive || member.Models is null)
+            if (member.IsSelf || member.Status != MemberStatus.Alive)
             {
                 continue;
             }
 
-            foreach (var model in member.Models.Models)
+            foreach (var model in member.Models?.Models ?? [])
             {
                 var load = member.Load?.Backends.FirstOrDefault(b => b.Backend == model.Backend);
                 candidates.Add(RouteCandidate.FromRemote(model, member.Address, load));
+            }
+
+            // Routes that would lead back into this pool are ignored: the path vector prevents loops.
+            foreach (var route in member.Routes?.Routes ?? [])
+            {
+                if (!route.Pools.Contains(snapshot.Node.Pool))
+                {
+                    candidates.Add(RouteCandidate.FromRoute(route, member.Id, member.Pool, member.Address));
+                }
             }
         }
 

@@ -45,7 +45,13 @@ internal sealed record RouteCandidate
     /// <summary>A remote backend's fresh gossiped load; null when unknown (stale or never received).</summary>
     public BackendLoad? Load { get; init; }
 
+    /// <summary>For a route through an integrator: the pools the request would cross, nearest first; empty otherwise.</summary>
+    public IReadOnlyList<string> ViaPools { get; init; } = [];
+
     public bool IsLocal => Local is not null;
+
+    /// <summary>A route through an integrator into another pool (DESIGN.md section 5).</summary>
+    public bool IsRoute => ViaPools.Count > 0;
 
     /// <summary>Identifies the backend across the pool, for circuit breaking and forwarded-load accounting.</summary>
     public string BackendKey => $"{Node}/{Backend}";
@@ -71,6 +77,25 @@ internal sealed record RouteCandidate
         OutputPricePerMillion = local.Model.OutputPricePerMillion,
         Local = local,
     };
+
+    /// <summary>A model behind an integrator: reached through the integrator's address in this pool.</summary>
+    public static RouteCandidate FromRoute(ModelRoute route, string integrator, string pool, string address)
+    {
+        var capacity = route.FreeCapacity;
+        return FromRemote(route.Model, address, new BackendLoad
+        {
+            Backend = route.Model.Backend,
+            // The route's summed free capacity and least load stand in for a backend's load record.
+            MaxConcurrency = Math.Max(1, capacity),
+            InFlight = (uint)Math.Round(Math.Clamp(route.LeastLoad, 0, 1) * Math.Max(1, capacity)),
+        }) with
+        {
+            Node = integrator,
+            Pool = pool,
+            Backend = $"{route.Model.Node}/{route.Model.Backend}",
+            ViaPools = route.Pools,
+        };
+    }
 
     public static RouteCandidate FromRemote(ModelInfo model, string address, BackendLoad? load) => new()
     {

@@ -206,9 +206,9 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
             && model.Quality >= requirements.MinQuality
             && requirements.Features.All(f => model.Features.Contains(f, StringComparer.Ordinal)));
 
-    // Pool members share the entry subnet, so subnet-only permits them; integrator routes (issue 5) will not.
+    // Pool members share the entry subnet, so subnet-only permits them; a route through an integrator leaves it.
     private static bool Permits(string label, RouteCandidate candidate) =>
-        label != PolicyLabels.OnPremOnly || !candidate.Cloud;
+        (label != PolicyLabels.OnPremOnly || !candidate.Cloud) && (label != PolicyLabels.SubnetOnly || !candidate.IsRoute);
 
     private static string Describe(V1.ModelRequirements requirements)
     {

@@ -52,6 +52,36 @@ public sealed class RouteRankerTests
         Assert.Equal("policy_labels: 'on-prem-only' forbids every backend that serves 'shared'", refused.Status.Detail);
     }
 
+    private static RouteCandidate Route(string integrator, double quality = 0.7)
+    {
+        var route = new ModelRoute
+        {
+            Model = new ModelInfo { Id = "shared", Node = "b1", Pool = "pool-b", Backend = "b", BackendKind = "simulated", Quality = quality, ContextTokens = 8192, Kind = ModelKind.Chat },
+            FreeCapacity = 4,
+        };
+        route.Pools.Add("pool-b");
+        return RouteCandidate.FromRoute(route, integrator, "p", $"https://{integrator}:1");
+    }
+
+    [Fact]
+    public void Rank_SameModelInThePoolAndBehindAnIntegrator_PrefersThePoolMember()
+    {
+        var ranked = Ranker().Rank([Route("i1"), Remote("n2")], RoutingSettings.Default, Query());
+
+        Assert.Equal(["n2", "i1"], ranked.Select(r => r.Target.Node));
+        Assert.Equal("b1/b", ranked[1].Target.Backend);
+    }
+
+    [Fact]
+    public void Rank_SubnetOnly_NeverTakesARouteAcrossABorder()
+    {
+        var refused = Assert.Throws<RpcException>(() => Ranker().Rank([Route("i1", quality: 0.99)], RoutingSettings.Default, Query("subnet-only")));
+
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("'subnet-only'", refused.Status.Detail);
+        Assert.Equal(["n2"], Ranker().Rank([Route("i1", quality: 0.99), Remote("n2")], RoutingSettings.Default, Query("subnet-only")).Select(r => r.Target.Node));
+    }
+
     [Fact]
     public void Rank_OnPremOnly_SkipsTheCloudCopy()
     {
