@@ -75,6 +75,13 @@ internal sealed class TestNode : IAsyncDisposable
         return new TestNode(app, owned, mesh, new Uri(address));
     }
 
+    /// <summary>Waits until this node knows, through gossip, at least <paramref name="copies"/> copies of a model in its pool.</summary>
+    public Task KnowsModelAsync(string model, int copies = 1) => Eventually.WaitUntil(
+        async () => (await Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == model) >= copies,
+        $"{copies} cop{(copies == 1 ? "y" : "ies")} of {model} known through gossip",
+        async () => string.Join(", ", (await Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Select(m => $"{m.Id}@{m.Node}")),
+        TimeSpan.FromSeconds(15));
+
     /// <summary>A new mutual-TLS channel (its own HTTP/2 connection) to the node.</summary>
     public GrpcChannel OpenChannel()
     {

@@ -18,9 +18,7 @@ public sealed class BroadcastTests
             _ => TestMesh.DefaultBackend(node),
         });
         var n1 = mesh.Nodes[0];
-        await Eventually.WaitUntil(
-            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 2,
-            "both copies of shared known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+        await n1.KnowsModelAsync("shared", copies: 2);
         var request = Ask("shared", "race", maxTokens: 5);
         request.Mode = RoutingMode.Broadcast;
         request.BroadcastFanout = 2;

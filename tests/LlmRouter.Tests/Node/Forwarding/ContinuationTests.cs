@@ -17,17 +17,12 @@ public sealed class ContinuationTests
         _ => TestMesh.DefaultBackend(node),
     });
 
-    private static async Task BothKnown(TestNode entry) =>
-        await Eventually.WaitUntil(
-            async () => (await entry.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 2,
-            "both copies of shared known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
-
     [Fact]
     public async Task Chat_ContinuationAllowed_NextCandidateContinuesAndTheSeamIsMarked()
     {
         await using var mesh = await Mesh();
         var n1 = mesh.Nodes[0];
-        await BothKnown(n1);
+        await n1.KnowsModelAsync("shared", copies: 2);
         var request = Ask("shared", "tell me everything", maxTokens: 8);
         request.AllowContinuation = true;
 
@@ -51,7 +46,7 @@ public sealed class ContinuationTests
     {
         await using var mesh = await Mesh();
         var n1 = mesh.Nodes[0];
-        await BothKnown(n1);
+        await n1.KnowsModelAsync("shared", copies: 2);
         var frames = new List<ChatResponse>();
 
         var refused = await Assert.ThrowsAsync<RpcException>(async () =>

@@ -17,9 +17,7 @@ public sealed class CooldownTests
             _ => TestMesh.DefaultBackend(node),
         });
         var (n1, n2, n3) = (mesh.Nodes[0], mesh.Nodes[1], mesh.Nodes[2]);
-        await Eventually.WaitUntil(
-            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 2,
-            "both copies of shared known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+        await n1.KnowsModelAsync("shared", copies: 2);
 
         var attempts = new List<uint>();
         for (var i = 0; i < 6; i++)

@@ -14,9 +14,7 @@ public sealed class ExplainTests
             ? TestMesh.Backend("sim-n1", "small", quality: 0.4, aliases: "[any]")
             : TestMesh.Backend("sim-n2", "large", quality: 0.95, aliases: "[any]", price: 10));
         var n1 = mesh.Nodes[0];
-        await Eventually.WaitUntil(
-            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == "large"),
-            "large known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+        await n1.KnowsModelAsync("large");
         var request = Ask("large", "explain me");
         request.RoutingProfile = "quality";
 

@@ -9,13 +9,6 @@ namespace LlmRouter.Tests.Node.Forwarding;
 /// <summary>Requests served by the pool member that has the model: real nodes on loopback with mutual TLS.</summary>
 public sealed class ForwardingTests
 {
-    private static async Task KnowsModel(TestNode node, string model, string servedBy) =>
-        await Eventually.WaitUntil(
-            async () => (await node.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == model && m.Node == servedBy),
-            $"{model} on {servedBy} known through gossip",
-            async () => string.Join(", ", (await node.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Select(m => $"{m.Id}@{m.Node}")),
-            TimeSpan.FromSeconds(15));
-
     private static LlmRouter.Node.Backends.Simulated.SimulationCounters Counters(TestNode node) => node.Catalog.Current.Backends[0].Simulation!;
 
     [Fact]
@@ -23,7 +16,7 @@ public sealed class ForwardingTests
     {
         await using var mesh = await TestMesh.StartAsync(2);
         var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
-        await KnowsModel(n1, "model-n2", "n2");
+        await n1.KnowsModelAsync("model-n2");
 
         var frames = await ReadAll(n1.Router.Chat(Ask("model-n2", "hello through the mesh", maxTokens: 5)));
 
@@ -69,7 +62,7 @@ public sealed class ForwardingTests
         await using var mesh = await TestMesh.StartAsync(2, backends: node => TestMesh.Backend($"sim-{node}", $"model-{node}",
             simulated: "time_to_first_token: 0ms\ntokens_per_second: 20\ndefault_max_tokens: 1000"));
         var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
-        await KnowsModel(n1, "model-n2", "n2");
+        await n1.KnowsModelAsync("model-n2");
         using var cancel = new CancellationTokenSource();
 
         using var call = n1.Router.Chat(Ask("model-n2", "a long answer"), cancellationToken: cancel.Token);
@@ -90,7 +83,7 @@ public sealed class ForwardingTests
         await using var mesh = await TestMesh.StartAsync(2, backends: node => TestMesh.Backend($"sim-{node}", $"model-{node}",
             simulated: "time_to_first_token: 0ms\ntokens_per_second: 20\ndefault_max_tokens: 1000"));
         var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
-        await KnowsModel(n1, "model-n2", "n2");
+        await n1.KnowsModelAsync("model-n2");
 
         var refused = await Assert.ThrowsAsync<RpcException>(() =>
             ReadAll(n1.Router.Chat(Ask("model-n2", "too long"), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddMilliseconds(600))));
@@ -112,8 +105,8 @@ public sealed class ForwardingTests
             _ => TestMesh.DefaultBackend(node),
         });
         var n1 = mesh.Nodes[0];
-        await KnowsModel(n1, "shared", "n2");
-        await KnowsModel(n1, "shared", "n3");
+        await n1.KnowsModelAsync("shared");
+        await n1.KnowsModelAsync("shared");
 
         var frames = await ReadAll(n1.Router.Chat(Ask("shared", "which one answers?", maxTokens: 4)));
 
@@ -131,7 +124,7 @@ public sealed class ForwardingTests
             ? TestMesh.Backend("sim-n1", "small", quality: 0.4, aliases: "[any]", price: 0)
             : TestMesh.Backend("sim-n2", "large", quality: 0.95, aliases: "[any]", price: 10));
         var n1 = mesh.Nodes[0];
-        await KnowsModel(n1, "large", "n2");
+        await n1.KnowsModelAsync("large");
 
         var quality = Ask("any", "best answer", maxTokens: 2);
         quality.RoutingProfile = "quality";
@@ -147,7 +140,7 @@ public sealed class ForwardingTests
     {
         await using var mesh = await TestMesh.StartAsync(2);
         var n1 = mesh.Nodes[0];
-        await KnowsModel(n1, "model-n2", "n2");
+        await n1.KnowsModelAsync("model-n2");
         var request = Ask("model-n2", "stay here");
         request.Mode = RoutingMode.Local;
 
@@ -165,9 +158,7 @@ public sealed class TraceContextTests
     {
         await using var mesh = await TestMesh.StartAsync(2);
         var n1 = mesh.Nodes[0];
-        await Eventually.WaitUntil(
-            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == "model-n2"),
-            "model-n2 known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+        await n1.KnowsModelAsync("model-n2");
         const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
         var headers = new Metadata { { "traceparent", $"00-{TraceId}-00f067aa0ba902b7-01" } };
 
@@ -188,9 +179,7 @@ public sealed class EmbedForwardingTests
             ? TestMesh.DefaultBackend(node) + "\n" + EmbeddingBackend()
             : TestMesh.DefaultBackend(node));
         var n1 = mesh.Nodes[0];
-        await Eventually.WaitUntil(
-            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == "embedder"),
-            "embedder known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+        await n1.KnowsModelAsync("embedder");
         var request = new EmbedRequest { Model = "embedder" };
         request.Inputs.Add(["one", "two"]);
 

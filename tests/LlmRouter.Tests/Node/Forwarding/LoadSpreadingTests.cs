@@ -17,9 +17,7 @@ public sealed class LoadSpreadingTests
             ? TestMesh.DefaultBackend(node)
             : TestMesh.Backend($"sim-{node}", "shared", simulated: "time_to_first_token: 0ms\ntokens_per_second: 10", maxConcurrency: 2, maxQueue: 0));
         var n1 = mesh.Nodes[0];
-        await Eventually.WaitUntil(
-            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 2,
-            "both copies of shared known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+        await n1.KnowsModelAsync("shared", copies: 2);
 
         var calls = Enumerable.Range(0, 4).Select(i => n1.Router.Chat(Ask("shared", $"question {i}", maxTokens: 10))).ToList();
         var firstFrames = new List<ChatResponse>();

@@ -15,11 +15,6 @@ public sealed class NodeFailureTests
         _ => TestMesh.DefaultBackend(node),
     });
 
-    private static async Task BothKnown(TestNode entry) =>
-        await Eventually.WaitUntil(
-            async () => (await entry.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 2,
-            "both copies of shared known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
-
     private static ChatRequest Quality(string text, bool allowContinuation = false)
     {
         var request = Ask("shared", text, maxTokens: 12);
@@ -33,7 +28,7 @@ public sealed class NodeFailureTests
     {
         await using var mesh = await Mesh("time_to_first_token: 3s\ntokens_per_second: 50");
         var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
-        await BothKnown(n1);
+        await n1.KnowsModelAsync("shared", copies: 2);
 
         var answer = ReadAll(n1.Router.Chat(Quality("who answers?")));
         await Eventually.WaitUntil(() => n2.Catalog.Current.Backends[0].Simulation!.ActiveGenerations == 1, "n2 is generating", () => "not yet");
@@ -50,7 +45,7 @@ public sealed class NodeFailureTests
     {
         await using var mesh = await Mesh("time_to_first_token: 0ms\ntokens_per_second: 10\ndefault_max_tokens: 1000");
         var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
-        await BothKnown(n1);
+        await n1.KnowsModelAsync("shared", copies: 2);
 
         using var call = n1.Router.Chat(Quality("keep going", allowContinuation: true));
         var frames = new List<ChatResponse>();
@@ -79,9 +74,7 @@ public sealed class UnreachableModelTests
     {
         await using var mesh = await TestMesh.StartAsync(2);
         var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
-        await Eventually.WaitUntil(
-            async () => (await n1.Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Any(m => m.Id == "model-n2"),
-            "model-n2 known", () => Task.FromResult("not yet"), TimeSpan.FromSeconds(15));
+        await n1.KnowsModelAsync("model-n2");
 
         await n2.KillAsync();
         await Eventually.WaitUntil(
