@@ -29,8 +29,11 @@ internal static class RunCommand
                 await Console.Error.WriteLineAsync($"created development certificates in {mesh.CertificatesDirectory}: {string.Join(", ", created)}").ConfigureAwait(false);
             }
 
-            await using var app = NodeHostBuilder.Build(new NodeLaunch(mesh, nodeId, parse.GetValue(json)));
-            await app.RunAsync().ConfigureAwait(false);
+            using var lifetime = new SignalLifetime();
+            await using var app = NodeHostBuilder.Build(new NodeLaunch(mesh, nodeId, parse.GetValue(json)) { Lifetime = lifetime });
+            await app.StartAsync().ConfigureAwait(false);
+            await lifetime.WaitForSignalAsync().ConfigureAwait(false);
+            await app.StopAsync().ConfigureAwait(false);
             return 0;
         });
         return command;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Health.V1;
@@ -24,8 +25,16 @@ namespace LlmRouter.Node.Hosting;
 /// <summary>Builds the node's web host: Kestrel with HTTP/2 over TLS, the gRPC services, health, reflection, drain.</summary>
 internal static class NodeHostBuilder
 {
+    /// <summary>
+    /// Listens to ASP.NET Core's and HttpClient's activities (propagation data only, nothing recorded), so
+    /// every request gets an activity from the caller's traceparent and every forward sends it on, whatever
+    /// the log level: the W3C trace context travels across hops.
+    /// </summary>
+    private static readonly ActivityListener TracePropagation = CreateTracePropagation();
+
     public static WebApplication Build(NodeLaunch launch)
     {
+        _ = TracePropagation;
         var mesh = launch.Mesh;
         var node = mesh.FindNode(launch.NodeId) ?? throw new InvalidOperationException(
             $"{mesh.SourcePath}: no node '{launch.NodeId}' (nodes: {string.Join(", ", mesh.AllNodes.Select(n => n.Id))})");
@@ -53,6 +62,11 @@ internal static class NodeHostBuilder
             }
         });
         builder.Services.AddRoutingCore();
+        if (launch.Lifetime is { } lifetime)
+        {
+            builder.Services.AddSingleton(lifetime);
+        }
+
         builder.Services.Configure<HostOptions>(host =>
             host.ShutdownTimeout = mesh.Server.DrainNotice + mesh.Server.DrainTimeout + TimeSpan.FromSeconds(5));
 
@@ -141,6 +155,17 @@ internal static class NodeHostBuilder
         services.AddHostedService<DrainService>();
         services.AddHostedService<ConfigReloader>();
         return services;
+    }
+
+    private static ActivityListener CreateTracePropagation()
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is "Microsoft.AspNetCore" or "System.Net.Http",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.PropagationData,
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
     }
 
     private static IEnumerable<IPAddress> Addresses(string host)

@@ -10,6 +10,9 @@ internal sealed record NodeLaunch(MeshConfig Mesh, string NodeId, bool JsonLogs)
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>How the process's signals stop the host; null keeps the default (tests stop hosts themselves).</summary>
+    public IHostLifetime? Lifetime { get; init; }
+
     /// <summary>Least severe log level written (the benchmark keeps per-request lines off the console).</summary>
     public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
 
