@@ -31,6 +31,9 @@ public sealed class BroadcastTests
         var loser = mesh.Nodes[1].Catalog.Current.Backends[0].Simulation!;
         await Eventually.WaitUntil(() => loser.ActiveGenerations == 0, "the losing backend stops",
             () => $"active {loser.ActiveGenerations}, produced {loser.TokensProduced}");
-        Assert.Equal((1L, 1L, 0L, 0L), (loser.StartedGenerations, loser.CancelledGenerations, loser.TokensProduced, loser.TokensAfterCancellation));
+        // The loser never yields a token, and whatever it started was cancelled. (On a busy machine the
+        // winner can answer before the loser's request even reaches its backend: then it never starts.)
+        Assert.Equal((0L, 0L), (loser.TokensProduced, loser.TokensAfterCancellation));
+        Assert.Equal(loser.StartedGenerations, loser.CancelledGenerations);
     }
 }
