@@ -16,11 +16,12 @@ internal sealed class PeerClients : IDisposable
     private readonly NodeCertificates _certificates;
     private readonly CertificateStore _store;
 
-    public PeerClients(NodeCertificates certificates, CertificateStore store)
+    public PeerClients(NodeCertificates certificates, CertificateStore store, Membership.MembershipRuntime membership)
     {
         _certificates = certificates;
         _store = store;
         certificates.Rotated += _ => Reset();
+        membership.Reaped += Forget;
     }
 
     public Router.RouterClient For(string address) => _peers.GetOrAdd(address, _ =>
@@ -28,6 +29,15 @@ internal sealed class PeerClients : IDisposable
         var channel = MeshChannels.Create(new Uri(address), _store.LoadCertificate(CertificateStore.CaName), _certificates.Current);
         return (channel, new Router.RouterClient(channel));
     }).Client;
+
+    /// <summary>Closes the channel to a member that is gone for good.</summary>
+    public void Forget(string address)
+    {
+        if (_peers.TryRemove(address, out var peer))
+        {
+            peer.Channel.Dispose();
+        }
+    }
 
     public void Dispose() => Reset();
 

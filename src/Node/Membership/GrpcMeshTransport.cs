@@ -41,6 +41,15 @@ internal sealed class GrpcMeshTransport(X509Certificate2 authority, Func<X509Cer
             TaskScheduler.Default);
     }
 
+    /// <summary>Closes the channel to a member that is gone for good (reaped), so channels do not pile up with churn.</summary>
+    public void Forget(string address)
+    {
+        if (_peers.TryRemove(address, out var peer))
+        {
+            peer.Channel.Dispose();
+        }
+    }
+
     /// <summary>Closes every channel; the next message to a peer opens a new connection (after a certificate rotation).</summary>
     public void Reset()
     {

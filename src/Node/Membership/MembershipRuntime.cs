@@ -38,6 +38,9 @@ internal sealed partial class MembershipRuntime(
     private string _lastLoad = "";
     private long _lastLoadPublished;
 
+    /// <summary>Raised with a member's address when it is reaped: gone for good, its channels can close.</summary>
+    public event Action<string>? Reaped;
+
     /// <summary>This member's address as peers dial it: the bound listener (port 0 resolved).</summary>
     public string? Address { get; private set; }
 
@@ -68,7 +71,15 @@ internal sealed partial class MembershipRuntime(
             new TimerScheduler(time, Post),
             signer,
             new Random());
-        membership.Changed += change => LogMemberChange(logger, change.Member.Id, change.Kind.ToString(), change.Member.Incarnation);
+        membership.Changed += change =>
+        {
+            LogMemberChange(logger, change.Member.Id, change.Kind.ToString(), change.Member.Incarnation);
+            if (change.Kind == MemberEventKind.Reaped)
+            {
+                transport.Forget(change.Member.Address);
+                Reaped?.Invoke(change.Member.Address);
+            }
+        };
         membership.Rejected += reason => LogUpdateRejected(logger, reason);
         lock (_gate)
         {
