@@ -37,7 +37,8 @@ public sealed class NodeProcessTests : IDisposable
     {
         var port = FreePort();
         var backend = MeshYaml.Simulated(settings: "time_to_first_token: 0ms\ntokens_per_second: 20");
-        var path = WriteMesh(MeshYaml.SingleNode(backend, server: "drain_notice: 300ms").Replace("127.0.0.1:7999", $"127.0.0.1:{port}", StringComparison.Ordinal));
+        // A 2 s drain notice keeps NOT_SERVING observable even when this test host is slow to poll.
+        var path = WriteMesh(MeshYaml.SingleNode(backend, server: "drain_notice: 2s").Replace("127.0.0.1:7999", $"127.0.0.1:{port}", StringComparison.Ordinal));
         using var node = NodeProcessRunner.Start("run", "--config", path, "--node", "n1");
 
         var mesh = MeshConfigLoader.Load(path);
