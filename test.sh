@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every check of the project: buf lint of protos/, then the whole test suite (unit, functional on
-# real Kestrel hosts over mutual TLS, a Python grpcio client generated from protos/).
+# real Kestrel hosts over mutual TLS, a Python grpcio client generated from protos/, and the integrator
+# scenarios on real network namespaces, which need root and iproute2).
 # Tools the tests need are installed first when missing: buf (npm) and, as root, protoc, the gRPC
-# Python plugin and grpcio (Debian packages).
+# Python plugin, grpcio and iproute2 (Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 BUF_VERSION=1.75.0
-DEBIAN_PACKAGES=(protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf)
+DEBIAN_PACKAGES=(protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf iproute2)
 
 if ! command -v buf >/dev/null 2>&1; then
   echo "== installing buf $BUF_VERSION (npm @bufbuild/buf) into .ci/tools"
@@ -16,13 +17,13 @@ if ! command -v buf >/dev/null 2>&1; then
 fi
 
 if ! command -v protoc >/dev/null 2>&1 || ! command -v grpc_python_plugin >/dev/null 2>&1 \
-   || ! /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1; then
+   || ! /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "== installing ${DEBIAN_PACKAGES[*]} (apt)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${DEBIAN_PACKAGES[@]}" >/dev/null
   else
-    echo "missing protoc, grpc_python_plugin or python3 grpcio: run 'sudo apt-get install ${DEBIAN_PACKAGES[*]}'" >&2
+    echo "missing protoc, grpc_python_plugin, python3 grpcio or ip: run 'sudo apt-get install ${DEBIAN_PACKAGES[*]}'" >&2
     exit 1
   fi
 fi

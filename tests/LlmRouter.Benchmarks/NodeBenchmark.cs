@@ -182,7 +182,8 @@ internal static class NodeBenchmark
         return app;
     }
 
-    private static int FreePort()
+    /// <summary>A loopback port free right now (the mesh file must name ports before the hosts start).</summary>
+    internal static int FreePort()
     {
         using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         listener.Start();

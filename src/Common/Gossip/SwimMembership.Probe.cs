@@ -197,6 +197,27 @@ public sealed partial class SwimMembership
             return;
         }
 
+        PushPullWithRandomMember();
+    }
+
+    /// <summary>
+    /// A member accused of being suspect or dead was probably stalled or cut off and missed the gossip of
+    /// that time, which has stopped retransmitting by now; one full state exchange catches it up at once
+    /// instead of at the next push-pull tick (up to 30 s later). At most once per probe interval.
+    /// </summary>
+    private void CatchUpAfterAccusation()
+    {
+        if (_lastCatchUp is { } last && _scheduler.Now - last < _options.ProbeInterval)
+        {
+            return;
+        }
+
+        _lastCatchUp = _scheduler.Now;
+        PushPullWithRandomMember();
+    }
+
+    private void PushPullWithRandomMember()
+    {
         foreach (var member in PickRandom(1, e => e.Status == MemberStatus.Alive))
         {
             // Digests first; full records only where the views differ, in both directions.

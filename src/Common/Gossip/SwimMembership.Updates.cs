@@ -166,6 +166,7 @@ public sealed partial class SwimMembership
             // Only the subject can refute; a suspected member is probably slow, so it also backs off.
             Refute(suspect.Incarnation);
             _awareness.Apply(1);
+            CatchUpAfterAccusation();
             return;
         }
 
@@ -229,6 +230,7 @@ public sealed partial class SwimMembership
             if (!_leaving)
             {
                 Refute(dead.Incarnation);
+                CatchUpAfterAccusation();
             }
 
             return;

@@ -36,6 +36,7 @@ public sealed partial class SwimMembership
     private ulong _loadSequence;
     private bool _running;
     private bool _leaving;
+    private TimeSpan? _lastCatchUp;
 
     public SwimMembership(
         LocalMember local,

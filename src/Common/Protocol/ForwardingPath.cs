@@ -17,5 +17,34 @@ public static class ForwardingPath
             ? path.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             : [];
 
+    /// <summary>Time kept back from the deadline sent on, so a hop can still answer with a status of its own.</summary>
+    public static readonly TimeSpan DeadlineMargin = TimeSpan.FromMilliseconds(50);
+
     public static string Extend(IReadOnlyList<string> path, string node) => string.Join(",", path.Append(node));
+
+    /// <summary>Refuses a request whose path already holds this node (a loop) or has no hop left (FAILED_PRECONDITION).</summary>
+    public static void EnsureAllowed(IReadOnlyList<string> path, string self)
+    {
+        if (path.Contains(self, StringComparer.Ordinal))
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"forwarding loop: node '{self}' is already on the path {string.Join(" > ", path)}"));
+        }
+
+        if (path.Count >= MaxHops)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"hop limit: the request already took {path.Count} hops ({string.Join(" > ", path)}), the most allowed is {MaxHops}"));
+        }
+    }
+
+    /// <summary>The metadata of a forwarded call: the request id and the path with this node appended.</summary>
+    public static Metadata Headers(string requestId, IReadOnlyList<string> path, string self) => new()
+    {
+        { RouterMetadata.RequestId, requestId },
+        { RouterMetadata.Path, Extend(path, self) },
+    };
+
+    /// <summary>The deadline sent on: what remains of the caller's minus the margin; none when the caller set none.</summary>
+    public static DateTime? NextDeadline(DateTime deadline) => deadline == DateTime.MaxValue ? null : deadline - DeadlineMargin;
 }

@@ -40,7 +40,7 @@ internal sealed partial class ChatCoordinator(
         var requestId = RequestIds.From(context.RequestHeaders);
         var path = ForwardingPath.Read(context.RequestHeaders);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = requestId });
-        CheckPath(path, self.Node);
+        ForwardingPath.EnsureAllowed(path, self.Node);
 
         RequestValidator.Validate(request, snapshot.Mesh.Server);
         var forwardedHere = path.Count > 0;
@@ -100,7 +100,7 @@ internal sealed partial class ChatCoordinator(
                 return;
             }
 
-            foreach (var (candidate, _) in candidates.Take(MaxAttempts))
+            foreach (var candidate in Attempts(candidates, request, forwardedHere))
             {
                 var attempt = (uint)failures.Count + 1;
                 LogAttempt(logger, requestId, attempt, candidate.Model, candidate.Node, candidate.Backend);
@@ -146,6 +146,44 @@ internal sealed partial class ChatCoordinator(
             throw Partial(ex, output);
         }
     }
+
+    /// <summary>
+    /// The candidates to try, at most <see cref="MaxAttempts"/>, each backend (or integrator) once: the best of the first
+    /// ranking, then after each failure the best untried one of a fresh ranking, since a failed attempt may
+    /// have taken seconds in which the mesh changed (a member came back, a route appeared or went).
+    /// </summary>
+    private IEnumerable<RouteCandidate> Attempts(IReadOnlyList<ScoredCandidate> first, ChatRequest request, bool forwardedHere)
+    {
+        var tried = new HashSet<string>(StringComparer.Ordinal);
+        var ranking = first;
+        while (tried.Count < MaxAttempts)
+        {
+            if (tried.Count > 0)
+            {
+                try
+                {
+                    ranking = ranker.Rank(catalog.Current, RouteQuery.For(request), localOnly: forwardedHere || request.Mode == RoutingMode.Local);
+                }
+                catch (RpcException)
+                {
+                    // Nothing in reach any more: what is left of the earlier ranking is all there is.
+                }
+            }
+
+            var next = ranking.Select(c => c.Target).FirstOrDefault(c => !tried.Contains(AttemptKey(c)))
+                ?? first.Select(c => c.Target).FirstOrDefault(c => !tried.Contains(AttemptKey(c)));
+            if (next is null)
+            {
+                yield break;
+            }
+
+            tried.Add(AttemptKey(next));
+            yield return next;
+        }
+    }
+
+    /// <summary>A backend is tried once; a route once per integrator (the integrator picks the copy behind it).</summary>
+    private static string AttemptKey(RouteCandidate candidate) => candidate.IsRoute ? candidate.Node : candidate.BackendKey;
 
     /// <summary>Serves one attempt on one candidate: on this node's backend, or forwarded to the member that has it.</summary>
     private Task ServeAsync(ChatRequest request, RouteCandidate candidate, ForwardingContext call, IChatSink sink, CancellationToken cancellationToken) =>
@@ -206,21 +244,6 @@ internal sealed partial class ChatCoordinator(
             PreviousBackend = previous.Backend,
         };
         return continuation;
-    }
-
-    private static void CheckPath(IReadOnlyList<string> path, string self)
-    {
-        if (path.Contains(self, StringComparer.Ordinal))
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"forwarding loop: node '{self}' is already on the path {string.Join(" > ", path)}"));
-        }
-
-        if (path.Count >= ForwardingPath.MaxHops)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"hop limit: the request already took {path.Count} hops ({string.Join(" > ", path)}), the most allowed is {ForwardingPath.MaxHops}"));
-        }
     }
 
     private static RouteInfo Route(string requestId, Hop self, RouteCandidate candidate, uint attempt)

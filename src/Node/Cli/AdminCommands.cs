@@ -1,3 +1,4 @@
+using LlmRouter.Common.Protocol;
 using System.CommandLine;
 using System.Globalization;
 using LlmRouter.V1;
@@ -24,7 +25,7 @@ internal static class AdminCommands
             }
         });
         yield return Explain();
-        yield return Command("mesh-models", "List every model in a node's pool and the member that serves it", async (admin, token) =>
+        yield return Command("mesh-models", "List every model in a node's pool and the member that serves it, and the routes integrators advertise", async (admin, token) =>
         {
             var response = await admin.ListMeshModelsAsync(new ListMeshModelsRequest(), deadline: Deadline(), cancellationToken: token).ConfigureAwait(false);
             Console.WriteLine($"{"MODEL",-28} {"MEMBER",-12} {"POOL",-12} {"BACKEND",-16} {"QUALITY",7} {"CONTEXT",8} ALIASES");
@@ -32,6 +33,18 @@ internal static class AdminCommands
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{model.Id,-28} {model.Node,-12} {model.Pool,-12} {model.Backend + (model.Cloud ? "*" : ""),-16} {model.Quality,7:0.00} {model.ContextTokens,8} {string.Join(",", model.Aliases)}"));
+            }
+
+            if (response.Routes.Count > 0)
+            {
+                Console.WriteLine();
+                Console.WriteLine($"{"ROUTE TO MODEL",-28} {"INTEGRATOR",-12} {"POOLS",-24} {"FREE",5} {"LOAD",5} {"QUALITY",7}");
+                foreach (var advertised in response.Routes)
+                {
+                    var route = advertised.Route;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{route.Model.Id,-28} {advertised.Integrator,-12} {string.Join(" > ", route.Pools),-24} {route.FreeCapacity,5} {route.LeastLoad,5:0.00} {route.Model.Quality,7:0.00}"));
+                }
             }
         });
         yield return Command("load", "Show the latest load of every member of a node's pool", async (admin, token) =>

@@ -1,3 +1,4 @@
+using LlmRouter.Common.Protocol;
 using System.CommandLine;
 using Grpc.Core;
 using LlmRouter.Common.Configuration;

@@ -1,3 +1,4 @@
+using LlmRouter.Common.Hosting;
 using System.CommandLine;
 using LlmRouter.Common.Identity;
 using LlmRouter.Node.Hosting;

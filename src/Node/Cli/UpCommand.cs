@@ -20,7 +20,7 @@ internal static class UpCommand
     {
         var config = new Option<string>("--config", "-c") { Description = "Mesh file", DefaultValueFactory = _ => "mesh.sample.yaml" };
         var entry = new Option<string?>("--entry") { Description = "Node that receives the question (default: the first node)" };
-        var model = new Option<string>("--model", "-m") { Description = "Model id, alias or auto", DefaultValueFactory = _ => "auto" };
+        var model = new Option<string?>("--model", "-m") { Description = "Model id, alias or auto (default: a model only another subnet has, when integrators join them; else auto)" };
         var prompt = new Option<string>("--ask") { Description = "The question", DefaultValueFactory = _ => "What does an LLM router mesh do?" };
         var keep = new Option<bool>("--keep-running") { Description = "Leave the nodes running until Ctrl+C" };
         var command = new Command("up", "Start every node of the mesh file and stream one routed answer") { config, entry, model, prompt, keep };
@@ -35,13 +35,19 @@ internal static class UpCommand
             }
 
             var logDirectory = Directory.CreateTempSubdirectory("llmrouter-up-").FullName;
-            var processes = new List<NodeProcess>();
+            var processes = new List<MeshProcess>();
             try
             {
                 foreach (var node in mesh.AllNodes)
                 {
-                    processes.Add(NodeProcess.Start(mesh, node, logDirectory));
+                    processes.Add(MeshProcess.StartNode(mesh, node, logDirectory));
                     Console.Error.WriteLine($"started node {node.Id} (pool {node.Pool}) on {node.Listen}, pid {processes[^1].Process.Id}, log {processes[^1].LogPath}");
+                }
+
+                foreach (var integrator in mesh.Integrators)
+                {
+                    processes.Add(MeshProcess.StartIntegrator(mesh, integrator, logDirectory));
+                    Console.Error.WriteLine($"started integrator {integrator.Id} on {string.Join(", ", integrator.Pools.Select(p => $"{p.Pool} {p.Listen}"))}, pid {processes[^1].Process.Id}, log {processes[^1].LogPath}");
                 }
 
                 using var authority = store.LoadCertificate(CertificateStore.CaName);
@@ -55,9 +61,15 @@ internal static class UpCommand
                 var entryNode = parse.GetValue(entry) is { } entryId
                     ? mesh.FindNode(entryId) ?? throw new CliException($"--entry: no node '{entryId}' in {mesh.SourcePath}")
                     : mesh.AllNodes.First();
-                Console.Error.WriteLine($"every node is SERVING; asking {entryNode.Id}: {parse.GetValue(prompt)}");
+                var (asked, why) = parse.GetValue(model) is { } named ? (named, "") : DemoModel(mesh, entryNode);
                 using var channel = MeshChannels.Create(entryNode.Listen, authority, client);
-                var request = new ChatRequest { Model = parse.GetValue(model)! };
+                if (why.Length > 0)
+                {
+                    await WaitForRouteAsync(new Admin.AdminClient(channel), entryNode, asked, cancellationToken).ConfigureAwait(false);
+                }
+
+                Console.Error.WriteLine($"every process is SERVING; asking {entryNode.Id} (pool {entryNode.Pool}) for {asked}{why}: {parse.GetValue(prompt)}");
+                var request = new ChatRequest { Model = asked };
                 request.Messages.Add(new V1.ChatMessage { Role = Role.User, Content = parse.GetValue(prompt)! });
                 var exit = await ChatCommand.StreamAsync(new Router.RouterClient(channel), request, TimeSpan.FromSeconds(60), Console.Out, Console.Error, cancellationToken)
                     .ConfigureAwait(false);
@@ -79,10 +91,10 @@ internal static class UpCommand
     }
 
     private static async Task WaitServingAsync(
-        NodeProcess node, System.Security.Cryptography.X509Certificates.X509Certificate2 authority,
+        MeshProcess node, System.Security.Cryptography.X509Certificates.X509Certificate2 authority,
         System.Security.Cryptography.X509Certificates.X509Certificate2 client, CancellationToken cancellationToken)
     {
-        using var channel = MeshChannels.Create(node.Config.Listen, authority, client);
+        using var channel = MeshChannels.Create(node.Listen, authority, client);
         var health = new Health.HealthClient(channel);
         var started = Stopwatch.StartNew();
         string lastSeen = "no answer yet";
@@ -90,7 +102,7 @@ internal static class UpCommand
         {
             if (node.Process.HasExited)
             {
-                throw new CliException($"node {node.Config.Id} exited with code {node.Process.ExitCode} before serving; its log:{Environment.NewLine}{node.ReadLog()}");
+                throw new CliException($"{node.Description} exited with code {node.Process.ExitCode} before serving; its log:{Environment.NewLine}{node.ReadLog()}");
             }
 
             try
@@ -112,10 +124,52 @@ internal static class UpCommand
             await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
         }
 
-        throw new CliException($"node {node.Config.Id} did not report SERVING within {StartupBound.TotalSeconds:0}s (last seen: {lastSeen}); its log is {node.LogPath}");
+        throw new CliException($"{node.Description} did not report SERVING within {StartupBound.TotalSeconds:0}s (last seen: {lastSeen}); its log is {node.LogPath}");
     }
 
-    /// <summary>Waits (bounded) until each pool's first node sees every node of its pool alive, and prints the pools.</summary>
+    /// <summary>
+    /// The model that shows the mesh at work across subnets: the best chat model that the entry node's pool
+    /// does not have, that another pool has, and that an integrator joining both carries. Without one, auto.
+    /// </summary>
+    private static (string Model, string Why) DemoModel(MeshConfig mesh, NodeConfig entry)
+    {
+        var local = mesh.Pools.Single(p => p.Name == entry.Pool).Nodes
+            .SelectMany(n => n.Backends).SelectMany(b => b.Models).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+        var behind = mesh.Integrators
+            .Where(i => i.Pools.Any(p => p.Pool == entry.Pool))
+            .SelectMany(i => i.Pools.Where(p => p.Pool != entry.Pool).SelectMany(p => mesh.Pools.Single(pool => pool.Name == p.Pool).Nodes)
+                .SelectMany(n => n.Backends.SelectMany(b => b.Models.Select(m => (Model: m, Node: n))))
+                .Where(x => i.Export.Count == 0 || i.Export.Contains(x.Model.Id) || x.Model.Aliases.Any(i.Export.Contains)))
+            .Where(x => x.Model.Kind == ModelKindConfig.Chat && !local.Contains(x.Model.Id))
+            .OrderByDescending(x => x.Model.Quality)
+            .FirstOrDefault();
+        return behind.Model is null
+            ? ("auto", "")
+            : (behind.Model.Id, $", which only pool {behind.Node.Pool} has");
+    }
+
+    /// <summary>Waits (bounded) until the entry node has a route to the model from an integrator.</summary>
+    private static async Task WaitForRouteAsync(Admin.AdminClient admin, NodeConfig entry, string model, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.StartNew();
+        while (started.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            var known = await admin.ListMeshModelsAsync(new ListMeshModelsRequest(), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(5), cancellationToken: cancellationToken)
+                .ConfigureAwait(false);
+            var routes = known.Routes.Where(r => r.Route.Model.Id == model).ToList();
+            if (routes.Count > 0)
+            {
+                Console.Error.WriteLine($"{entry.Id} has routes to {model}: {string.Join("; ", routes.Select(r => $"via {r.Integrator} through {string.Join(" > ", r.Route.Pools)} (free {r.Route.FreeCapacity})"))}");
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+        }
+
+        Console.Error.WriteLine($"{entry.Id} has no route to {model} after 20s; asking anyway");
+    }
+
+    /// <summary>Waits (bounded) until each pool's first node sees every node and integrator of its pool alive, and prints the pools.</summary>
     private static async Task ShowPoolsAsync(
         MeshConfig mesh, System.Security.Cryptography.X509Certificates.X509Certificate2 authority,
         System.Security.Cryptography.X509Certificates.X509Certificate2 client, CancellationToken cancellationToken)
@@ -130,7 +184,7 @@ internal static class UpCommand
             {
                 members = await admin.ListMembersAsync(new ListMembersRequest(), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(5), cancellationToken: cancellationToken)
                     .ConfigureAwait(false);
-                if (members.Members.Count(m => m.Status == MemberStatus.Alive) >= pool.Nodes.Count)
+                if (members.Members.Count(m => m.Status == MemberStatus.Alive) >= pool.Nodes.Count + mesh.Integrators.Count(i => i.Pools.Any(p => p.Pool == pool.Name)))
                 {
                     break;
                 }
@@ -144,7 +198,7 @@ internal static class UpCommand
         }
     }
 
-    private static async Task StopAllAsync(List<NodeProcess> processes, ServerSettings server)
+    private static async Task StopAllAsync(List<MeshProcess> processes, ServerSettings server)
     {
         foreach (var process in processes)
         {

@@ -22,11 +22,7 @@ internal sealed class EmbedHandler(NodeCatalog catalog, RouteRanker router, Peer
         using var open = drain.Enter(snapshot.Node.Id);
         RequestValidator.Validate(request);
         var path = ForwardingPath.Read(context.RequestHeaders);
-        if (path.Contains(snapshot.Node.Id, StringComparer.Ordinal) || path.Count >= ForwardingPath.MaxHops)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"forwarding loop or hop limit: node '{snapshot.Node.Id}' refuses path {string.Join(" > ", path)}"));
-        }
+        ForwardingPath.EnsureAllowed(path, snapshot.Node.Id);
 
         var chosen = router.Rank(snapshot, RouteQuery.For(request), localOnly: path.Count > 0)[0].Target;
         if (chosen.Local is not { } target)
@@ -69,13 +65,9 @@ internal sealed class EmbedHandler(NodeCatalog catalog, RouteRanker router, Peer
     {
         var forwarded = request.Clone();
         forwarded.Model = target.Model;
-        var headers = new Metadata
-        {
-            { RouterMetadata.RequestId, RequestIds.From(context.RequestHeaders) },
-            { RouterMetadata.Path, ForwardingPath.Extend(path, snapshot.Node.Id) },
-        };
-        DateTime? deadline = context.Deadline == DateTime.MaxValue ? null : context.Deadline - TimeSpan.FromMilliseconds(50);
-        var response = await peers.For(target.Address).EmbedAsync(forwarded, headers, deadline, context.CancellationToken).ConfigureAwait(false);
+        var headers = ForwardingPath.Headers(RequestIds.From(context.RequestHeaders), path, snapshot.Node.Id);
+        var response = await peers.For(target.Address)
+            .EmbedAsync(forwarded, headers, ForwardingPath.NextDeadline(context.Deadline), context.CancellationToken).ConfigureAwait(false);
         response.Route.Path.Insert(0, new Hop { Node = snapshot.Node.Id, Pool = snapshot.Node.Pool });
         return response;
     }

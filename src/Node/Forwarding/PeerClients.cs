@@ -1,3 +1,5 @@
+using LlmRouter.Common.Membership;
+using LlmRouter.Common.Grpc;
 using System.Collections.Concurrent;
 using Grpc.Net.Client;
 using LlmRouter.Common.Identity;
@@ -13,10 +15,10 @@ namespace LlmRouter.Node.Forwarding;
 internal sealed class PeerClients : IDisposable
 {
     private readonly ConcurrentDictionary<string, (GrpcChannel Channel, Router.RouterClient Client)> _peers = new(StringComparer.Ordinal);
-    private readonly NodeCertificates _certificates;
+    private readonly MemberCertificate _certificates;
     private readonly CertificateStore _store;
 
-    public PeerClients(NodeCertificates certificates, CertificateStore store, Membership.MembershipRuntime membership)
+    public PeerClients(MemberCertificate certificates, CertificateStore store, Membership.MembershipRuntime membership)
     {
         _certificates = certificates;
         _store = store;

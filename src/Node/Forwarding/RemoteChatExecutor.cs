@@ -16,9 +16,6 @@ namespace LlmRouter.Node.Forwarding;
 /// </summary>
 internal sealed class RemoteChatExecutor(PeerClients peers, ForwardedLoad forwarded, TimeProvider time)
 {
-    // Time kept back from the deadline sent on, so this hop can still answer with a status of its own.
-    private static readonly TimeSpan DeadlineMargin = TimeSpan.FromMilliseconds(50);
-
     public async Task ServeAsync(
         ChatRequest request,
         RouteCandidate target,
@@ -30,12 +27,8 @@ internal sealed class RemoteChatExecutor(PeerClients peers, ForwardedLoad forwar
         forwardedRequest.Model = target.Model;
         // A pool member serves from its own backends; an integrator routes on across its border.
         forwardedRequest.Mode = target.IsRoute ? RoutingMode.Auto : RoutingMode.Local;
-        var headers = new Metadata
-        {
-            { RouterMetadata.RequestId, context.RequestId },
-            { RouterMetadata.Path, ForwardingPath.Extend(context.Path, context.Self.Node) },
-        };
-        DateTime? deadline = context.Deadline == DateTime.MaxValue ? null : context.Deadline - DeadlineMargin;
+        var headers = ForwardingPath.Headers(context.RequestId, context.Path, context.Self.Node);
+        var deadline = ForwardingPath.NextDeadline(context.Deadline);
 
         using var open = forwarded.Track(target.BackendKey);
         try

@@ -1,10 +1,10 @@
-using System.Diagnostics;
-using System.Net;
+using LlmRouter.Common.Membership;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Health.V1;
 using Grpc.HealthCheck;
 using Grpc.Reflection;
 using LlmRouter.Common.Grpc;
+using LlmRouter.Common.Hosting;
 using LlmRouter.Common.Identity;
 using LlmRouter.Node.Backends;
 using LlmRouter.Node.Catalog;
@@ -25,16 +25,9 @@ namespace LlmRouter.Node.Hosting;
 /// <summary>Builds the node's web host: Kestrel with HTTP/2 over TLS, the gRPC services, health, reflection, drain.</summary>
 internal static class NodeHostBuilder
 {
-    /// <summary>
-    /// Listens to ASP.NET Core's and HttpClient's activities (propagation data only, nothing recorded), so
-    /// every request gets an activity from the caller's traceparent and every forward sends it on, whatever
-    /// the log level: the W3C trace context travels across hops.
-    /// </summary>
-    private static readonly ActivityListener TracePropagation = CreateTracePropagation();
-
     public static WebApplication Build(NodeLaunch launch)
     {
-        _ = TracePropagation;
+        TracePropagation.Enable();
         var mesh = launch.Mesh;
         var node = mesh.FindNode(launch.NodeId) ?? throw new InvalidOperationException(
             $"{mesh.SourcePath}: no node '{launch.NodeId}' (nodes: {string.Join(", ", mesh.AllNodes.Select(n => n.Id))})");
@@ -47,12 +40,15 @@ internal static class NodeHostBuilder
             kestrel.AddServerHeader = false;
             // Streams are long-lived; a node holds thousands on few connections.
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
-            var tls = NodeTls.Options(
-                kestrel.ApplicationServices.GetRequiredService<NodeCertificates>(),
+            // A caller behind a cut link is noticed within about 10 s and its calls cancelled (the backend stops).
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(5);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
+            var tls = MeshTls.Options(
+                kestrel.ApplicationServices.GetRequiredService<MemberCertificate>(),
                 trust,
-                kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NodeTls)));
+                kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(MeshTls)));
             var listen = launch.ListenOverride ?? node.Listen;
-            foreach (var address in Addresses(listen.Host))
+            foreach (var address in ListenAddresses.Of(listen.Host))
             {
                 kestrel.Listen(address, listen.Port, endpoint =>
                 {
@@ -76,14 +72,14 @@ internal static class NodeHostBuilder
                 .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
                 .MinimumLevel.Override("Grpc", Serilog.Events.LogEventLevel.Warning)
                 .Enrich.FromLogContext()
-                .Enrich.WithProperty("Node", node.Id);
+                .Enrich.WithProperty("Self", node.Id);
             if (launch.JsonLogs)
             {
                 logging.WriteTo.Console(new RenderedCompactJsonFormatter());
             }
             else
             {
-                logging.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Node}: {Message:lj}{NewLine}{Exception}");
+                logging.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Self}: {Message:lj}{NewLine}{Exception}");
             }
         });
 
@@ -129,8 +125,8 @@ internal static class NodeHostBuilder
         services.AddSingleton(trust);
         var store = new CertificateStore(mesh.CertificatesDirectory);
         services.AddSingleton(store);
-        services.AddSingleton(provider => new NodeCertificates(
-            store, launch.NodeId, trust, launch.Time, provider.GetRequiredService<ILogger<NodeCertificates>>()));
+        services.AddSingleton(provider => new MemberCertificate(
+            store, launch.NodeId, trust, launch.Time, provider.GetRequiredService<ILogger<MemberCertificate>>()));
         services.AddServiceDiscoveryCore();
         services.AddConfigurationServiceEndpointProvider();
         services.AddPassThroughServiceEndpointProvider();
@@ -155,28 +151,5 @@ internal static class NodeHostBuilder
         services.AddHostedService<DrainService>();
         services.AddHostedService<ConfigReloader>();
         return services;
-    }
-
-    private static ActivityListener CreateTracePropagation()
-    {
-        var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name is "Microsoft.AspNetCore" or "System.Net.Http",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.PropagationData,
-        };
-        ActivitySource.AddActivityListener(listener);
-        return listener;
-    }
-
-    private static IEnumerable<IPAddress> Addresses(string host)
-    {
-        if (IPAddress.TryParse(host.Trim('[', ']'), out var address))
-        {
-            return [address];
-        }
-
-        return string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
-            ? [IPAddress.Loopback]
-            : Dns.GetHostAddresses(host);
     }
 }

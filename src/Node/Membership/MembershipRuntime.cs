@@ -1,3 +1,5 @@
+using LlmRouter.Common.Membership;
+using LlmRouter.Common.Grpc;
 using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
 using LlmRouter.Common.Configuration;
@@ -12,14 +14,14 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 namespace LlmRouter.Node.Membership;
 
 /// <summary>
-/// Runs this node's membership in its pool: the SWIM state machine behind one lock (its executor), the
-/// gRPC transport, joining through the seeds until some answer, and publishing the node's models (on
-/// start and on every reload) and load (often, rate-limited, with a time to live).
+/// Runs this node's membership in its pool (a <see cref="PoolMembership"/>: SWIM over gRPC with mutual
+/// TLS, joining through the seeds) and publishes the node's models (on start and on every reload) and load
+/// (often, rate-limited, with a time to live).
 /// </summary>
 internal sealed partial class MembershipRuntime(
     NodeCatalog catalog,
     CertificateStore certificates,
-    NodeCertificates nodeCertificates,
+    MemberCertificate nodeCertificate,
     SeedResolver seedResolver,
     Resilience.BackendBreakers breakers,
     IServer server,
@@ -27,14 +29,10 @@ internal sealed partial class MembershipRuntime(
     ILogger<MembershipRuntime> logger) : IHostedLifecycleService, IDisposable
 {
     private static readonly TimeSpan LoadCheckInterval = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan MaximumJoinRetry = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan WarmWindow = TimeSpan.FromMinutes(5);
 
-    private readonly Lock _gate = new();
-    private SwimMembership? _membership;
-    private GrpcMeshTransport? _transport;
+    private PoolMembership? _pool;
     private ITimer? _loadTimer;
-    private ITimer? _joinTimer;
     private string _lastLoad = "";
     private long _lastLoadPublished;
 
@@ -44,7 +42,7 @@ internal sealed partial class MembershipRuntime(
     /// <summary>This member's address as peers dial it: the bound listener (port 0 resolved).</summary>
     public string? Address { get; private set; }
 
-    public bool Started => Volatile.Read(ref _membership) is not null;
+    public bool Started => Volatile.Read(ref _pool) is not null;
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -55,56 +53,38 @@ internal sealed partial class MembershipRuntime(
         var snapshot = catalog.Current;
         var mesh = snapshot.Mesh;
         var node = snapshot.Node;
-        var own = nodeCertificates.Current;
-        var authority = certificates.LoadCertificate(CertificateStore.CaName);
         Address = BoundAddress() ?? node.Listen.ToString().TrimEnd('/');
-
-        var transport = new GrpcMeshTransport(authority, () => nodeCertificates.Current, Post, time);
-        _transport = transport;
-        var signer = new RotatingUpdateSigner(authority, mesh.Name, own);
-        var options = MembershipOptions.Preset(mesh.Gossip.Preset) ?? MembershipOptions.Lan;
-        var membership = new SwimMembership(
-            new LocalMember(node.Id, Address, node.Pool, MemberRole.Node, own.RawData),
-            mesh.Name,
-            options,
-            _transport,
-            new TimerScheduler(time, Post),
-            signer,
-            new Random());
-        membership.Changed += change =>
-        {
-            LogMemberChange(logger, change.Member.Id, change.Kind.ToString(), change.Member.Incarnation);
-            if (change.Kind == MemberEventKind.Reaped)
-            {
-                transport.Forget(change.Member.Address);
-                Reaped?.Invoke(change.Member.Address);
-            }
-        };
-        membership.Rejected += reason => LogUpdateRejected(logger, reason);
-        lock (_gate)
-        {
-            _membership = membership;
-            membership.Start();
-            membership.PublishModels(ModelInfos.Of(snapshot));
-        }
-
-        catalog.Changed += changed => Post(() => membership.PublishModels(ModelInfos.Of(changed)));
-        nodeCertificates.Rotated += rotated =>
-        {
-            // New connections present the new certificate; the new alive update carries it to the pool.
-            transport.Reset();
-            Post(() =>
-            {
-                signer.Rotate(rotated);
-                membership.UpdateCertificate(rotated.RawData);
-            });
-        };
         var ownAddresses = new[] { Address, node.Listen.ToString().TrimEnd('/') };
         var seeds = (await seedResolver.ResolveAsync(node.Pool, cancellationToken).ConfigureAwait(false))
             .Where(seed => !ownAddresses.Contains(seed, StringComparer.OrdinalIgnoreCase))
             .ToList();
-        Join(seeds, TimeSpan.FromSeconds(1));
-        _loadTimer = time.CreateTimer(_ => Post(PublishLoadIfChanged), null, LoadCheckInterval, LoadCheckInterval);
+
+        var pool = new PoolMembership(
+            new LocalMember(node.Id, Address, node.Pool, MemberRole.Node, nodeCertificate.Current.RawData),
+            mesh.Name,
+            MembershipOptions.Preset(mesh.Gossip.Preset) ?? MembershipOptions.Lan,
+            certificates.LoadCertificate(CertificateStore.CaName),
+            () => nodeCertificate.Current,
+            seeds,
+            time,
+            logger);
+        pool.Changed += change =>
+        {
+            if (change.Kind == MemberEventKind.Reaped)
+            {
+                Reaped?.Invoke(change.Member.Address);
+            }
+            else if (change.Kind is MemberEventKind.Joined or MemberEventKind.Alive && !change.Member.IsSelf)
+            {
+                breakers.Forget(change.Member.Id);
+            }
+        };
+        pool.Start(state => state.PublishModels(ModelInfos.Of(snapshot)));
+        Volatile.Write(ref _pool, pool);
+
+        catalog.Changed += changed => pool.Post(state => state.PublishModels(ModelInfos.Of(changed)));
+        nodeCertificate.Rotated += pool.Rotate;
+        _loadTimer = time.CreateTimer(_ => pool.Post(PublishLoadIfChanged), null, LoadCheckInterval, LoadCheckInterval);
         LogStarted(logger, node.Id, Address, mesh.Gossip.Preset, seeds.Count);
     }
 
@@ -119,119 +99,29 @@ internal sealed partial class MembershipRuntime(
     }
 
     /// <summary>Announces a graceful leave and gives it a few gossip rounds to spread (DESIGN.md section 7).</summary>
-    public async Task LeaveAsync(CancellationToken cancellationToken)
-    {
-        var membership = _membership;
-        if (membership is null)
-        {
-            return;
-        }
-
-        Post(membership.Leave);
-        if (Read(state => state.Members.All(m => m.IsSelf || m.Status is not (MemberStatus.Alive or MemberStatus.Suspect))))
-        {
-            // Alone in the pool: nobody to tell.
-            return;
-        }
-
-        try
-        {
-            await Task.Delay(membership.Options.GossipInterval * 3, time, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // The shutdown bound passed; the leave went out to the members told directly.
-        }
-    }
+    public Task LeaveAsync(CancellationToken cancellationToken) =>
+        _pool is { } pool ? pool.LeaveAsync(cancellationToken) : Task.CompletedTask;
 
     /// <summary>Hands a peer's request to the state machine; completes with its reply.</summary>
-    public Task<IMessage> ReceiveAsync(string sender, IMessage request)
-    {
-        var reply = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var membership = _membership ?? throw new InvalidOperationException("membership has not started yet");
-        lock (_gate)
-        {
-            try
-            {
-                membership.Receive(sender, request, response => reply.TrySetResult(response));
-            }
-            catch (MeshRefusedException ex)
-            {
-                LogRefused(logger, sender, ex.Message);
-                reply.TrySetException(ex);
-            }
-        }
-
-        return reply.Task;
-    }
+    public Task<IMessage> ReceiveAsync(string sender, IMessage request) => Pool.ReceiveAsync(sender, request);
 
     /// <summary>Reads the membership state under its lock.</summary>
-    public T Read<T>(Func<SwimMembership, T> read)
-    {
-        var membership = _membership ?? throw new InvalidOperationException("membership has not started yet");
-        lock (_gate)
-        {
-            return read(membership);
-        }
-    }
+    public T Read<T>(Func<SwimMembership, T> read) => Pool.Read(read);
 
     public void Dispose()
     {
         _loadTimer?.Dispose();
-        _joinTimer?.Dispose();
-        lock (_gate)
-        {
-            _membership?.Stop();
-        }
-
-        _transport?.Dispose();
+        _pool?.Dispose();
     }
 
-    private void Post(Action action)
-    {
-        lock (_gate)
-        {
-            try
-            {
-                action();
-            }
-            catch (Exception ex) when (ex is MeshRefusedException or InvalidProtocolBufferException or InvalidOperationException)
-            {
-                LogActionFailed(logger, ex.Message);
-            }
-        }
-    }
-
-    /// <summary>Tries the seeds until one answers, backing off to at most 30 s between rounds.</summary>
-    private void Join(List<string> seeds, TimeSpan retry)
-    {
-        if (seeds.Count == 0)
-        {
-            return;
-        }
-
-        Post(() => _membership!.Join(seeds, answered =>
-        {
-            if (answered > 0)
-            {
-                LogJoined(logger, answered, seeds.Count);
-                return;
-            }
-
-            var next = retry * 2 > MaximumJoinRetry ? MaximumJoinRetry : retry * 2;
-            LogJoinRetry(logger, seeds.Count, retry.TotalSeconds);
-            _joinTimer?.Dispose();
-            _joinTimer = time.CreateTimer(_ => Join(seeds, next), null, retry, Timeout.InfiniteTimeSpan);
-        }));
-    }
+    private PoolMembership Pool => _pool ?? throw new InvalidOperationException("membership has not started yet");
 
     /// <summary>
     /// Publishes the load record when it changed, or before the last one goes stale; never more often than
     /// once per second per 32 members, so load gossip per member stays flat as the pool grows.
     /// </summary>
-    private void PublishLoadIfChanged()
+    private void PublishLoadIfChanged(SwimMembership membership)
     {
-        var membership = _membership!;
         var snapshot = catalog.Current;
         var loads = snapshot.Backends.Select(backend => WithCooldown(new BackendLoad
         {
@@ -284,22 +174,4 @@ internal sealed partial class MembershipRuntime(
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Membership of {NodeId} started at {Address} ({Preset} preset), {Seeds} seed(s)")]
     private static partial void LogStarted(ILogger logger, string nodeId, string address, string preset, int seeds);
-
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Information, Message = "Joined the pool: {Answered} of {Seeds} seed(s) answered")]
-    private static partial void LogJoined(ILogger logger, int answered, int seeds);
-
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "No seed of {Seeds} answered; retrying in {RetrySeconds}s")]
-    private static partial void LogJoinRetry(ILogger logger, int seeds, double retrySeconds);
-
-    [LoggerMessage(EventId = 4004, Level = LogLevel.Information, Message = "Member {Member} {Change} (incarnation {Incarnation})")]
-    private static partial void LogMemberChange(ILogger logger, string member, string change, ulong incarnation);
-
-    [LoggerMessage(EventId = 4005, Level = LogLevel.Warning, Message = "Refused a mesh message from {Sender}: {Reason}")]
-    private static partial void LogRefused(ILogger logger, string sender, string reason);
-
-    [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Refused a gossiped update: {Reason}")]
-    private static partial void LogUpdateRejected(ILogger logger, string reason);
-
-    [LoggerMessage(EventId = 4006, Level = LogLevel.Warning, Message = "Membership step failed: {Reason}")]
-    private static partial void LogActionFailed(ILogger logger, string reason);
 }

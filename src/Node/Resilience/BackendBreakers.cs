@@ -42,6 +42,21 @@ internal sealed class BackendBreakers(TimeProvider time)
         }
     }
 
+    /// <summary>
+    /// Drops the failure history of every backend reached through a member (keys "member/..."): it came back
+    /// (joined again after a restart, or alive after it was declared dead), so its past failures say nothing
+    /// about it now, and a breaker left open would turn away the first requests it could serve.
+    /// </summary>
+    public void Forget(string member)
+    {
+        var prefix = member + "/";
+        foreach (var key in _pipelines.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
+        {
+            _pipelines.TryRemove(key, out _);
+            _cooldowns.TryRemove(key, out _);
+        }
+    }
+
     /// <summary>Failures of the backend itself count; a bad request, a full queue or a cancelled call do not.</summary>
     private static bool BackendFailed(Outcome<object> outcome) =>
         outcome.Exception is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown or StatusCode.DataLoss };

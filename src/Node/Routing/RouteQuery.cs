@@ -1,3 +1,4 @@
+using LlmRouter.Common.Protocol;
 using LlmRouter.Common.Configuration;
 using LlmRouter.V1;
 

@@ -1,3 +1,4 @@
+using LlmRouter.Common.Protocol;
 using Grpc.Core;
 using LlmRouter.Common.Configuration;
 using LlmRouter.Node.Catalog;

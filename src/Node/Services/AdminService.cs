@@ -1,3 +1,5 @@
+using LlmRouter.Common.Membership;
+using LlmRouter.Common.Grpc;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using LlmRouter.Common.Gossip;
@@ -63,6 +65,12 @@ internal sealed class AdminService(MembershipRuntime membership, MeshTrust trust
             .SelectMany(m => m.Models!.Models)
             .OrderBy(m => m.Id, StringComparer.Ordinal)
             .ThenBy(m => m.Node, StringComparer.Ordinal)
+            .ToList()));
+        response.Routes.AddRange(membership.Read(state => state.Members
+            .Where(m => m.Status == MemberStatus.Alive && m.Routes is not null)
+            .SelectMany(m => m.Routes!.Routes.Select(route => new AdvertisedRoute { Integrator = m.Id, Route = route }))
+            .OrderBy(r => r.Route.Model.Id, StringComparer.Ordinal)
+            .ThenBy(r => r.Integrator, StringComparer.Ordinal)
             .ToList()));
         return Task.FromResult(response);
     }

@@ -1,3 +1,5 @@
+using LlmRouter.Common.Membership;
+using LlmRouter.Common.Grpc;
 using Google.Protobuf;
 using Grpc.Core;
 using LlmRouter.Common.Gossip;

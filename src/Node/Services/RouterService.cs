@@ -1,4 +1,5 @@
 using Grpc.Core;
+using LlmRouter.Common.Protocol;
 using LlmRouter.Node.Catalog;
 using LlmRouter.Node.Chat;
 using LlmRouter.Node.Embeddings;
@@ -21,14 +22,10 @@ internal sealed class RouterService(ChatCoordinator chat, EmbedHandler embed, No
 
     public Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
-        if (!Enum.IsDefined(request.Kind))
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument,
-                $"kind: unknown model kind {(int)request.Kind} (use MODEL_KIND_CHAT, MODEL_KIND_EMBEDDING or leave it unset)"));
-        }
+        ModelKinds.EnsureKnown(request.Kind);
 
         var response = new ListModelsResponse();
-        response.Models.AddRange(ModelInfos.Of(catalog.Current).Where(m => request.Kind == ModelKind.Unspecified || m.Kind == request.Kind));
+        response.Models.AddRange(ModelInfos.Of(catalog.Current).Where(m => ModelKinds.Matches(request.Kind, m)));
         return Task.FromResult(response);
     }
 }

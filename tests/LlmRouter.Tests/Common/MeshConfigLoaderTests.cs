@@ -226,6 +226,13 @@ public sealed class MeshConfigLoaderTests
 
         Assert.True(mesh.Pools.Count >= 2);
         Assert.True(mesh.AllNodes.Count() >= 4);
+        Assert.True(mesh.Integrators.Count >= 1);
+
+        // The main job's question: a model only subnet-b has, which an integrator carries into subnet-a.
+        var onlyInB = mesh.Pools.Single(p => p.Name == "subnet-b").Nodes.SelectMany(n => n.Backends).SelectMany(b => b.Models).Select(m => m.Id)
+            .Except(mesh.Pools.Single(p => p.Name == "subnet-a").Nodes.SelectMany(n => n.Backends).SelectMany(b => b.Models).Select(m => m.Id));
+        Assert.Contains("qwen2.5-72b", onlyInB);
+        Assert.Contains(mesh.Integrators, i => i.Pools.Select(p => p.Pool).Order().SequenceEqual(["subnet-a", "subnet-b"]));
     }
 
     internal static string RepositoryRoot()

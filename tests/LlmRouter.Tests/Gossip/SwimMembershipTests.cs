@@ -193,6 +193,32 @@ public sealed class SwimMembershipTests
     }
 
     [Fact]
+    public void Accused_MemberThatMissedAJoin_CatchesUpWhenItRefutes_NotAtTheNextPushPull()
+    {
+        var network = new SimulatedNetwork(seed: 15, MembershipOptions.Lan);
+        var members = network.AddPool(4);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+
+        // m3 is cut off long enough to be suspected while m4 joins and the news of it stops being gossiped.
+        network.Partition(["m3"], ["m0", "m1", "m2", "m4"]);
+        var late = network.Add("m4");
+        late.Start();
+        late.Membership.Join([members[0].Address]);
+        network.Clock.RunUntil(() => members.Take(3).Any(m => m.StatusOf("m3") == MemberStatus.Suspect), TimeSpan.FromSeconds(10), Step);
+        network.Clock.RunFor(TimeSpan.FromSeconds(1));
+        Assert.Equal(MemberStatus.Unspecified, members[3].StatusOf("m4"));
+        network.Heal();
+
+        // The suspicion reaches m3, it refutes and exchanges full state at once: it learns of m4 in about a
+        // probe round, where waiting for the push-pull tick (every 30 s) could take half a minute.
+        var healedAt = network.Clock.Now;
+        var learnedAt = network.Clock.RunUntil(() => members[3].StatusOf("m4") == MemberStatus.Alive, TimeSpan.FromSeconds(30), Step);
+
+        Assert.NotNull(learnedAt);
+        Assert.True(learnedAt - healedAt < TimeSpan.FromSeconds(5), $"m3 learned of m4 {learnedAt - healedAt} after the heal");
+    }
+
+    [Fact]
     public void Models_PublishedByOne_ReachEveryMemberWithItsVersion()
     {
         var network = new SimulatedNetwork(seed: 9, MembershipOptions.Lan);

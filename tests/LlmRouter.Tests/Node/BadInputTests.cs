@@ -1,3 +1,4 @@
+using LlmRouter.Common.Protocol;
 using System.Net;
 using System.Net.Http.Headers;
 using Grpc.Core;

@@ -1,3 +1,5 @@
+using LlmRouter.Common.Membership;
+using LlmRouter.Common.Grpc;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
@@ -18,7 +20,7 @@ public sealed class CertificateRotationTests
         await using var mesh = await TestMesh.StartAsync(2);
         var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
         await Eventually.WaitUntil(() => Alive(n1, "n2") is not null, "n1 sees n2", () => "not yet");
-        var before = n2.Services.GetRequiredService<NodeCertificates>().Current.Thumbprint;
+        var before = n2.Services.GetRequiredService<MemberCertificate>().Current.Thumbprint;
         var incarnationBefore = Alive(n1, "n2")!.Incarnation;
 
         var store = new CertificateStore(mesh.Mesh.CertificatesDirectory);
@@ -32,7 +34,7 @@ public sealed class CertificateRotationTests
             "n1 learns n2's new certificate through a new alive update", () => $"{Alive(n1, "n2")}");
         var presented = await ServerCertificate(n2.Address);
         Assert.NotEqual(before, presented.Thumbprint);
-        Assert.Equal(n2.Services.GetRequiredService<NodeCertificates>().Current.Thumbprint, presented.Thumbprint);
+        Assert.Equal(n2.Services.GetRequiredService<MemberCertificate>().Current.Thumbprint, presented.Thumbprint);
 
         // Records signed with the new key verify at n1: load records keep arriving.
         var loadSequence = Alive(n1, "n2")?.Load?.Sequence ?? 0;

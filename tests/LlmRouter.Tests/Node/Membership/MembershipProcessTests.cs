@@ -84,18 +84,18 @@ public sealed class MembershipProcessTests : IDisposable
         var frozen = _processes["n3"];
         Assert.Equal(0, NodeProcessRunner.Signal(frozen.Process.Id, NodeProcessRunner.SigStop));
         var frozenFor = System.Diagnostics.Stopwatch.StartNew();
-        await Until(() => Task.FromResult(_processes.Any(p => p.Key != "n3" && p.Value.Output.Contains("Member n3 Suspected", StringComparison.Ordinal))),
+        await Until(() => Task.FromResult(_processes.Any(p => p.Key != "n3" && p.Value.Output.Contains("member n3 Suspected", StringComparison.Ordinal))),
             "a member suspects the frozen n3", TimeSpan.FromSeconds(15));
         Assert.Equal(0, NodeProcessRunner.Signal(frozen.Process.Id, NodeProcessRunner.SigCont));
         Console.WriteLine($"n3 frozen for {frozenFor.Elapsed.TotalSeconds:0.0} s before it was suspected");
         await Until(async () => (await Members(admin))["n3"] is { Status: MemberStatus.Alive, Incarnation: > 0 }, "n3 refutes with a higher incarnation", TimeSpan.FromSeconds(30));
-        Assert.False(_processes.Values.Any(p => p.Output.Contains("Member n3 Dead", StringComparison.Ordinal)), Outputs("n3 was declared dead"));
+        Assert.False(_processes.Values.Any(p => p.Output.Contains("member n3 Dead", StringComparison.Ordinal)), Outputs("n3 was declared dead"));
 
         // 3. n5 killed with SIGKILL: every other member declares it dead within the suspicion bound.
         var killedAt = System.Diagnostics.Stopwatch.StartNew();
         _processes["n5"].Process.Kill();
         var observers = nodes.Take(Count - 1).Select(n => n.Item1).ToList();
-        await Until(() => Task.FromResult(observers.All(id => _processes[id].Output.Contains("Member n5 Dead", StringComparison.Ordinal))),
+        await Until(() => Task.FromResult(observers.All(id => _processes[id].Output.Contains("member n5 Dead", StringComparison.Ordinal))),
             "n5 declared dead by all", TimeSpan.FromSeconds(40));
         Console.WriteLine($"SIGKILL detected by all four members in {killedAt.Elapsed.TotalSeconds:0.0} s");
 

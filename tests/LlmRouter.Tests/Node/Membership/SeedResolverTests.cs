@@ -1,3 +1,6 @@
+using LlmRouter.Common.Membership;
+using LlmRouter.Common.Grpc;
+using LlmRouter.Common.Identity;
 using LlmRouter.Common.Configuration;
 using LlmRouter.Node.Membership;
 using Microsoft.Extensions.Configuration;

@@ -1,39 +1,39 @@
 using System.Security.Cryptography.X509Certificates;
-using LlmRouter.Common.Identity;
+using Microsoft.Extensions.Logging;
 
-namespace LlmRouter.Node.Hosting;
+namespace LlmRouter.Common.Identity;
 
 /// <summary>
-/// This node's certificate, reloaded when its files change so certificates rotate without a restart: new
+/// A member's certificate (a node's, or an integrator's in one pool), reloaded when its files change so certificates rotate without a restart: new
 /// TLS handshakes (server and client side) present the new certificate, and <see cref="Rotated"/> lets
 /// the membership re-announce it. A replacement that does not chain to the mesh CA or names another
 /// identity is refused and the current certificate stays.
 /// </summary>
-internal sealed partial class NodeCertificates : IDisposable
+internal sealed partial class MemberCertificate : IDisposable
 {
     // Certificate tools write the key and the certificate one after the other; wait for both.
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(500);
 
     private readonly CertificateStore _store;
-    private readonly string _nodeId;
+    private readonly string _name;
     private readonly MeshTrust _trust;
-    private readonly ILogger<NodeCertificates> _logger;
+    private readonly ILogger _logger;
     private readonly FileSystemWatcher _watcher;
     private readonly Lock _lock = new();
     private readonly MeshIdentity _identity;
     private ITimer? _pending;
     private volatile X509Certificate2 _current;
 
-    public NodeCertificates(CertificateStore store, string nodeId, MeshTrust trust, TimeProvider time, ILogger<NodeCertificates> logger)
+    public MemberCertificate(CertificateStore store, string name, MeshTrust trust, TimeProvider time, ILogger logger)
     {
         _store = store;
-        _nodeId = nodeId;
+        _name = name;
         _trust = trust;
         _logger = logger;
-        _current = store.LoadWithKey(nodeId);
+        _current = store.LoadWithKey(_name);
         _identity = trust.Identify(_current) ?? throw new InvalidOperationException(
-            $"{store.CertificatePath(nodeId)} does not chain to the mesh CA {store.CertificatePath(CertificateStore.CaName)} or names no identity of this mesh");
-        _watcher = new FileSystemWatcher(store.Directory, nodeId + ".*")
+            $"{store.CertificatePath(_name)} does not chain to the mesh CA {store.CertificatePath(CertificateStore.CaName)} or names no identity of this mesh");
+        _watcher = new FileSystemWatcher(store.Directory, _name + ".*")
         {
             NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.CreationTime | NotifyFilters.Size,
         };
@@ -69,11 +69,11 @@ internal sealed partial class NodeCertificates : IDisposable
         X509Certificate2 candidate;
         try
         {
-            candidate = _store.LoadWithKey(_nodeId);
+            candidate = _store.LoadWithKey(_name);
         }
         catch (InvalidOperationException ex)
         {
-            LogRefused(_logger, _store.CertificatePath(_nodeId), ex.Message);
+            LogRefused(_logger, _store.CertificatePath(_name), ex.Message);
             return;
         }
 
@@ -85,7 +85,7 @@ internal sealed partial class NodeCertificates : IDisposable
 
         if (_trust.Identify(candidate) != _identity)
         {
-            LogRefused(_logger, _store.CertificatePath(_nodeId), $"it does not chain to the mesh CA or does not name {_identity}");
+            LogRefused(_logger, _store.CertificatePath(_name), $"it does not chain to the mesh CA or does not name {_identity}");
             candidate.Dispose();
             return;
         }

@@ -2,7 +2,7 @@ using System.Net;
 using LlmRouter.Common.Configuration;
 using Microsoft.Extensions.ServiceDiscovery;
 
-namespace LlmRouter.Node.Membership;
+namespace LlmRouter.Common.Membership;
 
 /// <summary>
 /// Finds where to join a pool through Microsoft.Extensions.ServiceDiscovery: each pool is a service named

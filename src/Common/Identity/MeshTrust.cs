@@ -2,7 +2,7 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using LlmRouter.Common.Identity;
 
-namespace LlmRouter.Node.Hosting;
+namespace LlmRouter.Common.Identity;
 
 /// <summary>
 /// Checks peer certificates against the mesh's own CA only (never the system store): a certificate is

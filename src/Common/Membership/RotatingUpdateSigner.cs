@@ -3,7 +3,7 @@ using LlmRouter.Common.Gossip;
 using LlmRouter.Common.Identity;
 using LlmRouter.V1;
 
-namespace LlmRouter.Node.Membership;
+namespace LlmRouter.Common.Membership;
 
 /// <summary>Signs with the node's current certificate; a rotation swaps the key for every later update.</summary>
 internal sealed class RotatingUpdateSigner(X509Certificate2 authority, string mesh, X509Certificate2 initial) : IUpdateSigner

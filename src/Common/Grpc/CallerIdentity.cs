@@ -1,8 +1,7 @@
 using Grpc.Core;
 using LlmRouter.Common.Identity;
-using LlmRouter.Node.Hosting;
 
-namespace LlmRouter.Node.Services;
+namespace LlmRouter.Common.Grpc;
 
 /// <summary>Who is calling, from the client certificate of the mutual TLS connection.</summary>
 internal static class CallerIdentity

@@ -1,6 +1,6 @@
 using LlmRouter.Common.Gossip;
 
-namespace LlmRouter.Node.Membership;
+namespace LlmRouter.Common.Membership;
 
 /// <summary>Real time for the membership state machine: TimeProvider timers whose callbacks run on its executor.</summary>
 internal sealed class TimerScheduler(TimeProvider time, Action<Action> post) : IMeshScheduler

@@ -1,4 +1,4 @@
-namespace LlmRouter.Node.Routing;
+namespace LlmRouter.Common.Protocol;
 
 /// <summary>Policy labels a request may carry; each one removes candidates it forbids.</summary>
 internal static class PolicyLabels

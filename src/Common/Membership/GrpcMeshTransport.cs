@@ -7,7 +7,7 @@ using LlmRouter.Common.Gossip;
 using LlmRouter.Common.Identity;
 using LlmRouter.V1;
 
-namespace LlmRouter.Node.Membership;
+namespace LlmRouter.Common.Membership;
 
 /// <summary>
 /// Carries membership messages as Mesh RPCs over mutual TLS: one persistent channel (HTTP/2 connection)

@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 
-namespace LlmRouter.Node.Hosting;
+using Microsoft.Extensions.Hosting;
+
+namespace LlmRouter.Common.Hosting;
 
 /// <summary>
 /// Replaces the console lifetime, whose SIGTERM handling signals "application stopping" before any hosted

@@ -1,0 +1,93 @@
+using LlmRouter.Common.Gossip;
+using LlmRouter.V1;
+
+namespace LlmRouter.Integrator.Border;
+
+/// <summary>
+/// What an integrator advertises into one pool (DESIGN.md section 5): every model it can reach in its
+/// other pools, directly (a node's model record with its load) or through another integrator's routes,
+/// one route per model and path of pools, with the best copy's description, the summed free capacity,
+/// the least load, and the path vector. A route whose path already holds the pool it would be advertised
+/// into is dropped, so no route loops; a border with an export list carries only those models.
+/// </summary>
+internal static class BorderRoutes
+{
+    /// <summary>Load assumed for a copy whose member has no fresh load record: half full, never idle.</summary>
+    private const double UnknownLoad = 0.5;
+
+    public static List<ModelRoute> Into(
+        string pool,
+        IReadOnlyDictionary<string, IReadOnlyList<MemberView>> others,
+        IReadOnlyList<string> export,
+        DateTimeOffset now)
+    {
+        var copies = new List<Copy>();
+        foreach (var (behind, members) in others)
+        {
+            if (behind == pool)
+            {
+                continue;
+            }
+
+            foreach (var member in members)
+            {
+                if (member.IsSelf || member.Status != MemberStatus.Alive)
+                {
+                    continue;
+                }
+
+                foreach (var model in member.Models?.Models ?? [])
+                {
+                    var load = member.Load?.Backends.FirstOrDefault(b => b.Backend == model.Backend);
+                    if (load?.CooldownUntil?.ToDateTimeOffset() > now)
+                    {
+                        continue;
+                    }
+
+                    copies.Add(new Copy(model, Free(load), Load(load), [behind]));
+                }
+
+                foreach (var route in member.Routes?.Routes ?? [])
+                {
+                    if (!route.Pools.Contains(pool) && !route.Pools.Contains(behind))
+                    {
+                        copies.Add(new Copy(route.Model, route.FreeCapacity, route.LeastLoad, [behind, .. route.Pools]));
+                    }
+                }
+            }
+        }
+
+        return copies
+            .Where(copy => Exported(copy.Model, export))
+            .GroupBy(copy => (copy.Model.Id, copy.Model.Kind, Path: string.Join('>', copy.Pools)))
+            .OrderBy(group => group.Key.Id, StringComparer.Ordinal)
+            .ThenBy(group => group.Key.Path, StringComparer.Ordinal)
+            .Select(group =>
+            {
+                var best = group.OrderByDescending(c => c.Model.Quality).ThenBy(c => c.Load).First();
+                var route = new ModelRoute
+                {
+                    Model = best.Model.Clone(),
+                    FreeCapacity = (uint)Math.Min(uint.MaxValue, group.Sum(c => (long)c.Free)),
+                    LeastLoad = group.Min(c => c.Load),
+                };
+                route.Pools.Add(best.Pools);
+                return route;
+            })
+            .ToList();
+    }
+
+    /// <summary>Whether the border carries this model: every model without an export list, else the ones it names (by id or alias).</summary>
+    public static bool Exported(ModelInfo model, IReadOnlyList<string> export) =>
+        export.Count == 0 || export.Contains(model.Id, StringComparer.Ordinal) || model.Aliases.Any(alias => export.Contains(alias, StringComparer.Ordinal));
+
+    private static uint Free(BackendLoad? load) => load is null
+        ? 1
+        : (uint)Math.Max(0, (long)load.MaxConcurrency - load.InFlight - load.Queued);
+
+    private static double Load(BackendLoad? load) => load is null || load.MaxConcurrency == 0
+        ? UnknownLoad
+        : Math.Clamp((load.InFlight + load.Queued) / (double)load.MaxConcurrency, 0, 1);
+
+    private sealed record Copy(ModelInfo Model, uint Free, double Load, IReadOnlyList<string> Pools);
+}

@@ -1,0 +1,3 @@
+using LlmRouter.Integrator.Hosting;
+
+return await IntegratorCli.RunAsync(args).ConfigureAwait(false);

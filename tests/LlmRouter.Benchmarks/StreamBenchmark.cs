@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Grpc.Net.Client;
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Identity;
+using LlmRouter.Integrator.Hosting;
+using LlmRouter.Node.Hosting;
+using LlmRouter.V1;
+
+namespace LlmRouter.Benchmarks;
+
+/// <summary>
+/// Streams through 0, 1 and 2 hops (issue 6, item 3), over mutual TLS on loopback: paced simulated
+/// backends (64 deltas, 20 ms apart) reached directly (client -> serving node), through one forwarding
+/// hop (client -> a -> a2) and through two (client -> a -> integrator -> b). Per stream, the time to the
+/// first token and every gap between deltas as the client sees them; the added time to first token and
+/// the gap ratio are against the direct path measured in the same run.
+/// </summary>
+internal static class StreamBenchmark
+{
+    private const int Deltas = 64;
+    private const int Concurrency = 8;
+
+    public static async Task<int> RunAsync()
+    {
+        var directory = Directory.CreateTempSubdirectory("llmrouter-bench-streams-");
+        try
+        {
+            var ports = Enumerable.Range(0, 5).Select(_ => NodeBenchmark.FreePort()).ToArray();
+            var path = Path.Combine(directory.FullName, "mesh.yaml");
+            await File.WriteAllTextAsync(path, Yaml(ports));
+            var mesh = MeshConfigLoader.Load(path);
+            var store = new CertificateStore(mesh.CertificatesDirectory);
+            store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+
+            var hosts = new List<WebApplication>();
+            foreach (var id in new[] { "a", "a2", "b" })
+            {
+                var node = NodeHostBuilder.Build(new NodeLaunch(mesh, id, JsonLogs: false) { MinimumLogLevel = Serilog.Events.LogEventLevel.Warning });
+                await node.StartAsync();
+                hosts.Add(node);
+            }
+
+            var integrator = IntegratorHostBuilder.Build(new IntegratorLaunch(mesh, "i1", JsonLogs: false));
+            await integrator.StartAsync();
+            hosts.Add(integrator);
+            try
+            {
+                using var toA = Channel(store, ports[0]);
+                using var toA2 = Channel(store, ports[1]);
+                await WaitForAsync(toA, "near", routes: false);
+                await WaitForAsync(toA, "far", routes: true);
+
+                (string Name, GrpcChannel Channel, string Model)[] paths =
+                [
+                    ("direct: client -> serving node", toA2, "near"),
+                    ("1 hop: client -> a -> a2", toA, "near"),
+                    ("2 hops: client -> a -> i1 -> b", toA, "far"),
+                ];
+                foreach (var (_, channel, model) in paths)
+                {
+                    await MeasureAsync(channel, model, streams: Concurrency);
+                }
+
+                // Alternating rounds, so drift on a noisy machine hits every path alike.
+                var samples = paths.Select(_ => (Ttft: new List<double>(), Gaps: new List<double>())).ToArray();
+                for (var round = 0; round < 3; round++)
+                {
+                    for (var i = 0; i < paths.Length; i++)
+                    {
+                        var (ttft, gaps) = await MeasureAsync(paths[i].Channel, paths[i].Model, streams: Concurrency * 3);
+                        samples[i].Ttft.AddRange(ttft);
+                        samples[i].Gaps.AddRange(gaps);
+                    }
+                }
+
+                Console.WriteLine($"Streams: {Deltas} deltas paced 20 ms apart by the simulated backend (20 ms to the first), {Concurrency} at a time, mutual TLS on loopback, {Environment.ProcessorCount} cores");
+                Console.WriteLine();
+                Console.WriteLine($"{"path",-34} {"TTFT p50",9} {"TTFT p99",9} {"gap p50",8} {"gap p99",8} {"+TTFT p50",10} {"+TTFT p99",10} {"gap ratio p50/p99",18}");
+                var direct = Summary(samples[0]);
+                for (var i = 0; i < paths.Length; i++)
+                {
+                    var s = Summary(samples[i]);
+                    Console.WriteLine($"{paths[i].Name,-34} {s.TtftP50,9:0.000} {s.TtftP99,9:0.000} {s.GapP50,8:0.000} {s.GapP99,8:0.000} {s.TtftP50 - direct.TtftP50,10:+0.000;-0.000} {s.TtftP99 - direct.TtftP99,10:+0.000;-0.000} {s.GapP50 / direct.GapP50,8:0.000}/{s.GapP99 / direct.GapP99:0.000}");
+                }
+
+                Console.WriteLine();
+                Console.WriteLine("milliseconds; targets: added time to first token <= 1 ms p99 per hop, gap ratio within 5% of direct (no buffering)");
+                return 0;
+            }
+            finally
+            {
+                foreach (var host in hosts)
+                {
+                    await host.StopAsync();
+                    await host.DisposeAsync();
+                }
+            }
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    private static (double TtftP50, double TtftP99, double GapP50, double GapP99) Summary((List<double> Ttft, List<double> Gaps) sample)
+    {
+        var ttft = sample.Ttft.Order().ToList();
+        var gaps = sample.Gaps.Order().ToList();
+        return (Percentile(ttft, 0.5), Percentile(ttft, 0.99), Percentile(gaps, 0.5), Percentile(gaps, 0.99));
+    }
+
+    /// <summary>Runs the given number of streams, <see cref="Concurrency"/> at a time; returns every TTFT and gap in ms.</summary>
+    private static async Task<(List<double> Ttft, List<double> Gaps)> MeasureAsync(GrpcChannel channel, string model, int streams)
+    {
+        var client = new Router.RouterClient(channel);
+        var ttft = new List<double>();
+        var gaps = new List<double>();
+        var next = 0;
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(async _ =>
+        {
+            while (Interlocked.Increment(ref next) <= streams)
+            {
+                var request = new ChatRequest { Model = model, Sampling = new SamplingParameters { MaxTokens = Deltas } };
+                request.Messages.Add(new ChatMessage { Role = Role.User, Content = "benchmark" });
+                var started = Stopwatch.GetTimestamp();
+                long last = 0;
+                var mine = new List<double>();
+                double first = 0;
+                using var call = client.Chat(request);
+                await foreach (var frame in call.ResponseStream.ReadAllAsync())
+                {
+                    if (frame.FrameCase != ChatResponse.FrameOneofCase.Delta)
+                    {
+                        continue;
+                    }
+
+                    var now = Stopwatch.GetTimestamp();
+                    if (last == 0)
+                    {
+                        first = Stopwatch.GetElapsedTime(started, now).TotalMilliseconds;
+                    }
+                    else
+                    {
+                        mine.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
+                    }
+
+                    last = now;
+                }
+
+                lock (ttft)
+                {
+                    ttft.Add(first);
+                    gaps.AddRange(mine);
+                }
+            }
+        }));
+        return (ttft, gaps);
+    }
+
+    private static GrpcChannel Channel(CertificateStore store, int port) =>
+        MeshChannels.Create(new Uri($"https://127.0.0.1:{port}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
+
+    private static async Task WaitForAsync(GrpcChannel toA, string model, bool routes)
+    {
+        var admin = new Admin.AdminClient(toA);
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var known = await admin.ListMeshModelsAsync(new ListMeshModelsRequest());
+            if (routes ? known.Routes.Any(r => r.Route.Model.Id == model) : known.Models.Any(m => m.Id == model))
+            {
+                return;
+            }
+
+            if (clock.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new TimeoutException($"node a never learned of {model}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
+
+    private static string Yaml(int[] ports) => $$"""
+        mesh:
+          name: bench
+          certificates: certs
+        gossip:
+          preset: local
+        server:
+          drain_timeout: 1s
+          drain_notice: 0ms
+        pools:
+          - name: pool-a
+            nodes:
+              - id: a
+                listen: https://127.0.0.1:{{ports[0]}}
+                backends:
+                  - { id: sim-a, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 0ms, tokens_per_second: 0 }, models: [ { id: other } ] }
+              - id: a2
+                listen: https://127.0.0.1:{{ports[1]}}
+                backends:
+                  - { id: sim-a2, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 20ms, tokens_per_second: 50 }, models: [ { id: near } ] }
+          - name: pool-b
+            nodes:
+              - id: b
+                listen: https://127.0.0.1:{{ports[2]}}
+                backends:
+                  - { id: sim-b, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 20ms, tokens_per_second: 50 }, models: [ { id: far } ] }
+        integrators:
+          - id: i1
+            pools:
+              - { pool: pool-a, listen: https://127.0.0.1:{{ports[3]}} }
+              - { pool: pool-b, listen: https://127.0.0.1:{{ports[4]}} }
+        """;
+}

@@ -1,0 +1,157 @@
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Identity;
+using LlmRouter.Integrator.Hosting;
+using LlmRouter.V1;
+using Microsoft.AspNetCore.Builder;
+
+namespace LlmRouter.Tests.Infrastructure;
+
+/// <summary>
+/// Several pools on loopback joined by integrators, every node and integrator a real in-process host with
+/// mutual TLS on a port chosen up front, and the fast "local" gossip preset.
+/// </summary>
+internal sealed class BorderMesh : IAsyncDisposable
+{
+    private readonly DirectoryInfo _directory;
+    private readonly Dictionary<string, WebApplication> _integrators = new(StringComparer.Ordinal);
+
+    private BorderMesh(DirectoryInfo directory, MeshConfig mesh)
+    {
+        _directory = directory;
+        Mesh = mesh;
+    }
+
+    public MeshConfig Mesh { get; }
+
+    public Dictionary<string, TestNode> Nodes { get; } = new(StringComparer.Ordinal);
+
+    /// <param name="pools">Each pool's name and nodes: id and one model it serves (a simulated backend each).</param>
+    /// <param name="integrators">Each integrator's id, the pools it joins, and its export list (empty: everything).</param>
+    public static async Task<BorderMesh> StartAsync(
+        IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
+        IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
+        string simulated = "time_to_first_token: 0ms\ntokens_per_second: 0")
+    {
+        var directory = Directory.CreateTempSubdirectory("llmrouter-border-");
+        var path = Path.Combine(directory.FullName, "mesh.yaml");
+        await File.WriteAllTextAsync(path, Yaml(pools, integrators, simulated));
+        var mesh = MeshConfigLoader.Load(path);
+        new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+        var border = new BorderMesh(directory, mesh);
+        foreach (var node in mesh.AllNodes)
+        {
+            border.Nodes[node.Id] = await TestNode.StartAsync(mesh, node.Id);
+        }
+
+        foreach (var integrator in mesh.Integrators)
+        {
+            await border.StartIntegratorAsync(integrator.Id);
+        }
+
+        return border;
+    }
+
+    public async Task StartIntegratorAsync(string id)
+    {
+        var app = IntegratorHostBuilder.Build(new IntegratorLaunch(Mesh, id, JsonLogs: false));
+        await app.StartAsync();
+        _integrators[id] = app;
+    }
+
+    /// <summary>Stops an integrator at once, without leaving its pools (the closest in-process to kill -9).</summary>
+    public async Task KillIntegratorAsync(string id)
+    {
+        using var now = new CancellationTokenSource();
+        await now.CancelAsync();
+        var app = _integrators[id];
+        _integrators.Remove(id);
+        await app.StopAsync(now.Token);
+        await app.DisposeAsync();
+    }
+
+    /// <summary>Waits until a node has a route to the model from each of the named integrators.</summary>
+    public Task RouteKnownAsync(string node, string model, params string[] through) => Eventually.WaitUntil(
+        async () =>
+        {
+            var routes = (await Nodes[node].Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Routes;
+            return through.All(integrator => routes.Any(r => r.Integrator == integrator && r.Route.Model.Id == model));
+        },
+        $"{node} has a route to {model} through {string.Join(", ", through)}",
+        async () => string.Join(", ", (await Nodes[node].Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Routes
+            .Select(r => $"{r.Route.Model.Id} via {r.Integrator} ({string.Join(">", r.Route.Pools)})")),
+        TimeSpan.FromSeconds(20));
+
+    /// <summary>A client certificate that presents the given member (node or integrator-in-pool) identity.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2 MemberCertificate(string name) =>
+        new CertificateStore(Mesh.CertificatesDirectory).LoadWithKey(name);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var app in _integrators.Values)
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+
+        foreach (var node in Nodes.Values)
+        {
+            await node.DisposeAsync();
+        }
+
+        try
+        {
+            _directory.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // A file still held open by a background reader: the OS temp cleaner gets it later.
+        }
+    }
+
+    private static string Yaml(
+        IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
+        IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
+        string simulated)
+    {
+        var text = new System.Text.StringBuilder("""
+            mesh:
+              name: test
+              certificates: certs
+            server:
+              drain_timeout: 5s
+              drain_notice: 0ms
+            gossip:
+              preset: local
+            pools:
+
+            """);
+        foreach (var (pool, nodes) in pools)
+        {
+            text.AppendLine($"  - name: {pool}").AppendLine("    nodes:");
+            foreach (var (node, model) in nodes)
+            {
+                text.AppendLine($"      - id: {node}")
+                    .AppendLine($"        listen: https://127.0.0.1:{TestMesh.FreePort()}")
+                    .AppendLine("        backends:")
+                    .AppendLine(TestMesh.Backend($"sim-{node}", model, simulated: simulated));
+            }
+        }
+
+        text.AppendLine("integrators:");
+        foreach (var (id, joined, export) in integrators)
+        {
+            text.AppendLine($"  - id: {id}").AppendLine("    pools:");
+            foreach (var pool in joined)
+            {
+                text.AppendLine($"      - {{ pool: {pool}, listen: https://127.0.0.1:{TestMesh.FreePort()} }}");
+            }
+
+            if (export.Count > 0)
+            {
+                text.AppendLine($"    export: [{string.Join(", ", export)}]");
+            }
+        }
+
+        return text.ToString();
+    }
+}
