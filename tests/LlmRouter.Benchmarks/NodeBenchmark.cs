@@ -34,7 +34,7 @@ internal static class NodeBenchmark
 
             await using var nodeA = await StartNodeAsync(mesh, "a");
             await using var nodeB = await StartNodeAsync(mesh, "b");
-            await using var echo = await StartEchoAsync(store, portEcho);
+            await using var echo = await EchoServer.StartAsync(store, "b", portEcho);
             using var toA = MeshChannels.Create(new Uri($"https://127.0.0.1:{portA}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
             using var toB = MeshChannels.Create(new Uri($"https://127.0.0.1:{portB}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
             using var toEcho = MeshChannels.Create(new Uri($"https://127.0.0.1:{portEcho}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
@@ -159,29 +159,6 @@ internal static class NodeBenchmark
         return app;
     }
 
-    /// <summary>The reference: a bare gRPC server streaming the same frames (route, deltas, completed), same TLS.</summary>
-    private static async Task<WebApplication> StartEchoAsync(CertificateStore store, int port)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        var certificate = store.LoadWithKey("b");
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, endpoint =>
-        {
-            endpoint.Protocols = HttpProtocols.Http2;
-            endpoint.UseHttps(new HttpsConnectionAdapterOptions
-            {
-                ServerCertificate = certificate,
-                ClientCertificateMode = ClientCertificateMode.AllowCertificate,
-                ClientCertificateValidation = (_, _, _) => true,
-            });
-        }));
-        builder.Services.AddGrpc();
-        var app = builder.Build();
-        app.MapGrpcService<EchoRouter>();
-        await app.StartAsync();
-        return app;
-    }
-
     /// <summary>A loopback port free right now (the mesh file must name ports before the hosts start).</summary>
     internal static int FreePort()
     {
@@ -224,23 +201,4 @@ internal static class NodeBenchmark
                       - id: local
                       - id: remote
         """;
-
-    /// <summary>Streams the frames a node would, with nothing behind them.</summary>
-    private sealed class EchoRouter : Router.RouterBase
-    {
-        public override async Task Chat(ChatRequest request, IServerStreamWriter<ChatResponse> responseStream, ServerCallContext context)
-        {
-            var route = new RouteInfo { RequestId = Guid.NewGuid().ToString("N"), ServingNode = "echo", Backend = "echo", Model = request.Model, BackendKind = "echo", Attempt = 1 };
-            route.Path.Add(new Hop { Node = "echo", Pool = "pool" });
-            await responseStream.WriteAsync(new ChatResponse { Route = route });
-            for (var i = 0; i < request.Sampling.MaxTokens; i++)
-            {
-                await responseStream.WriteAsync(new ChatResponse { Delta = new TextDelta { Text = " token" } });
-            }
-
-            var completed = new ChatCompleted { FinishReason = FinishReason.Length, Usage = new TokenUsage { InputTokens = 1, OutputTokens = request.Sampling.MaxTokens } };
-            completed.Hops.Add(new HopTiming { Node = "echo" });
-            await responseStream.WriteAsync(new ChatResponse { Completed = completed });
-        }
-    }
 }

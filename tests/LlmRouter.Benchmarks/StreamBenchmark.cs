@@ -203,13 +203,13 @@ internal static class StreamBenchmark
               - id: a2
                 listen: https://127.0.0.1:{{ports[1]}}
                 backends:
-                  - { id: sim-a2, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 20ms, tokens_per_second: 50 }, models: [ { id: near } ] }
+                  - { id: sim-a2, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 20ms, tokens_per_second: 50, answer_tokens: 64 }, models: [ { id: near } ] }
           - name: pool-b
             nodes:
               - id: b
                 listen: https://127.0.0.1:{{ports[2]}}
                 backends:
-                  - { id: sim-b, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 20ms, tokens_per_second: 50 }, models: [ { id: far } ] }
+                  - { id: sim-b, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 20ms, tokens_per_second: 50, answer_tokens: 64 }, models: [ { id: far } ] }
         integrators:
           - id: i1
             pools:

@@ -155,4 +155,5 @@ public sealed record SimulatedBackendConfig(
     int DefaultMaxTokens,
     double FailureRate,
     int? FailAfterTokens,
-    int? StallAfterTokens);
+    int? StallAfterTokens,
+    int? AnswerTokens = null);

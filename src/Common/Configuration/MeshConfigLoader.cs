@@ -352,7 +352,8 @@ public static partial class MeshConfigLoader
             DefaultMaxTokens: fields.Int("default_max_tokens", defaults.DefaultMaxTokens, 1, 1_000_000),
             FailureRate: fields.Double("failure_rate", 0, 0, 1),
             FailAfterTokens: fields.OptionalInt("fail_after_tokens", 0, 1_000_000),
-            StallAfterTokens: fields.OptionalInt("stall_after_tokens", 0, 1_000_000));
+            StallAfterTokens: fields.OptionalInt("stall_after_tokens", 0, 1_000_000),
+            AnswerTokens: fields.OptionalInt("answer_tokens", 1, 1_000_000));
         fields.RejectUnknownKeys();
         return config;
     }

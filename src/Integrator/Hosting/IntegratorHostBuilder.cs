@@ -11,8 +11,6 @@ using LlmRouter.Integrator.Relay;
 using LlmRouter.Integrator.Services;
 using LlmRouter.V1;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Serilog;
-using Serilog.Formatting.Compact;
 
 namespace LlmRouter.Integrator.Hosting;
 
@@ -60,22 +58,7 @@ internal static class IntegratorHostBuilder
         }
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = mesh.Server.DrainTimeout + TimeSpan.FromSeconds(5));
-        builder.Services.AddSerilog(logging =>
-        {
-            logging.MinimumLevel.Information()
-                .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
-                .MinimumLevel.Override("Grpc", Serilog.Events.LogEventLevel.Warning)
-                .Enrich.FromLogContext()
-                .Enrich.WithProperty("Self", config.Id);
-            if (launch.JsonLogs)
-            {
-                logging.WriteTo.Console(new RenderedCompactJsonFormatter());
-            }
-            else
-            {
-                logging.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Self}: {Message:lj}{NewLine}{Exception}");
-            }
-        });
+        builder.Services.AddProcessLogging(config.Id, Serilog.Events.LogEventLevel.Information, launch.JsonLogs);
 
         builder.Configuration.AddInMemoryCollection(SeedResolver.Configuration(mesh));
         builder.Services.AddLlmRouterIntegrator(launch, trust, store);

@@ -17,8 +17,6 @@ using LlmRouter.Node.Routing;
 using LlmRouter.Node.Services;
 using LlmRouter.V1;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Serilog;
-using Serilog.Formatting.Compact;
 
 namespace LlmRouter.Node.Hosting;
 
@@ -66,22 +64,7 @@ internal static class NodeHostBuilder
         builder.Services.Configure<HostOptions>(host =>
             host.ShutdownTimeout = mesh.Server.DrainNotice + mesh.Server.DrainTimeout + TimeSpan.FromSeconds(5));
 
-        builder.Services.AddSerilog(logging =>
-        {
-            logging.MinimumLevel.Is(launch.MinimumLogLevel)
-                .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
-                .MinimumLevel.Override("Grpc", Serilog.Events.LogEventLevel.Warning)
-                .Enrich.FromLogContext()
-                .Enrich.WithProperty("Self", node.Id);
-            if (launch.JsonLogs)
-            {
-                logging.WriteTo.Console(new RenderedCompactJsonFormatter());
-            }
-            else
-            {
-                logging.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Self}: {Message:lj}{NewLine}{Exception}");
-            }
-        });
+        builder.Services.AddProcessLogging(node.Id, launch.MinimumLogLevel, launch.JsonLogs);
 
         builder.Configuration.AddInMemoryCollection(SeedResolver.Configuration(mesh));
         builder.Services.AddLlmRouterNode(launch, trust);

@@ -157,6 +157,25 @@ public sealed class MeshConfigLoaderTests
         Assert.Contains(errors, e => e.Contains("max_concurrency: 0 is outside 1..100000", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Parse_SimulatedAnswerTokens_ReadAndRangeChecked()
+    {
+        // The first pool's simulated backend gets the setting, at the indentation of its "kind" line.
+        static string With(string value)
+        {
+            var kind = TwoPools.IndexOf("kind: simulated\n", StringComparison.Ordinal);
+            var indent = kind - TwoPools.LastIndexOf('\n', kind) - 1;
+            var at = kind + "kind: simulated\n".Length;
+            return TwoPools[..at] + new string(' ', indent) + $"simulated: {{ answer_tokens: {value} }}\n" + TwoPools[at..];
+        }
+
+        var mesh = MeshConfigLoader.Parse(With("64"), "mesh.yaml", "/tmp");
+
+        Assert.Equal(64, mesh.FindNode("a1")!.Backends[0].Simulated!.AnswerTokens);
+        Assert.Null(mesh.FindNode("b1")!.Backends[0].Simulated?.AnswerTokens);
+        Assert.Contains(Errors(With("0")).Errors, e => e.Contains("answer_tokens: 0 is outside", StringComparison.Ordinal));
+    }
+
     private const string TwoPools = """
         mesh:
           name: m

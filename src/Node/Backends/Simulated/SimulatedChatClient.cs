@@ -27,7 +27,8 @@ internal sealed class SimulatedChatClient(
     {
         var conversation = messages.ToList();
         var seed = Seed(conversation, options);
-        var natural = SimulatedText.NaturalLength(seed);
+        // A fixed length (load tests want every answer alike), else one that varies with the conversation.
+        var natural = config.AnswerTokens ?? SimulatedText.NaturalLength(seed);
         var limit = options?.MaxOutputTokens ?? config.DefaultMaxTokens;
         var count = Math.Min(natural, limit);
         var inputTokens = conversation.Sum(m => SimulatedText.CountTokens(m.Text));

@@ -56,6 +56,18 @@ public sealed class SimulatedChatClientTests
     }
 
     [Fact]
+    public async Task Stream_AnswerTokensSet_EveryConversationGetsThatManyThenStop()
+    {
+        var client = Client(Config(ttftMs: 0, tokensPerSecond: 0) with { AnswerTokens = 40 });
+
+        var answers = new[] { await client.GetResponseAsync(Conversation("one")), await client.GetResponseAsync(Conversation("another conversation")) };
+        var limited = await client.GetResponseAsync(Conversation("one"), new ChatOptions { MaxOutputTokens = 10 });
+
+        Assert.All(answers, a => Assert.Equal((40, ChatFinishReason.Stop), (a.Text.Split(' ').Length, a.FinishReason)));
+        Assert.Equal((10, ChatFinishReason.Length), (limited.Text.Split(' ').Length, limited.FinishReason));
+    }
+
+    [Fact]
     public async Task Stream_FailAfterTokens_ThrowsAfterExactlyThatMany()
     {
         var client = Client(Config(ttftMs: 0, tokensPerSecond: 0, failAfter: 4));

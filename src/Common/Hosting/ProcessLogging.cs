@@ -1,0 +1,43 @@
+using Microsoft.Extensions.DependencyInjection;
+using Serilog;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+
+namespace LlmRouter.Common.Hosting;
+
+/// <summary>
+/// The log set-up of every mesh process (node, integrator): Serilog to standard output, one line per
+/// event prefixed with the process's own id, or JSON lines; framework chatter only from warnings up.
+/// </summary>
+public static class ProcessLogging
+{
+    // Events waiting for the console; beyond this many, new ones are dropped rather than wait.
+    private const int BufferedEvents = 10_000;
+
+    /// <param name="self">The node or integrator id, shown on every line as {Self}.</param>
+    public static IServiceCollection AddProcessLogging(this IServiceCollection services, string self, LogEventLevel minimum, bool json) =>
+        services.AddSerilog(logging =>
+        {
+            logging.MinimumLevel.Is(minimum)
+                .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+                .MinimumLevel.Override("Grpc", LogEventLevel.Warning)
+                .Enrich.FromLogContext()
+                .Enrich.WithProperty("Self", self)
+                // A request thread never waits for the console: at thousands of requests a second a slow
+                // reader of standard output (a pipe, a container runtime) would otherwise stall streams.
+                .WriteTo.Async(
+                    sink =>
+                    {
+                        if (json)
+                        {
+                            sink.Console(new RenderedCompactJsonFormatter());
+                        }
+                        else
+                        {
+                            sink.Console(outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {Self}: {Message:lj}{NewLine}{Exception}");
+                        }
+                    },
+                    bufferSize: BufferedEvents,
+                    blockWhenFull: false);
+        });
+}

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+
+namespace LlmRouter.Benchmarks;
+
+/// <summary>
+/// A program of this build (llm-router-node, or this benchmark in server mode) run as a child process, so
+/// its resident memory and CPU time are its own and not the load driver's.
+/// </summary>
+internal sealed class ChildProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly System.Text.StringBuilder _output = new();
+
+    private ChildProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts <c>dotnet ASSEMBLY arguments</c> with an assembly built next to this benchmark.</summary>
+    public static ChildProcess Start(string assembly, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {assembly}");
+        var child = new ChildProcess(process);
+        process.OutputDataReceived += (_, e) => child.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => child.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return child;
+    }
+
+    public static ChildProcess StartNode(string config, string node) => Start("llm-router-node.dll", "run", "--config", config, "--node", node);
+
+    /// <summary>Resident memory (VmRSS) in MiB, from /proc.</summary>
+    public double ResidentMiB()
+    {
+        foreach (var line in File.ReadLines($"/proc/{Id}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return double.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) / 1024;
+            }
+        }
+
+        throw new InvalidOperationException($"no VmRSS in /proc/{Id}/status");
+    }
+
+    /// <summary>CPU time (user + system) the process has used so far.</summary>
+    public TimeSpan CpuTime()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime;
+    }
+
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            // Keep the tail only: a long run at information level writes a line per request.
+            if (_output.Length > 1 << 20)
+            {
+                _output.Remove(0, _output.Length / 2);
+            }
+
+            _output.AppendLine(line);
+        }
+    }
+}
