@@ -90,6 +90,9 @@ internal static class CapacityBenchmark
 
             Console.WriteLine($"most paced streams held without a stall over {StallBound.TotalMilliseconds:0} ms or {ErrorBound:0.0%} errors: " +
                 string.Join(", ", targets.Select((t, i) => $"{t.Name} {held[i]}")) + $" (ratio {(held[0] > 0 ? (double)held[1] / held[0] : 0):0.00}); target: >= 2000 on one node");
+            Findings.Add("capacity", $"paced streams held on one node (no wait > {StallBound.TotalMilliseconds:0} ms, < {ErrorBound:0.0%} errors)", $"{held[1]} ({(held[0] > 0 ? (double)held[1] / held[0] : 0):0.00}x)", $"echo {held[0]}", ">= 2000", held[1] >= 2000);
+            Findings.Add("memory", "resident, idle", $"{idle[1]:0} MiB", $"echo {idle[0]:0} MiB");
+            Findings.Add("memory", $"resident, {OpenStreams} open streams", $"{open[1]:0} MiB ({(open[1] - idle[1]) * 1024 / OpenStreams:0} KiB per stream)", $"echo {open[0]:0} MiB ({(open[0] - idle[0]) * 1024 / OpenStreams:0} KiB per stream)");
             Console.WriteLine($"ms; the worst wait is the longest time a stream waited for a delta beyond the pace; server CPU is the server process's CPU time per second of the level (of {Environment.ProcessorCount} cores)");
             foreach (var target in targets)
             {
@@ -253,10 +256,6 @@ internal static class CapacityBenchmark
             var gap = Stopwatch.GetElapsedTime(last == 0 ? started : last, now).TotalMilliseconds;
             gaps?.Add(gap);
             worst = Math.Max(worst, gap - Pace.TotalMilliseconds);
-            if (gap - Pace.TotalMilliseconds > 100 && Environment.GetEnvironmentVariable("BENCH_DEBUG") is not null)
-            {
-                Console.WriteLine($"DEBUG wait {gap:0} ms at delta {deltas} t={TimeProvider.System.GetUtcNow():ss.fff} gen0={GC.CollectionCount(0)} gen2={GC.CollectionCount(2)} threads={ThreadPool.ThreadCount} queued={ThreadPool.PendingWorkItemCount}");
-            }
             last = now;
             deltas++;
         }

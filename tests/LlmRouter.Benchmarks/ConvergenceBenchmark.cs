@@ -37,6 +37,9 @@ internal static class ConvergenceBenchmark
 
         static double Median(IEnumerable<double> values) => values.Order().ElementAt(Rounds / 2);
         Console.WriteLine($"{"median",5} {Median(rounds.Select(r => r.Serving)),14:0.00}s {Median(rounds.Select(r => r.Join)),17:0.00}s {Median(rounds.Select(r => r.Detect)),19:0.00}s {Median(rounds.Select(r => r.Rejoin)),20:0.00}s");
+        Findings.Add("gossip, 5 processes", "join through one seed: all see all alive (median)", $"{Median(rounds.Select(r => r.Join)):0.0} s", $"all serving {Median(rounds.Select(r => r.Serving)):0.0} s");
+        Findings.Add("gossip, 5 processes", "SIGKILL declared dead by all (median, max)", $"{Median(rounds.Select(r => r.Detect)):0.0} s, {rounds.Max(r => r.Detect):0.0} s");
+        Findings.Add("gossip, 5 processes", "restarted member alive at all (median)", $"{Median(rounds.Select(r => r.Rejoin)):0.0} s");
         return 0;
     }
 

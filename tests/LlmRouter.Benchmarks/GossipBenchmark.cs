@@ -25,11 +25,16 @@ internal static class GossipBenchmark
         {
             var wall = Stopwatch.StartNew();
             var row = Measure(n);
+            Findings.Add("gossip, simulated", $"N = {n}: join, update to 99.99%, crash dead at all (median), bytes/s per member",
+                $"{Seconds(row.Join)}, {Seconds(row.Update)}, {Seconds(row.DetectMedian)}, {row.BytesPerSecond:0} B/s",
+                target: n switch { 1000 => "update <= 2.5 s", 100 => "detection <= 12 s median", _ => "" },
+                met: n switch { 1000 => row.Update <= TimeSpan.FromSeconds(2.5), 100 => row.DetectMedian <= TimeSpan.FromSeconds(12), _ => null });
             Console.WriteLine($"{n,6} {Seconds(row.Join),15} {Seconds(row.Update),17} {Seconds(row.DetectMedian) + " , " + Seconds(row.DetectMax),30} {row.BytesPerSecond,15:0} {row.PushPullBytesPerSecond,19:0} {wall.Elapsed.TotalSeconds,6:0}s");
         }
 
         Console.WriteLine();
         var falsePositives = FalsePositives(100, TimeSpan.FromMinutes(10));
+        Findings.Add("gossip, simulated", "false positives (N = 100, 10 min, 5% loss, a member stalled 2 s in 10)", $"{falsePositives.Deaths} declared dead", target: "0", met: falsePositives.Deaths == 0);
         Console.WriteLine($"False positives, N=100, 10 simulated minutes, 5% message loss, one member stalled 2 s of every 10 s: {falsePositives.Deaths} member(s) declared dead, {falsePositives.Suspicions} suspicion(s) raised and refuted");
         Console.WriteLine();
         Console.WriteLine("Targets: update to 99.99% of 1000 members <= 2.5 s; crash detected at N=100 <= 12 s median; zero false positives; bytes/s/member flat from 10 to 1000.");

@@ -62,6 +62,10 @@ internal static class NodeBenchmark
             Console.WriteLine();
             Console.WriteLine($"node cost: p50 {Ratio(nodeSerial.P50, echoSerial.P50)} of the bare echo, throughput {Ratio(nodeLoad.Throughput, echoLoad.Throughput)} of it (targets: p50 <= 1.25x, throughput >= 0.6x)");
             Console.WriteLine($"hop cost: +{hopSerial.P50 - nodeSerial.P50:0.000} ms p50, +{hopSerial.P99 - nodeSerial.P99:0.000} ms p99 per forwarding hop; a bare mutual-TLS round trip is {echoSerial.P50:0.000} ms p50 here (target: a hop adds <= 1.3x of it)");
+            var hop = hopSerial.P50 - nodeSerial.P50;
+            Findings.Add("node", "a node's own cost, p50 at concurrency 1", $"{nodeSerial.P50:0.000} ms ({nodeSerial.P50 / echoSerial.P50:0.00}x)", $"echo {echoSerial.P50:0.000} ms", "<= 1.25x", nodeSerial.P50 <= 1.25 * echoSerial.P50);
+            Findings.Add("node", "throughput at concurrency 64", $"{nodeLoad.Throughput:0}/s ({nodeLoad.Throughput / echoLoad.Throughput:0.00}x)", $"echo {echoLoad.Throughput:0}/s", ">= 0.6x", nodeLoad.Throughput >= 0.6 * echoLoad.Throughput);
+            Findings.Add("node", "a forwarding hop (A -> B against -> B), p50", $"+{hop:0.000} ms ({hop / echoSerial.P50:0.00}x)", $"bare round trip {echoSerial.P50:0.000} ms", "<= 1.3x", hop <= 1.3 * echoSerial.P50);
             return 0;
         }
         finally

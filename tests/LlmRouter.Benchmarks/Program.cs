@@ -1,17 +1,47 @@
+using System.Globalization;
 using LlmRouter.Benchmarks;
 
-// llmrouter-bench            gossip figures for N = 10, 100, 1000
-// llmrouter-bench 10 100     gossip figures for the sizes given
-// llmrouter-bench node       the router's own cost against a bare gRPC echo, and the cost of a hop
-// llmrouter-bench streams    time to first token and gaps between tokens through 0, 1 and 2 hops
-// llmrouter-bench capacity   paced streams held by one node, and its memory idle and with 1000 streams
-// llmrouter-bench convergence  five node processes: join, crash detection and rejoin times
-return args switch
+// llmrouter-bench                everything below, then one summary table (about 10 minutes)
+// llmrouter-bench gossip [N ...] the membership simulator for N = 10, 100, 1000 (or the sizes given)
+// llmrouter-bench node           the router's own cost against a bare gRPC echo, and the cost of a hop
+// llmrouter-bench streams        time to first token and gaps between tokens through 0, 1 and 2 hops
+// llmrouter-bench capacity       paced streams held by one node, and its memory idle and with 1000 streams
+// llmrouter-bench convergence    five node processes: join, crash detection and rejoin times
+var code = args switch
 {
+    [] or ["all"] => await AllAsync(),
+    ["gossip", .. var sizes] => GossipBenchmark.Run(sizes),
     ["node"] => await NodeBenchmark.RunAsync(),
     ["streams"] => await StreamBenchmark.RunAsync(),
     ["capacity"] => await CapacityBenchmark.RunAsync(),
     ["convergence"] => await ConvergenceBenchmark.RunAsync(),
-    ["serve-echo", var certificates, var member, var port] => await EchoServer.ServeAsync(certificates, member, int.Parse(port, System.Globalization.CultureInfo.InvariantCulture)),
-    _ => GossipBenchmark.Run(args),
+    ["serve-echo", var certificates, var member, var port] => await EchoServer.ServeAsync(certificates, member, int.Parse(port, CultureInfo.InvariantCulture)),
+    _ => Usage(),
 };
+Findings.Print();
+return code;
+
+static async Task<int> AllAsync()
+{
+    var failures = 0;
+    foreach (var part in new Func<Task<int>>[]
+    {
+        () => Task.FromResult(GossipBenchmark.Run([])),
+        NodeBenchmark.RunAsync,
+        StreamBenchmark.RunAsync,
+        CapacityBenchmark.RunAsync,
+        ConvergenceBenchmark.RunAsync,
+    })
+    {
+        failures += await part() == 0 ? 0 : 1;
+        Console.WriteLine();
+    }
+
+    return failures;
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: llmrouter-bench [all | gossip [N ...] | node | streams | capacity | convergence]");
+    return 2;
+}

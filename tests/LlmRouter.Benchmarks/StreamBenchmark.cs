@@ -86,6 +86,14 @@ internal static class StreamBenchmark
 
                 Console.WriteLine();
                 Console.WriteLine("milliseconds; targets: added time to first token <= 1 ms p99 per hop, gap ratio within 5% of direct (no buffering)");
+                for (var i = 1; i < paths.Length; i++)
+                {
+                    var s = Summary(samples[i]);
+                    var perHop = (s.TtftP99 - direct.TtftP99) / i;
+                    Findings.Add("streams", $"added TTFT per hop, {paths[i].Name}", $"p50 {(s.TtftP50 - direct.TtftP50) / i:+0.00;-0.00} ms, p99 {perHop:+0.00;-0.00} ms", $"direct p99 {direct.TtftP99:0.00} ms", "<= 1 ms p99 per hop", perHop <= 1);
+                    var (gap50, gap99) = (s.GapP50 / direct.GapP50, s.GapP99 / direct.GapP99);
+                    Findings.Add("streams", $"gap between tokens, {paths[i].Name}", $"p50 {gap50:0.000}x, p99 {gap99:0.000}x", $"direct p50 {direct.GapP50:0.0} ms", "within 5%", Math.Abs(gap50 - 1) <= 0.05 && Math.Abs(gap99 - 1) <= 0.05);
+                }
                 return 0;
             }
             finally
