@@ -7,6 +7,7 @@ using LlmRouter.Benchmarks;
 // llmrouter-bench streams        time to first token and gaps between tokens through 0, 1 and 2 hops
 // llmrouter-bench capacity       paced streams held by one node, and its memory idle and with 1000 streams
 // llmrouter-bench convergence    five node processes: join, crash detection and rejoin times
+// llmrouter-bench micro          hot paths through BenchmarkDotNet, with allocations
 var code = args switch
 {
     [] or ["all"] => await AllAsync(),
@@ -15,6 +16,7 @@ var code = args switch
     ["streams"] => await StreamBenchmark.RunAsync(),
     ["capacity"] => await CapacityBenchmark.RunAsync(),
     ["convergence"] => await ConvergenceBenchmark.RunAsync(),
+    ["micro"] => MicroBenchmark.Run(),
     ["serve-echo", var certificates, var member, var port] => await EchoServer.ServeAsync(certificates, member, int.Parse(port, CultureInfo.InvariantCulture)),
     _ => Usage(),
 };
@@ -31,6 +33,7 @@ static async Task<int> AllAsync()
         StreamBenchmark.RunAsync,
         CapacityBenchmark.RunAsync,
         ConvergenceBenchmark.RunAsync,
+        () => Task.FromResult(MicroBenchmark.Run()),
     })
     {
         failures += await part() == 0 ? 0 : 1;
@@ -42,6 +45,6 @@ static async Task<int> AllAsync()
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: llmrouter-bench [all | gossip [N ...] | node | streams | capacity | convergence]");
+    Console.Error.WriteLine("usage: llmrouter-bench [all | gossip [N ...] | node | streams | capacity | convergence | micro]");
     return 2;
 }

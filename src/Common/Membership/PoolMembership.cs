@@ -29,6 +29,7 @@ internal sealed partial class PoolMembership : IDisposable
     private ITimer? _joinTimer;
     private ITimer? _reconnectTimer;
     private bool _joining;
+    private long _version;
 
     public PoolMembership(
         LocalMember local,
@@ -71,6 +72,13 @@ internal sealed partial class PoolMembership : IDisposable
     }
 
     public MembershipOptions Options => State.Options;
+
+    /// <summary>
+    /// Moves on every step of the state machine (a peer's message, a reply, a timer, a publication): a view
+    /// read at an earlier version may be out of date. Read it under <see cref="Read{T}"/> to pair it with
+    /// the state it describes; outside, it is a cheap check for change.
+    /// </summary>
+    public long Version => Interlocked.Read(ref _version);
 
     /// <summary>Starts probing and gossip, then joins through the seeds (retrying with backoff until one answers).</summary>
     public void Start(Action<SwimMembership> beforeJoin)
@@ -121,6 +129,7 @@ internal sealed partial class PoolMembership : IDisposable
         var reply = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
+            Interlocked.Increment(ref _version);
             try
             {
                 State.Receive(sender, request, response => reply.TrySetResult(response));
@@ -149,6 +158,7 @@ internal sealed partial class PoolMembership : IDisposable
     {
         lock (_gate)
         {
+            Interlocked.Increment(ref _version);
             try
             {
                 action();

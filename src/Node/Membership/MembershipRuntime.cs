@@ -108,6 +108,9 @@ internal sealed partial class MembershipRuntime(
     /// <summary>Reads the membership state under its lock.</summary>
     public T Read<T>(Func<SwimMembership, T> read) => Pool.Read(read);
 
+    /// <summary>Moves on every step of the membership state machine (0 before it starts): a cheap check for change.</summary>
+    public long ViewVersion => Volatile.Read(ref _pool)?.Version ?? 0;
+
     public void Dispose()
     {
         _loadTimer?.Dispose();

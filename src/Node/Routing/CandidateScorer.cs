@@ -98,7 +98,7 @@ internal sealed class CandidateScorer(TimeProvider time, Func<double> random)
         var timeToFirstToken = load.TimeToFirstTokenMs > 0 ? TimeSpan.FromMilliseconds(load.TimeToFirstTokenMs) : UnmeasuredTimeToFirstToken;
         var queueing = busy >= max ? timeToFirstToken * ((busy - max + 1.0) / max) : TimeSpan.Zero;
         var hops = HopRoundTrip * (1 + candidate.ViaPools.Count);
-        return (timeToFirstToken + queueing + hops, (double)busy / max, load.WarmModels.Contains(candidate.Model));
+        return (timeToFirstToken + queueing + hops, (double)busy / max, candidate.WarmInLoad);
     }
 
     /// <summary>Price of a typical exchange: output tokens cost more and a request makes fewer of them.</summary>

@@ -9,17 +9,76 @@ namespace LlmRouter.Node.Routing;
 /// Every candidate in reach: this node's backends, and the models of alive pool members as their gossiped
 /// model records describe them, each with the member's fresh load record for that backend if one is known.
 /// </summary>
-internal sealed class CandidateSource(MembershipRuntime membership)
+/// <remarks>
+/// Building the candidates allocates for each one, so it happens once per change, not per request: the
+/// local candidates once per catalog snapshot, the whole set once per snapshot and membership version.
+/// A request whose snapshot and version match the last build reads the cached array as it is.
+/// </remarks>
+internal sealed class CandidateSource
 {
-    public List<RouteCandidate> Gather(CatalogSnapshot snapshot, bool includeRemote)
+    private readonly IMembershipView _membership;
+    private volatile CandidateSet? _local;
+    private volatile CandidateSet? _all;
+
+    public CandidateSource(MembershipRuntime membership)
+        : this(new RuntimeMembershipView(membership))
     {
-        var candidates = snapshot.Models.Select(local => RouteCandidate.FromLocal(local, snapshot.Node)).ToList();
-        if (!includeRemote || !membership.Started)
+    }
+
+    internal CandidateSource(IMembershipView membership) => _membership = membership;
+
+    /// <summary>The candidates for a request: read-only, shared by every request until the next change.</summary>
+    public IReadOnlyList<RouteCandidate> Gather(CatalogSnapshot snapshot, bool includeRemote)
+    {
+        var local = Local(snapshot);
+        if (!includeRemote || !_membership.Started)
         {
-            return candidates;
+            return local.Candidates;
         }
 
-        var members = membership.Read(state => state.Members);
+        var version = _membership.Version;
+        if (_all is { } cached && cached.Snapshot == snapshot && cached.Version == version)
+        {
+            return cached.Candidates;
+        }
+
+        // Concurrent requests may both rebuild after a change; each result is complete, the last one stays.
+        var (readAt, members) = _membership.Read();
+        var all = new CandidateSet(snapshot, readAt, WithRemote(local.Candidates, members, snapshot.Node.Pool));
+        _all = all;
+        return all.Candidates;
+    }
+
+    /// <summary>Members not alive (suspect, dead, left) whose last model record offers the model: known, but out of reach.</summary>
+    public IReadOnlyList<string> UnreachableServers(string model)
+    {
+        if (!_membership.Started)
+        {
+            return [];
+        }
+
+        return _membership.Read().Members
+            .Where(m => !m.IsSelf && m.Status != MemberStatus.Alive && m.Models is not null
+                && m.Models.Models.Any(info => info.Id == model || info.Aliases.Contains(model)))
+            .Select(m => $"{m.Id} ({m.Status.ToString().ToLowerInvariant()})")
+            .ToList();
+    }
+
+    private CandidateSet Local(CatalogSnapshot snapshot)
+    {
+        if (_local is { } cached && cached.Snapshot == snapshot)
+        {
+            return cached;
+        }
+
+        var local = new CandidateSet(snapshot, 0, [.. snapshot.Models.Select(model => RouteCandidate.FromLocal(model, snapshot.Node))]);
+        _local = local;
+        return local;
+    }
+
+    private static RouteCandidate[] WithRemote(RouteCandidate[] local, IReadOnlyList<MemberView> members, string pool)
+    {
+        var candidates = new List<RouteCandidate>(local);
         foreach (var member in members)
         {
             if (member.IsSelf || member.Status != MemberStatus.Alive)
@@ -36,28 +95,16 @@ internal sealed class CandidateSource(MembershipRuntime membership)
             // Routes that would lead back into this pool are ignored: the path vector prevents loops.
             foreach (var route in member.Routes?.Routes ?? [])
             {
-                if (!route.Pools.Contains(snapshot.Node.Pool))
+                if (!route.Pools.Contains(pool))
                 {
                     candidates.Add(RouteCandidate.FromRoute(route, member.Id, member.Pool, member.Address));
                 }
             }
         }
 
-        return candidates;
+        return [.. candidates];
     }
 
-    /// <summary>Members not alive (suspect, dead, left) whose last model record offers the model: known, but out of reach.</summary>
-    public IReadOnlyList<string> UnreachableServers(string model)
-    {
-        if (!membership.Started)
-        {
-            return [];
-        }
-
-        return membership.Read(state => state.Members
-            .Where(m => !m.IsSelf && m.Status != MemberStatus.Alive && m.Models is not null
-                && m.Models.Models.Any(info => info.Id == model || info.Aliases.Contains(model)))
-            .Select(m => $"{m.Id} ({m.Status.ToString().ToLowerInvariant()})")
-            .ToList());
-    }
+    /// <summary>Candidates built from one catalog snapshot and one membership version (0 for local ones).</summary>
+    private sealed record CandidateSet(CatalogSnapshot Snapshot, long Version, RouteCandidate[] Candidates);
 }

@@ -6,9 +6,11 @@ namespace LlmRouter.Node.Routing;
 
 /// <summary>
 /// One model on one backend somewhere in reach: on this node (<see cref="Local"/> set) or on a pool member
-/// (from its gossiped model record, with its load record when a fresh one is known).
+/// (from its gossiped model record, with its load record when a fresh one is known). Immutable: the
+/// candidate source builds each once per change of the catalog or the membership view and every request
+/// reads the same instances, so nothing here may allocate on a request's path.
 /// </summary>
-internal sealed record RouteCandidate
+internal sealed class RouteCandidate
 {
     public required string Node { get; init; }
 
@@ -45,6 +47,9 @@ internal sealed record RouteCandidate
     /// <summary>A remote backend's fresh gossiped load; null when unknown (stale or never received).</summary>
     public BackendLoad? Load { get; init; }
 
+    /// <summary>Whether the load record lists the model as warm: looked up once here, not per request.</summary>
+    public bool WarmInLoad { get; init; }
+
     /// <summary>For a route through an integrator: the pools the request would cross, nearest first; empty otherwise.</summary>
     public IReadOnlyList<string> ViaPools { get; init; } = [];
 
@@ -54,10 +59,24 @@ internal sealed record RouteCandidate
     public bool IsRoute => ViaPools.Count > 0;
 
     /// <summary>Identifies the backend across the pool, for circuit breaking and forwarded-load accounting.</summary>
-    public string BackendKey => $"{Node}/{Backend}";
+    /// <remarks>Built on first use and kept: ranking looks it up for every candidate of every request.</remarks>
+    public string BackendKey => field ??= $"{Node}/{Backend}";
 
-    public bool Answers(string name) =>
-        string.Equals(Model, name, StringComparison.Ordinal) || Aliases.Contains(name, StringComparer.Ordinal);
+    public bool Answers(string name) => string.Equals(Model, name, StringComparison.Ordinal) || Contains(Aliases, name);
+
+    /// <summary>Whether the list holds the value (ordinal); an indexed loop, so no enumerator is allocated.</summary>
+    public static bool Contains(IReadOnlyList<string> values, string value)
+    {
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (string.Equals(values[i], value, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     public static RouteCandidate FromLocal(LocalModel local, NodeConfig node) => new()
     {
@@ -88,21 +107,19 @@ internal sealed record RouteCandidate
             // The route's summed free capacity and least load stand in for a backend's load record.
             MaxConcurrency = Math.Max(1, capacity),
             InFlight = (uint)Math.Round(Math.Clamp(route.LeastLoad, 0, 1) * Math.Max(1, capacity)),
-        }) with
-        {
-            Node = integrator,
-            Pool = pool,
-            Backend = $"{route.Model.Node}/{route.Model.Backend}",
-            ViaPools = route.Pools,
-        };
+        }, integrator, pool, $"{route.Model.Node}/{route.Model.Backend}", route.Pools);
     }
 
-    public static RouteCandidate FromRemote(ModelInfo model, string address, BackendLoad? load) => new()
+    public static RouteCandidate FromRemote(ModelInfo model, string address, BackendLoad? load) =>
+        FromRemote(model, address, load, model.Node, model.Pool, model.Backend, []);
+
+    private static RouteCandidate FromRemote(
+        ModelInfo model, string address, BackendLoad? load, string node, string pool, string backend, IReadOnlyList<string> viaPools) => new()
     {
-        Node = model.Node,
-        Pool = model.Pool,
+        Node = node,
+        Pool = pool,
         Address = address,
-        Backend = model.Backend,
+        Backend = backend,
         BackendKind = model.BackendKind,
         Cloud = model.Cloud,
         Model = model.Id,
@@ -114,5 +131,7 @@ internal sealed record RouteCandidate
         InputPricePerMillion = model.Price?.InputPerMillion ?? 0,
         OutputPricePerMillion = model.Price?.OutputPerMillion ?? 0,
         Load = load,
+        WarmInLoad = load?.WarmModels.Contains(model.Id) ?? false,
+        ViaPools = viaPools,
     };
 }

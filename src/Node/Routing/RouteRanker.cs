@@ -1,3 +1,4 @@
+using System.Buffers;
 using LlmRouter.Common.Protocol;
 using Grpc.Core;
 using LlmRouter.Common.Configuration;
@@ -10,6 +11,9 @@ namespace LlmRouter.Node.Routing;
 /// <summary>A candidate with its score.</summary>
 internal readonly record struct ScoredCandidate(RouteCandidate Target, double Score);
 
+/// <summary>A candidate that passed the filters, and whether it is cooling down.</summary>
+internal readonly record struct Eligible(RouteCandidate Candidate, bool CoolingDown);
+
 /// <summary>
 /// The routing decision of DESIGN.md section 6: filter the candidates in reach by model, requirements and
 /// policy, then rank them by score. Each way of finding nothing gets its own status (NOT_FOUND,
@@ -19,6 +23,10 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
 {
     // Scores this close to the best (on the 0..1 scale) count as equally good.
     private const double NearBest = 0.02;
+
+    // A request tries at most 3 candidates and a broadcast races at most 8 (RequestValidator): the best 16
+    // are all anyone reads, so what a ranking returns does not grow with the mesh.
+    public const int MaxRanked = 16;
 
     /// <param name="localOnly">Only this node's backends (mode local, or a request that was forwarded here).</param>
     public IReadOnlyList<ScoredCandidate> Rank(CatalogSnapshot snapshot, RouteQuery query, bool localOnly = false)
@@ -36,50 +44,160 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         }
     }
 
-    public IReadOnlyList<ScoredCandidate> Rank(List<RouteCandidate> candidates, RoutingSettings routing, RouteQuery query)
+    /// <summary>
+    /// Filters and scores in one pass over the candidates, into pooled buffers, and returns the best
+    /// <see cref="MaxRanked"/>, best first: nothing allocated grows with the number of candidates.
+    /// </summary>
+    public IReadOnlyList<ScoredCandidate> Rank(IReadOnlyList<RouteCandidate> candidates, RoutingSettings routing, RouteQuery query)
     {
         var weights = ProfileWeights(routing, query);
-        var ofKind = candidates.Where(m => m.Kind == query.Kind).ToList();
-        var named = query.IsAuto ? ofKind : ofKind.Where(m => m.Answers(query.Model)).ToList();
-        if (named.Count == 0)
+        var labels = query.PolicyLabels.Count == 0 ? query.PolicyLabels : query.PolicyLabels.Distinct(StringComparer.Ordinal).ToList();
+        var now = time.GetUtcNow();
+        var auto = query.IsAuto;
+        var eligible = ArrayPool<Eligible>.Shared.Rent(Math.Max(1, candidates.Count));
+        try
         {
-            var known = string.Join(", ", ofKind.Select(m => m.Model).Distinct().Order(StringComparer.Ordinal));
-            throw new RpcException(new Status(StatusCode.NotFound,
-                $"model: no node in reach serves '{query.Model}' (models here: {(known.Length > 0 ? known : "none")}; ListModels lists them)"));
-        }
+            // The filters apply in order (name, requirements, each policy label); the first that leaves
+            // nothing names the refusal. The strictest label is the one after which no candidate was left.
+            int named = 0, capable = 0, allowed = 0, cooling = 0, strictestLabel = -1;
+            for (var i = 0; i < candidates.Count; i++)
+            {
+                var candidate = candidates[i];
+                if (candidate.Kind != query.Kind || (!auto && !candidate.Answers(query.Model)))
+                {
+                    continue;
+                }
 
-        var capable = named.Where(m => Meets(m, query.Requirements)).ToList();
-        if (capable.Count == 0)
-        {
-            throw new RpcException(new Status(StatusCode.NotFound,
-                $"requirements: no model named '{query.Model}' meets {Describe(query.Requirements!)}"));
-        }
+                named++;
+                if (!Meets(candidate, query.Requirements))
+                {
+                    continue;
+                }
 
-        var allowed = capable;
-        foreach (var label in query.PolicyLabels.Distinct(StringComparer.Ordinal))
-        {
-            allowed = allowed.Where(m => Permits(label, m)).ToList();
-            if (allowed.Count == 0)
+                capable++;
+                if (ForbiddingLabel(labels, candidate) is var forbidding and >= 0)
+                {
+                    strictestLabel = Math.Max(strictestLabel, forbidding);
+                    continue;
+                }
+
+                var coolingDown = CoolingDown(candidate, now);
+                cooling += coolingDown ? 1 : 0;
+                eligible[allowed++] = new Eligible(candidate, coolingDown);
+            }
+
+            if (named == 0)
+            {
+                throw NotServed(candidates, query);
+            }
+
+            if (capable == 0)
+            {
+                throw new RpcException(new Status(StatusCode.NotFound,
+                    $"requirements: no model named '{query.Model}' meets {Describe(query.Requirements!)}"));
+            }
+
+            if (allowed == 0)
             {
                 throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                    $"policy_labels: '{label}' forbids every backend that serves '{query.Model}'"));
+                    $"policy_labels: '{labels[strictestLabel]}' forbids every backend that serves '{query.Model}'"));
+            }
+
+            // Backends cooling down (here, or as their own node gossips) are skipped while any other can serve.
+            var count = cooling < allowed ? KeepWarm(eligible, allowed) : allowed;
+            return TwoChoices(Scored(eligible.AsSpan(0, count), weights));
+        }
+        finally
+        {
+            ArrayPool<Eligible>.Shared.Return(eligible, clearArray: true);
+        }
+    }
+
+    /// <summary>Scores the candidates and orders them best first; equal scores keep the candidates' order.</summary>
+    private ScoredCandidate[] Scored(ReadOnlySpan<Eligible> eligible, ScoreWeightSet weights)
+    {
+        var highestPrice = 0.0;
+        foreach (var entry in eligible)
+        {
+            highestPrice = Math.Max(highestPrice, CandidateScorer.BlendedPrice(entry.Candidate));
+        }
+
+        var keys = ArrayPool<double>.Shared.Rent(eligible.Length);
+        var order = ArrayPool<int>.Shared.Rent(eligible.Length);
+        try
+        {
+            for (var i = 0; i < eligible.Length; i++)
+            {
+                var candidate = eligible[i].Candidate;
+                // Negated: an ascending sort puts the best first.
+                keys[i] = -scorer.Score(candidate, weights, highestPrice, candidate.IsLocal ? 0 : forwarded.Open(candidate.BackendKey));
+                order[i] = i;
+            }
+
+            var sortedKeys = keys.AsSpan(0, eligible.Length);
+            var sortedOrder = order.AsSpan(0, eligible.Length);
+            sortedKeys.Sort(sortedOrder);
+            KeepOrderOfTies(sortedKeys, sortedOrder);
+
+            var ranked = new ScoredCandidate[Math.Min(eligible.Length, MaxRanked)];
+            for (var i = 0; i < ranked.Length; i++)
+            {
+                ranked[i] = new ScoredCandidate(eligible[sortedOrder[i]].Candidate, -sortedKeys[i]);
+            }
+
+            return ranked;
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(keys);
+            ArrayPool<int>.Shared.Return(order);
+        }
+    }
+
+    /// <summary>The sort is not stable: runs of equal scores go back to the candidates' order, as a stable sort leaves them.</summary>
+    private static void KeepOrderOfTies(Span<double> keys, Span<int> order)
+    {
+        for (var start = 0; start < keys.Length;)
+        {
+            var end = start + 1;
+            while (end < keys.Length && keys[end] == keys[start])
+            {
+                end++;
+            }
+
+            if (end - start > 1)
+            {
+                order[start..end].Sort();
+            }
+
+            start = end;
+        }
+    }
+
+    /// <summary>Moves the candidates not cooling down to the front, in order; returns how many there are.</summary>
+    private static int KeepWarm(Eligible[] eligible, int count)
+    {
+        var warm = 0;
+        for (var i = 0; i < count; i++)
+        {
+            if (!eligible[i].CoolingDown)
+            {
+                eligible[warm++] = eligible[i];
             }
         }
 
-        // Backends cooling down (here, or as their own node gossips) are skipped while any other can serve.
-        var now = time.GetUtcNow();
-        var warm = allowed.Where(c => breakers.CooldownUntil(c.BackendKey) is null && !(c.Load?.CooldownUntil?.ToDateTimeOffset() > now)).ToList();
-        if (warm.Count > 0)
-        {
-            allowed = warm;
-        }
+        return warm;
+    }
 
-        var highestPrice = allowed.Max(CandidateScorer.BlendedPrice);
-        var ranked = allowed
-            .Select(m => new ScoredCandidate(m, scorer.Score(m, weights, highestPrice, m.IsLocal ? 0 : forwarded.Open(m.BackendKey))))
-            .OrderByDescending(c => c.Score)
-            .ToList();
-        return TwoChoices(ranked);
+    private bool CoolingDown(RouteCandidate candidate, DateTimeOffset now) =>
+        breakers.CooldownUntil(candidate.BackendKey) is not null || candidate.Load?.CooldownUntil?.ToDateTimeOffset() > now;
+
+    /// <summary>The NOT_FOUND for a name nothing in reach answers to, listing the models of the kind asked for.</summary>
+    private static RpcException NotServed(IReadOnlyList<RouteCandidate> candidates, RouteQuery query)
+    {
+        var known = string.Join(", ", candidates.Where(m => m.Kind == query.Kind).Select(m => m.Model).Distinct().Order(StringComparer.Ordinal));
+        return new RpcException(new Status(StatusCode.NotFound,
+            $"model: no node in reach serves '{query.Model}' (models here: {(known.Length > 0 ? known : "none")}; ListModels lists them)"));
     }
 
     /// <summary>
@@ -87,9 +205,14 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
     /// two of them are drawn at random and the better goes first. Entry nodes that all see the same idle
     /// peer then spread their requests instead of piling onto it until its next load record arrives.
     /// </summary>
-    private List<ScoredCandidate> TwoChoices(List<ScoredCandidate> ranked)
+    private ScoredCandidate[] TwoChoices(ScoredCandidate[] ranked)
     {
-        var near = ranked.TakeWhile(c => ranked[0].Score - c.Score <= NearBest).Count();
+        var near = 0;
+        while (near < ranked.Length && ranked[0].Score - ranked[near].Score <= NearBest)
+        {
+            near++;
+        }
+
         if (near < 3)
         {
             return ranked;
@@ -97,9 +220,10 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
 
         var first = (int)(scorer.NextRandom() * near);
         var second = (first + 1 + (int)(scorer.NextRandom() * (near - 1))) % near;
-        var chosen = ranked[Math.Min(first, second)];
-        ranked.RemoveAt(Math.Min(first, second));
-        ranked.Insert(0, chosen);
+        var chosen = Math.Min(first, second);
+        var winner = ranked[chosen];
+        Array.Copy(ranked, 0, ranked, 1, chosen);
+        ranked[0] = winner;
         return ranked;
     }
 
@@ -201,11 +325,43 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         return CandidateScorer.Weights(profile, query.Overrides);
     }
 
-    private static bool Meets(RouteCandidate model, V1.ModelRequirements? requirements) =>
-        requirements is null
-        || (model.ContextTokens >= requirements.MinContextTokens
-            && model.Quality >= requirements.MinQuality
-            && requirements.Features.All(f => model.Features.Contains(f, StringComparer.Ordinal)));
+    private static bool Meets(RouteCandidate model, V1.ModelRequirements? requirements)
+    {
+        if (requirements is null)
+        {
+            return true;
+        }
+
+        if (model.ContextTokens < requirements.MinContextTokens || model.Quality < requirements.MinQuality)
+        {
+            return false;
+        }
+
+        // Indexed: a repeated field's enumerator is an object, and this runs for every candidate.
+        for (var i = 0; i < requirements.Features.Count; i++)
+        {
+            if (!RouteCandidate.Contains(model.Features, requirements.Features[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The index of the first label that forbids the candidate, or -1 when every label permits it.</summary>
+    private static int ForbiddingLabel(IReadOnlyList<string> labels, RouteCandidate candidate)
+    {
+        for (var i = 0; i < labels.Count; i++)
+        {
+            if (!Permits(labels[i], candidate))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
 
     // Pool members share the entry subnet, so subnet-only permits them; a route through an integrator leaves it.
     private static bool Permits(string label, RouteCandidate candidate) =>

@@ -44,6 +44,18 @@ public sealed class RouteRankerTests
     }
 
     [Fact]
+    public void Rank_ManyCandidates_ReturnsTheBestSixteenBestFirst()
+    {
+        // Ranked on quality alone, 0.025 .. 1.0: far enough apart that two-choices never reorders them.
+        var candidates = Enumerable.Range(1, 40).Select(i => Remote($"n{i:00}", quality: i / 40.0)).ToList();
+        var qualityOnly = new ScoreWeights { Quality = 1, Price = 0, Latency = 0, Load = 0, Warm = 0, Locality = 0 };
+
+        var ranked = Ranker().Rank(candidates, RoutingSettings.Default, Query() with { Overrides = qualityOnly });
+
+        Assert.Equal(Enumerable.Range(25, 16).Reverse().Select(i => $"n{i:00}"), ranked.Select(r => r.Target.Node));
+    }
+
+    [Fact]
     public void Rank_OnPremOnlyAndEveryCandidateInTheCloud_FailedPreconditionNamingTheLabel()
     {
         var refused = Assert.Throws<RpcException>(() => Ranker().Rank([Remote("cloudy", cloud: true)], RoutingSettings.Default, Query("on-prem-only")));
@@ -88,5 +100,57 @@ public sealed class RouteRankerTests
         var ranked = Ranker().Rank([Remote("cloudy", quality: 0.99, cloud: true), Remote("onprem", quality: 0.5)], RoutingSettings.Default, Query("on-prem-only"));
 
         Assert.Equal(["onprem"], ranked.Select(r => r.Target.Node));
+    }
+
+    [Fact]
+    public void Rank_TwoLabelsAndTheSecondForbidsWhatTheFirstLeft_FailedPreconditionNamingTheSecond()
+    {
+        var refused = Assert.Throws<RpcException>(() => Ranker().Rank([Route("i1"), Remote("cloudy", cloud: true)], RoutingSettings.Default, Query("subnet-only", "on-prem-only")));
+
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Equal("policy_labels: 'on-prem-only' forbids every backend that serves 'shared'", refused.Status.Detail);
+    }
+
+    [Fact]
+    public void Rank_UnknownModel_NotFoundListingTheModelsInReach()
+    {
+        var query = new RouteQuery("missing", ModelKindConfig.Chat, null, [], null, null);
+
+        var refused = Assert.Throws<RpcException>(() => Ranker().Rank([Remote("n1"), Remote("n2")], RoutingSettings.Default, query));
+
+        Assert.Equal(StatusCode.NotFound, refused.StatusCode);
+        Assert.Equal("model: no node in reach serves 'missing' (models here: shared; ListModels lists them)", refused.Status.Detail);
+    }
+
+    [Fact]
+    public void Rank_RequirementsNoneMeets_NotFoundNamingTheRequirements()
+    {
+        var requirements = new ModelRequirements { MinContextTokens = 100_000, Features = { "vision" } };
+        var query = new RouteQuery("shared", ModelKindConfig.Chat, requirements, [], null, null);
+
+        var refused = Assert.Throws<RpcException>(() => Ranker().Rank([Remote("n1")], RoutingSettings.Default, query));
+
+        Assert.Equal(StatusCode.NotFound, refused.StatusCode);
+        Assert.Equal("requirements: no model named 'shared' meets min_context_tokens 100000, features [vision]", refused.Status.Detail);
+    }
+
+    [Fact]
+    public void Rank_BetterPeerCoolingDown_RankedOnlyWhenNothingElseCanServe()
+    {
+        var cooling = Remote("cooling", quality: 0.99);
+        cooling.Load!.CooldownUntil = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(TimeProvider.System.GetUtcNow().AddMinutes(1));
+
+        Assert.Equal(["other"], Ranker().Rank([cooling, Remote("other", quality: 0.5)], RoutingSettings.Default, Query()).Select(r => r.Target.Node));
+        Assert.Equal(["cooling"], Ranker().Rank([cooling], RoutingSettings.Default, Query()).Select(r => r.Target.Node));
+    }
+
+    [Fact]
+    public void Rank_EqualScores_KeepTheCandidatesOrder()
+    {
+        var ranker = new RouteRanker(new CandidateScorer(TimeProvider.System, () => 0), null!, new ForwardedLoad(), new BackendBreakers(TimeProvider.System), TimeProvider.System);
+
+        var ranked = ranker.Rank([Remote("a", quality: 0.1), Remote("b"), Remote("c", quality: 0.1)], RoutingSettings.Default, Query());
+
+        Assert.Equal(["b", "a", "c"], ranked.Select(r => r.Target.Node));
     }
 }
