@@ -83,7 +83,7 @@ internal static class NodeBenchmark
 
     private static async Task<Measurement[]> RoundsAsync((GrpcChannel Channel, string Model)[] paths, int concurrency)
     {
-        const int Rounds = 3;
+        const int Rounds = 5;
         var results = paths.Select(_ => new List<Measurement>()).ToArray();
         for (var round = 0; round < Rounds; round++)
         {

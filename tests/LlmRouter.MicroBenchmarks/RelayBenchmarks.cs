@@ -62,7 +62,7 @@ public class RelayBenchmarks
             _firstTokenAt = TimeProvider.System.GetTimestamp();
         }
 
-        return _output.DeltaAsync(frame, CancellationToken.None);
+        return _output.DeltaAsync(frame, flush: true, CancellationToken.None);
     }
 
     /// <summary>The client's stream of a new answer, its route committed with the first token.</summary>
@@ -70,7 +70,7 @@ public class RelayBenchmarks
     {
         _output = new ChatOutput(_downstream, KeepText);
         _output.Route(new RouteInfo { RequestId = "r-1", ServingNode = "n2", Backend = "b0", Model = "model-0" });
-        _output.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = "first" } }, CancellationToken.None).GetAwaiter().GetResult();
+        _output.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = "first" } }, flush: true, CancellationToken.None).GetAwaiter().GetResult();
         _firstTokenAt = 0;
     }
 

@@ -16,7 +16,7 @@ internal static class CallerIdentity
                 $"{context.Method} needs a client certificate from the mesh CA (mutual TLS)"));
         }
 
-        var identity = trust.Identify(certificate) ?? throw new RpcException(new Status(StatusCode.PermissionDenied,
+        var identity = trust.IdentifyPeer(certificate) ?? throw new RpcException(new Status(StatusCode.PermissionDenied,
             $"the client certificate '{certificate.Subject}' names no identity of this mesh"));
         if (!roles.Contains(identity.Role))
         {

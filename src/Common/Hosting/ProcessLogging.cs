@@ -39,5 +39,8 @@ public static class ProcessLogging
                     },
                     bufferSize: BufferedEvents,
                     blockWhenFull: false);
-        });
+        },
+        // Each host keeps its own logger: several hosts in one process (tests, benchmarks) must not replace
+        // one another's level and id through the static Log.Logger.
+        preserveStaticLogger: true);
 }

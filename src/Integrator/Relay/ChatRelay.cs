@@ -47,9 +47,10 @@ internal sealed partial class ChatRelay(BorderPools pools, BorderTargets targets
                     ForwardingPath.Headers(requestId, path, pools.IntegratorId),
                     ForwardingPath.NextDeadline(context.Deadline),
                     context.CancellationToken);
-                await foreach (var frame in call.ResponseStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+                using var frames = new LookaheadReader<ChatResponse>(call.ResponseStream, context.CancellationToken);
+                while (await frames.MoveNextAsync().ConfigureAwait(false))
                 {
-                    await relay.WriteAsync(frame).ConfigureAwait(false);
+                    await relay.WriteAsync(frames.Current, flush: !frames.NextArrived).ConfigureAwait(false);
                 }
 
                 LogCarried(logger, requestId, arrival.Name, target.Pool.Name, target.Member, time.GetElapsedTime(receivedAt).TotalMilliseconds);
@@ -137,7 +138,8 @@ internal sealed partial class ChatRelay(BorderPools pools, BorderTargets targets
         /// <summary>Something reached the caller: this attempt can no longer be replaced silently.</summary>
         public bool Committed { get; private set; }
 
-        public async Task WriteAsync(ChatResponse frame)
+        /// <param name="flush">False when the next frame has already arrived and is written right after this one.</param>
+        public async Task WriteAsync(ChatResponse frame, bool flush)
         {
             switch (frame.FrameCase)
             {
@@ -164,11 +166,12 @@ internal sealed partial class ChatRelay(BorderPools pools, BorderTargets targets
             {
                 _route = null;
                 Committed = true;
-                await stream.WriteAsync(route).ConfigureAwait(false);
+                // The held route frame goes out in one flush with the frame that releases it.
+                await stream.WriteAsync(route, flush: false, CancellationToken.None).ConfigureAwait(false);
             }
 
             Committed = true;
-            await stream.WriteAsync(frame).ConfigureAwait(false);
+            await stream.WriteAsync(frame, flush, CancellationToken.None).ConfigureAwait(false);
         }
     }
 }

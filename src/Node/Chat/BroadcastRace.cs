@@ -65,10 +65,10 @@ internal sealed class BroadcastRace : IDisposable
 
         public void Route(RouteInfo route) => _route = route;
 
-        public async Task DeltaAsync(ChatResponse frame, CancellationToken cancellationToken)
+        public async Task DeltaAsync(ChatResponse frame, bool flush, CancellationToken cancellationToken)
         {
             Claim(cancellationToken);
-            await race._output.DeltaAsync(frame, cancellationToken).ConfigureAwait(false);
+            await race._output.DeltaAsync(frame, flush, cancellationToken).ConfigureAwait(false);
         }
 
         public async Task CompletedAsync(ChatResponse frame, CancellationToken cancellationToken)

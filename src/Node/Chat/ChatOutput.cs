@@ -1,4 +1,5 @@
 using Grpc.Core;
+using LlmRouter.Common.Grpc;
 using LlmRouter.V1;
 
 namespace LlmRouter.Node.Chat;
@@ -44,10 +45,10 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
         _route = null;
     }
 
-    public async Task DeltaAsync(ChatResponse frame, CancellationToken cancellationToken)
+    public async Task DeltaAsync(ChatResponse frame, bool flush, CancellationToken cancellationToken)
     {
         await CommitAsync(cancellationToken).ConfigureAwait(false);
-        await stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync(frame, flush, cancellationToken).ConfigureAwait(false);
         DeliveredCharacters += frame.Delta.Text.Length;
         _text?.Append(frame.Delta.Text);
     }
@@ -65,13 +66,14 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
         if (!Committed)
         {
             Committed = true;
-            await stream.WriteAsync(new ChatResponse { Route = route }, cancellationToken).ConfigureAwait(false);
+            // The route (or seam) frame always has the token after it: one flush carries both.
+            await stream.WriteAsync(new ChatResponse { Route = route }, flush: false, cancellationToken).ConfigureAwait(false);
         }
         else if (_seamReason is { } reason)
         {
             _seamReason = null;
             Continued = true;
-            await stream.WriteAsync(new ChatResponse { Seam = new Seam { Offset = (ulong)DeliveredCharacters, Reason = reason, Route = route } }, cancellationToken)
+            await stream.WriteAsync(new ChatResponse { Seam = new Seam { Offset = (ulong)DeliveredCharacters, Reason = reason, Route = route } }, flush: false, cancellationToken)
                 .ConfigureAwait(false);
         }
     }

@@ -8,7 +8,8 @@ internal interface IChatSink
     /// <summary>Names the route of the attempt; it goes out with the first token.</summary>
     void Route(RouteInfo route);
 
-    Task DeltaAsync(ChatResponse frame, CancellationToken cancellationToken);
+    /// <param name="flush">False when the next frame has already arrived and is written right after this one.</param>
+    Task DeltaAsync(ChatResponse frame, bool flush, CancellationToken cancellationToken);
 
     Task CompletedAsync(ChatResponse frame, CancellationToken cancellationToken);
 }

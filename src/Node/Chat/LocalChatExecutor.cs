@@ -86,9 +86,8 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         var messages = ChatConversion.Messages(request);
         var options = ChatConversion.Options(request, target.Model.UpstreamModel);
 
-        using var watchdog = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+        using var watchdog = new SilenceWatchdog(time, config.FirstTokenTimeout, config.StallTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, watchdog.Token);
-        watchdog.CancelAfter(config.FirstTokenTimeout);
 
         var started = time.GetTimestamp();
         long firstTokenAt = 0;
@@ -105,9 +104,9 @@ internal sealed class LocalChatExecutor(TimeProvider time)
                     }
 
                     // The time spent writing to a slow client is not the backend's silence: pause the watchdog.
-                    watchdog.CancelAfter(Timeout.InfiniteTimeSpan);
-                    await output.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = text } }, cancellationToken).ConfigureAwait(false);
-                    watchdog.CancelAfter(config.StallTimeout);
+                    watchdog.Pause();
+                    await output.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = text } }, flush: true, cancellationToken).ConfigureAwait(false);
+                    watchdog.Resume();
                 }
 
                 if (update.FinishReason is { } reason)
@@ -126,7 +125,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
                 }
             }
         }
-        catch (OperationCanceledException) when (watchdog.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (watchdog.Fired && !cancellationToken.IsCancellationRequested)
         {
             throw firstTokenAt == 0
                 ? new BackendStalledException($"no token within first_token_timeout {config.FirstTokenTimeout.TotalSeconds:0.###}s")
@@ -139,6 +138,89 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         result.Generation = firstTokenAt == 0 ? TimeSpan.Zero : time.GetElapsedTime(firstTokenAt, finished);
         result.OutputTokens = (int)(result.Usage?.OutputTokens ?? 0);
         return result;
+    }
+
+    /// <summary>
+    /// Cancels when the backend stays silent: first_token_timeout before the first token, stall_timeout after
+    /// each one, not counting the time spent writing to the client. A token only records the time; the one
+    /// timer is re-armed when it fires, not per token (two timer changes per token cost more than the write).
+    /// </summary>
+    private sealed class SilenceWatchdog : IDisposable
+    {
+        private readonly CancellationTokenSource _fired = new();
+        private readonly TimeProvider _time;
+        private readonly TimeSpan _stallTimeout;
+        private readonly ITimer _timer;
+        private long _limitTicks;
+        private long _lastActivity;
+        private volatile bool _paused;
+
+        public SilenceWatchdog(TimeProvider time, TimeSpan firstTokenTimeout, TimeSpan stallTimeout)
+        {
+            _time = time;
+            _stallTimeout = stallTimeout;
+            _limitTicks = firstTokenTimeout.Ticks;
+            _lastActivity = time.GetTimestamp();
+            _timer = time.CreateTimer(static state => ((SilenceWatchdog)state!).Check(), this, firstTokenTimeout, Timeout.InfiniteTimeSpan);
+        }
+
+        public CancellationToken Token => _fired.Token;
+
+        public bool Fired => _fired.IsCancellationRequested;
+
+        public void Pause() => _paused = true;
+
+        public void Resume()
+        {
+            Volatile.Write(ref _limitTicks, _stallTimeout.Ticks);
+            Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+            _paused = false;
+        }
+
+        public void Dispose()
+        {
+            _timer.Dispose();
+            _fired.Dispose();
+        }
+
+        private void Check()
+        {
+            var limit = TimeSpan.FromTicks(Volatile.Read(ref _limitTicks));
+            if (_paused)
+            {
+                Rearm(limit);
+                return;
+            }
+
+            var silent = _time.GetElapsedTime(Volatile.Read(ref _lastActivity));
+            if (silent >= limit)
+            {
+                try
+                {
+                    _fired.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The relay ended meanwhile.
+                }
+
+                return;
+            }
+
+            Rearm(limit - silent);
+        }
+
+        private void Rearm(TimeSpan due)
+        {
+            try
+            {
+                _timer.Change(due, Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The relay ended meanwhile.
+            }
+        }
     }
 
     private sealed class RelayResult

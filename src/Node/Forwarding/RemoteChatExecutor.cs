@@ -1,5 +1,6 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using LlmRouter.Common.Grpc;
 using LlmRouter.Common.Protocol;
 using LlmRouter.Node.Chat;
 using LlmRouter.Node.Routing;
@@ -47,8 +48,10 @@ internal sealed class RemoteChatExecutor(PeerClients peers, ForwardedLoad forwar
     {
         using var _ = call;
         long firstTokenAt = 0;
-        await foreach (var frame in call.ResponseStream.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        using var frames = new LookaheadReader<ChatResponse>(call.ResponseStream, cancellationToken);
+        while (await frames.MoveNextAsync().ConfigureAwait(false))
         {
+            var frame = frames.Current;
             switch (frame.FrameCase)
             {
                 case ChatResponse.FrameOneofCase.Route:
@@ -62,7 +65,7 @@ internal sealed class RemoteChatExecutor(PeerClients peers, ForwardedLoad forwar
                         firstTokenAt = time.GetTimestamp();
                     }
 
-                    await output.DeltaAsync(frame, cancellationToken).ConfigureAwait(false);
+                    await output.DeltaAsync(frame, flush: !frames.NextArrived, cancellationToken).ConfigureAwait(false);
                     break;
                 case ChatResponse.FrameOneofCase.Completed:
                     var total = time.GetElapsedTime(context.ReceivedAt);

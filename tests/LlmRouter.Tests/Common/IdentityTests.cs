@@ -33,6 +33,36 @@ public sealed class IdentityTests
     }
 
     [Fact]
+    public void IdentifyPeer_SameConnectionCertificate_ChainedOnceButStillRefusedOnceExpired()
+    {
+        using var ca = CertificateAuthority.CreateRoot("mesh-x", Now, TimeSpan.FromDays(30));
+        var identity = new MeshIdentity("mesh-x", "subnet-a", MeshRole.Node, "a1");
+        using var certificate = CertificateAuthority.Issue(ca, identity, ["127.0.0.1"], Now, TimeSpan.FromDays(10));
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now);
+        var trust = new MeshTrust(ca, "mesh-x", time);
+
+        Assert.Equal(identity, trust.IdentifyPeer(certificate));
+        Assert.Equal(identity, trust.IdentifyPeer(certificate));
+        time.Advance(TimeSpan.FromDays(11));
+
+        Assert.Null(trust.IdentifyPeer(certificate));
+    }
+
+    [Fact]
+    public void IdentifyPeer_CertificateOfAnotherMeshOrCa_IsRefusedEveryTime()
+    {
+        using var ca = CertificateAuthority.CreateRoot("mesh-x", Now, TimeSpan.FromDays(30));
+        using var other = CertificateAuthority.CreateRoot("mesh-x", Now, TimeSpan.FromDays(30));
+        using var forged = CertificateAuthority.Issue(other, new MeshIdentity("mesh-x", "subnet-a", MeshRole.Node, "a1"), ["127.0.0.1"], Now, TimeSpan.FromDays(10));
+        using var foreign = CertificateAuthority.Issue(ca, new MeshIdentity("mesh-y", "subnet-a", MeshRole.Node, "a1"), ["127.0.0.1"], Now, TimeSpan.FromDays(10));
+        var trust = new MeshTrust(ca, "mesh-x");
+
+        Assert.Null(trust.IdentifyPeer(forged));
+        Assert.Null(trust.IdentifyPeer(forged));
+        Assert.Null(trust.IdentifyPeer(foreign));
+    }
+
+    [Fact]
     public void TryParse_UriOfAnotherScheme_IsNoIdentity()
     {
         Assert.False(MeshIdentity.TryParse(new Uri("https://mesh-x/pool/a/node/b"), out _));
