@@ -20,6 +20,7 @@ internal static class StreamBenchmark
 {
     private const int Deltas = 64;
     private const int Concurrency = 8;
+    private const int FirstTokenSamples = 300;
 
     public static async Task<int> RunAsync()
     {
@@ -41,7 +42,7 @@ internal static class StreamBenchmark
                 hosts.Add(node);
             }
 
-            var integrator = IntegratorHostBuilder.Build(new IntegratorLaunch(mesh, "i1", JsonLogs: false));
+            var integrator = IntegratorHostBuilder.Build(new IntegratorLaunch(mesh, "i1", JsonLogs: false) { MinimumLogLevel = Serilog.Events.LogEventLevel.Warning });
             await integrator.StartAsync();
             hosts.Add(integrator);
             try
@@ -62,8 +63,18 @@ internal static class StreamBenchmark
                     await MeasureAsync(channel, model, streams: Concurrency);
                 }
 
-                // Alternating rounds, so drift on a noisy machine hits every path alike.
+                // Alternating rounds, so drift on a noisy machine hits every path alike. Time to first token
+                // alone (one stream at a time, one-token answers), then paced streams for the gaps.
+                var first = paths.Select(_ => new List<double>()).ToArray();
                 var samples = paths.Select(_ => (Ttft: new List<double>(), Gaps: new List<double>())).ToArray();
+                for (var round = 0; round < 3; round++)
+                {
+                    for (var i = 0; i < paths.Length; i++)
+                    {
+                        first[i].AddRange(await FirstTokensAsync(paths[i].Channel, paths[i].Model, FirstTokenSamples));
+                    }
+                }
+
                 for (var round = 0; round < 3; round++)
                 {
                     for (var i = 0; i < paths.Length; i++)
@@ -74,26 +85,28 @@ internal static class StreamBenchmark
                     }
                 }
 
-                Console.WriteLine($"Streams: {Deltas} deltas paced 20 ms apart by the simulated backend (20 ms to the first), {Concurrency} at a time, mutual TLS on loopback, {Environment.ProcessorCount} cores");
+                Console.WriteLine($"Streams through 0, 1 and 2 hops, mutual TLS on loopback, {Environment.ProcessorCount} cores. Time to first token: one stream at a time, {3 * FirstTokenSamples} per path,");
+                Console.WriteLine($"the backend answering at once (the path alone). Gaps: {Deltas} deltas paced 20 ms apart by the backend, {Concurrency} streams at a time, {9 * Concurrency} per path.");
                 Console.WriteLine();
-                Console.WriteLine($"{"path",-34} {"TTFT p50",9} {"TTFT p99",9} {"gap p50",8} {"gap p99",8} {"+TTFT p50",10} {"+TTFT p99",10} {"gap ratio p50/p99",18}");
-                var direct = Summary(samples[0]);
+                Console.WriteLine($"{"path",-34} {"TTFT p50",9} {"TTFT p99",9} {"+TTFT p50",10} {"+TTFT p99",10} {"loaded TTFT p50/p99",20} {"gap p50",8} {"gap p99",8} {"gap ratio p50/p99",18}");
+                var direct = Summary(samples[0], first[0]);
                 for (var i = 0; i < paths.Length; i++)
                 {
-                    var s = Summary(samples[i]);
-                    Console.WriteLine($"{paths[i].Name,-34} {s.TtftP50,9:0.000} {s.TtftP99,9:0.000} {s.GapP50,8:0.000} {s.GapP99,8:0.000} {s.TtftP50 - direct.TtftP50,10:+0.000;-0.000} {s.TtftP99 - direct.TtftP99,10:+0.000;-0.000} {s.GapP50 / direct.GapP50,8:0.000}/{s.GapP99 / direct.GapP99:0.000}");
+                    var s = Summary(samples[i], first[i]);
+                    Console.WriteLine($"{paths[i].Name,-34} {s.TtftP50,9:0.000} {s.TtftP99,9:0.000} {s.TtftP50 - direct.TtftP50,10:+0.000;-0.000} {s.TtftP99 - direct.TtftP99,10:+0.000;-0.000} {$"{s.LoadedP50:0.00}/{s.LoadedP99:0.00}",20} {s.GapP50,8:0.000} {s.GapP99,8:0.000} {s.GapP50 / direct.GapP50,8:0.000}/{s.GapP99 / direct.GapP99:0.000}");
                 }
 
                 Console.WriteLine();
                 Console.WriteLine("milliseconds; targets: added time to first token <= 1 ms p99 per hop, gap ratio within 5% of direct (no buffering)");
                 for (var i = 1; i < paths.Length; i++)
                 {
-                    var s = Summary(samples[i]);
+                    var s = Summary(samples[i], first[i]);
                     var perHop = (s.TtftP99 - direct.TtftP99) / i;
-                    Findings.Add("streams", $"added TTFT per hop, {paths[i].Name}", $"p50 {(s.TtftP50 - direct.TtftP50) / i:+0.00;-0.00} ms, p99 {perHop:+0.00;-0.00} ms", $"direct p99 {direct.TtftP99:0.00} ms", "<= 1 ms p99 per hop", perHop <= 1);
+                    Findings.Add("streams", $"added TTFT per hop, {paths[i].Name}", $"p50 {(s.TtftP50 - direct.TtftP50) / i:+0.000;-0.000} ms, p99 {perHop:+0.000;-0.000} ms", $"direct p50 {direct.TtftP50:0.000}, p99 {direct.TtftP99:0.000} ms", "<= 1 ms p99 per hop", perHop <= 1);
                     var (gap50, gap99) = (s.GapP50 / direct.GapP50, s.GapP99 / direct.GapP99);
-                    Findings.Add("streams", $"gap between tokens, {paths[i].Name}", $"p50 {gap50:0.000}x, p99 {gap99:0.000}x", $"direct p50 {direct.GapP50:0.0} ms", "within 5%", Math.Abs(gap50 - 1) <= 0.05 && Math.Abs(gap99 - 1) <= 0.05);
+                    Findings.Add("streams", $"gap between tokens, {paths[i].Name}", $"p50 {gap50:0.000}x, p99 {gap99:0.000}x", $"direct p50 {direct.GapP50:0.0}, p99 {direct.GapP99:0.0} ms", "within 5%", Math.Abs(gap50 - 1) <= 0.05 && Math.Abs(gap99 - 1) <= 0.05);
                 }
+
                 return 0;
             }
             finally
@@ -111,11 +124,36 @@ internal static class StreamBenchmark
         }
     }
 
-    private static (double TtftP50, double TtftP99, double GapP50, double GapP99) Summary((List<double> Ttft, List<double> Gaps) sample)
+    private static (double TtftP50, double TtftP99, double LoadedP50, double LoadedP99, double GapP50, double GapP99) Summary(
+        (List<double> Ttft, List<double> Gaps) sample, List<double> first)
     {
-        var ttft = sample.Ttft.Order().ToList();
+        var alone = first.Order().ToList();
+        var loaded = sample.Ttft.Order().ToList();
         var gaps = sample.Gaps.Order().ToList();
-        return (Percentile(ttft, 0.5), Percentile(ttft, 0.99), Percentile(gaps, 0.5), Percentile(gaps, 0.99));
+        return (Percentile(alone, 0.5), Percentile(alone, 0.99), Percentile(loaded, 0.5), Percentile(loaded, 0.99), Percentile(gaps, 0.5), Percentile(gaps, 0.99));
+    }
+
+    /// <summary>One stream at a time, each a one-token answer: the time from the call to its first token, in ms.</summary>
+    private static async Task<List<double>> FirstTokensAsync(GrpcChannel channel, string model, int count)
+    {
+        var client = new Router.RouterClient(channel);
+        var request = new ChatRequest { Model = model, Sampling = new SamplingParameters { MaxTokens = 1 } };
+        request.Messages.Add(new ChatMessage { Role = Role.User, Content = "benchmark" });
+        var times = new List<double>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var call = client.Chat(request);
+            await foreach (var frame in call.ResponseStream.ReadAllAsync())
+            {
+                if (frame.FrameCase == ChatResponse.FrameOneofCase.Delta && times.Count == i)
+                {
+                    times.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                }
+            }
+        }
+
+        return times;
     }
 
     /// <summary>Runs the given number of streams, <see cref="Concurrency"/> at a time; returns every TTFT and gap in ms.</summary>
@@ -211,13 +249,13 @@ internal static class StreamBenchmark
               - id: a2
                 listen: https://127.0.0.1:{{ports[1]}}
                 backends:
-                  - { id: sim-a2, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 20ms, tokens_per_second: 50, answer_tokens: 64 }, models: [ { id: near } ] }
+                  - { id: sim-a2, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 0ms, tokens_per_second: 50, answer_tokens: 64 }, models: [ { id: near } ] }
           - name: pool-b
             nodes:
               - id: b
                 listen: https://127.0.0.1:{{ports[2]}}
                 backends:
-                  - { id: sim-b, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 20ms, tokens_per_second: 50, answer_tokens: 64 }, models: [ { id: far } ] }
+                  - { id: sim-b, kind: simulated, max_concurrency: 1000, max_queue: 10000, simulated: { time_to_first_token: 0ms, tokens_per_second: 50, answer_tokens: 64 }, models: [ { id: far } ] }
         integrators:
           - id: i1
             pools:

@@ -58,7 +58,7 @@ internal static class IntegratorHostBuilder
         }
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = mesh.Server.DrainTimeout + TimeSpan.FromSeconds(5));
-        builder.Services.AddProcessLogging(config.Id, Serilog.Events.LogEventLevel.Information, launch.JsonLogs);
+        builder.Services.AddProcessLogging(config.Id, launch.MinimumLogLevel, launch.JsonLogs);
 
         builder.Configuration.AddInMemoryCollection(SeedResolver.Configuration(mesh));
         builder.Services.AddLlmRouterIntegrator(launch, trust, store);

@@ -10,6 +10,9 @@ internal sealed record IntegratorLaunch(MeshConfig Mesh, string IntegratorId, bo
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The least severe level logged (information: a line per carried request and per route change).</summary>
+    public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
+
     /// <summary>How the process's signals stop the host; null keeps the default (tests stop hosts themselves).</summary>
     public IHostLifetime? Lifetime { get; init; }
 }
