@@ -35,6 +35,9 @@ internal sealed class ChildProcess : IAsyncDisposable
     public static ChildProcess Start(string assembly, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // The GC the node and integrator ship with (workstation, concurrent), for the echo reference too:
+        // this benchmark program itself runs with the server GC.
+        start.Environment["DOTNET_gcServer"] = "0";
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         foreach (var argument in arguments)
         {

@@ -9,19 +9,32 @@ namespace LlmRouter.Node.Forwarding;
 /// </summary>
 internal sealed class ForwardedLoad
 {
-    private readonly ConcurrentDictionary<string, int> _open = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Counter> _open = new(StringComparer.Ordinal);
 
-    public int Open(string backendKey) => _open.TryGetValue(backendKey, out var count) ? count : 0;
+    /// <summary>
+    /// The live count of one backend. Candidates hold theirs from when they are built, so ranking a request
+    /// reads a field per candidate instead of looking up its key. Counters are kept for the process's life.
+    /// </summary>
+    public Counter For(string backendKey) => _open.GetOrAdd(backendKey, static _ => new Counter());
+
+    public int Open(string backendKey) => _open.TryGetValue(backendKey, out var counter) ? counter.Value : 0;
 
     public IDisposable Track(string backendKey)
     {
-        _open.AddOrUpdate(backendKey, 1, (_, count) => count + 1);
-        return new Handle(this, backendKey);
+        var counter = For(backendKey);
+        Interlocked.Increment(ref counter.Open);
+        return new Handle(counter);
     }
 
-    private void Release(string backendKey) => _open.AddOrUpdate(backendKey, 0, (_, count) => Math.Max(0, count - 1));
+    /// <summary>Requests forwarded to one backend and not yet finished.</summary>
+    internal sealed class Counter
+    {
+        internal int Open;
 
-    private sealed class Handle(ForwardedLoad owner, string key) : IDisposable
+        public int Value => Volatile.Read(ref Open);
+    }
+
+    private sealed class Handle(Counter counter) : IDisposable
     {
         private int _released;
 
@@ -29,7 +42,7 @@ internal sealed class ForwardedLoad
         {
             if (Interlocked.Exchange(ref _released, 1) == 0)
             {
-                owner.Release(key);
+                Interlocked.Decrement(ref counter.Open);
             }
         }
     }

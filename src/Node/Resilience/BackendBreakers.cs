@@ -23,8 +23,25 @@ internal sealed class BackendBreakers(TimeProvider time)
     private readonly ConcurrentDictionary<string, DateTimeOffset> _cooldowns = new(StringComparer.Ordinal);
 
     /// <summary>When the backend's cooldown ends, or null when it is not cooling down.</summary>
-    public DateTimeOffset? CooldownUntil(string backendKey) =>
-        _cooldowns.TryGetValue(backendKey, out var until) && until > time.GetUtcNow() ? until : null;
+    public DateTimeOffset? CooldownUntil(string backendKey) => CooldownUntil(backendKey, time.GetUtcNow());
+
+    /// <summary>As <see cref="CooldownUntil(string)"/>, at a time the caller read once for many backends.</summary>
+    public DateTimeOffset? CooldownUntil(string backendKey, DateTimeOffset now) =>
+        _cooldowns.TryGetValue(backendKey, out var until) && until > now ? until : null;
+
+    /// <summary>Whether any backend is cooling down now (one pass over the few recorded cooldowns).</summary>
+    public bool AnyCoolingDown(DateTimeOffset now)
+    {
+        foreach (var (_, until) in _cooldowns)
+        {
+            if (until > now)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Runs one attempt through the backend's breaker; an open breaker fails at once with UNAVAILABLE.</summary>
     public async Task ExecuteAsync(string backendKey, Func<CancellationToken, Task> attempt, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using LlmRouter.Common.Gossip;
 using LlmRouter.Node.Catalog;
+using LlmRouter.Node.Forwarding;
 using LlmRouter.Node.Membership;
 using LlmRouter.V1;
 
@@ -20,12 +21,18 @@ internal sealed class CandidateSource
     private volatile CandidateSet? _local;
     private volatile CandidateSet? _all;
 
-    public CandidateSource(MembershipRuntime membership)
-        : this(new RuntimeMembershipView(membership))
+    private readonly ForwardedLoad _forwarded;
+
+    public CandidateSource(MembershipRuntime membership, ForwardedLoad forwarded)
+        : this(new RuntimeMembershipView(membership), forwarded)
     {
     }
 
-    internal CandidateSource(IMembershipView membership) => _membership = membership;
+    internal CandidateSource(IMembershipView membership, ForwardedLoad? forwarded = null)
+    {
+        _membership = membership;
+        _forwarded = forwarded ?? new ForwardedLoad();
+    }
 
     /// <summary>The candidates for a request: read-only, shared by every request until the next change.</summary>
     public IReadOnlyList<RouteCandidate> Gather(CatalogSnapshot snapshot, bool includeRemote)
@@ -76,7 +83,7 @@ internal sealed class CandidateSource
         return local;
     }
 
-    private static RouteCandidate[] WithRemote(RouteCandidate[] local, IReadOnlyList<MemberView> members, string pool)
+    private RouteCandidate[] WithRemote(RouteCandidate[] local, IReadOnlyList<MemberView> members, string pool)
     {
         var candidates = new List<RouteCandidate>(local);
         foreach (var member in members)
@@ -89,7 +96,7 @@ internal sealed class CandidateSource
             foreach (var model in member.Models?.Models ?? [])
             {
                 var load = member.Load?.Backends.FirstOrDefault(b => b.Backend == model.Backend);
-                candidates.Add(RouteCandidate.FromRemote(model, member.Address, load));
+                candidates.Add(WithCounter(RouteCandidate.FromRemote(model, member.Address, load)));
             }
 
             // Routes that would lead back into this pool are ignored: the path vector prevents loops.
@@ -97,13 +104,15 @@ internal sealed class CandidateSource
             {
                 if (!route.Pools.Contains(pool))
                 {
-                    candidates.Add(RouteCandidate.FromRoute(route, member.Id, member.Pool, member.Address));
+                    candidates.Add(WithCounter(RouteCandidate.FromRoute(route, member.Id, member.Pool, member.Address)));
                 }
             }
         }
 
         return [.. candidates];
     }
+
+    private RouteCandidate WithCounter(RouteCandidate candidate) => candidate.WithForwarded(_forwarded.For(candidate.BackendKey));
 
     /// <summary>Candidates built from one catalog snapshot and one membership version (0 for local ones).</summary>
     private sealed record CandidateSet(CatalogSnapshot Snapshot, long Version, RouteCandidate[] Candidates);

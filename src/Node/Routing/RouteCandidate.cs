@@ -1,5 +1,6 @@
 using LlmRouter.Common.Configuration;
 using LlmRouter.Node.Catalog;
+using LlmRouter.Node.Forwarding;
 using LlmRouter.V1;
 
 namespace LlmRouter.Node.Routing;
@@ -53,6 +54,9 @@ internal sealed class RouteCandidate
     /// <summary>For a route through an integrator: the pools the request would cross, nearest first; empty otherwise.</summary>
     public IReadOnlyList<string> ViaPools { get; init; } = [];
 
+    /// <summary>This node's count of requests forwarded to the backend; attached by the source that builds the candidate.</summary>
+    public ForwardedLoad.Counter? Forwarded { get; private set; }
+
     public bool IsLocal => Local is not null;
 
     /// <summary>A route through an integrator into another pool (DESIGN.md section 5).</summary>
@@ -61,6 +65,13 @@ internal sealed class RouteCandidate
     /// <summary>Identifies the backend across the pool, for circuit breaking and forwarded-load accounting.</summary>
     /// <remarks>Built on first use and kept: ranking looks it up for every candidate of every request.</remarks>
     public string BackendKey => field ??= $"{Node}/{Backend}";
+
+    /// <summary>Attaches the forwarded-load counter; called once, while the candidate is built and before anyone reads it.</summary>
+    public RouteCandidate WithForwarded(ForwardedLoad.Counter counter)
+    {
+        Forwarded = counter;
+        return this;
+    }
 
     public bool Answers(string name) => string.Equals(Model, name, StringComparison.Ordinal) || Contains(Aliases, name);
 

@@ -53,6 +53,8 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         var weights = ProfileWeights(routing, query);
         var labels = query.PolicyLabels.Count == 0 ? query.PolicyLabels : query.PolicyLabels.Distinct(StringComparer.Ordinal).ToList();
         var now = time.GetUtcNow();
+        // Asked once per request: breakers are rarely open, and then only they need a lookup per candidate.
+        var breakersCooling = breakers.AnyCoolingDown(now);
         var auto = query.IsAuto;
         var eligible = ArrayPool<Eligible>.Shared.Rent(Math.Max(1, candidates.Count));
         try
@@ -81,7 +83,7 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
                     continue;
                 }
 
-                var coolingDown = CoolingDown(candidate, now);
+                var coolingDown = CoolingDown(candidate, now, breakersCooling);
                 cooling += coolingDown ? 1 : 0;
                 eligible[allowed++] = new Eligible(candidate, coolingDown);
             }
@@ -122,56 +124,41 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
             highestPrice = Math.Max(highestPrice, CandidateScorer.BlendedPrice(entry.Candidate));
         }
 
-        var keys = ArrayPool<double>.Shared.Rent(eligible.Length);
-        var order = ArrayPool<int>.Shared.Rent(eligible.Length);
-        try
+        // Only the best MaxRanked are kept, in a small sorted buffer, instead of sorting every candidate:
+        // most scores do not beat the last kept one and cost a single comparison.
+        Span<double> bestScores = stackalloc double[MaxRanked];
+        Span<int> bestIndexes = stackalloc int[MaxRanked];
+        var kept = 0;
+        for (var i = 0; i < eligible.Length; i++)
         {
-            for (var i = 0; i < eligible.Length; i++)
+            var candidate = eligible[i].Candidate;
+            var score = scorer.Score(candidate, weights, highestPrice, Forwarded(candidate));
+            if (kept == MaxRanked && score <= bestScores[kept - 1])
             {
-                var candidate = eligible[i].Candidate;
-                // Negated: an ascending sort puts the best first.
-                keys[i] = -scorer.Score(candidate, weights, highestPrice, candidate.IsLocal ? 0 : forwarded.Open(candidate.BackendKey));
-                order[i] = i;
+                continue;
             }
 
-            var sortedKeys = keys.AsSpan(0, eligible.Length);
-            var sortedOrder = order.AsSpan(0, eligible.Length);
-            sortedKeys.Sort(sortedOrder);
-            KeepOrderOfTies(sortedKeys, sortedOrder);
-
-            var ranked = new ScoredCandidate[Math.Min(eligible.Length, MaxRanked)];
-            for (var i = 0; i < ranked.Length; i++)
+            // After every kept score at least as good: equal scores keep the candidates' order.
+            var at = kept < MaxRanked ? kept : MaxRanked - 1;
+            while (at > 0 && bestScores[at - 1] < score)
             {
-                ranked[i] = new ScoredCandidate(eligible[sortedOrder[i]].Candidate, -sortedKeys[i]);
+                bestScores[at] = bestScores[at - 1];
+                bestIndexes[at] = bestIndexes[at - 1];
+                at--;
             }
 
-            return ranked;
+            bestScores[at] = score;
+            bestIndexes[at] = i;
+            kept = Math.Min(kept + 1, MaxRanked);
         }
-        finally
+
+        var ranked = new ScoredCandidate[kept];
+        for (var i = 0; i < kept; i++)
         {
-            ArrayPool<double>.Shared.Return(keys);
-            ArrayPool<int>.Shared.Return(order);
+            ranked[i] = new ScoredCandidate(eligible[bestIndexes[i]].Candidate, bestScores[i]);
         }
-    }
 
-    /// <summary>The sort is not stable: runs of equal scores go back to the candidates' order, as a stable sort leaves them.</summary>
-    private static void KeepOrderOfTies(Span<double> keys, Span<int> order)
-    {
-        for (var start = 0; start < keys.Length;)
-        {
-            var end = start + 1;
-            while (end < keys.Length && keys[end] == keys[start])
-            {
-                end++;
-            }
-
-            if (end - start > 1)
-            {
-                order[start..end].Sort();
-            }
-
-            start = end;
-        }
+        return ranked;
     }
 
     /// <summary>Moves the candidates not cooling down to the front, in order; returns how many there are.</summary>
@@ -189,8 +176,12 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         return warm;
     }
 
-    private bool CoolingDown(RouteCandidate candidate, DateTimeOffset now) =>
-        breakers.CooldownUntil(candidate.BackendKey) is not null || candidate.Load?.CooldownUntil?.ToDateTimeOffset() > now;
+    private bool CoolingDown(RouteCandidate candidate, DateTimeOffset now, bool breakersCooling) =>
+        (breakersCooling && breakers.CooldownUntil(candidate.BackendKey, now) is not null) || candidate.Load?.CooldownUntil?.ToDateTimeOffset() > now;
+
+    /// <summary>Requests this node has forwarded to the candidate's backend and not yet finished (none for its own).</summary>
+    private int Forwarded(RouteCandidate candidate) =>
+        candidate.IsLocal ? 0 : candidate.Forwarded?.Value ?? forwarded.Open(candidate.BackendKey);
 
     /// <summary>The NOT_FOUND for a name nothing in reach answers to, listing the models of the kind asked for.</summary>
     private static RpcException NotServed(IReadOnlyList<RouteCandidate> candidates, RouteQuery query)
@@ -259,7 +250,7 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         var highestPrice = eligible.Count > 0 ? eligible.Max(CandidateScorer.BlendedPrice) : 0;
         var explained = candidates.Select(candidate =>
         {
-            var terms = scorer.Terms(candidate, highestPrice, candidate.IsLocal ? 0 : forwarded.Open(candidate.BackendKey));
+            var terms = scorer.Terms(candidate, highestPrice, Forwarded(candidate));
             var excluded = Exclusion(candidate, query, now);
             return new V1.CandidateExplanation
             {

@@ -59,6 +59,27 @@ public sealed class CandidateSourceTests
     }
 
     [Fact]
+    public void Rank_RequestsForwardedWhileTheViewIsUnchanged_CountAgainstTheCachedCandidateUntilDone()
+    {
+        var forwarded = new ForwardedLoad();
+        var view = new FakeMembershipView(Member("n1"), Member("n2", inFlight: 1));
+        var ranker = new RouteRanker(new CandidateScorer(TimeProvider.System, new Random(7).NextDouble), new CandidateSource(view, forwarded),
+            forwarded, new BackendBreakers(TimeProvider.System), TimeProvider.System);
+        Assert.Equal("n1", ranker.Rank(Snapshot, Shared)[0].Target.Node);
+
+        var open = new[] { forwarded.Track("n1/b"), forwarded.Track("n1/b") };
+        var whileOpen = ranker.Rank(Snapshot, Shared)[0].Target.Node;
+        foreach (var handle in open)
+        {
+            handle.Dispose();
+        }
+
+        Assert.Equal("n2", whileOpen);
+        Assert.Equal("n1", ranker.Rank(Snapshot, Shared)[0].Target.Node);
+        Assert.Equal(1, view.Reads);
+    }
+
+    [Fact]
     public void Rank_PeerLoadChanges_NextRequestSeesTheNewLoad()
     {
         var view = new FakeMembershipView(Member("n1"), Member("n2", inFlight: 4));
