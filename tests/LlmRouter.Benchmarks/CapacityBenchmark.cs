@@ -39,8 +39,16 @@ internal static class CapacityBenchmark
             var store = new CertificateStore(mesh.CertificatesDirectory);
             store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
 
-            await using var echo = ChildProcess.Start("llmrouter-bench.dll", "serve-echo", mesh.CertificatesDirectory, "n", echoPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            await using var node = ChildProcess.StartNode(path, "n");
+            // The server under test gets the last core to itself, the load driver (this process) the others.
+            var serverCore = Environment.ProcessorCount - 1;
+            var pinned = serverCore > 0 && OperatingSystem.IsLinux() && File.Exists("/usr/bin/taskset");
+            if (pinned && OperatingSystem.IsLinux())
+            {
+                Process.GetCurrentProcess().ProcessorAffinity = (1 << serverCore) - 1;
+            }
+
+            await using var echo = ChildProcess.Start("llmrouter-bench.dll", pinned ? serverCore : null, "serve-echo", mesh.CertificatesDirectory, "n", echoPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await using var node = ChildProcess.StartNode(path, "n", pinned ? serverCore : null);
             Target[] targets =
             [
                 new("bare gRPC echo (reference)", echo, Channels(store, echoPort), "paced", "held", Paced: true),
@@ -51,7 +59,8 @@ internal static class CapacityBenchmark
                 await WarmUpAsync(target);
             }
 
-            Console.WriteLine($"Paced streams ({Deltas} deltas, {Pace.TotalMilliseconds:0} ms apart), mutual TLS on loopback, {StreamsPerConnection} streams per client connection, load driver on the same {Environment.ProcessorCount} cores");
+            Console.WriteLine($"Paced streams ({Deltas} deltas, {Pace.TotalMilliseconds:0} ms apart), mutual TLS on loopback, {StreamsPerConnection} streams per client connection; " +
+                (pinned ? $"the server on core {serverCore} alone, the load driver on the other {serverCore}" : $"server and load driver sharing {Environment.ProcessorCount} cores"));
             Console.WriteLine();
             await Task.Delay(TimeSpan.FromSeconds(2));
             var idle = targets.Select(t => t.Process.ResidentMiB()).ToArray();

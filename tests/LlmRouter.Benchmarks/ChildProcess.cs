@@ -32,11 +32,18 @@ internal sealed class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <c>dotnet ASSEMBLY arguments</c> with an assembly built next to this benchmark.</summary>
-    public static ChildProcess Start(string assembly, params string[] arguments)
+    /// <param name="core">Pins the process to this CPU (taskset), so a load driver on the other cores does not preempt it.</param>
+    public static ChildProcess Start(string assembly, int? core, params string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        // The GC the node and integrator ship with (workstation, concurrent), for the echo reference too:
-        // this benchmark program itself runs with the server GC.
+        var start = new ProcessStartInfo(core is null ? "dotnet" : "taskset") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (core is { } cpu)
+        {
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add(cpu.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            start.ArgumentList.Add("dotnet");
+        }
+
+        // The GC the node and integrator ship with (workstation, concurrent), for every process alike.
         start.Environment["DOTNET_gcServer"] = "0";
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         foreach (var argument in arguments)
@@ -53,7 +60,7 @@ internal sealed class ChildProcess : IAsyncDisposable
         return child;
     }
 
-    public static ChildProcess StartNode(string config, string node) => Start("llm-router-node.dll", "run", "--config", config, "--node", node);
+    public static ChildProcess StartNode(string config, string node, int? core = null) => Start("llm-router-node.dll", core, "run", "--config", config, "--node", node);
 
     /// <summary>Resident memory (VmRSS) in MiB, from /proc.</summary>
     public double ResidentMiB()
