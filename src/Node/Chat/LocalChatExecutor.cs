@@ -172,9 +172,14 @@ internal sealed class LocalChatExecutor(TimeProvider time)
 
         public void Resume()
         {
-            Volatile.Write(ref _limitTicks, _stallTimeout.Ticks);
             Volatile.Write(ref _lastActivity, _time.GetTimestamp());
             _paused = false;
+            if (Interlocked.Exchange(ref _limitTicks, _stallTimeout.Ticks) != _stallTimeout.Ticks)
+            {
+                // The first token: the timer still waits out first_token_timeout, often far longer than
+                // stall_timeout, so it is brought forward once; after that it only moves when it fires.
+                Rearm(_stallTimeout);
+            }
         }
 
         public void Dispose()

@@ -84,7 +84,8 @@ public sealed class CancellationTests
         var frames = new List<V1.ChatResponse>();
         var refused = await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            await foreach (var frame in node.Router.Chat(Ask("sim-model", "stall")).ResponseStream.ReadAllAsync())
+            // The stall is noticed after stall_timeout, long before first_token_timeout (60 s) or this deadline.
+            await foreach (var frame in node.Router.Chat(Ask("sim-model", "stall"), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(15)).ResponseStream.ReadAllAsync())
             {
                 frames.Add(frame);
             }

@@ -171,7 +171,8 @@ public sealed class HttpBackendTests
         await using var __ = node;
         server.Reply = new FakeReply { StallAfterTokens = 2 };
 
-        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+        // The stall is noticed after stall_timeout, long before first_token_timeout (60 s) or this deadline.
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(15))));
 
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         Assert.Contains("stalled", refused.Status.Detail);
