@@ -102,7 +102,7 @@ internal static class CapacityBenchmark
             Findings.Add("capacity", $"paced streams held on one node (no wait > {StallBound.TotalMilliseconds:0} ms, < {ErrorBound:0.0%} errors)", $"{held[1]} ({(held[0] > 0 ? (double)held[1] / held[0] : 0):0.00}x)", $"echo {held[0]}", ">= 2000", held[1] >= 2000);
             Findings.Add("memory", "resident, idle", $"{idle[1]:0} MiB", $"echo {idle[0]:0} MiB");
             Findings.Add("memory", $"resident, {OpenStreams} open streams", $"{open[1]:0} MiB ({(open[1] - idle[1]) * 1024 / OpenStreams:0} KiB per stream)", $"echo {open[0]:0} MiB ({(open[0] - idle[0]) * 1024 / OpenStreams:0} KiB per stream)");
-            Console.WriteLine($"ms; the worst wait is the longest time a stream waited for a delta beyond the pace; server CPU is the server process's CPU time per second of the level (of {Environment.ProcessorCount} cores)");
+            Console.WriteLine($"ms; the worst wait is the longest time a stream waited for a delta beyond the pace; server and driver CPU are each process's CPU time per second of the level (1.00c is one core busy)");
             foreach (var target in targets)
             {
                 foreach (var channel in target.Channels)
