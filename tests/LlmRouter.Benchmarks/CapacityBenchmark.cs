@@ -32,12 +32,8 @@ internal static class CapacityBenchmark
         var directory = Directory.CreateTempSubdirectory("llmrouter-bench-capacity-");
         try
         {
-            var (nodePort, echoPort) = (NodeBenchmark.FreePort(), NodeBenchmark.FreePort());
-            var path = Path.Combine(directory.FullName, "mesh.yaml");
-            await File.WriteAllTextAsync(path, Yaml(nodePort));
-            var mesh = MeshConfigLoader.Load(path);
-            var store = new CertificateStore(mesh.CertificatesDirectory);
-            store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+            var (nodePort, echoPort) = (BenchMesh.FreePort(), BenchMesh.FreePort());
+            var (path, mesh, store) = await BenchMesh.CreateAsync(directory, Pools(nodePort));
 
             // The server under test gets the last core to itself, the load driver (this process) the others.
             var serverCore = Environment.ProcessorCount - 1;
@@ -133,7 +129,7 @@ internal static class CapacityBenchmark
 
     private static GrpcChannel[] Channels(CertificateStore store, int port) =>
         Enumerable.Range(0, Levels[^1] / StreamsPerConnection)
-            .Select(_ => MeshChannels.Create(new Uri($"https://127.0.0.1:{port}"), store.LoadCertificate(CertificateStore.CaName), store.LoadWithKey(CertificateStore.ClientName)))
+            .Select(_ => BenchMesh.ClientChannel(store, port))
             .ToArray();
 
     /// <summary>Until the server answers, then a few streams on every connection (handshakes, JIT) before anything is measured.</summary>
@@ -243,7 +239,7 @@ internal static class CapacityBenchmark
         var errorRate = (double)errors / Math.Max(1, completed + errors);
         var why = errorRate > ErrorBound ? $"{errors} errors ({errorRate:0.00%}): {firstError}" : worstWait > StallBound.TotalMilliseconds ? $"a stream waited {worstWait:0} ms" : "";
         await Task.Delay(TimeSpan.FromSeconds(2));
-        return new LevelResult(completed, errors, Percentile(all, 0.5), Percentile(all, 0.99), worstWait, cores, driverCores, why.Length == 0, why);
+        return new LevelResult(completed, errors, BenchMesh.Percentile(all, 0.5), BenchMesh.Percentile(all, 0.99), worstWait, cores, driverCores, why.Length == 0, why);
     }
 
     /// <summary>One paced stream; returns the longest wait for a delta beyond the pace (the first: beyond its due time).</summary>
@@ -279,17 +275,7 @@ internal static class CapacityBenchmark
         return request;
     }
 
-    private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
-
-    private static string Yaml(int port) => $$"""
-        mesh:
-          name: bench
-          certificates: certs
-        gossip:
-          preset: local
-        server:
-          drain_timeout: 1s
-          drain_notice: 0ms
+    private static string Pools(int port) => $$"""
         pools:
           - name: pool
             nodes:

@@ -50,15 +50,11 @@ internal static class ConvergenceBenchmark
         var channels = new Dictionary<string, GrpcChannel>();
         try
         {
-            var nodes = Enumerable.Range(1, Members).Select(i => ($"n{i}", NodeBenchmark.FreePort())).ToList();
-            var path = Path.Combine(directory.FullName, "mesh.yaml");
-            await File.WriteAllTextAsync(path, Yaml(nodes));
-            var mesh = MeshConfigLoader.Load(path);
-            var store = new CertificateStore(mesh.CertificatesDirectory);
-            store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+            var nodes = Enumerable.Range(1, Members).Select(i => ($"n{i}", BenchMesh.FreePort())).ToList();
+            var (path, _, store) = await BenchMesh.CreateAsync(directory, Pools(nodes), preset: "lan");
             foreach (var (id, port) in nodes)
             {
-                channels[id] = MeshChannels.Create(new Uri($"https://127.0.0.1:{port}"), store.LoadCertificate(CertificateStore.CaName), store.LoadWithKey(CertificateStore.ClientName));
+                channels[id] = BenchMesh.ClientChannel(store, port);
             }
 
             var clock = Stopwatch.StartNew();
@@ -153,15 +149,7 @@ internal static class ConvergenceBenchmark
         }
     }
 
-    private static string Yaml(IReadOnlyList<(string Id, int Port)> nodes) => $"""
-        mesh:
-          name: bench
-          certificates: certs
-        server:
-          drain_timeout: 1s
-          drain_notice: 0ms
-        gossip:
-          preset: lan
+    private static string Pools(IReadOnlyList<(string Id, int Port)> nodes) => $"""
         pools:
           - name: pool
             seeds: [https://127.0.0.1:{nodes[0].Port}]

@@ -28,7 +28,7 @@ internal static class EchoServer
         var authority = store.LoadCertificate(CertificateStore.CaName);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
+            LlmRouter.Common.Hosting.MeshKestrel.ApplyLimits(kestrel);
             kestrel.Listen(IPAddress.Loopback, port, endpoint =>
             {
                 endpoint.Protocols = HttpProtocols.Http2;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net;
 using Grpc.Core;
 using Grpc.Net.Client;
 using LlmRouter.Common.Configuration;
@@ -25,19 +24,15 @@ internal static class NodeBenchmark
         var directory = Directory.CreateTempSubdirectory("llmrouter-bench-");
         try
         {
-            var (portA, portB, portEcho) = (FreePort(), FreePort(), FreePort());
-            var path = Path.Combine(directory.FullName, "mesh.yaml");
-            await File.WriteAllTextAsync(path, Yaml(portA, portB));
-            var mesh = MeshConfigLoader.Load(path);
-            var store = new CertificateStore(mesh.CertificatesDirectory);
-            store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+            var (portA, portB, portEcho) = (BenchMesh.FreePort(), BenchMesh.FreePort(), BenchMesh.FreePort());
+            var (_, mesh, store) = await BenchMesh.CreateAsync(directory, Pools(portA, portB));
 
             await using var nodeA = await StartNodeAsync(mesh, "a");
             await using var nodeB = await StartNodeAsync(mesh, "b");
             await using var echo = await EchoServer.StartAsync(store, "b", portEcho);
-            using var toA = MeshChannels.Create(new Uri($"https://127.0.0.1:{portA}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
-            using var toB = MeshChannels.Create(new Uri($"https://127.0.0.1:{portB}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
-            using var toEcho = MeshChannels.Create(new Uri($"https://127.0.0.1:{portEcho}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
+            using var toA = BenchMesh.ClientChannel(store, portA);
+            using var toB = BenchMesh.ClientChannel(store, portB);
+            using var toEcho = BenchMesh.ClientChannel(store, portEcho);
             await WaitForForwardingAsync(toA);
 
             Console.WriteLine($"Router cost (mutual TLS on loopback, {Tokens}-token streams, zero-latency simulated backend), {Environment.ProcessorCount} cores");
@@ -128,7 +123,7 @@ internal static class NodeBenchmark
             }
         }));
         var all = latencies.SelectMany(l => l).Order().ToList();
-        return new Measurement(Percentile(all, 0.50), Percentile(all, 0.99), all.Count / clock.Elapsed.TotalSeconds, errors);
+        return new Measurement(BenchMesh.Percentile(all, 0.50), BenchMesh.Percentile(all, 0.99), all.Count / clock.Elapsed.TotalSeconds, errors);
     }
 
     private static async Task OneAsync(Router.RouterClient client, ChatRequest request)
@@ -138,8 +133,6 @@ internal static class NodeBenchmark
         {
         }
     }
-
-    private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
 
     private static async Task WaitForForwardingAsync(GrpcChannel toA)
     {
@@ -163,23 +156,7 @@ internal static class NodeBenchmark
         return app;
     }
 
-    /// <summary>A loopback port free right now (the mesh file must name ports before the hosts start).</summary>
-    internal static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string Yaml(int portA, int portB) => $"""
-        mesh:
-          name: bench
-          certificates: certs
-        gossip:
-          preset: local
-        server:
-          drain_timeout: 1s
-          drain_notice: 0ms
+    private static string Pools(int portA, int portB) => $"""
         pools:
           - name: pool
             nodes:

@@ -27,12 +27,8 @@ internal static class StreamBenchmark
         var directory = Directory.CreateTempSubdirectory("llmrouter-bench-streams-");
         try
         {
-            var ports = Enumerable.Range(0, 5).Select(_ => NodeBenchmark.FreePort()).ToArray();
-            var path = Path.Combine(directory.FullName, "mesh.yaml");
-            await File.WriteAllTextAsync(path, Yaml(ports));
-            var mesh = MeshConfigLoader.Load(path);
-            var store = new CertificateStore(mesh.CertificatesDirectory);
-            store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+            var ports = Enumerable.Range(0, 5).Select(_ => BenchMesh.FreePort()).ToArray();
+            var (_, mesh, store) = await BenchMesh.CreateAsync(directory, Pools(ports));
 
             var hosts = new List<WebApplication>();
             foreach (var id in new[] { "a", "a2", "b" })
@@ -47,8 +43,8 @@ internal static class StreamBenchmark
             hosts.Add(integrator);
             try
             {
-                using var toA = Channel(store, ports[0]);
-                using var toA2 = Channel(store, ports[1]);
+                using var toA = BenchMesh.ClientChannel(store, ports[0]);
+                using var toA2 = BenchMesh.ClientChannel(store, ports[1]);
                 await WaitForAsync(toA, "near", routes: false);
                 await WaitForAsync(toA, "far", routes: true);
 
@@ -130,7 +126,7 @@ internal static class StreamBenchmark
         var alone = first.Order().ToList();
         var loaded = sample.Ttft.Order().ToList();
         var gaps = sample.Gaps.Order().ToList();
-        return (Percentile(alone, 0.5), Percentile(alone, 0.99), Percentile(loaded, 0.5), Percentile(loaded, 0.99), Percentile(gaps, 0.5), Percentile(gaps, 0.99));
+        return (BenchMesh.Percentile(alone, 0.5), BenchMesh.Percentile(alone, 0.99), BenchMesh.Percentile(loaded, 0.5), BenchMesh.Percentile(loaded, 0.99), BenchMesh.Percentile(gaps, 0.5), BenchMesh.Percentile(gaps, 0.99));
     }
 
     /// <summary>One stream at a time, each a one-token answer: the time from the call to its first token, in ms.</summary>
@@ -204,9 +200,6 @@ internal static class StreamBenchmark
         return (ttft, gaps);
     }
 
-    private static GrpcChannel Channel(CertificateStore store, int port) =>
-        MeshChannels.Create(new Uri($"https://127.0.0.1:{port}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
-
     private static async Task WaitForAsync(GrpcChannel toA, string model, bool routes)
     {
         var admin = new Admin.AdminClient(toA);
@@ -228,17 +221,7 @@ internal static class StreamBenchmark
         }
     }
 
-    private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
-
-    private static string Yaml(int[] ports) => $$"""
-        mesh:
-          name: bench
-          certificates: certs
-        gossip:
-          preset: local
-        server:
-          drain_timeout: 1s
-          drain_notice: 0ms
+    private static string Pools(int[] ports) => $$"""
         pools:
           - name: pool-a
             nodes:

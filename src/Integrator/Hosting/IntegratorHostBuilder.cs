@@ -10,7 +10,6 @@ using LlmRouter.Integrator.Border;
 using LlmRouter.Integrator.Relay;
 using LlmRouter.Integrator.Services;
 using LlmRouter.V1;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace LlmRouter.Integrator.Hosting;
 
@@ -31,24 +30,13 @@ internal static class IntegratorHostBuilder
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "llm-router-integrator" });
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
-            // A caller behind a cut link is noticed within about 10 s and its calls cancelled (the backend stops).
-            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(5);
-            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
+            MeshKestrel.ApplyLimits(kestrel);
             var pools = kestrel.ApplicationServices.GetRequiredService<BorderPools>();
             var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(MeshTls));
             foreach (var pool in pools.All)
             {
-                var tls = MeshTls.Options(pool.Certificate, trust, logger);
-                foreach (var address in ListenAddresses.Of(pool.Listen.Host))
-                {
-                    kestrel.Listen(address, pool.Listen.Port, endpoint =>
-                    {
-                        endpoint.Protocols = HttpProtocols.Http2;
-                        endpoint.UseHttps(tls);
-                    });
-                }
+                // Each pool's listener presents that pool's certificate.
+                MeshKestrel.Listen(kestrel, pool.Listen, MeshTls.Options(pool.Certificate, trust, logger));
             }
         });
         builder.Services.AddRoutingCore();

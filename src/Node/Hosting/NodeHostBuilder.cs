@@ -16,7 +16,6 @@ using LlmRouter.Node.Resilience;
 using LlmRouter.Node.Routing;
 using LlmRouter.Node.Services;
 using LlmRouter.V1;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace LlmRouter.Node.Hosting;
 
@@ -35,25 +34,12 @@ internal static class NodeHostBuilder
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "llm-router-node" });
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
-            // Streams are long-lived; a node holds thousands on few connections.
-            kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
-            // A caller behind a cut link is noticed within about 10 s and its calls cancelled (the backend stops).
-            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(5);
-            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
+            MeshKestrel.ApplyLimits(kestrel);
             var tls = MeshTls.Options(
                 kestrel.ApplicationServices.GetRequiredService<MemberCertificate>(),
                 trust,
                 kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(MeshTls)));
-            var listen = launch.ListenOverride ?? node.Listen;
-            foreach (var address in ListenAddresses.Of(listen.Host))
-            {
-                kestrel.Listen(address, listen.Port, endpoint =>
-                {
-                    endpoint.Protocols = HttpProtocols.Http2;
-                    endpoint.UseHttps(tls);
-                });
-            }
+            MeshKestrel.Listen(kestrel, launch.ListenOverride ?? node.Listen, tls);
         });
         builder.Services.AddRoutingCore();
         if (launch.Lifetime is { } lifetime)

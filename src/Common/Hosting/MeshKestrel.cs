@@ -1,0 +1,45 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+
+namespace LlmRouter.Common.Hosting;
+
+/// <summary>The Kestrel server of every mesh process (node, integrator): its HTTP/2 limits and its mutual-TLS listeners.</summary>
+public static class MeshKestrel
+{
+    /// <summary>Limits for long-lived streams: thousands on few connections, and a caller behind a cut link noticed.</summary>
+    public static void ApplyLimits(KestrelServerOptions kestrel)
+    {
+        kestrel.AddServerHeader = false;
+        kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
+        // A caller behind a cut link is noticed within about 10 s and its calls cancelled (the backend stops).
+        kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(5);
+        kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
+    }
+
+    /// <summary>Listens on every address of the configured URL's host and port: HTTP/2 only, behind the given TLS.</summary>
+    public static void Listen(KestrelServerOptions kestrel, Uri listen, HttpsConnectionAdapterOptions tls)
+    {
+        foreach (var address in AddressesOf(listen.Host))
+        {
+            kestrel.Listen(address, listen.Port, endpoint =>
+            {
+                endpoint.Protocols = HttpProtocols.Http2;
+                endpoint.UseHttps(tls);
+            });
+        }
+    }
+
+    private static IEnumerable<IPAddress> AddressesOf(string host)
+    {
+        if (IPAddress.TryParse(host.Trim('[', ']'), out var address))
+        {
+            return [address];
+        }
+
+        return string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+            ? [IPAddress.Loopback]
+            : Dns.GetHostAddresses(host);
+    }
+}

@@ -1,0 +1,46 @@
+using System.Net;
+using Grpc.Net.Client;
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Identity;
+
+namespace LlmRouter.Benchmarks;
+
+/// <summary>What every benchmark's mesh shares: its file, certificates, free ports, client channels and percentiles.</summary>
+internal static class BenchMesh
+{
+    /// <summary>Writes mesh.yaml (the common header, then <paramref name="pools"/>) in the directory, loads it and creates its certificates.</summary>
+    /// <param name="pools">The file from its <c>pools:</c> key on.</param>
+    public static async Task<(string Path, MeshConfig Mesh, CertificateStore Store)> CreateAsync(DirectoryInfo directory, string pools, string preset = "local")
+    {
+        var path = Path.Combine(directory.FullName, "mesh.yaml");
+        await File.WriteAllTextAsync(path, $"""
+            mesh:
+              name: bench
+              certificates: certs
+            gossip:
+              preset: {preset}
+            server:
+              drain_timeout: 1s
+              drain_notice: 0ms
+
+            """ + pools);
+        var mesh = MeshConfigLoader.Load(path);
+        var store = new CertificateStore(mesh.CertificatesDirectory);
+        store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+        return (path, mesh, store);
+    }
+
+    /// <summary>A channel to a mesh listener on loopback, presenting the mesh's client certificate.</summary>
+    public static GrpcChannel ClientChannel(CertificateStore store, int port) =>
+        MeshChannels.Create(new Uri($"https://127.0.0.1:{port}"), store.LoadCertificate(CertificateStore.CaName), store.LoadWithKey(CertificateStore.ClientName));
+
+    /// <summary>A loopback port free right now (the mesh file must name ports before the hosts start).</summary>
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
+}
