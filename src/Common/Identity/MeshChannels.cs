@@ -32,6 +32,11 @@ public static class MeshChannels
             HttpHandler = handler,
             DisposeHttpClient = true,
             MaxReceiveMessageSize = maxReceiveBytes ?? 16 * 1024 * 1024,
+            // Membership, not the channel, decides whether a peer is worth calling: a peer that restarted is
+            // announced alive by gossip, and calls to it must connect then, not after a backoff grown while
+            // it was down (the default grows to 120 s; a call in backoff fails at once).
+            InitialReconnectBackoff = TimeSpan.FromMilliseconds(200),
+            MaxReconnectBackoff = TimeSpan.FromSeconds(1),
         });
     }
 
