@@ -1,3 +1,5 @@
+using LlmRouter.Common.Gossip;
+
 namespace LlmRouter.Common.Configuration;
 
 /// <summary>
@@ -47,12 +49,21 @@ public sealed record IntegratorPoolConfig(string Pool, Uri Listen)
     public string CertificateName(string integratorId) => $"{integratorId}.{Pool}";
 }
 
-/// <summary>Mesh-wide membership settings.</summary>
-public sealed record GossipSettings(string Preset)
+/// <summary>Mesh-wide membership settings: memberlist's preset by name, and overrides of its settings.</summary>
+/// <param name="SuspicionMultiplier">Overrides the preset's suspicion multiplier (memberlist's SuspicionMult):
+/// a longer suspicion gives a stalled member more time to refute before it is declared dead.</param>
+public sealed record GossipSettings(string Preset, int? SuspicionMultiplier = null)
 {
     public static IReadOnlyList<string> Presets { get; } = ["lan", "wan", "local"];
 
     public static GossipSettings Default { get; } = new("lan");
+
+    /// <summary>The membership settings every pool of every node and integrator runs with.</summary>
+    public MembershipOptions Options()
+    {
+        var preset = MembershipOptions.Preset(Preset) ?? MembershipOptions.Lan;
+        return SuspicionMultiplier is { } multiplier ? preset with { SuspicionMultiplier = multiplier } : preset;
+    }
 }
 
 /// <summary>One llm-router-node: where it listens and which backends it reaches itself.</summary>

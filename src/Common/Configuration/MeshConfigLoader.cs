@@ -137,8 +137,9 @@ public static partial class MeshConfigLoader
                 $"unknown preset '{preset}' (expected {string.Join(", ", GossipSettings.Presets)})");
         }
 
+        var suspicionMultiplier = fields.OptionalInt("suspicion_multiplier", 1, 100);
         fields.RejectUnknownKeys();
-        return new GossipSettings(preset);
+        return new GossipSettings(preset, suspicionMultiplier);
     }
 
     private static YamlMappingNode? ParseYaml(string text, ConfigErrorList errors)

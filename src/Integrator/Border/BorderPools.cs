@@ -54,7 +54,7 @@ internal sealed partial class BorderPools : IHostedLifecycleService, IDisposable
     public async Task StartedAsync(CancellationToken cancellationToken)
     {
         var mesh = _launch.Mesh;
-        var options = MembershipOptions.Preset(mesh.Gossip.Preset) ?? MembershipOptions.Lan;
+        var options = mesh.Gossip.Options();
         foreach (var pool in _pools.Values)
         {
             var seeds = await _seeds.ResolveAsync(pool.Name, cancellationToken).ConfigureAwait(false);

@@ -62,7 +62,7 @@ internal sealed partial class MembershipRuntime(
         var pool = new PoolMembership(
             new LocalMember(node.Id, Address, node.Pool, MemberRole.Node, nodeCertificate.Current.RawData),
             mesh.Name,
-            MembershipOptions.Preset(mesh.Gossip.Preset) ?? MembershipOptions.Lan,
+            mesh.Gossip.Options(),
             certificates.LoadCertificate(CertificateStore.CaName),
             () => nodeCertificate.Current,
             seeds,

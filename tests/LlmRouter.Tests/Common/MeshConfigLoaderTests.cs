@@ -158,6 +158,18 @@ public sealed class MeshConfigLoaderTests
     }
 
     [Fact]
+    public void Parse_GossipSuspicionMultiplier_OverridesThePresetAndIsRangeChecked()
+    {
+        var tuned = MeshConfigLoader.Parse(Valid.Replace("mesh:\n  name: m\n", "mesh:\n  name: m\ngossip:\n  preset: wan\n  suspicion_multiplier: 10\n", StringComparison.Ordinal), "mesh.yaml", "/tmp");
+        var plain = MeshConfigLoader.Parse(Valid, "mesh.yaml", "/tmp");
+
+        Assert.Equal((10, TimeSpan.FromSeconds(5)), (tuned.Gossip.Options().SuspicionMultiplier, tuned.Gossip.Options().ProbeInterval));
+        Assert.Equal(4, plain.Gossip.Options().SuspicionMultiplier);
+        var error = Assert.Single(Errors(Valid.Replace("mesh:\n  name: m\n", "mesh:\n  name: m\ngossip:\n  suspicion_multiplier: 0\n", StringComparison.Ordinal)).Errors);
+        Assert.Contains("gossip.suspicion_multiplier: 0 is outside 1..100", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_SimulatedAnswerTokens_ReadAndRangeChecked()
     {
         // The first pool's simulated backend gets the setting, at the indentation of its "kind" line.

@@ -49,7 +49,9 @@ internal sealed class TestMesh : IAsyncDisposable
     /// <param name="preset">Gossip preset: local (fast, for tests), lan or wan.</param>
     /// <param name="seed">Port of the one seed every node joins through; 0 means every node of the pool.</param>
     /// <param name="backends">A node's backends (see <see cref="StartAsync"/>); default one simulated model-ID.</param>
-    public static string Yaml(IReadOnlyList<(string Id, int Port)> nodes, string preset = "local", int seed = 0, Func<string, string>? backends = null) => $"""
+    /// <param name="suspicionMultiplier">Overrides the preset's suspicion multiplier; 0 keeps the preset's.</param>
+    public static string Yaml(
+        IReadOnlyList<(string Id, int Port)> nodes, string preset = "local", int seed = 0, Func<string, string>? backends = null, int suspicionMultiplier = 0) => $"""
         mesh:
           name: test
           certificates: certs
@@ -57,7 +59,7 @@ internal sealed class TestMesh : IAsyncDisposable
           drain_timeout: 5s
           drain_notice: 0ms
         gossip:
-          preset: {preset}
+          preset: {preset}{(suspicionMultiplier > 0 ? $"\n  suspicion_multiplier: {suspicionMultiplier}" : "")}
         pools:
           - name: pool-a
             seeds: [{(seed == 0 ? string.Join(", ", nodes.Select(n => $"https://127.0.0.1:{n.Port}")) : $"https://127.0.0.1:{seed}")}]

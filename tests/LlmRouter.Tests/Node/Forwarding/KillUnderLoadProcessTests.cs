@@ -8,9 +8,10 @@ using static LlmRouter.Tests.Node.ChatRequests;
 namespace LlmRouter.Tests.Node.Forwarding;
 
 /// <summary>
-/// Three real node processes; concurrent streamed requests enter n1 and are served by n2 or n3; n2 is
-/// killed with SIGKILL mid-stream. Every request ends with a whole answer, a continued answer (seam
-/// marked) or a status: none vanishes, and no answer is generated twice.
+/// Three real node processes; concurrent streamed requests enter n1 and are served by n2 (the better copy)
+/// or n3; n2 is killed with SIGKILL as soon as one of its streams has delivered a token. Every request ends
+/// with a whole answer, a continued answer (seam marked, continued by n3) or a status: none vanishes, and no
+/// answer is generated twice.
 /// </summary>
 [Collection(ProcessCollection.Name)]
 public sealed class KillUnderLoadProcessTests : IDisposable
@@ -35,7 +36,7 @@ public sealed class KillUnderLoadProcessTests : IDisposable
         var path = Path.Combine(_directory.FullName, "mesh.yaml");
         await File.WriteAllTextAsync(path, TestMesh.Yaml(nodes, preset: "local", backends: node => node == "n1"
             ? TestMesh.DefaultBackend(node)
-            : TestMesh.Backend($"sim-{node}", "shared", simulated: "time_to_first_token: 50ms\ntokens_per_second: 20", maxConcurrency: 32)));
+            : TestMesh.Backend($"sim-{node}", "shared", quality: node == "n2" ? 0.9 : 0.5, simulated: "time_to_first_token: 50ms\ntokens_per_second: 20", maxConcurrency: 32)));
         var mesh = MeshConfigLoader.Load(path);
         var store = new CertificateStore(mesh.CertificatesDirectory);
         store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
@@ -59,37 +60,63 @@ public sealed class KillUnderLoadProcessTests : IDisposable
             }
         }, "n1 knows both copies of shared", () => Task.FromResult(_processes["n1"].Output), TimeSpan.FromSeconds(60));
 
+        // Every stream reports its first token from n2: the kill waits for that event, not for a fixed time.
+        var n2Streaming = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         const int Requests = 24;
         var outcomes = Enumerable.Range(0, Requests).Select(async i =>
         {
-            var request = Ask("shared", $"question {i}", maxTokens: 20);
+            // 60 tokens at 20 per second: each answer streams for about 3 s, long enough to be cut by the kill.
+            var request = Ask("shared", $"question {i}", maxTokens: 60);
             request.AllowContinuation = true;
+            var frames = new List<ChatResponse>();
             try
             {
-                var frames = await ReadAll(router.Chat(request, deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(60)));
-                if (frames.Count(f => f.Route is not null) != 1)
+                using var call = router.Chat(request, deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(60));
+                await foreach (var frame in call.ResponseStream.ReadAllAsync())
                 {
-                    return "more than one route";
+                    frames.Add(frame);
+                    if (frame.Delta is not null && frames[0].Route?.ServingNode == "n2")
+                    {
+                        n2Streaming.TrySetResult();
+                    }
                 }
-
-                return frames[^1].Completed is { } done ? (done.Continued ? "continued" : "whole") : "no final frame";
             }
             catch (RpcException ex)
             {
-                return $"status {ex.StatusCode}";
+                return new Outcome(frames.FirstOrDefault()?.Route?.ServingNode, $"status {ex.StatusCode}", frames);
             }
+
+            var kind = frames.Count(f => f.Route is not null) != 1 ? "more than one route"
+                : frames[^1].Completed is { } done ? (done.Continued ? "continued" : "whole") : "no final frame";
+            return new Outcome(frames[0].Route?.ServingNode, kind, frames);
         }).ToList();
 
-        // Kill n2 while answers are streaming (each takes about a second).
-        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        // n2 is the better copy (quality 0.9 against 0.5), so streams go there; kill it once one of them streams.
+        var first = await Task.WhenAny(n2Streaming.Task, Task.WhenAll(outcomes));
+        if (first != n2Streaming.Task)
+        {
+            Assert.Fail("every request finished and none streamed from n2: " + string.Join(", ", outcomes.Select(o => $"{o.Result.ServingNode}:{o.Result.Kind}")));
+        }
+
         _processes["n2"].Process.Kill();
         var results = await Task.WhenAll(outcomes);
 
-        var counts = results.GroupBy(r => r).ToDictionary(g => g.Key, g => g.Count());
-        Console.WriteLine($"{Requests} sent: " + string.Join(", ", counts.Select(c => $"{c.Value} {c.Key}")));
+        var counts = results.GroupBy(r => r.Kind).ToDictionary(g => g.Key, g => g.Count());
+        Console.WriteLine($"{Requests} sent: " + string.Join(", ", counts.Select(c => $"{c.Value} {c.Key}"))
+            + $"; first served by n2: {results.Count(r => r.ServingNode == "n2")}");
         Assert.Equal(Requests, results.Length);
         Assert.DoesNotContain("no final frame", counts.Keys);
         Assert.DoesNotContain("more than one route", counts.Keys);
         Assert.True(counts.GetValueOrDefault("continued") > 0, "no stream was continued after the kill: " + string.Join(", ", counts));
+
+        // Streams that began on n3 were never touched by the kill; every continued stream was taken over by n3.
+        Assert.All(results.Where(r => r.ServingNode == "n3"), r => Assert.Equal("whole", r.Kind));
+        Assert.All(results.Where(r => r.Kind == "continued"), r =>
+        {
+            Assert.Equal("n2", r.ServingNode);
+            Assert.Equal("n3", Assert.Single(r.Frames, f => f.Seam is not null).Seam.Route.ServingNode);
+        });
     }
+
+    private sealed record Outcome(string? ServingNode, string Kind, IReadOnlyList<ChatResponse> Frames);
 }
