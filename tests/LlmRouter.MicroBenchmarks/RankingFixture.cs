@@ -27,7 +27,7 @@ internal static class RankingFixture
         var random = new Random(candidates);
         var members = new List<MemberView>
         {
-            new("entry", "https://127.0.0.1:7000", "pool-a", MemberRole.Node, 1, MemberStatus.Alive, TimeSpan.Zero, null, null, null, IsSelf: true),
+            new("entry", "https://127.0.0.1:7000", "pool-a", MemberRole.Node, 1, MemberStatus.Alive, TimeSpan.Zero, null, null, IsSelf: true),
         };
         for (var i = 0; i < candidates / ModelsPerMember; i++)
         {
@@ -66,7 +66,7 @@ internal static class RankingFixture
             }
 
             members.Add(new MemberView(id, $"https://10.0.{i / 250}.{i % 250}:7000", "pool-a", MemberRole.Node, 1, MemberStatus.Alive,
-                TimeSpan.Zero, TimeSpan.Zero, models, load, IsSelf: false));
+                TimeSpan.Zero, models, load, IsSelf: false));
         }
 
         return members;

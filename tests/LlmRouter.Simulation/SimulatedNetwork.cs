@@ -50,10 +50,11 @@ public sealed class SimulatedNetwork
     public long PushPullBytes { get; private set; }
 
     /// <summary>Adds a member (not yet started). Reusing an id replaces a crashed member: a restart.</summary>
-    public SimulatedMember Add(string id, IUpdateSigner? signer = null, MemberRole role = MemberRole.Node)
+    /// <param name="certificate">The member's certificate (DER) for its alive updates, when <paramref name="signer"/> checks real ones.</param>
+    public SimulatedMember Add(string id, IUpdateSigner? signer = null, MemberRole role = MemberRole.Node, ReadOnlyMemory<byte> certificate = default)
     {
         var address = $"sim://{id}";
-        var member = new SimulatedMember(this, id, address, signer ?? new InsecureSigner(id), role: role);
+        var member = new SimulatedMember(this, id, address, signer ?? new InsecureSigner(id), role: role, certificate: certificate);
         _byId[id] = member;
         _byAddress[address] = member;
         return member;
@@ -154,13 +155,14 @@ public sealed class SimulatedMember : IMeshTransport, IMeshScheduler
     private readonly List<Action> _frozen = [];
     private TimeSpan? _stalledUntil;
 
-    public SimulatedMember(SimulatedNetwork network, string id, string address, IUpdateSigner signer, ulong incarnation = 0, MemberRole role = MemberRole.Node)
+    public SimulatedMember(
+        SimulatedNetwork network, string id, string address, IUpdateSigner signer, ulong incarnation = 0, MemberRole role = MemberRole.Node, ReadOnlyMemory<byte> certificate = default)
     {
         _network = network;
         Id = id;
         Address = address;
         Membership = new SwimMembership(
-            new LocalMember(id, address, network.Pool, role),
+            new LocalMember(id, address, network.Pool, role, certificate),
             network.Mesh,
             network.Options,
             this,
@@ -211,6 +213,17 @@ public sealed class SimulatedMember : IMeshTransport, IMeshScheduler
 
     public void Send(MemberAddress target, IMessage request, TimeSpan timeout, Action<IMessage?> onReply) =>
         _network.Send(this, target, request, timeout, onReply);
+
+    /// <summary>
+    /// Sends updates this member signed itself straight to another member in a gossip message, outside its
+    /// state machine: how a lying member (one with a valid identity) speaks in tests.
+    /// </summary>
+    public void Gossip(SimulatedMember to, params SignedUpdate[] updates)
+    {
+        var request = new GossipRequest { Header = new MeshHeader { Mesh = _network.Mesh, Pool = _network.Pool, Sender = Id } };
+        request.Header.Updates.Add(updates);
+        Send(new MemberAddress(to.Id, to.Address), request, TimeSpan.FromSeconds(1), _ => { });
+    }
 
     public IDisposable Schedule(TimeSpan delay, Action action) => _network.Clock.Schedule(delay, () => Run(action));
 

@@ -63,7 +63,11 @@ internal sealed class MemberEntry(string id)
     }
 }
 
-/// <summary>A member as others see it, for the Admin API, routing and tests.</summary>
+/// <summary>
+/// A member as others see it, for routing, the Admin API and tests: only what changes with its state and
+/// records, never with the traffic (when a member was last heard from is asked of the membership itself),
+/// so a snapshot of views stays valid until something a reader can see has changed.
+/// </summary>
 public sealed record MemberView(
     string Id,
     string Address,
@@ -72,13 +76,27 @@ public sealed record MemberView(
     ulong Incarnation,
     MemberStatus Status,
     TimeSpan StatusChanged,
-    TimeSpan? LastHeard,
     ModelRecord? Models,
     LoadRecord? Load,
     bool IsSelf)
 {
     /// <summary>An integrator's fresh routes; null when none, or when the last record outlived its time to live (withdrawn).</summary>
     public RouteRecord? Routes { get; init; }
+}
+
+/// <summary>
+/// The pool at one moment, as routing reads it: immutable, and replaced (with a higher version) only when
+/// something a reader can see has changed: a member's status, incarnation, address or records, or a load
+/// or route record outliving its time to live. Probes, acks and timers that change nothing keep it, so
+/// caches keyed on it (the router's candidates) stay valid.
+/// </summary>
+public sealed class MembershipSnapshot(long version, IReadOnlyList<MemberView> members)
+{
+    public static MembershipSnapshot Empty { get; } = new(0, []);
+
+    public long Version { get; } = version;
+
+    public IReadOnlyList<MemberView> Members { get; } = members;
 }
 
 public enum MemberEventKind
@@ -102,6 +120,9 @@ public sealed class MembershipStatistics
     public long BytesSent { get; internal set; }
 
     public long UpdatesRejected { get; internal set; }
+
+    /// <summary>Signatures checked: updates that were news (a stale or duplicate update is dropped before its signature is checked).</summary>
+    public long SignaturesVerified { get; internal set; }
 
     public string? LastRejection { get; internal set; }
 }

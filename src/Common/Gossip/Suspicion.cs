@@ -41,6 +41,9 @@ public sealed class Suspicion
         }
     }
 
+    /// <summary>Whether a confirmation from this member would count: it has not confirmed yet and more are expected.</summary>
+    public bool Counts(string from) => Confirmations < _expected && !_confirmers.Contains(from);
+
     /// <summary>Counts a confirmation; false when this member had confirmed already (or we have enough).</summary>
     public bool Confirm(string from) => Confirmations < _expected && _confirmers.Add(from);
 }

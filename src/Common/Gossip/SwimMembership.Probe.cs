@@ -69,8 +69,8 @@ public sealed partial class SwimMembership
                 Acked(probe);
             }
         });
-        probe.Timers.Add(_scheduler.Schedule(timeout, () => ProbeIndirectly(probe, target, interval - timeout)));
-        probe.Timers.Add(_scheduler.Schedule(interval, () => ProbeFailed(probe)));
+        probe.Timers.Add(Schedule(timeout, () => ProbeIndirectly(probe, target, interval - timeout)));
+        probe.Timers.Add(Schedule(interval, () => ProbeFailed(probe)));
     }
 
     private void ProbeIndirectly(PendingProbe probe, MemberEntry target, TimeSpan remaining)

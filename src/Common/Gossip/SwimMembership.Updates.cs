@@ -26,6 +26,11 @@ public sealed partial class SwimMembership
         Rejected?.Invoke(reason);
     }
 
+    /// <summary>
+    /// Applies one gossiped update. Each kind is first checked for news (a known member, a newer version or
+    /// incarnation), which is cheap; only news has its signature checked (gossip retransmits every update
+    /// several times, so most arrivals are duplicates), and then its content against <see cref="RecordRules"/>.
+    /// </summary>
     private void Apply(SignedUpdate signed)
     {
         Update update;
@@ -44,20 +49,20 @@ public sealed partial class SwimMembership
             case Update.KindOneofCase.Alive:
                 ApplyAlive(signed, update.Alive);
                 break;
-            case Update.KindOneofCase.Suspect when Verified(signed, update.Suspect.From):
-                ApplySuspect(signed, update.Suspect);
+            case Update.KindOneofCase.Suspect:
+                ReceiveSuspect(signed, update.Suspect);
                 break;
-            case Update.KindOneofCase.Dead when Verified(signed, update.Dead.From):
-                ApplyDead(signed, update.Dead);
+            case Update.KindOneofCase.Dead:
+                ReceiveDead(signed, update.Dead);
                 break;
-            case Update.KindOneofCase.Models when Verified(signed, update.Models.Member):
-                ApplyModels(signed, update.Models);
+            case Update.KindOneofCase.Models:
+                ReceiveModels(signed, update.Models);
                 break;
-            case Update.KindOneofCase.Load when Verified(signed, update.Load.Member):
-                ApplyLoad(signed, update.Load);
+            case Update.KindOneofCase.Load:
+                ReceiveLoad(signed, update.Load);
                 break;
-            case Update.KindOneofCase.Routes when Verified(signed, update.Routes.Member):
-                ApplyRoutes(signed, update.Routes);
+            case Update.KindOneofCase.Routes:
+                ReceiveRoutes(signed, update.Routes);
                 break;
         }
     }
@@ -73,11 +78,13 @@ public sealed partial class SwimMembership
 
         if (!_members.TryGetValue(origin, out var member) || member.Key is null)
         {
-            // Not known yet: its alive update (with its certificate) comes first through push-pull.
+            // Not known yet: its alive update (with its certificate) comes first through push-pull. This
+            // member's own updates, relayed back to it, end here too: it knows its own state best.
             return false;
         }
 
-        if (member != _self && !_signer.Verify(signed, member.Key))
+        Statistics.SignaturesVerified++;
+        if (!_signer.Verify(signed, member.Key))
         {
             Reject($"bad signature on an update from '{origin}'");
             return false;
@@ -96,12 +103,21 @@ public sealed partial class SwimMembership
 
         if (string.Equals(alive.Member, _self.Id, StringComparison.Ordinal))
         {
-            // News of an earlier life of this member (a restart): refute it with a higher incarnation.
-            if (alive.Incarnation >= _self.Incarnation && !signed.Update.Equals(_self.Alive!.Update) && !_leaving)
+            // News of an earlier life of this member (a restart): refute it with a higher incarnation, once
+            // its certificate and signature prove that this member really signed that incarnation.
+            if (_leaving || alive.Incarnation < _self.Incarnation || signed.Update.Equals(_self.Alive!.Update))
             {
-                Refute(alive.Incarnation);
+                return;
             }
 
+            Statistics.SignaturesVerified++;
+            if (_signer.VerifyAlive(signed, alive, out var own) is null)
+            {
+                Reject($"alive update about this member '{alive.Member}' refused: {own}");
+                return;
+            }
+
+            Refute(alive.Incarnation);
             return;
         }
 
@@ -117,6 +133,7 @@ public sealed partial class SwimMembership
             return;
         }
 
+        Statistics.SignaturesVerified++;
         var key = _signer.VerifyAlive(signed, alive, out var reason);
         if (key is null)
         {
@@ -141,6 +158,7 @@ public sealed partial class SwimMembership
         entry.Alive = signed;
         entry.Key = key;
         entry.StatusUpdate = null;
+        _visibleChange = true;
         if (joined || wasDown)
         {
             entry.Status = MemberStatus.Alive;
@@ -154,6 +172,53 @@ public sealed partial class SwimMembership
         }
     }
 
+    /// <summary>
+    /// A gossiped suspicion: dropped unless it is news (a known member, not down, at its incarnation, from a
+    /// member whose confirmation would count), then verified, then bounded: an accusation may name at most
+    /// the incarnation the accused itself signed last, so no member can push another past its own reach.
+    /// </summary>
+    private void ReceiveSuspect(SignedUpdate signed, Suspect suspect)
+    {
+        if (!_members.TryGetValue(suspect.Member, out var entry) || entry.IsDown || suspect.Incarnation < entry.Incarnation
+            || (entry.Status == MemberStatus.Suspect && suspect.Incarnation == entry.Incarnation && !entry.Suspicion!.Counts(suspect.From)))
+        {
+            return;
+        }
+
+        if (Verified(signed, suspect.From) && WithinSignedIncarnation(entry, suspect.Incarnation, "suspect", suspect.From))
+        {
+            ApplySuspect(signed, suspect);
+        }
+    }
+
+    /// <summary>A gossiped death or leave, checked as <see cref="ReceiveSuspect"/> is; a member's own leave names its own incarnation.</summary>
+    private void ReceiveDead(SignedUpdate signed, Dead dead)
+    {
+        if (!_members.TryGetValue(dead.Member, out var entry) || entry.IsDown || dead.Incarnation < entry.Incarnation)
+        {
+            return;
+        }
+
+        var left = string.Equals(dead.From, dead.Member, StringComparison.Ordinal);
+        if (Verified(signed, dead.From) && (left || WithinSignedIncarnation(entry, dead.Incarnation, "dead", dead.From)))
+        {
+            ApplyDead(signed, dead);
+        }
+    }
+
+    /// <summary>Refuses an accusation at an incarnation the accused never signed (one it could not refute without wrapping).</summary>
+    private bool WithinSignedIncarnation(MemberEntry accused, ulong incarnation, string kind, string from)
+    {
+        if (incarnation <= accused.Incarnation)
+        {
+            return true;
+        }
+
+        Reject($"{kind} accusation of '{accused.Id}' by '{from}' at incarnation {incarnation} is ahead of the incarnation '{accused.Id}' signed last ({accused.Incarnation})");
+        return false;
+    }
+
+    /// <summary>Applies a suspicion that is news and verified (or made here: a failed probe, a remote view merged).</summary>
     private void ApplySuspect(SignedUpdate signed, Suspect suspect)
     {
         if (!_members.TryGetValue(suspect.Member, out var entry) || suspect.Incarnation < entry.Incarnation || entry.IsDown)
@@ -208,7 +273,7 @@ public sealed partial class SwimMembership
         var remaining = suspicion.Timeout - (_scheduler.Now - suspicion.Started);
         var incarnation = entry.Incarnation;
         entry.SuspicionTimer?.Dispose();
-        entry.SuspicionTimer = _scheduler.Schedule(remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining, () =>
+        entry.SuspicionTimer = Schedule(remaining < TimeSpan.Zero ? TimeSpan.Zero : remaining, () =>
         {
             if (_running && entry.Status == MemberStatus.Suspect && entry.Incarnation == incarnation && entry.Suspicion == suspicion)
             {
@@ -218,6 +283,7 @@ public sealed partial class SwimMembership
         });
     }
 
+    /// <summary>Applies a death or leave that is news and verified (or declared here when a suspicion timed out).</summary>
     private void ApplyDead(SignedUpdate signed, Dead dead)
     {
         if (!_members.TryGetValue(dead.Member, out var entry) || dead.Incarnation < entry.Incarnation || entry.IsDown)
@@ -248,10 +314,14 @@ public sealed partial class SwimMembership
         Raise(left ? MemberEventKind.Left : MemberEventKind.Dead, entry);
     }
 
-    private void ApplyModels(SignedUpdate signed, ModelRecord models)
+    private void ReceiveModels(SignedUpdate signed, ModelRecord models)
     {
-        var entry = _members[models.Member];
-        if (entry == _self || (entry.Models is { } known && models.Version <= known.Version))
+        if (!_members.TryGetValue(models.Member, out var entry) || entry == _self || (entry.Models is { } known && models.Version <= known.Version))
+        {
+            return;
+        }
+
+        if (!Verified(signed, models.Member) || Refused(RecordRules.Models(models, entry.Id, entry.Pool)))
         {
             return;
         }
@@ -262,29 +332,43 @@ public sealed partial class SwimMembership
         Raise(MemberEventKind.ModelsChanged, entry);
     }
 
-    private void ApplyLoad(SignedUpdate signed, LoadRecord load)
+    private void ReceiveLoad(SignedUpdate signed, LoadRecord load)
     {
-        var entry = _members[load.Member];
-        if (entry == _self || entry.IsDown || (entry.Load is { } known && load.Sequence <= known.Sequence))
+        if (!_members.TryGetValue(load.Member, out var entry) || entry == _self || entry.IsDown || (entry.Load is { } known && load.Sequence <= known.Sequence))
+        {
+            return;
+        }
+
+        if (!Verified(signed, load.Member) || Refused(RecordRules.Load(load, entry.Id)))
         {
             return;
         }
 
         entry.Load = load;
         entry.LoadReceived = _scheduler.Now;
+        _visibleChange = true;
         _queue.Enqueue(LoadKey(entry.Id), signed);
     }
 
-    private void ApplyRoutes(SignedUpdate signed, RouteRecord routes)
+    private void ReceiveRoutes(SignedUpdate signed, RouteRecord routes)
     {
-        var entry = _members[routes.Member];
+        if (!_members.TryGetValue(routes.Member, out var entry) || entry == _self || entry.IsDown || (entry.Routes is { } known && routes.Version <= known.Version))
+        {
+            return;
+        }
+
+        if (!Verified(signed, routes.Member))
+        {
+            return;
+        }
+
         if (entry.Role != MemberRole.Integrator)
         {
             Reject($"member '{routes.Member}' is not an integrator and may not advertise routes");
             return;
         }
 
-        if (entry == _self || entry.IsDown || (entry.Routes is { } known && routes.Version <= known.Version))
+        if (Refused(RecordRules.Routes(routes, entry.Id, entry.Pool)))
         {
             return;
         }
@@ -292,14 +376,35 @@ public sealed partial class SwimMembership
         entry.Routes = routes;
         entry.SignedRoutes = signed;
         entry.RoutesReceived = _scheduler.Now;
+        _visibleChange = true;
         _queue.Enqueue(RoutesKey(entry.Id), signed);
     }
 
-    /// <summary>Refutes news of this member's suspicion or death with a higher incarnation.</summary>
+    /// <summary>Refuses a record whose content breaks <see cref="RecordRules"/>; true when it was refused.</summary>
+    private bool Refused(string? problem)
+    {
+        if (problem is null)
+        {
+            return false;
+        }
+
+        Reject(problem);
+        return true;
+    }
+
+    /// <summary>Refutes news of this member's suspicion or death with a higher incarnation (never wrapping around).</summary>
     private void Refute(ulong accused)
     {
-        _self.Incarnation = Math.Max(_self.Incarnation, accused) + 1;
+        var current = Math.Max(_self.Incarnation, accused);
+        if (current == ulong.MaxValue)
+        {
+            Reject($"cannot refute: incarnation {current} is the largest there is");
+            return;
+        }
+
+        _self.Incarnation = current + 1;
         _self.Alive = SignAlive();
+        _visibleChange = true;
         _queue.Enqueue(Key(_self.Id), _self.Alive);
     }
 

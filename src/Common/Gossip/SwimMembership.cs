@@ -38,6 +38,12 @@ public sealed partial class SwimMembership
     private bool _leaving;
     private TimeSpan? _lastCatchUp;
 
+    // The routing snapshot: rebuilt at the end of a step that changed something a reader can see, or once
+    // a load or route record in it has outlived its time to live.
+    private volatile MembershipSnapshot _snapshot = MembershipSnapshot.Empty;
+    private bool _visibleChange = true;
+    private TimeSpan _snapshotExpires = TimeSpan.MaxValue;
+
     public SwimMembership(
         LocalMember local,
         string mesh,
@@ -92,9 +98,19 @@ public sealed partial class SwimMembership
     /// <summary>Members in this pool, alive or not (not yet reaped), this member included.</summary>
     public int Count => _members.Count;
 
+    /// <summary>Every member as this one sees it now, read on the state machine's executor (the Admin API, tests).</summary>
     public IReadOnlyList<MemberView> Members => _members.Values.Select(View).ToList();
 
+    /// <summary>
+    /// The pool as of the end of the last step, for routing: immutable, and replaced only when something in it
+    /// changed. Safe to read from any thread.
+    /// </summary>
+    public MembershipSnapshot Snapshot => _snapshot;
+
     public MemberView? Find(string id) => _members.TryGetValue(id, out var entry) ? View(entry) : null;
+
+    /// <summary>When a message last arrived from the member directly (scheduler time), if ever.</summary>
+    public TimeSpan? LastHeard(string id) => _members.TryGetValue(id, out var entry) ? entry.LastHeard : null;
 
     /// <summary>Starts probing, gossiping, push-pull and reaping, each on its own staggered tick.</summary>
     public void Start()
@@ -110,6 +126,7 @@ public sealed partial class SwimMembership
         Every(_options.GossipInterval, GossipTick, scaled: false);
         Every(_options.PushPullInterval, PushPullTick, scaled: false);
         Every(_options.ProbeInterval, Reap, scaled: false);
+        EndStep();
     }
 
     /// <summary>Stops every timer; the member goes silent (as a crash would look to others).</summary>
@@ -179,6 +196,7 @@ public sealed partial class SwimMembership
         _self.Status = MemberStatus.Left;
         _self.StatusUpdate = dead;
         _self.StatusChanged = _scheduler.Now;
+        _visibleChange = true;
         _queue.Enqueue(Key(_self.Id), dead);
         foreach (var member in PickRandom(_options.GossipFanout, e => !e.IsDown))
         {
@@ -186,6 +204,8 @@ public sealed partial class SwimMembership
             request.Header.Updates.Add(dead);
             Send(new MemberAddress(member.Id, member.Address), request, _options.ProbeTimeout * 2, _ => { });
         }
+
+        EndStep();
     }
 
     /// <summary>
@@ -196,6 +216,7 @@ public sealed partial class SwimMembership
     {
         _certificate = certificate;
         Refute(_self.Incarnation);
+        EndStep();
     }
 
     /// <summary>Announces this member's models (versioned; sent reliably through gossip and push-pull).</summary>
@@ -203,10 +224,13 @@ public sealed partial class SwimMembership
     {
         var record = new ModelRecord { Member = _self.Id, Version = ++_modelVersion };
         record.Models.Add(models);
+        EnsureValid(RecordRules.Models(record, _self.Id, _self.Pool));
         var signed = _signer.Sign(new Update { Models = record });
         _self.Models = record;
         _self.SignedModels = signed;
+        _visibleChange = true;
         _queue.Enqueue(ModelsKey(_self.Id), signed);
+        EndStep();
     }
 
     /// <summary>
@@ -222,11 +246,14 @@ public sealed partial class SwimMembership
 
         var record = new RouteRecord { Member = _self.Id, Version = (_self.Routes?.Version ?? 0) + 1, TtlMs = (uint)timeToLive.TotalMilliseconds };
         record.Routes.Add(routes);
+        EnsureValid(RecordRules.Routes(record, _self.Id, _self.Pool));
         var signed = _signer.Sign(new Update { Routes = record });
         _self.Routes = record;
         _self.SignedRoutes = signed;
         _self.RoutesReceived = _scheduler.Now;
+        _visibleChange = true;
         _queue.Enqueue(RoutesKey(_self.Id), signed);
+        EndStep();
     }
 
     /// <summary>Announces this member's load (small, frequent, with a time to live).</summary>
@@ -240,9 +267,12 @@ public sealed partial class SwimMembership
             TtlMs = (uint)_options.LoadRecordTimeToLive.TotalMilliseconds,
         };
         record.Backends.Add(backends);
+        EnsureValid(RecordRules.Load(record, _self.Id));
         _self.Load = record;
         _self.LoadReceived = _scheduler.Now;
+        _visibleChange = true;
         _queue.Enqueue(LoadKey(_self.Id), _signer.Sign(new Update { Load = record }));
+        EndStep();
     }
 
     /// <summary>
@@ -251,6 +281,18 @@ public sealed partial class SwimMembership
     /// <paramref name="reply"/>, at once or after an indirect probe.
     /// </summary>
     public void Receive(string? sender, IMessage request, Action<IMessage> reply)
+    {
+        try
+        {
+            Dispatch(sender, request, reply);
+        }
+        finally
+        {
+            EndStep();
+        }
+    }
+
+    private void Dispatch(string? sender, IMessage request, Action<IMessage> reply)
     {
         switch (request)
         {
@@ -345,19 +387,74 @@ public sealed partial class SwimMembership
     {
         Statistics.MessagesSent++;
         Statistics.BytesSent += request.CalculateSize();
-        _transport.Send(target, request, timeout, onReply);
+        _transport.Send(target, request, timeout, reply =>
+        {
+            onReply(reply);
+            EndStep();
+        });
+    }
+
+    /// <summary>Runs an action after a delay as one step of the state machine (its snapshot refreshed after it).</summary>
+    private IDisposable Schedule(TimeSpan delay, Action action) => _scheduler.Schedule(delay, () =>
+    {
+        action();
+        EndStep();
+    });
+
+    /// <summary>
+    /// Ends a step (a message, a reply, a timer or a local call): publishes a new snapshot when something a
+    /// reader can see changed, or when a load or route record in the last one has outlived its time to live.
+    /// </summary>
+    private void EndStep()
+    {
+        if (!_visibleChange && _scheduler.Now <= _snapshotExpires)
+        {
+            return;
+        }
+
+        _visibleChange = false;
+        var expires = TimeSpan.MaxValue;
+        var views = new List<MemberView>(_members.Count);
+        foreach (var entry in _members.Values)
+        {
+            var view = View(entry);
+            views.Add(view);
+            if (view.Load is { } load)
+            {
+                expires = Min(expires, entry.LoadReceived + TimeSpan.FromMilliseconds(load.TtlMs));
+            }
+
+            if (view.Routes is { } routes)
+            {
+                expires = Min(expires, entry.RoutesReceived + TimeSpan.FromMilliseconds(routes.TtlMs));
+            }
+        }
+
+        _snapshotExpires = expires;
+        _snapshot = new MembershipSnapshot(_snapshot.Version + 1, views);
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>This member's own record breaks the rules every receiver applies: a fault here, not news to spread.</summary>
+    private static void EnsureValid(string? problem)
+    {
+        if (problem is not null)
+        {
+            throw new InvalidOperationException(problem);
+        }
     }
 
     private void Every(TimeSpan interval, Action tick, bool scaled)
     {
         // A random first delay staggers members that start together, as memberlist does.
         var first = interval * _random.NextDouble();
-        Schedule(first);
+        Arm(first);
 
-        void Schedule(TimeSpan delay)
+        void Arm(TimeSpan delay)
         {
             IDisposable? handle = null;
-            handle = _scheduler.Schedule(delay, () =>
+            handle = Schedule(delay, () =>
             {
                 _timers.Remove(handle!);
                 if (!_running)
@@ -365,7 +462,7 @@ public sealed partial class SwimMembership
                     return;
                 }
 
-                Schedule(scaled ? _awareness.Scale(interval) : interval);
+                Arm(scaled ? _awareness.Scale(interval) : interval);
                 tick();
             });
             _timers.Add(handle);
@@ -389,8 +486,12 @@ public sealed partial class SwimMembership
         var load = entry.Load is { } record && _scheduler.Now - entry.LoadReceived <= TimeSpan.FromMilliseconds(record.TtlMs) ? record : null;
         var routes = entry.Routes is { } advertised && _scheduler.Now - entry.RoutesReceived <= TimeSpan.FromMilliseconds(advertised.TtlMs) ? advertised : null;
         return new MemberView(entry.Id, entry.Address, entry.Pool, entry.Role, entry.Incarnation, entry.Status,
-            entry.StatusChanged, entry.LastHeard, entry.Models, load, entry == _self) { Routes = routes };
+            entry.StatusChanged, entry.Models, load, entry == _self) { Routes = routes };
     }
 
-    private void Raise(MemberEventKind kind, MemberEntry entry) => Changed?.Invoke(new MemberEvent(kind, View(entry), _scheduler.Now));
+    private void Raise(MemberEventKind kind, MemberEntry entry)
+    {
+        _visibleChange = true;
+        Changed?.Invoke(new MemberEvent(kind, View(entry), _scheduler.Now));
+    }
 }

@@ -29,7 +29,6 @@ internal sealed partial class PoolMembership : IDisposable
     private ITimer? _joinTimer;
     private ITimer? _reconnectTimer;
     private bool _joining;
-    private long _version;
 
     public PoolMembership(
         LocalMember local,
@@ -74,11 +73,10 @@ internal sealed partial class PoolMembership : IDisposable
     public MembershipOptions Options => State.Options;
 
     /// <summary>
-    /// Moves on every step of the state machine (a peer's message, a reply, a timer, a publication): a view
-    /// read at an earlier version may be out of date. Read it under <see cref="Read{T}"/> to pair it with
-    /// the state it describes; outside, it is a cheap check for change.
+    /// The pool as routing reads it: immutable, replaced only when something in it changed (a status, an
+    /// incarnation, a record, a record's expiry), never by probes and timers that change nothing.
     /// </summary>
-    public long Version => Interlocked.Read(ref _version);
+    public MembershipSnapshot Snapshot => State.Snapshot;
 
     /// <summary>Starts probing and gossip, then joins through the seeds (retrying with backoff until one answers).</summary>
     public void Start(Action<SwimMembership> beforeJoin)
@@ -129,7 +127,6 @@ internal sealed partial class PoolMembership : IDisposable
         var reply = new TaskCompletionSource<IMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
-            Interlocked.Increment(ref _version);
             try
             {
                 State.Receive(sender, request, response => reply.TrySetResult(response));
@@ -158,7 +155,6 @@ internal sealed partial class PoolMembership : IDisposable
     {
         lock (_gate)
         {
-            Interlocked.Increment(ref _version);
             try
             {
                 action();

@@ -21,5 +21,5 @@ internal sealed class BorderPool(IntegratorPoolConfig config, MemberCertificate 
     public PoolMembership? Membership { get; set; }
 
     /// <summary>This pool's members as the integrator sees them now; empty before the membership starts.</summary>
-    public IReadOnlyList<MemberView> Members() => Membership?.Read(state => state.Members) ?? [];
+    public IReadOnlyList<MemberView> Members() => Membership?.Snapshot.Members ?? [];
 }

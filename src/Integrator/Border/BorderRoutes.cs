@@ -8,7 +8,11 @@ namespace LlmRouter.Integrator.Border;
 /// other pools, directly (a node's model record with its load) or through another integrator's routes,
 /// one route per model and path of pools, with the best copy's description, the summed free capacity,
 /// the least load, and the path vector. A route whose path already holds the pool it would be advertised
-/// into is dropped, so no route loops; a border with an export list carries only those models.
+/// into is dropped, so no route loops; a border with an export list carries only those models. Copies in a
+/// cloud and on premises make separate routes, so a request that must stay on premises still finds one.
+/// A route describes the model as its best copy does, but names only the integrator that advertises it
+/// (as node, in the pool it is advertised into, with no backend): a member's records describe only itself
+/// (<see cref="RecordRules"/>), and which copy serves is the integrator's choice.
 /// </summary>
 internal static class BorderRoutes
 {
@@ -16,6 +20,7 @@ internal static class BorderRoutes
     private const double UnknownLoad = 0.5;
 
     public static List<ModelRoute> Into(
+        string integrator,
         string pool,
         IReadOnlyDictionary<string, IReadOnlyList<MemberView>> others,
         IReadOnlyList<string> export,
@@ -59,15 +64,19 @@ internal static class BorderRoutes
 
         return copies
             .Where(copy => Exported(copy.Model, export))
-            .GroupBy(copy => (copy.Model.Id, copy.Model.Kind, Path: string.Join('>', copy.Pools)))
+            .GroupBy(copy => (copy.Model.Id, copy.Model.Kind, copy.Model.Cloud, Path: string.Join('>', copy.Pools)))
             .OrderBy(group => group.Key.Id, StringComparer.Ordinal)
             .ThenBy(group => group.Key.Path, StringComparer.Ordinal)
             .Select(group =>
             {
                 var best = group.OrderByDescending(c => c.Model.Quality).ThenBy(c => c.Load).First();
+                var model = best.Model.Clone();
+                model.Node = integrator;
+                model.Pool = pool;
+                model.Backend = "";
                 var route = new ModelRoute
                 {
-                    Model = best.Model.Clone(),
+                    Model = model,
                     FreeCapacity = (uint)Math.Min(uint.MaxValue, group.Sum(c => (long)c.Free)),
                     LeastLoad = group.Min(c => c.Load),
                 };

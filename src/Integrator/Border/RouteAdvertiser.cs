@@ -48,7 +48,7 @@ internal sealed partial class RouteAdvertiser(BorderPools pools, IntegratorLaunc
             var now = launch.Time.GetUtcNow();
             foreach (var pool in pools.All)
             {
-                var routes = BorderRoutes.Into(pool.Name, views, launch.Config.Export, now);
+                var routes = BorderRoutes.Into(pools.IntegratorId, pool.Name, views, launch.Config.Export, now);
                 var record = new RouteRecord();
                 record.Routes.Add(routes);
                 var fingerprint = record.ToByteString();

@@ -108,8 +108,8 @@ internal sealed partial class MembershipRuntime(
     /// <summary>Reads the membership state under its lock.</summary>
     public T Read<T>(Func<SwimMembership, T> read) => Pool.Read(read);
 
-    /// <summary>Moves on every step of the membership state machine (0 before it starts): a cheap check for change.</summary>
-    public long ViewVersion => Volatile.Read(ref _pool)?.Version ?? 0;
+    /// <summary>The pool as routing reads it (empty before the membership starts); replaced only when something in it changed.</summary>
+    public MembershipSnapshot Snapshot => Volatile.Read(ref _pool)?.Snapshot ?? MembershipSnapshot.Empty;
 
     public void Dispose()
     {

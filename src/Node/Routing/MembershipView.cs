@@ -27,8 +27,8 @@ internal sealed class RuntimeMembershipView(MembershipRuntime membership) : IMem
 {
     public bool Started => membership.Started;
 
-    public long Version => membership.ViewVersion;
+    public long Version => membership.Snapshot.Version;
 
     // Under the membership's lock: no step runs between reading the version and the members.
-    public (long Version, IReadOnlyList<MemberView> Members) Read() => membership.Read(state => (membership.ViewVersion, state.Members));
+    public (long Version, IReadOnlyList<MemberView> Members) Read() => membership.Snapshot is var snapshot ? (snapshot.Version, snapshot.Members) : default;
 }

@@ -42,7 +42,7 @@ internal sealed class AdminService(MembershipRuntime membership, MeshTrust trust
                     StatusAge = Duration.FromTimeSpan(now - member.StatusChanged),
                     Self = member.IsSelf,
                 };
-                if (member.LastHeard is { } heard)
+                if (state.LastHeard(member.Id) is { } heard)
                 {
                     item.LastHeardAgo = Duration.FromTimeSpan(now - heard);
                 }

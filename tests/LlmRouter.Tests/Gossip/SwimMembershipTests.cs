@@ -182,7 +182,7 @@ public sealed class SwimMembershipTests
         // m4 is cut off while m0's new model record is gossiped and its retransmits run out (4 sends each,
         // gone within a second): only push-pull's digests can show m4 what it missed.
         network.Partition(["m4"], ["m0", "m1", "m2", "m3"]);
-        members[0].Membership.PublishModels([new ModelInfo { Id = "late-model", Node = "m0" }]);
+        members[0].Membership.PublishModels([new ModelInfo { Id = "late-model", Node = "m0", Pool = network.Pool }]);
         network.Clock.RunFor(TimeSpan.FromSeconds(3));
         Assert.Null(members[4].Membership.Find("m0")!.Models);
         network.Heal();
@@ -219,13 +219,74 @@ public sealed class SwimMembershipTests
     }
 
     [Fact]
+    public void Snapshot_ProbesGossipAndTimersThatChangeNothing_KeepIt_AndANewRecordReplacesIt()
+    {
+        var network = new SimulatedNetwork(seed: 31, MembershipOptions.Lan);
+        var members = network.AddPool(6);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        network.Clock.RunFor(TimeSpan.FromSeconds(5));
+        var settled = members[0].Membership.Snapshot;
+        var messages = members[0].Membership.Statistics.MessagesSent;
+
+        // 30 probe rounds, 150 gossip ticks and a push-pull: nothing a reader can see changes.
+        network.Clock.RunFor(TimeSpan.FromSeconds(31));
+
+        Assert.True(members[0].Membership.Statistics.MessagesSent - messages > 30, "m0 sent too few messages for the test to mean anything");
+        Assert.Same(settled, members[0].Membership.Snapshot);
+
+        members[3].Membership.PublishModels([new ModelInfo { Id = "new-model", Node = "m3", Pool = network.Pool }]);
+        var seen = network.Clock.RunUntil(
+            () => members[0].Membership.Snapshot.Members.Single(m => m.Id == "m3").Models?.Models.Single().Id == "new-model", TimeSpan.FromSeconds(5), Step);
+
+        Assert.NotNull(seen);
+        Assert.True(members[0].Membership.Snapshot.Version > settled.Version);
+    }
+
+    [Fact]
+    public void Snapshot_LoadRecordOutlivingItsTimeToLive_IsReplacedByOneWithoutIt()
+    {
+        var network = new SimulatedNetwork(seed: 32, MembershipOptions.Lan);
+        var members = network.AddPool(4);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+
+        members[2].Membership.PublishLoad([new BackendLoad { Backend = "sim", InFlight = 1, MaxConcurrency = 4 }], TimeProvider.System.GetUtcNow());
+        network.Clock.RunUntil(() => members[0].Membership.Snapshot.Members.Single(m => m.Id == "m2").Load is not null, TimeSpan.FromSeconds(5), Step);
+        var fresh = members[0].Membership.Snapshot;
+        var expired = network.Clock.RunUntil(
+            () => members[0].Membership.Snapshot.Members.Single(m => m.Id == "m2").Load is null, MembershipOptions.Lan.LoadRecordTimeToLive * 2, Step);
+
+        Assert.NotNull(expired);
+        Assert.True(members[0].Membership.Snapshot.Version > fresh.Version);
+    }
+
+    [Fact]
+    public void Gossip_RetransmittedCopiesOfAnUpdate_AreDroppedBeforeTheirSignatureIsChecked()
+    {
+        var network = new SimulatedNetwork(seed: 33, MembershipOptions.Lan);
+        var members = network.AddPool(8);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        network.Clock.RunFor(TimeSpan.FromSeconds(10));
+        var before = members.ToDictionary(m => m.Id, m => m.Membership.Statistics.SignaturesVerified);
+
+        // Every member passes the record on mult x ceil(log10(N+1)) = 4 times: each receives several copies.
+        members[5].Membership.PublishModels([new ModelInfo { Id = "m", Node = "m5", Pool = network.Pool }]);
+        network.Clock.RunFor(TimeSpan.FromSeconds(10));
+
+        Assert.All(members.Where(m => m.Id != "m5"), m =>
+        {
+            Assert.NotNull(m.Membership.Find("m5")!.Models);
+            Assert.Equal(1, m.Membership.Statistics.SignaturesVerified - before[m.Id]);
+        });
+    }
+
+    [Fact]
     public void Models_PublishedByOne_ReachEveryMemberWithItsVersion()
     {
         var network = new SimulatedNetwork(seed: 9, MembershipOptions.Lan);
         var members = network.AddPool(8);
         network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
 
-        members[6].Membership.PublishModels([new ModelInfo { Id = "qwen2.5-72b", Node = "m6" }]);
+        members[6].Membership.PublishModels([new ModelInfo { Id = "qwen2.5-72b", Node = "m6", Pool = network.Pool }]);
         var at = network.Clock.RunUntil(() => members.All(m => m.Membership.Find("m6")!.Models?.Models.SingleOrDefault()?.Id == "qwen2.5-72b"),
             TimeSpan.FromSeconds(5), Step);
 
@@ -242,7 +303,7 @@ public sealed class SwimMembershipTests
         integrator.Membership.Join([members[0].Address]);
         network.Clock.RunUntil(() => members.All(m => m.StatusOf("i1") == MemberStatus.Alive), TimeSpan.FromSeconds(10), Step);
 
-        var route = new ModelRoute { Model = new ModelInfo { Id = "qwen2.5-72b", Node = "b1", Pool = "subnet-b" }, FreeCapacity = 4 };
+        var route = new ModelRoute { Model = new ModelInfo { Id = "qwen2.5-72b", Node = "i1", Pool = network.Pool }, FreeCapacity = 4 };
         route.Pools.Add("subnet-b");
         integrator.Membership.PublishRoutes([route], TimeSpan.FromSeconds(5));
         var known = network.Clock.RunUntil(() => members.All(m => m.Membership.Find("i1")!.Routes?.Routes.Single().Model.Id == "qwen2.5-72b"),

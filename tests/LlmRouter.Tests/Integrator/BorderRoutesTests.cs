@@ -16,10 +16,11 @@ public sealed class BorderRoutesTests
             Node("b2", "b", Model("qwen", "b2", quality: 0.6), Load("sim-b2", inFlight: 1, max: 8)),
         ]));
 
-        var route = Assert.Single(BorderRoutes.Into("a", views, [], Now));
+        var route = Assert.Single(BorderRoutes.Into("i1", "a", views, [], Now));
 
         Assert.Equal("qwen", route.Model.Id);
-        Assert.Equal("b1", route.Model.Node);
+        Assert.Equal(("i1", "a", ""), (route.Model.Node, route.Model.Pool, route.Model.Backend));
+        Assert.Equal(0.8, route.Model.Quality);
         Assert.Equal(1u + 7u, route.FreeCapacity);
         Assert.Equal(0.125, route.LeastLoad);
         Assert.Equal(["b"], route.Pools);
@@ -34,7 +35,7 @@ public sealed class BorderRoutesTests
         looping.Pools.Add("a");
         var views = Views(("b", [Integrator("i2", "b", farther, looping)]));
 
-        var route = Assert.Single(BorderRoutes.Into("a", views, [], Now));
+        var route = Assert.Single(BorderRoutes.Into("i1", "a", views, [], Now));
 
         Assert.Equal("far-model", route.Model.Id);
         Assert.Equal(["b", "c"], route.Pools);
@@ -46,7 +47,7 @@ public sealed class BorderRoutesTests
     {
         var views = Views(("b", [Node("b1", "b", Model("qwen", "b1", alias: "large"), null), Node("b2", "b", Model("llama", "b2"), null)]));
 
-        var routes = BorderRoutes.Into("a", views, ["large"], Now);
+        var routes = BorderRoutes.Into("i1", "a", views, ["large"], Now);
 
         Assert.Equal("qwen", Assert.Single(routes).Model.Id);
     }
@@ -60,7 +61,19 @@ public sealed class BorderRoutesTests
             ("b", [Node("b1", "b", Model("qwen", "b1"), null, MemberStatus.Dead), Node("b2", "b", Model("llama", "b2"), cooling)]),
             ("a", [Node("a1", "a", Model("local-only", "a1"), null)]));
 
-        Assert.Empty(BorderRoutes.Into("a", views, [], Now));
+        Assert.Empty(BorderRoutes.Into("i1", "a", views, [], Now));
+    }
+
+    [Fact]
+    public void CloudAndOnPremisesCopies_MakeSeparateRoutes_SoOnPremOnlyStillFindsOne()
+    {
+        var cloud = Model("gpt", "b1", quality: 0.9);
+        cloud.Cloud = true;
+        var views = Views(("b", [Node("b1", "b", cloud, null), Node("b2", "b", Model("gpt", "b2", quality: 0.6), null)]));
+
+        var routes = BorderRoutes.Into("i1", "a", views, [], Now);
+
+        Assert.Equal([(true, 0.9), (false, 0.6)], routes.Select(r => (r.Model.Cloud, r.Model.Quality)).OrderByDescending(r => r.Cloud));
     }
 
     [Fact]
@@ -68,7 +81,7 @@ public sealed class BorderRoutesTests
     {
         var views = Views(("b", [Node("b1", "b", Model("qwen", "b1"), null)]));
 
-        var route = Assert.Single(BorderRoutes.Into("a", views, [], Now));
+        var route = Assert.Single(BorderRoutes.Into("i1", "a", views, [], Now));
 
         Assert.Equal(1u, route.FreeCapacity);
         Assert.Equal(0.5, route.LeastLoad);
@@ -101,13 +114,13 @@ public sealed class BorderRoutesTests
             loads.Backends.Add(load);
         }
 
-        return new MemberView(id, $"https://{id}:1", pool, MemberRole.Node, 1, status, TimeSpan.Zero, null, models, loads, IsSelf: false);
+        return new MemberView(id, $"https://{id}:1", pool, MemberRole.Node, 1, status, TimeSpan.Zero, models, loads, IsSelf: false);
     }
 
     private static MemberView Integrator(string id, string pool, params ModelRoute[] routes)
     {
         var record = new RouteRecord { Member = id, Version = 1, TtlMs = 15000 };
         record.Routes.Add(routes);
-        return new MemberView(id, $"https://{id}:1", pool, MemberRole.Integrator, 1, MemberStatus.Alive, TimeSpan.Zero, null, null, null, IsSelf: false) { Routes = record };
+        return new MemberView(id, $"https://{id}:1", pool, MemberRole.Integrator, 1, MemberStatus.Alive, TimeSpan.Zero, null, null, IsSelf: false) { Routes = record };
     }
 }

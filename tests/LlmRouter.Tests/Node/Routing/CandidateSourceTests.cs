@@ -26,7 +26,7 @@ public sealed class CandidateSourceTests
             new ModelInfo { Id = model, Node = id, Pool = "p", Backend = "b", BackendKind = "simulated", Quality = 0.7, ContextTokens = 8192, Kind = ModelKind.Chat }));
         var load = new LoadRecord { Member = id, Sequence = 1, TtlMs = 5000 };
         load.Backends.Add(new BackendLoad { Backend = "b", InFlight = inFlight, MaxConcurrency = 4, TimeToFirstTokenMs = 100 });
-        return new MemberView(id, $"https://{id}:1", "p", MemberRole.Node, 1, status, TimeSpan.Zero, null, record, load, IsSelf: false);
+        return new MemberView(id, $"https://{id}:1", "p", MemberRole.Node, 1, status, TimeSpan.Zero, record, load, IsSelf: false);
     }
 
     private static RouteRanker Ranker(CandidateSource source) => new(

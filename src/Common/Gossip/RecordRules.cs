@@ -1,0 +1,87 @@
+using LlmRouter.V1;
+
+namespace LlmRouter.Common.Gossip;
+
+/// <summary>
+/// What a member's own records may say (DESIGN.md section 12): a record describes only the member that
+/// signed it, in the pool it is a member of, and stays within bounds. Every receiver checks every record
+/// against these rules after its signature, also when a record was relayed, and refuses the whole record
+/// when one entry breaks them; a member checks its own records before it publishes them.
+/// </summary>
+public static class RecordRules
+{
+    /// <summary>Most entries (models, backends, routes) one record may carry.</summary>
+    public const int MaxEntries = 4096;
+
+    /// <summary>Longest time to live a load or route record may claim: a record outliving its member's silence this long would mislead.</summary>
+    public static readonly TimeSpan MaxTimeToLive = TimeSpan.FromMinutes(5);
+
+    /// <summary>Why a model record signed by <paramref name="signer"/> of <paramref name="pool"/> is refused, or null when it is valid.</summary>
+    public static string? Models(ModelRecord record, string signer, string pool)
+    {
+        if (record.Models.Count > MaxEntries)
+        {
+            return $"model record of '{signer}' lists {record.Models.Count} models, more than {MaxEntries}";
+        }
+
+        foreach (var model in record.Models)
+        {
+            if (!string.Equals(model.Node, signer, StringComparison.Ordinal) || !string.Equals(model.Pool, pool, StringComparison.Ordinal))
+            {
+                return $"model record of '{signer}' (pool '{pool}') describes model '{model.Id}' of node '{model.Node}' in pool '{model.Pool}': a member's records describe only itself";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Why a load record signed by <paramref name="signer"/> is refused, or null when it is valid.</summary>
+    public static string? Load(LoadRecord record, string signer)
+    {
+        if (record.Backends.Count > MaxEntries)
+        {
+            return $"load record of '{signer}' lists {record.Backends.Count} backends, more than {MaxEntries}";
+        }
+
+        return TimeToLive(record.TtlMs, "load", signer);
+    }
+
+    /// <summary>
+    /// Why a route record signed by the integrator <paramref name="signer"/> into <paramref name="pool"/> is
+    /// refused, or null when it is valid: each route names the integrator itself as the model's node and the
+    /// pool it is advertised into, and a path of distinct pools that leads out of that pool, never back into it.
+    /// </summary>
+    public static string? Routes(RouteRecord record, string signer, string pool)
+    {
+        if (record.Routes.Count > MaxEntries)
+        {
+            return $"route record of '{signer}' lists {record.Routes.Count} routes, more than {MaxEntries}";
+        }
+
+        foreach (var route in record.Routes)
+        {
+            var model = route.Model;
+            if (model is null)
+            {
+                return $"route record of '{signer}' has a route without a model";
+            }
+
+            if (!string.Equals(model.Node, signer, StringComparison.Ordinal) || !string.Equals(model.Pool, pool, StringComparison.Ordinal))
+            {
+                return $"route record of '{signer}' (pool '{pool}') names node '{model.Node}' in pool '{model.Pool}' for model '{model.Id}': a route names only the integrator that signed it";
+            }
+
+            if (route.Pools.Count == 0 || route.Pools.Contains(pool) || route.Pools.Distinct(StringComparer.Ordinal).Count() != route.Pools.Count)
+            {
+                return $"route record of '{signer}' has a route to '{model.Id}' through [{string.Join(", ", route.Pools)}]: a path must name distinct pools and never the pool it is advertised into";
+            }
+        }
+
+        return TimeToLive(record.TtlMs, "route", signer);
+    }
+
+    private static string? TimeToLive(uint ttlMs, string kind, string signer) =>
+        ttlMs == 0 || TimeSpan.FromMilliseconds(ttlMs) > MaxTimeToLive
+            ? $"{kind} record of '{signer}' claims a time to live of {ttlMs} ms (allowed: 1 ms to {MaxTimeToLive.TotalMinutes:0} min)"
+            : null;
+}
