@@ -214,8 +214,8 @@ internal static class CapacityBenchmark
         await Task.WhenAll(Enumerable.Range(0, level).Select(async worker =>
         {
             gaps[worker] = new List<double>(Deltas * 8);
-            // Starts spread over one stream's length, so the level is a steady load rather than a burst.
-            await Task.Delay(cycle * Random.Shared.NextDouble());
+            // Starts spread evenly over one stream's length, so the level is a steady load rather than a burst.
+            await Task.Delay(cycle * worker / level);
             while (clock.Elapsed < LevelDuration)
             {
                 using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));

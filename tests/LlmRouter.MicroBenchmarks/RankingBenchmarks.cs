@@ -1,28 +1,29 @@
 using BenchmarkDotNet.Attributes;
 using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Forwarding;
 using LlmRouter.Common.Gossip;
-using LlmRouter.Node.Catalog;
-using LlmRouter.Node.Forwarding;
-using LlmRouter.Node.Resilience;
-using LlmRouter.Node.Routing;
+using LlmRouter.Common.Membership;
+using LlmRouter.Common.Pipeline;
+using LlmRouter.Common.Resilience;
+using LlmRouter.Common.Routing;
 
 namespace LlmRouter.MicroBenchmarks;
 
 /// <summary>
 /// Routing one chat request ("auto", the balanced profile) over N remote candidates (N / 4 members with
 /// four models each, all with load records): the path a request takes through <see cref="RouteRanker"/>
-/// and <see cref="CandidateSource"/>, the same right after the membership view changed (the candidates are
+/// and <see cref="CandidateSource"/>, the same right after the membership snapshot changed (the candidates are
 /// rebuilt first), and the scorer alone. Target: 1000 candidates under 50 us, allocation flat in N but for
 /// the returned array of (candidate, score) pairs (16 bytes each).
 /// </summary>
 [MemoryDiagnoser]
 public class RankingBenchmarks
 {
-    private readonly RouteQuery _query = new(RouteQuery.Auto, ModelKindConfig.Chat, null, [], null, null);
+    private readonly RouteQuery _query = new(RouteQuery.Auto, ModelKindConfig.Chat, null, [], null, null, "pool-a");
     private RouteRanker _ranker = null!;
     private CandidateScorer _scorer = null!;
-    private FixedMembershipView _view = null!;
-    private CatalogSnapshot _snapshot = null!;
+    private FixedPool _view = null!;
+    private HostSnapshot _snapshot = null!;
     private IReadOnlyList<RouteCandidate> _candidates = null!;
     private ScoreWeightSet _weights = null!;
 
@@ -33,11 +34,12 @@ public class RankingBenchmarks
     public void Setup()
     {
         var time = TimeProvider.System;
-        _view = new FixedMembershipView(RankingFixture.Members(Candidates));
-        // As the node wires it (NodeHostBuilder).
-        _scorer = new CandidateScorer(time, Random.Shared.NextDouble);
-        var source = new CandidateSource(_view);
-        _ranker = new RouteRanker(_scorer, source, new ForwardedLoad(), new BackendBreakers(time), time);
+        _view = new FixedPool(RankingFixture.Members(Candidates));
+        // As every host wires it (RouterHosting).
+        _scorer = new CandidateScorer(time, new Random(1).NextDouble);
+        var forwarded = new ForwardedLoad();
+        var source = new CandidateSource([_view], forwarded);
+        _ranker = new RouteRanker(_scorer, source, forwarded, new CopyBreakers(time), time);
         _snapshot = RankingFixture.Snapshot();
         _candidates = source.Gather(_snapshot, includeRemote: true);
         _weights = _snapshot.Routing.Profiles[_snapshot.Routing.DefaultProfile];
@@ -49,14 +51,14 @@ public class RankingBenchmarks
 
     /// <summary>A request: gather (cached), filter, score, sort, two choices.</summary>
     [Benchmark(Baseline = true)]
-    public int RankRequest() => _ranker.Rank(_snapshot, _query).Count;
+    public int RankRequest() => _ranker.Rank(_snapshot, _query, RouteScope.Mesh).Count;
 
     /// <summary>A request right after a membership change: the candidates are rebuilt from the members first.</summary>
     [Benchmark]
     public int RankAfterViewChange()
     {
-        _view.Version++;
-        return _ranker.Rank(_snapshot, _query).Count;
+        _view.Change();
+        return _ranker.Rank(_snapshot, _query, RouteScope.Mesh).Count;
     }
 
     /// <summary>The scorer alone over every candidate.</summary>
@@ -72,14 +74,14 @@ public class RankingBenchmarks
         return total;
     }
 
-    /// <summary>A membership that changes only when the benchmark says so.</summary>
-    private sealed class FixedMembershipView(IReadOnlyList<MemberView> members) : IMembershipView
+    /// <summary>A pool whose snapshot changes only when the benchmark says so.</summary>
+    private sealed class FixedPool(IReadOnlyList<MemberView> members) : IPoolView
     {
-        public bool Started => true;
+        public string Name => "pool-a";
 
-        public long Version { get; set; } = 1;
+        public MembershipSnapshot Snapshot { get; private set; } = new(1, members);
 
-        // As SwimMembership.Members does, the view is a fresh copy of every member.
-        public (long Version, IReadOnlyList<MemberView> Members) Read() => (Version, members.Select(m => m with { }).ToList());
+        // As SwimMembership does on a change, the new snapshot is a fresh copy of every member.
+        public void Change() => Snapshot = new MembershipSnapshot(Snapshot.Version + 1, members.Select(m => m with { }).ToList());
     }
 }

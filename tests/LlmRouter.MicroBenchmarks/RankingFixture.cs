@@ -1,6 +1,6 @@
 using LlmRouter.Common.Configuration;
 using LlmRouter.Common.Gossip;
-using LlmRouter.Node.Catalog;
+using LlmRouter.Common.Pipeline;
 using LlmRouter.V1;
 
 namespace LlmRouter.MicroBenchmarks;
@@ -15,12 +15,9 @@ internal static class RankingFixture
 
     private static readonly string[] ModelIds = ["llama-3.1-8b", "qwen-2.5-14b", "mistral-7b", "phi-4"];
 
-    public static CatalogSnapshot Snapshot()
-    {
-        var node = new NodeConfig("entry", "pool-a", new Uri("https://127.0.0.1:7000"), []);
-        var mesh = new MeshConfig("bench", "mesh.yaml", "certs", ServerSettings.Default, RoutingSettings.Default, []);
-        return new CatalogSnapshot(mesh, node, [], Version: 1);
-    }
+    /// <summary>An entry node with no backends of its own: every candidate is a pool member's.</summary>
+    public static HostSnapshot Snapshot() =>
+        new(new MeshConfig("bench", "mesh.yaml", "certs", ServerSettings.Default, RoutingSettings.Default, []), [], Version: 1);
 
     public static List<MemberView> Members(int candidates)
     {

@@ -3,13 +3,13 @@ using System.Buffers.Binary;
 using BenchmarkDotNet.Attributes;
 using Google.Protobuf;
 using Grpc.Core;
-using LlmRouter.Node.Chat;
+using LlmRouter.Common.Chat;
 using LlmRouter.V1;
 
 namespace LlmRouter.MicroBenchmarks;
 
 /// <summary>
-/// Relaying one streamed chunk through a forwarding node, as <c>RemoteChatExecutor.RelayAsync</c> does for
+/// Relaying one streamed chunk through a forwarding node, as <c>Forwarder.RelayAsync</c> does for
 /// each delta frame: the frame is parsed from the upstream gRPC message (5-byte prefix, then protobuf, as
 /// grpc-dotnet's deserializer reads it), the first-token timestamp is kept, and the node's real
 /// <see cref="ChatOutput"/> (route already committed) writes it to the client's stream, which serialises it

@@ -18,14 +18,28 @@ public static class MeshKestrel
         kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
     }
 
-    /// <summary>Listens on every address of the configured URL's host and port: HTTP/2 only, behind the given TLS.</summary>
-    public static void Listen(KestrelServerOptions kestrel, Uri listen, HttpsConnectionAdapterOptions tls)
+    /// <summary>
+    /// Listens on every address of the configured URL's host and port: HTTP/2 only, behind the given TLS.
+    /// With a seat, every connection is tagged with its pool (<see cref="ListenerSeat"/>), so calls are
+    /// answered for the pool whose listener was called.
+    /// </summary>
+    public static void Listen(KestrelServerOptions kestrel, Uri listen, HttpsConnectionAdapterOptions tls, string? seat = null)
     {
         foreach (var address in AddressesOf(listen.Host))
         {
             kestrel.Listen(address, listen.Port, endpoint =>
             {
                 endpoint.Protocols = HttpProtocols.Http2;
+                if (seat is not null)
+                {
+                    var tag = new ListenerSeat(seat);
+                    endpoint.Use(next => connection =>
+                    {
+                        connection.Features.Set(tag);
+                        return next(connection);
+                    });
+                }
+
                 endpoint.UseHttps(tls);
             });
         }

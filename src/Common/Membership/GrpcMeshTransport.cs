@@ -1,37 +1,33 @@
-using System.Collections.Concurrent;
-using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
 using Grpc.Core;
-using Grpc.Net.Client;
+using LlmRouter.Common.Forwarding;
 using LlmRouter.Common.Gossip;
-using LlmRouter.Common.Identity;
 using LlmRouter.V1;
 
 namespace LlmRouter.Common.Membership;
 
 /// <summary>
-/// Carries membership messages as Mesh RPCs over mutual TLS: one persistent channel (HTTP/2 connection)
-/// per peer address, each call bounded by the state machine's timeout. Replies are posted back to the
-/// membership executor; a failed call reads as no reply, which is what SWIM expects of a lost message.
+/// Carries one pool's membership messages as Mesh RPCs over mutual TLS, on the host's one channel cache
+/// (the same connection that carries forwarded requests to that member), each call bounded by the state
+/// machine's timeout. Replies are posted back to the membership executor; a failed call reads as no reply,
+/// which is what SWIM expects of a lost message.
 /// </summary>
-internal sealed class GrpcMeshTransport(X509Certificate2 authority, Func<X509Certificate2> clientCertificate, Action<Action> post, TimeProvider time)
-    : IMeshTransport, IDisposable
+internal sealed class GrpcMeshTransport(PeerChannels channels, string pool, Action<Action> post, TimeProvider time) : IMeshTransport
 {
-    private readonly ConcurrentDictionary<string, (GrpcChannel Channel, Mesh.MeshClient Client)> _peers = new(StringComparer.Ordinal);
-
     public void Send(MemberAddress target, IMessage request, TimeSpan timeout, Action<IMessage?> onReply)
     {
-        if (!Uri.TryCreate(target.Address, UriKind.Absolute, out var address))
+        Mesh.MeshClient client;
+        try
         {
+            client = channels.Mesh(pool, target.Address);
+        }
+        catch (RpcException)
+        {
+            // Not an address this host can dial (PeerChannels says why): as good as no reply.
             ThreadPool.QueueUserWorkItem(_ => post(() => onReply(null)));
             return;
         }
 
-        var client = _peers.GetOrAdd(target.Address, _ =>
-        {
-            var channel = MeshChannels.Create(address, authority, clientCertificate());
-            return (channel, new Mesh.MeshClient(channel));
-        }).Client;
         var options = new CallOptions(deadline: time.GetUtcNow().UtcDateTime + timeout);
         // Never run the reply inline: a call that fails at once would re-enter the state machine mid-step.
         _ = CallAsync(client, request, options).ContinueWith(
@@ -42,35 +38,10 @@ internal sealed class GrpcMeshTransport(X509Certificate2 authority, Func<X509Cer
     }
 
     /// <summary>Closes the channel to a member that is gone for good (reaped), so channels do not pile up with churn.</summary>
-    public void Forget(string address)
-    {
-        if (_peers.TryRemove(address, out var peer))
-        {
-            peer.Channel.Dispose();
-        }
-    }
+    public void Forget(string address) => channels.Forget(pool, address);
 
-    /// <summary>Closes every channel; the next message to a peer opens a new connection (after a certificate rotation).</summary>
-    public void Reset()
-    {
-        foreach (var address in _peers.Keys.ToList())
-        {
-            if (_peers.TryRemove(address, out var peer))
-            {
-                peer.Channel.Dispose();
-            }
-        }
-    }
-
-    public void Dispose()
-    {
-        foreach (var peer in _peers.Values)
-        {
-            peer.Channel.Dispose();
-        }
-
-        _peers.Clear();
-    }
+    /// <summary>Closes every channel of the pool; the next message opens a new connection (after a certificate rotation).</summary>
+    public void Reset() => channels.Reset(pool);
 
     private static async Task<IMessage> CallAsync(Mesh.MeshClient client, IMessage request, CallOptions options) => request switch
     {

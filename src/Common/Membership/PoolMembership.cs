@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
+using LlmRouter.Common.Forwarding;
 using LlmRouter.Common.Gossip;
 using LlmRouter.V1;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,7 @@ internal sealed partial class PoolMembership : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly IReadOnlyList<string> _seeds;
+    private readonly Func<double> _random;
     private ITimer? _joinTimer;
     private ITimer? _reconnectTimer;
     private bool _joining;
@@ -35,17 +37,21 @@ internal sealed partial class PoolMembership : IDisposable
         string meshName,
         MembershipOptions options,
         X509Certificate2 authority,
-        Func<X509Certificate2> certificate,
+        X509Certificate2 certificate,
         IEnumerable<string> seeds,
+        PeerChannels channels,
+        Func<double> random,
         TimeProvider time,
         ILogger logger)
     {
         _time = time;
         _logger = logger;
+        _random = random;
         _seeds = seeds.Where(seed => !string.Equals(seed, local.Address, StringComparison.OrdinalIgnoreCase)).ToList();
-        _transport = new GrpcMeshTransport(authority, certificate, Post, time);
-        _signer = new RotatingUpdateSigner(authority, meshName, certificate());
-        State = new SwimMembership(local, meshName, options, _transport, new TimerScheduler(time, Post), _signer, new Random());
+        _transport = new GrpcMeshTransport(channels, local.Pool, Post, time);
+        _signer = new RotatingUpdateSigner(authority, meshName, certificate);
+        // The state machine's own generator (its shuffles and picks), seeded from the host's one source of chance.
+        State = new SwimMembership(local, meshName, options, _transport, new TimerScheduler(time, Post), _signer, new Random((int)(random() * int.MaxValue)));
         State.Changed += change =>
         {
             LogMemberChange(_logger, local.Pool, change.Member.Id, change.Kind.ToString(), change.Member.Incarnation);
@@ -177,8 +183,6 @@ internal sealed partial class PoolMembership : IDisposable
         {
             State.Stop();
         }
-
-        _transport.Dispose();
     }
 
     /// <summary>Tries the seeds until one answers, backing off to at most 30 s between rounds.</summary>
@@ -235,7 +239,7 @@ internal sealed partial class PoolMembership : IDisposable
         var dead = members.Where(m => !m.IsSelf && m.Status == MemberStatus.Dead).ToList();
         if (dead.Count > 0)
         {
-            State.Join([dead[Random.Shared.Next(dead.Count)].Address]);
+            State.Join([dead[(int)(_random() * dead.Count)].Address]);
         }
     }
 

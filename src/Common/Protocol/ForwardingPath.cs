@@ -38,12 +38,25 @@ public static class ForwardingPath
         }
     }
 
-    /// <summary>The metadata of a forwarded call: the request id and the path with this node appended.</summary>
-    public static Metadata Headers(string requestId, IReadOnlyList<string> path, string self) => new()
+    /// <summary>
+    /// The metadata of a forwarded call: the request id, the path with this hop appended, the attempts left
+    /// of the request's budget and the copies that already failed for it (<see cref="AttemptBudget"/>).
+    /// </summary>
+    public static Metadata Headers(string requestId, IReadOnlyList<string> path, string self, int attemptsLeft, IReadOnlyCollection<string> failed)
     {
-        { RouterMetadata.RequestId, requestId },
-        { RouterMetadata.Path, Extend(path, self) },
-    };
+        var headers = new Metadata
+        {
+            { RouterMetadata.RequestId, requestId },
+            { RouterMetadata.Path, Extend(path, self) },
+            { RouterMetadata.Attempts, attemptsLeft.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        };
+        if (failed.Count > 0)
+        {
+            headers.Add(RouterMetadata.Exclude, string.Join(",", failed));
+        }
+
+        return headers;
+    }
 
     /// <summary>The deadline sent on: what remains of the caller's minus the margin; none when the caller set none.</summary>
     public static DateTime? NextDeadline(DateTime deadline) => deadline == DateTime.MaxValue ? null : deadline - DeadlineMargin;

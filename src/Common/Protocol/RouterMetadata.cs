@@ -15,6 +15,15 @@ public static class RouterMetadata
     /// <summary>Trailer set when a stream ended early after text was sent: the answer is partial.</summary>
     public const string Partial = "llmrouter-partial";
 
-    /// <summary>Trailer naming the node that ended the stream with an error.</summary>
-    public const string FailedNode = "llmrouter-failed-node";
+    /// <summary>Header of a forwarded call: backends the hop and those below it may still try (<see cref="AttemptBudget"/>).</summary>
+    public const string Attempts = "llmrouter-attempts";
+
+    /// <summary>Header of a forwarded call: copies ("node/backend") that already failed for the request, comma separated.</summary>
+    public const string Exclude = "llmrouter-exclude";
+
+    /// <summary>Trailer: backends this hop and those below it tried for the request.</summary>
+    public const string AttemptsUsed = "llmrouter-attempts-used";
+
+    /// <summary>Trailer: copies ("node/backend", or "integrator/route:model") that failed for the request, comma separated.</summary>
+    public const string FailedCopies = "llmrouter-failed";
 }

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using LlmRouter.Common.Gossip;
+using LlmRouter.Common.Membership;
 using LlmRouter.Integrator.Hosting;
 using LlmRouter.V1;
 
@@ -11,7 +12,8 @@ namespace LlmRouter.Integrator.Border;
 /// version), or before the last one expires. The time to live bounds how long a route outlives an
 /// integrator that stops renewing it; a crashed integrator is also declared dead by its pool.
 /// </summary>
-internal sealed partial class RouteAdvertiser(BorderPools pools, IntegratorLaunch launch, ILogger<RouteAdvertiser> logger) : IHostedService, IDisposable
+internal sealed partial class RouteAdvertiser(IntegratorRouterHost host, SeatMemberships memberships, IntegratorLaunch launch, ILogger<RouteAdvertiser> logger)
+    : IHostedService, IDisposable
 {
     public static readonly TimeSpan TimeToLive = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
@@ -37,18 +39,18 @@ internal sealed partial class RouteAdvertiser(BorderPools pools, IntegratorLaunc
     /// <summary>Recomputes and, where changed or due, republishes the routes of every pool.</summary>
     internal void Refresh()
     {
-        if (!pools.Started)
+        if (!memberships.Started)
         {
             return;
         }
 
         lock (_gate)
         {
-            var views = pools.All.ToDictionary(pool => pool.Name, pool => pool.Members(), StringComparer.Ordinal);
+            var views = host.Seats.ToDictionary(seat => seat.Name, seat => seat.Snapshot.Members, StringComparer.Ordinal);
             var now = launch.Time.GetUtcNow();
-            foreach (var pool in pools.All)
+            foreach (var pool in host.Seats)
             {
-                var routes = BorderRoutes.Into(pools.IntegratorId, pool.Name, views, launch.Config.Export, now);
+                var routes = BorderRoutes.Into(host.Id, pool.Name, views, launch.Config.Export, now);
                 var record = new RouteRecord();
                 record.Routes.Add(routes);
                 var fingerprint = record.ToByteString();

@@ -10,6 +10,9 @@ internal sealed record IntegratorLaunch(MeshConfig Mesh, string IntegratorId, bo
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The source of chance of everything in the integrator (tests fix it).</summary>
+    public Func<double> Random { get; init; } = Common.Hosting.Chance.System;
+
     /// <summary>The least severe level logged (information: a line per carried request and per route change).</summary>
     public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
 

@@ -15,7 +15,7 @@ namespace LlmRouter.Node.Backends;
 /// OpenAI-compatible server, the official Anthropic SDK for Anthropic, or the simulator. SDK retries are
 /// off: the router's own failover is the only retry loop (STYLE.md 10).
 /// </summary>
-internal sealed class BackendFactory(TimeProvider time, Func<string, string?> environment) : IDisposable
+internal sealed class BackendFactory(TimeProvider time, Func<string, string?> environment, Func<double> random) : IDisposable
 {
     // Our first-token and stall watchdogs bound every request; the SDKs' own timeouts must not cut a long
     // stream short, so they are set well above any configurable bound.
@@ -75,7 +75,7 @@ internal sealed class BackendFactory(TimeProvider time, Func<string, string?> en
 
     private IChatClient CreateChatClient(BackendConfig config, ModelConfig model, SimulationCounters? simulation) => config.Kind switch
     {
-        BackendKind.Simulated => new SimulatedChatClient(config.Simulated!, model.Id, time, Random.Shared.NextDouble, simulation!),
+        BackendKind.Simulated => new SimulatedChatClient(config.Simulated!, model.Id, time, random, simulation!),
         BackendKind.Anthropic => CreateAnthropic(config).AsIChatClient(model.UpstreamModel),
         _ => CreateOpenAI(config).GetChatClient(model.UpstreamModel).AsIChatClient(),
     };

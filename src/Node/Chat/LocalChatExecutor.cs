@@ -1,5 +1,6 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using LlmRouter.Common.Chat;
 using LlmRouter.Node.Admission;
 using LlmRouter.Node.Backends;
 using LlmRouter.Node.Backends.Http;
@@ -24,7 +25,6 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         RouteInfo route,
         IChatSink output,
         long receivedAt,
-        string nodeId,
         CancellationToken cancellationToken)
     {
         var backend = target.Backend;
@@ -48,7 +48,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
             };
             completed.Hops.Add(new HopTiming
             {
-                Node = nodeId,
+                Node = route.ServingNode,
                 Backend = backend.Id,
                 QueueWait = Duration.FromTimeSpan(queueWait),
                 TimeToFirstToken = Duration.FromTimeSpan(result.FirstTokenAt == 0 ? total : time.GetElapsedTime(receivedAt, result.FirstTokenAt)),

@@ -1,10 +1,15 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Hosting;
 
 namespace LlmRouter.Node.Cli;
 
-/// <summary>A node or integrator started as a child process of <c>up</c>, its output going to a log file.</summary>
+/// <summary>
+/// A node or integrator started as a child process of <c>up</c>, its output going to a log file, owned by
+/// <c>up</c>: it runs with <c>--exit-with-parent</c> and a pipe from <c>up</c> on its standard input, which
+/// the operating system closes when <c>up</c> ends, however it ends; the child then drains and exits.
+/// </summary>
 internal sealed partial class MeshProcess
 {
     private const int SigTerm = 15;
@@ -31,11 +36,11 @@ internal sealed partial class MeshProcess
     public string LogPath { get; }
 
     public static MeshProcess StartNode(MeshConfig mesh, NodeConfig node, string logDirectory) =>
-        Start(SelfInvocation(), ["run", "--config", mesh.SourcePath, "--node", node.Id], $"node {node.Id}", node.Id, node.Listen, logDirectory);
+        Start(SelfInvocation(), ["run", "--config", mesh.SourcePath, "--node", node.Id, MeshProcessRun.ExitWithParent], $"node {node.Id}", node.Id, node.Listen, logDirectory);
 
     /// <summary>Starts <c>llm-router-integrator</c>, which the build puts next to this program.</summary>
     public static MeshProcess StartIntegrator(MeshConfig mesh, IntegratorConfig integrator, string logDirectory) =>
-        Start(IntegratorInvocation(), ["run", "--config", mesh.SourcePath, "--integrator", integrator.Id], $"integrator {integrator.Id}", integrator.Id,
+        Start(IntegratorInvocation(), ["run", "--config", mesh.SourcePath, "--integrator", integrator.Id, MeshProcessRun.ExitWithParent], $"integrator {integrator.Id}", integrator.Id,
             integrator.Pools[0].Listen, logDirectory);
 
     private static MeshProcess Start(ProcessStartInfo start, string[] arguments, string description, string id, Uri listen, string logDirectory)
@@ -48,6 +53,8 @@ internal sealed partial class MeshProcess
 
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
+        // The pipe that ties the child's life to this process (Process keeps its writing end open).
+        start.RedirectStandardInput = true;
         start.UseShellExecute = false;
         var process = Process.Start(start) ?? throw new CliException($"cannot start {description}");
         var log = new StreamWriter(logPath) { AutoFlush = true };

@@ -2,15 +2,18 @@ using System.CommandLine;
 using System.Diagnostics;
 using Grpc.Health.V1;
 using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Hosting;
 using LlmRouter.Common.Identity;
 using LlmRouter.V1;
 
 namespace LlmRouter.Node.Cli;
 
 /// <summary>
-/// <c>llm-router-node up</c>: the newcomer's main job. Starts every node of the mesh file as its own process,
-/// waits until each one reports SERVING, streams one routed answer from the entry node, then drains the
-/// nodes (or keeps them running with --keep-running).
+/// <c>llm-router-node up</c>: the newcomer's main job. Starts every node and integrator of the mesh file as
+/// its own process, waits until each one reports SERVING, streams one routed answer from the entry node,
+/// then drains them (or keeps them running with --keep-running). It owns what it started: SIGTERM, SIGINT or
+/// SIGQUIT to it drains and stops every child before it exits, and its children hold a pipe from it on
+/// their standard input, so that even if it is killed outright they drain and exit on their own.
 /// </summary>
 internal static class UpCommand
 {
@@ -26,6 +29,10 @@ internal static class UpCommand
         var command = new Command("up", "Start every node of the mesh file and stream one routed answer") { config, entry, model, prompt, keep };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            using var signals = new SignalLifetime();
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            _ = signals.WaitForSignalAsync().ContinueWith(_ => stopping.Cancel(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            cancellationToken = stopping.Token;
             var mesh = NodeAddressOptions.LoadMesh(parse.GetValue(config)!);
             var store = new CertificateStore(mesh.CertificatesDirectory);
             var created = store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
@@ -76,14 +83,24 @@ internal static class UpCommand
 
                 if (parse.GetValue(keep))
                 {
-                    Console.Error.WriteLine("nodes keep running; Ctrl+C stops them");
-                    await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                    Console.Error.WriteLine($"nodes keep running; Ctrl+C (or SIGTERM to pid {Environment.ProcessId}) drains and stops them");
+                    await signals.WaitForSignalAsync().ConfigureAwait(false);
                 }
 
                 return exit;
             }
+            catch (Exception ex) when (signals.WaitForSignalAsync().IsCompleted && ex is OperationCanceledException or Grpc.Core.RpcException { StatusCode: Grpc.Core.StatusCode.Cancelled })
+            {
+                Console.Error.WriteLine("signal received before the answer was complete");
+                return 130;
+            }
             finally
             {
+                if (signals.WaitForSignalAsync().IsCompleted)
+                {
+                    Console.Error.WriteLine($"draining and stopping the {processes.Count} process(es) up started");
+                }
+
                 await StopAllAsync(processes, mesh.Server).ConfigureAwait(false);
             }
         });

@@ -10,6 +10,9 @@ internal sealed record NodeLaunch(MeshConfig Mesh, string NodeId, bool JsonLogs)
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The source of chance of everything in the node (tests fix it).</summary>
+    public Func<double> Random { get; init; } = Common.Hosting.Chance.System;
+
     /// <summary>How the process's signals stop the host; null keeps the default (tests stop hosts themselves).</summary>
     public IHostLifetime? Lifetime { get; init; }
 

@@ -108,7 +108,7 @@ internal sealed class BorderMesh : IAsyncDisposable
         }
     }
 
-    private static string Yaml(
+    public static string Yaml(
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
         string simulated)

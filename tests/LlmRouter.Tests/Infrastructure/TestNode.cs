@@ -2,6 +2,7 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using LlmRouter.Common.Configuration;
 using LlmRouter.Common.Identity;
+using LlmRouter.Common.Membership;
 using LlmRouter.Node.Catalog;
 using LlmRouter.Node.Hosting;
 using LlmRouter.V1;
@@ -45,6 +46,9 @@ internal sealed class TestNode : IAsyncDisposable
     public Admin.AdminClient Admin => new(Channel);
 
     public NodeCatalog Catalog => _app.Services.GetRequiredService<NodeCatalog>();
+
+    /// <summary>The node's seat in its pool: its certificate and its membership.</summary>
+    public PoolSeat Seat => _app.Services.GetRequiredService<PoolSeat>();
 
     public IServiceProvider Services => _app.Services;
 

@@ -20,7 +20,7 @@ public sealed class CertificateRotationTests
         await using var mesh = await TestMesh.StartAsync(2);
         var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
         await Eventually.WaitUntil(() => Alive(n1, "n2") is not null, "n1 sees n2", () => "not yet");
-        var before = n2.Services.GetRequiredService<MemberCertificate>().Current.Thumbprint;
+        var before = n2.Seat.Certificate.Current.Thumbprint;
         var incarnationBefore = Alive(n1, "n2")!.Incarnation;
 
         var store = new CertificateStore(mesh.Mesh.CertificatesDirectory);
@@ -34,7 +34,7 @@ public sealed class CertificateRotationTests
             "n1 learns n2's new certificate through a new alive update", () => $"{Alive(n1, "n2")}");
         var presented = await ServerCertificate(n2.Address);
         Assert.NotEqual(before, presented.Thumbprint);
-        Assert.Equal(n2.Services.GetRequiredService<MemberCertificate>().Current.Thumbprint, presented.Thumbprint);
+        Assert.Equal(n2.Seat.Certificate.Current.Thumbprint, presented.Thumbprint);
 
         // Records signed with the new key verify at n1: load records keep arriving.
         var loadSequence = Alive(n1, "n2")?.Load?.Sequence ?? 0;
@@ -43,8 +43,7 @@ public sealed class CertificateRotationTests
     }
 
     private static LlmRouter.Common.Gossip.MemberView? Alive(TestNode observer, string member) =>
-        observer.Services.GetRequiredService<LlmRouter.Node.Membership.MembershipRuntime>()
-            .Read(state => state.Find(member)) is { Status: MemberStatus.Alive } view ? view : null;
+        observer.Seat.Membership!.Read(state => state.Find(member)) is { Status: MemberStatus.Alive } view ? view : null;
 
     private static async Task<X509Certificate2> ServerCertificate(Uri address)
     {

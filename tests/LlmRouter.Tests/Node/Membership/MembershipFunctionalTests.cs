@@ -96,7 +96,7 @@ public sealed class MembershipFunctionalTests
                 Assert.Equal(2, members.Members.Count);
             }
 
-            var rogueView = rogue.Services.GetRequiredService<MembershipRuntime>().Read(state => state.Count);
+            var rogueView = rogue.Seat.Membership!.Read(state => state.Count);
             Assert.Equal(1, rogueView);
         }
         finally

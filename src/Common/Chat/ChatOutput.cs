@@ -1,0 +1,80 @@
+using Grpc.Core;
+using LlmRouter.Common.Grpc;
+using LlmRouter.V1;
+
+namespace LlmRouter.Common.Chat;
+
+/// <summary>
+/// The client's stream, with the route frame held back until the first token (or the completion): a
+/// failover before the first token then shows the client one route, the one that answers.
+/// </summary>
+internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool keepText) : IChatSink
+{
+    private readonly System.Text.StringBuilder? _text = keepText ? new() : null;
+    private RouteInfo? _route;
+    private string? _seamReason;
+
+    /// <summary>Whether the route frame has gone out: from then on the answer is committed to that route.</summary>
+    public bool Committed { get; private set; }
+
+    /// <summary>Characters of answer text the client has received.</summary>
+    public long DeliveredCharacters { get; private set; }
+
+    /// <summary>The text the client has received (kept only when the request allows continuation).</summary>
+    public string DeliveredText => _text?.ToString() ?? "";
+
+    /// <summary>True once another candidate continued the answer after a seam.</summary>
+    public bool Continued { get; private set; }
+
+    /// <summary>Names the route of the current attempt; sent with its first token (or in the seam frame).</summary>
+    public void Route(RouteInfo route)
+    {
+        if (!Committed || _seamReason is not null)
+        {
+            _route = route;
+        }
+    }
+
+    /// <summary>
+    /// The committed route failed after its first token and another candidate will continue: its route goes
+    /// out in a seam frame, just before its first token, at the offset the client has reached.
+    /// </summary>
+    public void BeginSeam(string reason)
+    {
+        _seamReason = reason;
+        _route = null;
+    }
+
+    public async Task DeltaAsync(ChatResponse frame, bool flush, CancellationToken cancellationToken)
+    {
+        await CommitAsync(cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync(frame, flush, cancellationToken).ConfigureAwait(false);
+        DeliveredCharacters += frame.Delta.Text.Length;
+        _text?.Append(frame.Delta.Text);
+    }
+
+    public async Task CompletedAsync(ChatResponse frame, CancellationToken cancellationToken)
+    {
+        await CommitAsync(cancellationToken).ConfigureAwait(false);
+        frame.Completed.Continued |= Continued;
+        await stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task CommitAsync(CancellationToken cancellationToken)
+    {
+        var route = _route ?? throw new InvalidOperationException("no route named before the first frame");
+        if (!Committed)
+        {
+            Committed = true;
+            // The route (or seam) frame always has the token after it: one flush carries both.
+            await stream.WriteAsync(new ChatResponse { Route = route }, flush: false, cancellationToken).ConfigureAwait(false);
+        }
+        else if (_seamReason is { } reason)
+        {
+            _seamReason = null;
+            Continued = true;
+            await stream.WriteAsync(new ChatResponse { Seam = new Seam { Offset = (ulong)DeliveredCharacters, Reason = reason, Route = route } }, flush: false, cancellationToken)
+                .ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+using Grpc.Core;
+using LlmRouter.Common.Gossip;
+using LlmRouter.Common.Grpc;
+using LlmRouter.Common.Hosting;
+using LlmRouter.Common.Identity;
+using LlmRouter.Common.Membership;
+using LlmRouter.Common.Protocol;
+using LlmRouter.V1;
+
+namespace LlmRouter.Common.Pipeline;
+
+/// <summary>
+/// How a Router call arrived: on which seat (the listener of which pool), from whom, the request id, the
+/// path so far, what is left of the request's attempt budget and which copies already failed for it.
+/// </summary>
+/// <param name="Caller">The caller's mesh identity; null for a client that presented no certificate.</param>
+internal sealed record Arrival(PoolSeat Seat, MeshIdentity? Caller, string RequestId, IReadOnlyList<string> Path, int Budget, IReadOnlyList<string> FailedBefore)
+{
+    /// <summary>Forwarded by another hop (a node or an integrator), not sent by a client.</summary>
+    public bool Forwarded => Path.Count > 0;
+}
+
+/// <summary>
+/// The first stage of every call: which seat it came in on, and whether its caller may make it there. The
+/// same rules on nodes and integrators: members of a pool are answered only on that pool's listener; an
+/// integrator carries requests only for members of the pool whose listener they called; a node also takes
+/// clients, with or without a certificate (one presented was checked against the mesh CA by TLS).
+/// </summary>
+internal sealed class Arrivals(IRouterHost host, MeshTrust trust)
+{
+    /// <summary>The Router API: checks the caller and the path (no loop, hop limit), reads the budget and failed copies.</summary>
+    public Arrival Router(ServerCallContext context)
+    {
+        var seat = SeatOf(context);
+        MeshIdentity? caller;
+        if (host.Role == MemberRole.Node)
+        {
+            caller = HttpOf(context)?.Connection.ClientCertificate is { } certificate ? trust.IdentifyPeer(certificate) : null;
+        }
+        else
+        {
+            caller = CallerIdentity.Require(context, trust, MeshRole.Node, MeshRole.Integrator);
+            EnsureMemberOf(seat, caller, "hand requests to");
+        }
+
+        var path = ForwardingPath.Read(context.RequestHeaders);
+        ForwardingPath.EnsureAllowed(path, host.Id);
+        return new Arrival(seat, caller, RequestIds.From(context.RequestHeaders), path,
+            AttemptBudget.Read(context.RequestHeaders), AttemptBudget.ReadExcluded(context.RequestHeaders));
+    }
+
+    /// <summary>The Mesh API: only members (nodes, integrators) of the seat's pool.</summary>
+    public (PoolSeat Seat, MeshIdentity Caller) Member(ServerCallContext context)
+    {
+        var seat = SeatOf(context);
+        var caller = CallerIdentity.Require(context, trust, MeshRole.Node, MeshRole.Integrator);
+        EnsureMemberOf(seat, caller, "exchange membership messages with");
+        return (seat, caller);
+    }
+
+    /// <summary>The Admin API: any identity of the mesh (operators' client certificates, members); answered for the seat's pool.</summary>
+    public PoolSeat Operator(ServerCallContext context)
+    {
+        CallerIdentity.Require(context, trust, MeshRole.Client, MeshRole.Node, MeshRole.Integrator);
+        return SeatOf(context);
+    }
+
+    /// <summary>The seat whose listener took the call; a host with one seat (a node) needs no tag.</summary>
+    public PoolSeat SeatOf(ServerCallContext context)
+    {
+        var seats = host.Seats;
+        if (HttpOf(context)?.Features.Get<ListenerSeat>() is { } listener)
+        {
+            return seats.FirstOrDefault(s => string.Equals(s.Name, listener.Pool, StringComparison.Ordinal))
+                ?? throw new RpcException(new Status(StatusCode.Internal, $"the listener of pool '{listener.Pool}' has no seat on '{host.Id}'"));
+        }
+
+        return seats.Count == 1
+            ? seats[0]
+            : throw new RpcException(new Status(StatusCode.Internal, $"'{host.Id}' cannot tell which of its pools this listener serves"));
+    }
+
+    /// <summary>The call's HTTP context; null for a call context made without one (a service method called directly).</summary>
+    private static Microsoft.AspNetCore.Http.HttpContext? HttpOf(ServerCallContext context)
+    {
+        try
+        {
+            return context.GetHttpContext();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private void EnsureMemberOf(PoolSeat seat, MeshIdentity caller, string what)
+    {
+        if (!string.Equals(caller.Pool, seat.Name, StringComparison.Ordinal))
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                $"{caller} is in pool '{caller.Pool}', but this listener of '{host.Id}' serves pool '{seat.Name}': only its members may {what} it here"));
+        }
+    }
+}

@@ -1,0 +1,277 @@
+using Grpc.Core;
+using LlmRouter.Common.Chat;
+using LlmRouter.Common.Forwarding;
+using LlmRouter.Common.Hosting;
+using LlmRouter.Common.Resilience;
+using LlmRouter.Common.Routing;
+using LlmRouter.V1;
+using Microsoft.Extensions.Logging;
+
+namespace LlmRouter.Common.Pipeline;
+
+/// <summary>
+/// Takes a chat from the Router service to its end, the same on every node and integrator (DESIGN.md
+/// sections 6, 7 and 11): admission (drain), arrival (seat, caller, loop and hop limit, attempt budget),
+/// validation, idempotency at the entry, ranking of every candidate in the host's scope, then attempts in
+/// rank order, served on the host's own backend or forwarded. Before the first token a failed attempt
+/// moves on to the next candidate (within the request's budget for the whole path, jittered backoff,
+/// within the deadline), so the client sees one answer; after it, the entry node lets another candidate
+/// continue (allow_continuation) or ends the stream with a status and the partial flag, and a hop below
+/// the entry reports the partial failure upward. Every failure is recorded against the copy that failed.
+/// Every way out is a gRPC status: a stream is never dropped without one.
+/// </summary>
+internal sealed partial class ChatPipeline(
+    IRouterHost host,
+    Arrivals arrivals,
+    RoutePlanner planner,
+    Forwarder forwarder,
+    CopyBreakers breakers,
+    IdempotentAnswers answers,
+    DrainState drain,
+    TimeProvider time,
+    Func<double> random,
+    ILogger<ChatPipeline> logger)
+{
+    private const uint DefaultBroadcastFanout = 2;
+
+    public async Task ChatAsync(ChatRequest request, IServerStreamWriter<ChatResponse> stream, ServerCallContext context)
+    {
+        var receivedAt = time.GetTimestamp();
+        var snapshot = host.Current;
+        using var open = drain.Enter(host.Id);
+        var arrival = arrivals.Router(context);
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId });
+
+        RequestValidator.Validate(request, snapshot.Server);
+        if (request.IdempotencyKey.Length == 0 || arrival.Forwarded)
+        {
+            await RouteAsync(request, stream, context, arrival, snapshot, receivedAt).ConfigureAwait(false);
+            return;
+        }
+
+        // A retry with the same key gets the answer already generated (or being generated), not a second one.
+        var answer = answers.Begin(request.IdempotencyKey, request, out var isNew);
+        if (!isNew)
+        {
+            LogReplayed(logger, arrival.RequestId, request.IdempotencyKey);
+            await answer.ReplayAsync(stream, context.CancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await RouteAsync(request, answer.Recording(stream), context, arrival, snapshot, receivedAt).ConfigureAwait(false);
+            answer.Complete(null);
+        }
+        catch (Exception ex)
+        {
+            answers.Forget(request.IdempotencyKey, answer);
+            answer.Complete(ex as RpcException ?? new RpcException(new Status(StatusCode.Unavailable, "the first request with this idempotency key ended without an answer; retry")));
+            throw;
+        }
+    }
+
+    private async Task RouteAsync(ChatRequest request, IServerStreamWriter<ChatResponse> stream, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt)
+    {
+        var query = RouteQuery.For(request, arrival.Seat.Name);
+        var scope = planner.Scope(arrival, request.Mode);
+        var candidates = planner.Rank(snapshot, query, scope);
+        // Only the entry node continues an answer after its first token (AttemptBudget): it holds the text the client has.
+        var continues = request.AllowContinuation && !arrival.Forwarded;
+        var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
+        var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore);
+
+        // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
+        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
+        var output = new ChatOutput(stream, keepText: continues);
+        var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore);
+        try
+        {
+            if (request.Mode == RoutingMode.Broadcast && !arrival.Forwarded && candidates.Count > 1)
+            {
+                var fanout = (int)(request.BroadcastFanout > 0 ? request.BroadcastFanout : DefaultBroadcastFanout);
+                await BroadcastAsync(request, candidates.Take(fanout).Select(c => c.Target).ToList(), call, output, ledger, lifetime.Token).ConfigureAwait(false);
+                ledger.Report(context.ResponseTrailers);
+                LogServed(logger, arrival.RequestId, "broadcast", time.GetElapsedTime(receivedAt).TotalMilliseconds);
+                return;
+            }
+
+            while (ledger.Next(candidates, () => planner.Rerank(query, scope)) is { } candidate)
+            {
+                if (breakers.Refusal(candidate.Key) is { } cooling)
+                {
+                    ledger.Skip(candidate, cooling);
+                    continue;
+                }
+
+                var attempt = (uint)ledger.Used + 1;
+                LogAttempt(logger, arrival.RequestId, attempt, candidate.Model, candidate.Node, candidate.Backend);
+                try
+                {
+                    var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output, ledger.Failures[^1].Candidate) : request;
+                    var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
+                    var used = await ServeAsync(attemptRequest, candidate, forward, output, lifetime.Token).ConfigureAwait(false);
+                    ledger.Served(used);
+                    ledger.Report(context.ResponseTrailers);
+                    LogServed(logger, arrival.RequestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
+                    return;
+                }
+                catch (RpcException ex) when (!output.Committed && AttemptLedger.Retryable(ex) && !lifetime.IsCancellationRequested)
+                {
+                    await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
+                    LogAttemptFailed(logger, arrival.RequestId, attempt, candidate.Node, ex.StatusCode, ex.Status.Detail);
+                    await BackoffAsync(lifetime.Token).ConfigureAwait(false);
+                }
+                catch (RpcException ex) when (output.Committed && continues && AttemptLedger.Retryable(ex) && !lifetime.IsCancellationRequested)
+                {
+                    // After the first token nothing is re-run silently: the next candidate continues from the
+                    // text the client has, and the seam is marked in the stream (DESIGN.md section 7).
+                    var failed = await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
+                    LogContinuing(logger, arrival.RequestId, attempt, candidate.Node, output.DeliveredCharacters, ex.Status.Detail);
+                    output.BeginSeam($"{string.Join(", ", failed)} failed after {output.DeliveredCharacters} characters: {ex.Status.Detail}");
+                }
+                catch (RpcException ex) when (!lifetime.IsCancellationRequested)
+                {
+                    // Final here: a failure another candidate would share, or text went out and this hop does not
+                    // continue. It is recorded, and reported upward with this hop's account.
+                    await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
+                    throw;
+                }
+            }
+
+            throw ledger.Exhausted(request.Model);
+        }
+        catch (OperationCanceledException) when (drain.StreamsAborted.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw ledger.Report(new RpcException(new Status(StatusCode.Unavailable,
+                $"'{host.Id}' shut down before the answer was complete (drain bound {snapshot.Server.DrainTimeout.TotalSeconds:0}s reached)")), output.DeliveredCharacters > 0);
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            LogCancelled(logger, arrival.RequestId, context.Deadline < time.GetUtcNow().UtcDateTime ? "deadline passed" : "client cancelled");
+            throw;
+        }
+        catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled || !context.CancellationToken.IsCancellationRequested)
+        {
+            LogFailed(logger, arrival.RequestId, ex.StatusCode, ex.Status.Detail);
+            throw ledger.Report(ex, output.DeliveredCharacters > 0);
+        }
+    }
+
+    /// <summary>
+    /// Serves one attempt on one candidate, on this host's backend or forwarded to the member that has it, and
+    /// records it on the candidate's breaker; returns the backends it used (more than one when a hop below
+    /// failed over).
+    /// </summary>
+    private async Task<int> ServeAsync(ChatRequest request, RouteCandidate candidate, ForwardingContext call, IChatSink sink, CancellationToken cancellationToken)
+    {
+        int used;
+        if (candidate.IsLocal)
+        {
+            await host.Local!.ChatAsync(request, candidate, RoutePlanner.LocalRoute(call, candidate), sink, call.ReceivedAt, cancellationToken).ConfigureAwait(false);
+            used = 1;
+        }
+        else
+        {
+            used = await forwarder.ChatAsync(request, candidate, sink, call, cancellationToken).ConfigureAwait(false);
+        }
+
+        await breakers.RecordSuccessAsync(candidate.Key).ConfigureAwait(false);
+        return used;
+    }
+
+    /// <summary>Accounts for a failed attempt and records it against each copy that failed in it.</summary>
+    private async Task<IReadOnlyList<string>> FailedAsync(AttemptLedger ledger, RouteCandidate candidate, RpcException error)
+    {
+        var failed = ledger.Fail(candidate, error);
+        await breakers.RecordFailureAsync(failed, error).ConfigureAwait(false);
+        return failed;
+    }
+
+    /// <summary>
+    /// Races the candidates; the first to yield a token wins and the rest are cancelled at once. When every
+    /// racer fails before a token, the failures are reported together; a winner that fails later ends the
+    /// stream with its status (and the partial flag). Each racer is one attempt, with no failover below it.
+    /// </summary>
+    private async Task BroadcastAsync(ChatRequest request, List<RouteCandidate> racers, ForwardingContext call, ChatOutput output, AttemptLedger ledger, CancellationToken cancellationToken)
+    {
+        using var race = new BroadcastRace(output, racers.Count, cancellationToken);
+        async Task<(RouteCandidate Candidate, RpcException? Error)> RaceAsync(RouteCandidate candidate, int index)
+        {
+            try
+            {
+                await ServeAsync(request, candidate, call with { AttemptsBefore = (uint)index, AttemptsLeft = 1 }, race.Sink(index), race.Token(index)).ConfigureAwait(false);
+                return (candidate, null);
+            }
+            catch (OperationCanceledException) when (race.Token(index).IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                // Lost the race: cancelled at once by the winner.
+                return (candidate, null);
+            }
+            catch (RpcException ex)
+            {
+                return (candidate, ex);
+            }
+        }
+
+        var outcomes = await Task.WhenAll(racers.Select(RaceAsync)).ConfigureAwait(false);
+        ledger.Raced(outcomes.Count(o => o.Error is null));
+        foreach (var (candidate, error) in outcomes)
+        {
+            if (error is not null)
+            {
+                await breakers.RecordFailureAsync(ledger.Fail(candidate, error), error).ConfigureAwait(false);
+            }
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (race.Winner >= 0)
+        {
+            if (outcomes[race.Winner].Error is { } failed)
+            {
+                throw failed;
+            }
+
+            return;
+        }
+
+        throw ledger.Exhausted(request.Model);
+    }
+
+    /// <summary>The request a continuing candidate gets: the original conversation plus the partial answer.</summary>
+    private static ChatRequest Continuation(ChatRequest request, ChatOutput output, RouteCandidate previous)
+    {
+        var continuation = request.Clone();
+        continuation.Continuation = new Continuation
+        {
+            PartialText = output.DeliveredText,
+            PreviousNode = previous.Node,
+            PreviousBackend = previous.Backend,
+        };
+        return continuation;
+    }
+
+    private Task BackoffAsync(CancellationToken cancellationToken) =>
+        Task.Delay(TimeSpan.FromMilliseconds(10 + (random() * 30)), time, cancellationToken);
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Request {RequestId} attempt {Attempt}: model {Model} on {Node} backend {Backend}")]
+    private static partial void LogAttempt(ILogger logger, string requestId, uint attempt, string model, string node, string backend);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Request {RequestId} served by {Node} in {ElapsedMs:0.0} ms")]
+    private static partial void LogServed(ILogger logger, string requestId, string node, double elapsedMs);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Request {RequestId} ended early: {Reason}; backend request cancelled")]
+    private static partial void LogCancelled(ILogger logger, string requestId, string reason);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Request {RequestId} failed with {StatusCode}: {Detail}")]
+    private static partial void LogFailed(ILogger logger, string requestId, StatusCode statusCode, string detail);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Request {RequestId} replays the answer of idempotency key {Key}")]
+    private static partial void LogReplayed(ILogger logger, string requestId, string key);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Request {RequestId} attempt {Attempt} on {Node} failed after {Characters} characters: {Detail}; the next candidate continues the answer")]
+    private static partial void LogContinuing(ILogger logger, string requestId, uint attempt, string node, long characters, string detail);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Request {RequestId} attempt {Attempt} on {Node} failed before the first token with {StatusCode}: {Detail}; trying the next candidate")]
+    private static partial void LogAttemptFailed(ILogger logger, string requestId, uint attempt, string node, StatusCode statusCode, string detail);
+}

@@ -1,0 +1,77 @@
+using Grpc.Core;
+using LlmRouter.Common.Forwarding;
+using LlmRouter.Common.Hosting;
+using LlmRouter.Common.Resilience;
+using LlmRouter.Common.Routing;
+using LlmRouter.V1;
+
+namespace LlmRouter.Common.Pipeline;
+
+/// <summary>
+/// Takes an Embed from the Router service to its answer through the same stages as a chat (admission,
+/// arrival, validation, ranking in the host's scope, attempts within the request's budget for the whole
+/// path, failures recorded against the copy that failed), on the host's own backend or forwarded.
+/// </summary>
+internal sealed class EmbedPipeline(
+    IRouterHost host,
+    Arrivals arrivals,
+    RoutePlanner planner,
+    Forwarder forwarder,
+    CopyBreakers breakers,
+    DrainState drain,
+    TimeProvider time)
+{
+    public async Task<EmbedResponse> EmbedAsync(EmbedRequest request, ServerCallContext context)
+    {
+        var receivedAt = time.GetTimestamp();
+        var snapshot = host.Current;
+        using var open = drain.Enter(host.Id);
+        var arrival = arrivals.Router(context);
+        RequestValidator.Validate(request);
+
+        var query = RouteQuery.For(request, arrival.Seat.Name);
+        var scope = planner.Scope(arrival, RoutingMode.Auto);
+        var candidates = planner.Rank(snapshot, query, scope);
+        var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore);
+        var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
+        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
+        var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore);
+        try
+        {
+            while (ledger.Next(candidates, () => planner.Rerank(query, scope)) is { } candidate)
+            {
+                if (breakers.Refusal(candidate.Key) is { } cooling)
+                {
+                    ledger.Skip(candidate, cooling);
+                    continue;
+                }
+
+                try
+                {
+                    var attempt = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
+                    var response = candidate.IsLocal
+                        ? await host.Local!.EmbedAsync(request, candidate, RoutePlanner.LocalRoute(attempt, candidate), lifetime.Token).ConfigureAwait(false)
+                        : await forwarder.EmbedAsync(request, candidate, attempt, lifetime.Token).ConfigureAwait(false);
+                    await breakers.RecordSuccessAsync(candidate.Key).ConfigureAwait(false);
+                    ledger.Served(1);
+                    ledger.Report(context.ResponseTrailers);
+                    return response;
+                }
+                catch (RpcException ex) when (!lifetime.IsCancellationRequested)
+                {
+                    await breakers.RecordFailureAsync(ledger.Fail(candidate, ex), ex).ConfigureAwait(false);
+                    if (!AttemptLedger.Retryable(ex))
+                    {
+                        throw;
+                    }
+                }
+            }
+
+            throw ledger.Exhausted(request.Model);
+        }
+        catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled || !context.CancellationToken.IsCancellationRequested)
+        {
+            throw ledger.Report(ex, partial: false);
+        }
+    }
+}
