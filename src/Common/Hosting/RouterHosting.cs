@@ -30,6 +30,9 @@ namespace LlmRouter.Common.Hosting;
 /// </summary>
 internal static class RouterHosting
 {
+    // A push-pull carries every member's certificate and records: far larger than a request in a large pool.
+    private const int MaxMembershipMessageBytes = 64 * 1024 * 1024;
+
     /// <summary>
     /// The web host of a mesh process: Kestrel with one listener per seat (<see cref="ListenOnSeats"/>), the
     /// process's logging, its seeds for service discovery, and a shutdown bound that covers the drain.
@@ -63,7 +66,8 @@ internal static class RouterHosting
             grpc.MaxReceiveMessageSize = maxRequestBytes;
             grpc.MaxSendMessageSize = null;
             grpc.EnableDetailedErrors = false;
-        });
+        }).AddServiceOptions<MeshService>(mesh => mesh.MaxReceiveMessageSize = MaxMembershipMessageBytes);
+        services.AddSingleton(new RequestSizeSettings(maxRequestBytes));
         services.AddSingleton<IServiceMethodProvider<RouterService>>(
             new StrictServiceMethodProvider<RouterService>(binder => Router.BindService(binder, null!)));
         services.AddSingleton<IServiceMethodProvider<MeshService>>(
@@ -127,6 +131,7 @@ internal static class RouterHosting
     /// <summary>Maps the services every host serves.</summary>
     public static WebApplication MapRouterServices(this WebApplication app)
     {
+        app.UseMiddleware<RequestSizeLimit>(app.Services.GetRequiredService<RequestSizeSettings>().MaxRequestBytes);
         app.UseRouting();
         app.MapGrpcService<RouterService>();
         app.MapGrpcService<MeshService>();
@@ -136,3 +141,6 @@ internal static class RouterHosting
         return app;
     }
 }
+
+/// <summary>server.max_request_bytes, as the request size limit reads it.</summary>
+internal sealed record RequestSizeSettings(int MaxRequestBytes);

@@ -144,11 +144,15 @@ public sealed class BadInputTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Chat_RequestOverSizeLimit_ResourceExhausted()
+    public async Task Chat_RequestOverSizeLimit_ResourceExhaustedNamingTheSizeTheLimitAndTheSetting()
     {
-        var refused = await Refused(Ask("sim-model", new string('x', 4096)));
+        var request = Ask("sim-model", new string('x', 4096));
+
+        var refused = await Refused(request);
 
         Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+        Assert.Equal($"request: {request.CalculateSize()} bytes, over this mesh's limit of 2048 bytes (server.max_request_bytes in the mesh file)", refused.Status.Detail);
+        Assert.NotNull((await ReadAll(_node.Router.Chat(Ask("sim-model", new string('x', 1900)))))[^1].Completed);
     }
 
     [Fact]
