@@ -15,6 +15,8 @@ internal static class Eventually
     {
         var limit = bound ?? TimeSpan.FromSeconds(10);
         var clock = Stopwatch.StartNew();
+        // Asked often at first (most events come quickly), then every 200 ms, so a condition that calls a node does not load it.
+        var pause = TimeSpan.FromMilliseconds(10);
         while (!await condition())
         {
             if (clock.Elapsed > limit)
@@ -22,7 +24,21 @@ internal static class Eventually
                 throw new TimeoutException($"{phase}: not reached within {limit.TotalSeconds:0.#}s; last seen: {await seen()}");
             }
 
-            await Task.Delay(10);
+            await Task.Delay(pause);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromMilliseconds(200).Ticks));
         }
     }
+
+    /// <summary>A condition asked of a node over gRPC: a call that fails (the node not up yet, or gone) reads as "not yet".</summary>
+    public static Func<Task<bool>> Answered(Func<Task<bool>> condition) => async () =>
+    {
+        try
+        {
+            return await condition();
+        }
+        catch (Grpc.Core.RpcException)
+        {
+            return false;
+        }
+    };
 }

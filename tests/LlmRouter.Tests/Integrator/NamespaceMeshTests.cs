@@ -49,8 +49,10 @@ public sealed class NamespaceMeshTests
 
             // 2. One of two integrators killed under traffic: every request is answered (whole, or
             //    continued at a marked seam), none lost; new requests go through the other.
+            var carriedByI1 = Carried("i1");
             var load = StartLoadFromA(requests: 40, concurrency: 8);
-            await Task.Delay(TimeSpan.FromMilliseconds(1200));
+            await CarryingAsync("i1", carriedByI1, load);
+            Assert.False(load.IsCompleted, "the load ended before i1 was killed");
             NodeProcessRunner.Signal(_processes["i1"].Process.Id, 9);
             var (loadExit, loadOutput) = await load;
             Assert.True(loadExit == 0, loadOutput);
@@ -65,8 +67,10 @@ public sealed class NamespaceMeshTests
             // 3. The border cut: first i2's link into B goes down during traffic (i1 carries on), then i1's
             //    too: the routes are withdrawn and a request for B's model gets a clear status. Links back
             //    up: the integrators rejoin B, the routes return, and the request is served again.
+            var carriedByI2 = Carried("i2");
             load = StartLoadFromA(requests: 40, concurrency: 8);
-            await Task.Delay(TimeSpan.FromMilliseconds(1200));
+            await CarryingAsync("i2", carriedByI2, load);
+            Assert.False(load.IsCompleted, "the load ended before i2's border link was cut");
             await _net.SetBorderLinkAsync("i2", up: false);
             (loadExit, loadOutput) = await load;
             Assert.True(loadExit == 0, loadOutput);
@@ -146,26 +150,29 @@ public sealed class NamespaceMeshTests
     }
 
     /// <summary>Waits until a1 has (or no longer has) a route to B's model through each named integrator.</summary>
-    private async Task RoutesAsync(bool present, string[] through)
+    private Task RoutesAsync(bool present, string[] through)
     {
-        var clock = Stopwatch.StartNew();
         var last = "";
-        while (clock.Elapsed < TimeSpan.FromSeconds(90))
-        {
-            var (exit, output) = await NodeCliInAAsync(["mesh-models"]);
-            last = output;
-            var lines = output.Split('\n').Where(line => line.StartsWith(BorderModel + " ", StringComparison.Ordinal)).ToList();
-            var routed = through.Where(integrator => lines.Any(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1) == integrator)).ToList();
-            if (exit == 0 && (present ? routed.Count == through.Length : routed.Count == 0))
+        return Eventually.WaitUntil(
+            async () =>
             {
-                return;
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(500));
-        }
-
-        throw new TimeoutException($"a1 {(present ? "has no" : "still has a")} route to {BorderModel} through {string.Join(", ", through)} after 90s; mesh-models said:\n{last}\n{AllOutput()}");
+                var (exit, output) = await NodeCliInAAsync(["mesh-models"]);
+                last = output;
+                var lines = output.Split('\n').Where(line => line.StartsWith(BorderModel + " ", StringComparison.Ordinal)).ToList();
+                var routed = through.Where(integrator => lines.Any(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1) == integrator)).ToList();
+                return exit == 0 && (present ? routed.Count == through.Length : routed.Count == 0);
+            },
+            $"a1 {(present ? "has" : "no longer has")} a route to {BorderModel} through {string.Join(", ", through)}",
+            () => Task.FromResult($"mesh-models said:\n{last}\n{AllOutput()}"),
+            TimeSpan.FromSeconds(90));
     }
+
+    /// <summary>Waits until the integrator has carried two requests of the load that just started (so a kill or cut lands under traffic).</summary>
+    private Task CarryingAsync(string integrator, int before, Task<(int ExitCode, string Output)> load) => Eventually.WaitUntil(
+        () => Carried(integrator) >= before + 2 || load.IsCompleted,
+        $"{integrator} carries requests of the load",
+        () => $"{Carried(integrator) - before} carried; load {(load.IsCompleted ? "already finished" : "running")}",
+        TimeSpan.FromSeconds(60));
 
     private Task<(int ExitCode, string Output)> ChatFromAAsync(string model, params string[] extra) =>
         NodeCliInAAsync(["chat", "--model", model, "--max-tokens", "12", .. extra, "hello across subnets"]);
@@ -196,8 +203,9 @@ public sealed class NamespaceMeshTests
         }
     }
 
-    /// <summary>Requests the integrators have carried across so far (one log line each).</summary>
-    private int Carried() => new[] { "i1", "i2" }.Sum(id => Output(id).Split('\n').Count(line => line.Contains(" carried from ", StringComparison.Ordinal)));
+    /// <summary>Requests the integrators (or the one named) have carried across so far: the line each logs when the answer is complete.</summary>
+    private int Carried(string? integrator = null) =>
+        (integrator is null ? ["i1", "i2"] : new[] { integrator }).Sum(id => Output(id).Split('\n').Count(line => line.Contains(" served by ", StringComparison.Ordinal)));
 
     private string AllOutput() => string.Join("\n", _processes.Keys.Order(StringComparer.Ordinal).Select(id => $"--- {id} ---\n{Output(id)}"));
 

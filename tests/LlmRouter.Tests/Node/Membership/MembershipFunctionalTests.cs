@@ -17,19 +17,8 @@ public sealed class MembershipFunctionalTests
         return members.Members.Count == count && members.Members.All(m => m.Status == status);
     }
 
-    private static async Task WaitFor(Func<Task<bool>> condition, string phase, Func<Task<string>> seen, TimeSpan bound)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > bound)
-            {
-                throw new TimeoutException($"{phase}: not reached within {bound.TotalSeconds:0}s; last seen: {await seen()}");
-            }
-
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitFor(Func<Task<bool>> condition, string phase, Func<Task<string>> seen, TimeSpan bound) =>
+        Eventually.WaitUntil(condition, phase, seen, bound);
 
     private static async Task<string> Describe(TestNode node) =>
         string.Join(", ", (await node.Admin.ListMembersAsync(new ListMembersRequest())).Members.Select(m => $"{m.Id}={m.Status}/{m.Incarnation}"));
@@ -86,8 +75,9 @@ public sealed class MembershipFunctionalTests
             new CertificateStore(rogueMesh.CertificatesDirectory).EnsureForMesh(rogueMesh, TimeProvider.System.GetUtcNow());
             await using var rogue = await TestNode.StartAsync(rogueMesh, "rogue");
 
-            // Give the rogue several join and gossip rounds.
-            await Task.Delay(TimeSpan.FromSeconds(3));
+            // The rogue tries to join through every seed, twice (its join retries after a second): each try is refused.
+            await Eventually.WaitUntil(() => rogue.Seat.Membership?.Read(state => state.Statistics.MessagesSent) >= 2 * mesh.Nodes.Count,
+                "the rogue tries every seed twice", () => $"{rogue.Seat.Membership?.Read(state => state.Statistics.MessagesSent)} messages sent", TimeSpan.FromSeconds(15));
 
             foreach (var node in mesh.Nodes)
             {

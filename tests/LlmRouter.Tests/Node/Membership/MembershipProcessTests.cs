@@ -51,31 +51,8 @@ public sealed class MembershipProcessTests : IDisposable
         var admin = new Admin.AdminClient(channel);
         async Task<Dictionary<string, Member>> Members(Admin.AdminClient client) =>
             (await client.ListMembersAsync(new ListMembersRequest(), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(5))).Members.ToDictionary(m => m.Id);
-        async Task<bool> Safely(Func<Task<bool>> check)
-        {
-            try
-            {
-                return await check();
-            }
-            catch (Grpc.Core.RpcException)
-            {
-                return false;
-            }
-        }
-
-        async Task Until(Func<Task<bool>> condition, string phase, TimeSpan bound)
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (!await Safely(condition))
-            {
-                if (clock.Elapsed > bound)
-                {
-                    throw new TimeoutException(Outputs($"{phase}: not reached within {bound.TotalSeconds:0}s"));
-                }
-
-                await Task.Delay(100);
-            }
-        }
+        Task Until(Func<Task<bool>> condition, string phase, TimeSpan bound) =>
+            Eventually.WaitUntil(Eventually.Answered(condition), phase, () => Task.FromResult(Outputs("last seen")), bound);
 
         // 1. Every member joins through n1 and converges.
         await Until(async () => (await Members(admin)).Values.Count(m => m.Status == MemberStatus.Alive) == Count, "five members alive at n1", TimeSpan.FromSeconds(60));
