@@ -1,8 +1,10 @@
 using LlmRouter.Common.Configuration;
 using LlmRouter.Common.Identity;
+using LlmRouter.Common.Membership;
 using LlmRouter.Integrator.Hosting;
 using LlmRouter.V1;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace LlmRouter.Tests.Infrastructure;
 
@@ -27,14 +29,17 @@ internal sealed class BorderMesh : IAsyncDisposable
 
     /// <param name="pools">Each pool's name and nodes: id and one model it serves (a simulated backend each).</param>
     /// <param name="integrators">Each integrator's id, the pools it joins, and its export list (empty: everything).</param>
+    /// <param name="simulated">Every node's simulated: settings, one "key: value" per line.</param>
+    /// <param name="simulatedFor">A node's own simulated: settings, where they differ from <paramref name="simulated"/>.</param>
     public static async Task<BorderMesh> StartAsync(
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
-        string simulated = "time_to_first_token: 0ms\ntokens_per_second: 0")
+        string simulated = "time_to_first_token: 0ms\ntokens_per_second: 0",
+        Func<string, string?>? simulatedFor = null)
     {
         var directory = Directory.CreateTempSubdirectory("llmrouter-border-");
         var path = Path.Combine(directory.FullName, "mesh.yaml");
-        await File.WriteAllTextAsync(path, Yaml(pools, integrators, simulated));
+        await File.WriteAllTextAsync(path, Yaml(pools, integrators, simulated, simulatedFor));
         var mesh = MeshConfigLoader.Load(path);
         new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
         var border = new BorderMesh(directory, mesh);
@@ -56,6 +61,21 @@ internal sealed class BorderMesh : IAsyncDisposable
         var app = IntegratorHostBuilder.Build(new IntegratorLaunch(Mesh, id, JsonLogs: false));
         await app.StartAsync();
         _integrators[id] = app;
+    }
+
+    /// <summary>An integrator's seat in one pool: its listener address, certificate and membership there.</summary>
+    public PoolSeat Seat(string integrator, string pool) =>
+        _integrators[integrator].Services.GetRequiredService<IntegratorRouterHost>().Seats.Single(seat => seat.Name == pool);
+
+    /// <summary>Starts an integrator's graceful stop (drain) without waiting for it.</summary>
+    public Task StopIntegratorAsync(string id) => _integrators[id].StopAsync();
+
+    /// <summary>A channel to an integrator's listener in one pool, presenting the named certificate (a member's, or "client").</summary>
+    public Grpc.Net.Client.GrpcChannel ChannelTo(string integrator, string pool, string presenting)
+    {
+        var store = new CertificateStore(Mesh.CertificatesDirectory);
+        return MeshChannels.Create(Mesh.FindIntegrator(integrator)!.Pools.Single(p => p.Pool == pool).Listen,
+            store.LoadCertificate(CertificateStore.CaName), store.LoadWithKey(presenting));
     }
 
     /// <summary>Stops an integrator at once, without leaving its pools (the closest in-process to kill -9).</summary>
@@ -111,7 +131,8 @@ internal sealed class BorderMesh : IAsyncDisposable
     public static string Yaml(
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
-        string simulated)
+        string simulated,
+        Func<string, string?>? simulatedFor = null)
     {
         var text = new System.Text.StringBuilder("""
             mesh:
@@ -133,7 +154,7 @@ internal sealed class BorderMesh : IAsyncDisposable
                 text.AppendLine($"      - id: {node}")
                     .AppendLine($"        listen: https://127.0.0.1:{TestMesh.FreePort()}")
                     .AppendLine("        backends:")
-                    .AppendLine(TestMesh.Backend($"sim-{node}", model, simulated: simulated));
+                    .AppendLine(TestMesh.Backend($"sim-{node}", model, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: 32));
             }
         }
 

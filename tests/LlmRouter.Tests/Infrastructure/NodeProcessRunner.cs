@@ -4,7 +4,7 @@ using System.Text;
 
 namespace LlmRouter.Tests.Infrastructure;
 
-/// <summary>Runs the real llm-router-node program (built beside the tests) as a child process.</summary>
+/// <summary>Runs the real llm-router-node or llm-router-integrator program (built beside the tests) as a child process.</summary>
 internal sealed partial class NodeProcessRunner : IDisposable
 {
     private readonly StringBuilder _output = new();
@@ -28,7 +28,13 @@ internal sealed partial class NodeProcessRunner : IDisposable
         }
     }
 
-    public static NodeProcessRunner Start(params string[] arguments)
+    /// <summary>Starts llm-router-node with these arguments.</summary>
+    public static NodeProcessRunner Start(params string[] arguments) => StartProgram("llm-router-node.dll", arguments);
+
+    /// <summary>Starts llm-router-integrator with these arguments.</summary>
+    public static NodeProcessRunner StartIntegrator(params string[] arguments) => StartProgram("llm-router-integrator.dll", arguments);
+
+    private static NodeProcessRunner StartProgram(string assembly, string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -36,13 +42,13 @@ internal sealed partial class NodeProcessRunner : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "llm-router-node.dll"));
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start llm-router-node");
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {assembly}");
         var runner = new NodeProcessRunner(process);
         process.OutputDataReceived += (_, e) => runner.Append(e.Data);
         process.ErrorDataReceived += (_, e) => runner.Append(e.Data);
@@ -68,7 +74,7 @@ internal sealed partial class NodeProcessRunner : IDisposable
         }
         catch (OperationCanceledException)
         {
-            throw new TimeoutException($"llm-router-node did not exit within {bound.TotalSeconds:0}s; output:\n{Output}");
+            throw new TimeoutException($"the process did not exit within {bound.TotalSeconds:0}s; output:\n{Output}");
         }
 
         Process.WaitForExit();
