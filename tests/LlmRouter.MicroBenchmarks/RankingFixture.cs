@@ -17,7 +17,7 @@ internal static class RankingFixture
 
     /// <summary>An entry node with no backends of its own: every candidate is a pool member's.</summary>
     public static HostSnapshot Snapshot() =>
-        new(new MeshConfig("bench", "mesh.yaml", "certs", ServerSettings.Default, RoutingSettings.Default, []), [], Version: 1);
+        new(new MeshConfig("bench", "mesh.yaml", "certs", ServerSettings.Default, RoutingSettings.Default, []), []);
 
     public static List<MemberView> Members(int candidates)
     {

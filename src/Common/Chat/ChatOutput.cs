@@ -26,6 +26,9 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
     /// <summary>True once another candidate continued the answer after a seam.</summary>
     public bool Continued { get; private set; }
 
+    /// <summary>The route whose text the client is receiving (the last route or seam frame sent); null before the first.</summary>
+    public RouteInfo? CommittedRoute { get; private set; }
+
     /// <summary>Names the route of the current attempt; sent with its first token (or in the seam frame).</summary>
     public void Route(RouteInfo route)
     {
@@ -66,6 +69,7 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
         if (!Committed)
         {
             Committed = true;
+            CommittedRoute = route;
             // The route (or seam) frame always has the token after it: one flush carries both.
             await stream.WriteAsync(new ChatResponse { Route = route }, flush: false, cancellationToken).ConfigureAwait(false);
         }
@@ -73,6 +77,7 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
         {
             _seamReason = null;
             Continued = true;
+            CommittedRoute = route;
             await stream.WriteAsync(new ChatResponse { Seam = new Seam { Offset = (ulong)DeliveredCharacters, Reason = reason, Route = route } }, flush: false, cancellationToken)
                 .ConfigureAwait(false);
         }

@@ -41,19 +41,26 @@ internal sealed class Forwarder(PeerChannels channels, ForwardedLoad forwarded, 
         }
     }
 
-    /// <summary>Forwards one embedding request; the response's route gets this hop in front.</summary>
-    public async Task<EmbedResponse> EmbedAsync(EmbedRequest request, RouteCandidate target, ForwardingContext context, CancellationToken cancellationToken)
+    /// <summary>Forwards one embedding request; the response's route gets this hop in front. Returns it with the backends the hops below tried.</summary>
+    public async Task<(EmbedResponse Response, int Used)> EmbedAsync(EmbedRequest request, RouteCandidate target, ForwardingContext context, CancellationToken cancellationToken)
     {
         var forwardedRequest = request.Clone();
         forwardedRequest.Model = target.Model;
         using var open = forwarded.Track(target.Key);
-        var response = await channels.Router(target.Pool, target.Address)
-            .EmbedAsync(forwardedRequest, context.Headers(), ForwardingPath.NextDeadline(context.Deadline), cancellationToken)
-            .ConfigureAwait(false);
-        response.Route ??= new RouteInfo();
-        response.Route.Path.Insert(0, context.Self);
-        response.Route.Attempt += context.AttemptsBefore;
-        return response;
+        try
+        {
+            using var call = channels.Router(target.Pool, target.Address)
+                .EmbedAsync(forwardedRequest, context.Headers(), ForwardingPath.NextDeadline(context.Deadline), cancellationToken);
+            var response = await call.ResponseAsync.ConfigureAwait(false);
+            response.Route ??= new RouteInfo();
+            response.Route.Path.Insert(0, context.Self);
+            response.Route.Attempt += context.AttemptsBefore;
+            return (response, AttemptBudget.ReadUsed(call.GetTrailers()));
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the forwarded call was cancelled", ex, cancellationToken);
+        }
     }
 
     private async Task RelayAsync(AsyncServerStreamingCall<ChatResponse> call, IChatSink output, ForwardingContext context, CancellationToken cancellationToken)

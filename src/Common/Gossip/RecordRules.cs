@@ -4,7 +4,8 @@ namespace LlmRouter.Common.Gossip;
 
 /// <summary>
 /// What a member's own records may say (DESIGN.md section 12): a record describes only the member that
-/// signed it, in the pool it is a member of, and stays within bounds. Every receiver checks every record
+/// signed it, in the pool it is a member of, and stays within bounds (entries, time to live, and the values
+/// routing scores: a quality of 1e9 or a NaN would win every ranking). Every receiver checks every record
 /// against these rules after its signature, also when a record was relayed, and refuses the whole record
 /// when one entry breaks them; a member checks its own records before it publishes them.
 /// </summary>
@@ -30,6 +31,11 @@ public static class RecordRules
             {
                 return $"model record of '{signer}' (pool '{pool}') describes model '{model.Id}' of node '{model.Node}' in pool '{model.Pool}': a member's records describe only itself";
             }
+
+            if (Values(model) is { } problem)
+            {
+                return $"model record of '{signer}': model '{model.Id}' {problem}";
+            }
         }
 
         return null;
@@ -41,6 +47,14 @@ public static class RecordRules
         if (record.Backends.Count > MaxEntries)
         {
             return $"load record of '{signer}' lists {record.Backends.Count} backends, more than {MaxEntries}";
+        }
+
+        foreach (var backend in record.Backends)
+        {
+            if (!NonNegative(backend.TimeToFirstTokenMs) || !NonNegative(backend.TokensPerSecond) || !Fraction(backend.ErrorRate))
+            {
+                return $"load record of '{signer}': backend '{backend.Backend}' has time to first token {backend.TimeToFirstTokenMs} ms, {backend.TokensPerSecond} tokens/s, error rate {backend.ErrorRate} (finite, not negative, error rate 0..1)";
+            }
         }
 
         return TimeToLive(record.TtlMs, "load", signer);
@@ -75,10 +89,26 @@ public static class RecordRules
             {
                 return $"route record of '{signer}' has a route to '{model.Id}' through [{string.Join(", ", route.Pools)}]: a path must name distinct pools and never the pool it is advertised into";
             }
+
+            if ((Values(model) ?? (Fraction(route.LeastLoad) ? null : $"has least load {route.LeastLoad} (0..1)")) is { } problem)
+            {
+                return $"route record of '{signer}': route to '{model.Id}' {problem}";
+            }
         }
 
         return TimeToLive(record.TtlMs, "route", signer);
     }
+
+    /// <summary>What is wrong with the values routing scores a model by, or null: quality 0..1, prices finite and not negative.</summary>
+    private static string? Values(ModelInfo model) =>
+        !Fraction(model.Quality) ? $"has quality {model.Quality} (0..1)"
+        : model.Price is { } price && (!NonNegative(price.InputPerMillion) || !NonNegative(price.OutputPerMillion))
+            ? $"has price {price.InputPerMillion}/{price.OutputPerMillion} per million tokens (finite, not negative)"
+        : null;
+
+    private static bool Fraction(double value) => value is >= 0 and <= 1;
+
+    private static bool NonNegative(double value) => double.IsFinite(value) && value >= 0;
 
     private static string? TimeToLive(uint ttlMs, string kind, string signer) =>
         ttlMs == 0 || TimeSpan.FromMilliseconds(ttlMs) > MaxTimeToLive

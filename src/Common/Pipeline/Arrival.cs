@@ -24,29 +24,37 @@ internal sealed record Arrival(PoolSeat Seat, MeshIdentity? Caller, string Reque
 /// The first stage of every call: which seat it came in on, and whether its caller may make it there. The
 /// same rules on nodes and integrators: members of a pool are answered only on that pool's listener; an
 /// integrator carries requests only for members of the pool whose listener they called; a node also takes
-/// clients, with or without a certificate (one presented was checked against the mesh CA by TLS).
+/// clients, with or without a certificate (one presented was checked against the mesh CA by TLS), but only
+/// members of its pool may forward to it (the path, attempt budget and failed copies a forward carries).
 /// </summary>
 internal sealed class Arrivals(IRouterHost host, MeshTrust trust)
 {
+    private static readonly string[] ForwardingHeaders = [RouterMetadata.Path, RouterMetadata.Attempts, RouterMetadata.Exclude];
+
     /// <summary>The Router API: checks the caller and the path (no loop, hop limit), reads the budget and failed copies.</summary>
     public Arrival Router(ServerCallContext context)
     {
         var seat = SeatOf(context);
-        MeshIdentity? caller;
-        if (host.Role == MemberRole.Node)
-        {
-            caller = HttpOf(context)?.Connection.ClientCertificate is { } certificate ? trust.IdentifyPeer(certificate) : null;
-        }
-        else
+        var headers = context.RequestHeaders;
+        MeshIdentity? caller = null;
+        if (host.Role != MemberRole.Node)
         {
             caller = CallerIdentity.Require(context, trust, MeshRole.Node, MeshRole.Integrator);
             EnsureMemberOf(seat, caller, "hand requests to");
         }
+        else if (ForwardingHeaders.FirstOrDefault(name => headers.Get(name) is not null) is { } forwarding)
+        {
+            caller = HttpOf(context)?.Connection.ClientCertificate is { } certificate ? trust.IdentifyPeer(certificate) : null;
+            if (caller is not { Role: MeshRole.Node or MeshRole.Integrator } || caller.Pool != seat.Name)
+            {
+                throw new RpcException(new Status(StatusCode.PermissionDenied,
+                    $"{forwarding}: only members of pool '{seat.Name}' forward requests to '{host.Id}' ({caller?.ToString() ?? "a caller without a certificate"} is not one); a client sends no llmrouter-path, llmrouter-attempts or llmrouter-exclude"));
+            }
+        }
 
-        var path = ForwardingPath.Read(context.RequestHeaders);
+        var path = ForwardingPath.Read(headers);
         ForwardingPath.EnsureAllowed(path, host.Id);
-        return new Arrival(seat, caller, RequestIds.From(context.RequestHeaders), path,
-            AttemptBudget.Read(context.RequestHeaders), AttemptBudget.ReadExcluded(context.RequestHeaders));
+        return new Arrival(seat, caller, RequestIds.From(headers), path, AttemptBudget.Read(headers), AttemptBudget.ReadExcluded(headers));
     }
 
     /// <summary>The Mesh API: only members (nodes, integrators) of the seat's pool.</summary>
@@ -58,11 +66,17 @@ internal sealed class Arrivals(IRouterHost host, MeshTrust trust)
         return (seat, caller);
     }
 
-    /// <summary>The Admin API: any identity of the mesh (operators' client certificates, members); answered for the seat's pool.</summary>
+    /// <summary>The Admin API: operators' client certificates, and members of the seat's pool; answered for the seat's pool.</summary>
     public PoolSeat Operator(ServerCallContext context)
     {
-        CallerIdentity.Require(context, trust, MeshRole.Client, MeshRole.Node, MeshRole.Integrator);
-        return SeatOf(context);
+        var caller = CallerIdentity.Require(context, trust, MeshRole.Client, MeshRole.Node, MeshRole.Integrator);
+        var seat = SeatOf(context);
+        if (caller.Role != MeshRole.Client)
+        {
+            EnsureMemberOf(seat, caller, "ask the Admin API of");
+        }
+
+        return seat;
     }
 
     /// <summary>The seat whose listener took the call; a host with one seat (a node) needs no tag.</summary>
@@ -71,8 +85,15 @@ internal sealed class Arrivals(IRouterHost host, MeshTrust trust)
         var seats = host.Seats;
         if (HttpOf(context)?.Features.Get<ListenerSeat>() is { } listener)
         {
-            return seats.FirstOrDefault(s => string.Equals(s.Name, listener.Pool, StringComparison.Ordinal))
-                ?? throw new RpcException(new Status(StatusCode.Internal, $"the listener of pool '{listener.Pool}' has no seat on '{host.Id}'"));
+            for (var i = 0; i < seats.Count; i++)
+            {
+                if (string.Equals(seats[i].Name, listener.Pool, StringComparison.Ordinal))
+                {
+                    return seats[i];
+                }
+            }
+
+            throw new RpcException(new Status(StatusCode.Internal, $"the listener of pool '{listener.Pool}' has no seat on '{host.Id}'"));
         }
 
         return seats.Count == 1

@@ -11,23 +11,27 @@ namespace LlmRouter.Common.Pipeline;
 /// embeddings alike.
 /// </summary>
 /// <remarks>
-/// What failed is what the hop that saw it fail says failed: a copy this hop dialed itself, or the copies a
-/// hop below named (as that hop saw them: a copy one integrator cannot reach may be fine through another).
-/// So a hop that named copies is asked again only after every fresh candidate, and then told which copies
-/// it named, to avoid them; a hop that failed naming nothing is not asked again for this request.
+/// What failed is what the hop that saw it fail says failed: a copy this hop dialed itself, or, behind a
+/// route, the copies the integrator named (as it saw them: a copy one integrator cannot reach may be fine
+/// through another). So a route that named copies is asked again only after every fresh candidate, and
+/// then told which copies it named, to avoid them; a candidate that failed otherwise is not asked again for
+/// this request. What a hop below names is taken only as that: it never cools down a copy here (that hop
+/// has recorded it in its own breakers) and never names this host's own copies, so a member that lies in
+/// its trailers can only make itself look failed.
 /// </remarks>
-internal sealed class AttemptLedger(int budget, IReadOnlyList<string> failedBefore)
+internal sealed class AttemptLedger(int budget, IReadOnlyList<string> failedBefore, string self)
 {
+    // Collections are made on the first failure: most requests succeed at their first attempt.
     // Candidates not to try again here: copies that failed, hops that failed naming nothing, copies cooling down.
-    private readonly HashSet<string> _failed = new(StringComparer.Ordinal);
+    private HashSet<string>? _failed;
 
-    // Hops (routes, pool members) that failed naming copies, with the copies each named.
-    private readonly Dictionary<string, HashSet<string>> _namedBy = new(StringComparer.Ordinal);
+    // Routes that failed naming copies behind them, with the copies each named.
+    private Dictionary<string, HashSet<string>>? _namedBy;
 
     // Everything that failed at or below this hop, for the account sent upward.
-    private readonly List<string> _reported = [];
+    private List<string>? _reported;
 
-    private readonly List<(RouteCandidate Candidate, RpcException Error)> _failures = [];
+    private List<(RouteCandidate Candidate, RpcException Error)>? _failures;
 
     /// <summary>Backends tried at or below this hop so far.</summary>
     public int Used { get; private set; }
@@ -35,7 +39,7 @@ internal sealed class AttemptLedger(int budget, IReadOnlyList<string> failedBefo
     /// <summary>What the hops below may still try.</summary>
     public int Remaining => budget - Used;
 
-    public IReadOnlyList<(RouteCandidate Candidate, RpcException Error)> Failures => _failures;
+    public IReadOnlyList<(RouteCandidate Candidate, RpcException Error)> Failures => _failures ?? [];
 
     /// <summary>
     /// The next candidate to try, or null when the budget is spent or nothing is left: the best of the first
@@ -49,14 +53,14 @@ internal sealed class AttemptLedger(int budget, IReadOnlyList<string> failedBefo
             return null;
         }
 
-        var ranking = _failures.Count == 0 ? first : rerank() ?? first;
+        var ranking = _failures is null ? first : rerank() ?? first;
         return Pick(ranking, fresh: true) ?? Pick(first, fresh: true) ?? Pick(ranking, fresh: false) ?? Pick(first, fresh: false);
     }
 
     /// <summary>The copies a hop is told to avoid: those that failed before this request got here, and those it named itself.</summary>
     public IReadOnlyCollection<string> ExcludedFor(RouteCandidate candidate)
     {
-        if (!_namedBy.TryGetValue(candidate.Key, out var named))
+        if (_namedBy is null || !_namedBy.TryGetValue(candidate.Key, out var named))
         {
             return failedBefore;
         }
@@ -66,53 +70,47 @@ internal sealed class AttemptLedger(int budget, IReadOnlyList<string> failedBefo
 
     /// <summary>
     /// Accounts for a failed attempt: what it used (as the hops below reported, at least one) and what failed
-    /// in it (the copies they named, else the candidate itself). Returns what failed, for the breakers.
+    /// in it. Returns what this hop's breakers record it against: the candidate itself, or nothing for a route
+    /// that named the copies that failed behind it (the integrator has recorded those in its own breakers).
     /// </summary>
     public IReadOnlyList<string> Fail(RouteCandidate candidate, RpcException error)
     {
-        var named = candidate.IsLocal ? [] : AttemptBudget.ReadFailed(error.Trailers);
         Used = Math.Min(budget, Used + (candidate.IsLocal ? 1 : AttemptBudget.ReadUsed(error.Trailers)));
-        IReadOnlyList<string> failed;
-        if (named.Count > 0 && candidate.IsRoute)
+        (_failures ??= []).Add((candidate, error));
+        var named = candidate.IsRoute ? BehindRoute(AttemptBudget.ReadFailed(error.Trailers)) : [];
+        if (named.Count > 0)
         {
+            _namedBy ??= new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
             if (!_namedBy.TryGetValue(candidate.Key, out var byHop))
             {
                 _namedBy[candidate.Key] = byHop = new HashSet<string>(StringComparer.Ordinal);
             }
 
             byHop.UnionWith(named);
-            failed = named;
-        }
-        else
-        {
-            _failed.Add(candidate.Key);
-            failed = named.Count > 0 ? named : [candidate.Key];
+            Reported(named);
+            return [];
         }
 
-        foreach (var copy in failed.Where(copy => !_reported.Contains(copy)))
-        {
-            _reported.Add(copy);
-        }
-
-        _failures.Add((candidate, error));
-        return failed;
+        (_failed ??= new HashSet<string>(StringComparer.Ordinal)).Add(candidate.Key);
+        Reported([candidate.Key]);
+        return [candidate.Key];
     }
 
     /// <summary>A candidate refused before it was tried (cooling down): not tried again, no attempt used, nothing reported upward.</summary>
     public void Skip(RouteCandidate candidate, RpcException refusal)
     {
-        _failed.Add(candidate.Key);
-        _failures.Add((candidate, refusal));
+        (_failed ??= new HashSet<string>(StringComparer.Ordinal)).Add(candidate.Key);
+        (_failures ??= []).Add((candidate, refusal));
     }
 
     /// <summary>Accounts for the attempt that answered: what the hops below used for it (one here).</summary>
     public void Served(int used) => Used = Math.Min(budget, Used + Math.Max(1, used));
 
-    /// <summary>Accounts for racers of a broadcast that did not fail (the winner, and those it cancelled): one each, beside the sequential budget.</summary>
-    public void Raced(int racers) => Used += racers;
+    /// <summary>Accounts for racers of a broadcast that did not fail (the winner, and those it cancelled): one each.</summary>
+    public void Raced(int racers) => Used = Math.Min(budget, Used + racers);
 
     /// <summary>Writes this hop's account into the trailers of a call that answered.</summary>
-    public void Report(Metadata trailers) => AttemptBudget.Write(trailers, Used, _reported);
+    public void Report(Metadata trailers) => AttemptBudget.Write(trailers, Used, _reported ?? []);
 
     /// <summary>
     /// The status a failed request ends with, carrying this hop's account in its trailers, the partial flag
@@ -134,7 +132,7 @@ internal sealed class AttemptLedger(int budget, IReadOnlyList<string> failedBefo
             trailers.Add(RouterMetadata.Partial, "true");
         }
 
-        AttemptBudget.Write(trailers, Used, _reported);
+        AttemptBudget.Write(trailers, Used, _reported ?? []);
         return new RpcException(error.Status, trailers);
     }
 
@@ -144,7 +142,7 @@ internal sealed class AttemptLedger(int budget, IReadOnlyList<string> failedBefo
     /// </summary>
     public RpcException Exhausted(string model)
     {
-        if (_failures.Count == 0)
+        if (_failures is null)
         {
             return new RpcException(new Status(StatusCode.Unavailable,
                 $"model: no candidate for '{model}' is left to try: every one in reach already failed for this request"));
@@ -180,18 +178,34 @@ internal sealed class AttemptLedger(int budget, IReadOnlyList<string> failedBefo
 
     private static string Describe(RouteCandidate candidate) => candidate.IsRoute ? $"{candidate.Node} (route)" : $"{candidate.Node}/{candidate.Backend}";
 
-    /// <summary>The best candidate not given up on; fresh: also none that failed already (a hop that named copies).</summary>
+    /// <summary>The best candidate not given up on; fresh: also none that failed already (a route that named copies).</summary>
     private RouteCandidate? Pick(IReadOnlyList<ScoredCandidate> ranking, bool fresh)
     {
         for (var i = 0; i < ranking.Count; i++)
         {
             var key = ranking[i].Target.Key;
-            if (!_failed.Contains(key) && (!fresh || !_namedBy.ContainsKey(key)))
+            if (_failed?.Contains(key) != true && (!fresh || _namedBy?.ContainsKey(key) != true))
             {
                 return ranking[i].Target;
             }
         }
 
         return null;
+    }
+
+    /// <summary>The copies a route named that can lie behind it: never this host's own.</summary>
+    private List<string> BehindRoute(IReadOnlyList<string> named) =>
+        named.Where(copy => !copy.StartsWith(self + "/", StringComparison.Ordinal)).ToList();
+
+    private void Reported(IEnumerable<string> copies)
+    {
+        _reported ??= [];
+        foreach (var copy in copies)
+        {
+            if (!_reported.Contains(copy))
+            {
+                _reported.Add(copy);
+            }
+        }
     }
 }

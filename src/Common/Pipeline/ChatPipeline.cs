@@ -79,17 +79,20 @@ internal sealed partial class ChatPipeline(
         // Only the entry node continues an answer after its first token (AttemptBudget): it holds the text the client has.
         var continues = request.AllowContinuation && !arrival.Forwarded;
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
-        var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore);
+        var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
 
         // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var output = new ChatOutput(stream, keepText: continues);
         var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore);
+        // The candidate whose text the client has, when a continuation takes over from it.
+        RouteCandidate? answering = null;
         try
         {
             if (request.Mode == RoutingMode.Broadcast && !arrival.Forwarded && candidates.Count > 1)
             {
-                var fanout = (int)(request.BroadcastFanout > 0 ? request.BroadcastFanout : DefaultBroadcastFanout);
+                // Racers are attempts: no more of them than the request's budget (the validator bounds the fanout by it too).
+                var fanout = Math.Min(ledger.Remaining, (int)(request.BroadcastFanout > 0 ? request.BroadcastFanout : DefaultBroadcastFanout));
                 await BroadcastAsync(request, candidates.Take(fanout).Select(c => c.Target).ToList(), call, output, ledger, lifetime.Token).ConfigureAwait(false);
                 ledger.Report(context.ResponseTrailers);
                 LogServed(logger, arrival.RequestId, "broadcast", time.GetElapsedTime(receivedAt).TotalMilliseconds);
@@ -108,7 +111,7 @@ internal sealed partial class ChatPipeline(
                 LogAttempt(logger, arrival.RequestId, attempt, candidate.Model, candidate.Node, candidate.Backend);
                 try
                 {
-                    var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output, ledger.Failures[^1].Candidate) : request;
+                    var attemptRequest = answering is not null ? Continuation(request, output, answering) : request;
                     var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
                     var used = await ServeAsync(attemptRequest, candidate, forward, output, lifetime.Token).ConfigureAwait(false);
                     ledger.Served(used);
@@ -126,9 +129,10 @@ internal sealed partial class ChatPipeline(
                 {
                     // After the first token nothing is re-run silently: the next candidate continues from the
                     // text the client has, and the seam is marked in the stream (DESIGN.md section 7).
-                    var failed = await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
+                    await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
                     LogContinuing(logger, arrival.RequestId, attempt, candidate.Node, output.DeliveredCharacters, ex.Status.Detail);
-                    output.BeginSeam($"{string.Join(", ", failed)} failed after {output.DeliveredCharacters} characters: {ex.Status.Detail}");
+                    output.BeginSeam($"{Describe(candidate, output)} failed after {output.DeliveredCharacters} characters: {ex.Status.Detail}");
+                    answering = candidate;
                 }
                 catch (RpcException ex) when (!lifetime.IsCancellationRequested)
                 {
@@ -180,13 +184,13 @@ internal sealed partial class ChatPipeline(
         return used;
     }
 
-    /// <summary>Accounts for a failed attempt and records it against each copy that failed in it.</summary>
-    private async Task<IReadOnlyList<string>> FailedAsync(AttemptLedger ledger, RouteCandidate candidate, RpcException error)
-    {
-        var failed = ledger.Fail(candidate, error);
-        await breakers.RecordFailureAsync(failed, error).ConfigureAwait(false);
-        return failed;
-    }
+    /// <summary>Accounts for a failed attempt and records it on the breaker of what failed here.</summary>
+    private async Task FailedAsync(AttemptLedger ledger, RouteCandidate candidate, RpcException error) =>
+        await breakers.RecordFailureAsync(ledger.Fail(candidate, error), error).ConfigureAwait(false);
+
+    /// <summary>The copy that stopped answering, as the seam names it: the serving node and backend of the route the client has.</summary>
+    private static string Describe(RouteCandidate candidate, ChatOutput output) =>
+        output.CommittedRoute is { } route ? $"{route.ServingNode}/{route.Backend}" : candidate.Key;
 
     /// <summary>
     /// Races the candidates; the first to yield a token wins and the rest are cancelled at once. When every

@@ -32,7 +32,7 @@ internal sealed class EmbedPipeline(
         var query = RouteQuery.For(request, arrival.Seat.Name);
         var scope = planner.Scope(arrival, RoutingMode.Auto);
         var candidates = planner.Rank(snapshot, query, scope);
-        var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore);
+        var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore);
@@ -49,11 +49,11 @@ internal sealed class EmbedPipeline(
                 try
                 {
                     var attempt = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
-                    var response = candidate.IsLocal
-                        ? await host.Local!.EmbedAsync(request, candidate, RoutePlanner.LocalRoute(attempt, candidate), lifetime.Token).ConfigureAwait(false)
+                    var (response, used) = candidate.IsLocal
+                        ? (await host.Local!.EmbedAsync(request, candidate, RoutePlanner.LocalRoute(attempt, candidate), lifetime.Token).ConfigureAwait(false), 1)
                         : await forwarder.EmbedAsync(request, candidate, attempt, lifetime.Token).ConfigureAwait(false);
                     await breakers.RecordSuccessAsync(candidate.Key).ConfigureAwait(false);
-                    ledger.Served(1);
+                    ledger.Served(used);
                     ledger.Report(context.ResponseTrailers);
                     return response;
                 }
@@ -68,6 +68,11 @@ internal sealed class EmbedPipeline(
             }
 
             throw ledger.Exhausted(request.Model);
+        }
+        catch (OperationCanceledException) when (drain.StreamsAborted.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw ledger.Report(new RpcException(new Status(StatusCode.Unavailable,
+                $"'{host.Id}' shut down before the embedding was complete (drain bound {snapshot.Server.DrainTimeout.TotalSeconds:0}s reached)")), partial: false);
         }
         catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled || !context.CancellationToken.IsCancellationRequested)
         {

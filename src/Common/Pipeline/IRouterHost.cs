@@ -37,9 +37,9 @@ internal interface IRouterHost
     IEnumerable<ModelInfo> Models(PoolSeat seat);
 }
 
-/// <summary>What a request reads of its host when it starts: immutable, replaced on reload.</summary>
+/// <summary>What a request reads of its host when it starts: immutable, replaced on reload (candidate caches compare it by reference).</summary>
 /// <param name="Local">Candidates on the host's own backends (none on an integrator).</param>
-internal sealed record HostSnapshot(MeshConfig Mesh, IReadOnlyList<RouteCandidate> Local, long Version)
+internal sealed record HostSnapshot(MeshConfig Mesh, IReadOnlyList<RouteCandidate> Local)
 {
     public RoutingSettings Routing => Mesh.Routing;
 

@@ -13,7 +13,8 @@ internal static class RequestValidator
 {
     private const int MaxIdempotencyKeyLength = 256;
     private const int MaxStopSequences = 16;
-    private const uint MaxBroadcastFanout = 8;
+    // Racers are attempts: a broadcast races at most as many as a request may try (AttemptBudget).
+    private const uint MaxBroadcastFanout = AttemptBudget.MaxAttempts;
     private const int MaxEmbedInputs = 2048;
 
     public static void Validate(ChatRequest request, ServerSettings limits)
@@ -54,7 +55,7 @@ internal static class RequestValidator
 
         if (request.BroadcastFanout > MaxBroadcastFanout)
         {
-            throw Invalid($"broadcast_fanout: {request.BroadcastFanout} is over the limit of {MaxBroadcastFanout}");
+            throw Invalid($"broadcast_fanout: {request.BroadcastFanout} is over the limit of {MaxBroadcastFanout} (a request tries at most {AttemptBudget.MaxAttempts} backends)");
         }
 
         if (request.IdempotencyKey.Length > MaxIdempotencyKeyLength)

@@ -17,7 +17,8 @@ namespace LlmRouter.Common.Protocol;
 /// that failed;</item>
 /// <item>only the entry node continues an answer after its first token; a hop below it reports the
 /// partial failure upward instead;</item>
-/// <item>a broadcast's racers are one attempt each, with a budget of one below them.</item>
+/// <item>a broadcast's racers are one attempt each (so it races at most <see cref="MaxAttempts"/>), with
+/// a budget of one below them.</item>
 /// </list>
 /// </summary>
 public static class AttemptBudget

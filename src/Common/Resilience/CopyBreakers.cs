@@ -6,14 +6,15 @@ using Polly.CircuitBreaker;
 namespace LlmRouter.Common.Resilience;
 
 /// <summary>
-/// Circuit breaking and cooldown per copy of a model (key "node/backend"), or per route when the
-/// integrator could not name the copy that failed ("integrator/route:model"): one Polly circuit breaker
-/// each (STYLE.md 10: Polly by key, our attempt loop the only retry). Outcomes are recorded against what
-/// actually failed, which is known only after the attempt: a request through an integrator that failed on
-/// one copy behind it is recorded against that copy, never against the route as a whole, so a lost copy
-/// does not cool down the copies beside it. A copy that keeps failing cools down: routing skips it until
-/// the break ends, and a node's own backends' cooldowns go out in its load records so the pool skips
-/// them too.
+/// Circuit breaking and cooldown per candidate of this host: a copy of a model it reaches itself (key
+/// "node/backend") or a route ("integrator/route:model"), one Polly circuit breaker each (STYLE.md 10:
+/// Polly by key, our attempt loop the only retry). Outcomes are recorded after the attempt, against what
+/// failed here: a request through an integrator that failed on one copy behind it (the integrator names
+/// it, and records it in its own breakers) is recorded against nothing here, never against the route as a
+/// whole, so a lost copy does not cool down the copies beside it; a route cools down only when the
+/// integrator itself failed or had nothing to offer. A copy that keeps failing cools down: routing skips
+/// it until the break ends, and a node's own backends' cooldowns go out in its load records so the pool
+/// skips them too.
 /// </summary>
 internal sealed class CopyBreakers(TimeProvider time)
 {
@@ -33,18 +34,24 @@ internal sealed class CopyBreakers(TimeProvider time)
     public DateTimeOffset? CooldownUntil(string key, DateTimeOffset now) =>
         _cooldowns.TryGetValue(key, out var until) && until > now ? until : null;
 
-    /// <summary>Whether any copy is cooling down now (one pass over the few recorded cooldowns).</summary>
+    /// <summary>Whether any copy is cooling down now (one pass over the few recorded cooldowns; ended ones are dropped).</summary>
     public bool AnyCoolingDown(DateTimeOffset now)
     {
-        foreach (var (_, until) in _cooldowns)
+        var any = false;
+        foreach (var (key, until) in _cooldowns)
         {
             if (until > now)
             {
-                return true;
+                any = true;
+            }
+            else
+            {
+                // Over: a breaker that opens again records a new one.
+                _cooldowns.TryRemove(new KeyValuePair<string, DateTimeOffset>(key, until));
             }
         }
 
-        return false;
+        return any;
     }
 
     /// <summary>The refusal of an attempt on a copy that is cooling down (UNAVAILABLE naming it and when it ends), or null when it may be tried.</summary>

@@ -39,20 +39,21 @@ internal sealed class NotBackInto(string pool, string integrator) : ICandidateFi
 /// <summary>Border rule of an integrator with an export list: it carries only the models the list names (by id or alias).</summary>
 internal sealed class ExportedOnly(IReadOnlyList<string> export, string integrator) : ICandidateFilter
 {
-    public string? Excludes(RouteCandidate candidate) => IsExported(candidate) ? null : $"not exported by integrator '{integrator}'";
+    public string? Excludes(RouteCandidate candidate) => Allows(export, candidate.Model, candidate.Aliases) ? null : $"not exported by integrator '{integrator}'";
 
     public string Refusal(string model) => $"model: integrator '{integrator}' does not export '{model}' (export: {string.Join(", ", export)})";
 
-    private bool IsExported(RouteCandidate candidate)
+    /// <summary>The export rule, for requests carried and routes advertised alike: every model without a list, else the ones it names.</summary>
+    public static bool Allows(IReadOnlyList<string> export, string model, IReadOnlyList<string> aliases)
     {
-        if (export.Count == 0 || RouteCandidate.Contains(export, candidate.Model))
+        if (export.Count == 0 || RouteCandidate.Contains(export, model))
         {
             return true;
         }
 
-        for (var i = 0; i < candidate.Aliases.Count; i++)
+        for (var i = 0; i < aliases.Count; i++)
         {
-            if (RouteCandidate.Contains(export, candidate.Aliases[i]))
+            if (RouteCandidate.Contains(export, aliases[i]))
             {
                 return true;
             }

@@ -9,8 +9,8 @@ namespace LlmRouter.Common.Routing;
 /// <summary>
 /// Every candidate in reach of this host: its own backends, and in each pool it has a seat in, the models of
 /// alive members as their gossiped model records describe them (each with the member's fresh load record
-/// for that backend, if one is known) and the routes integrators advertise, except routes leading back into
-/// that pool (the path vector prevents loops).
+/// for that backend, if one is known) and the routes integrators advertise (none leads back into that pool:
+/// the path vector prevents loops, and every receiver refuses a route record with one).
 /// </summary>
 /// <remarks>
 /// Building the candidates allocates for each one, so it happens once per change, not per request: once per
@@ -73,12 +73,10 @@ internal sealed class CandidateSource(IReadOnlyList<IPoolView> seats, ForwardedL
                     candidates.Add(WithCounter(RouteCandidate.FromRemote(model, member.Address, load)));
                 }
 
+                // No route leads back into this pool: RecordRules refuses a record with one.
                 foreach (var route in member.Routes?.Routes ?? [])
                 {
-                    if (!route.Pools.Contains(pool))
-                    {
-                        candidates.Add(WithCounter(RouteCandidate.FromRoute(route, member.Id, pool, member.Address)));
-                    }
+                    candidates.Add(WithCounter(RouteCandidate.FromRoute(route, member.Id, pool, member.Address)));
                 }
             }
         }

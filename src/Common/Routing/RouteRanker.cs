@@ -25,7 +25,7 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
     // Scores this close to the best (on the 0..1 scale) count as equally good.
     private const double NearBest = 0.02;
 
-    // A request tries at most 3 candidates and a broadcast races at most 8 (RequestValidator): the best 16
+    // A request tries at most 3 candidates and a broadcast races as many (AttemptBudget): the best 16
     // are all anyone reads, so what a ranking returns does not grow with the mesh.
     public const int MaxRanked = 16;
 

@@ -1,4 +1,5 @@
 using LlmRouter.Common.Gossip;
+using LlmRouter.Common.Routing;
 using LlmRouter.V1;
 
 namespace LlmRouter.Integrator.Border;
@@ -86,9 +87,8 @@ internal static class BorderRoutes
             .ToList();
     }
 
-    /// <summary>Whether the border carries this model: every model without an export list, else the ones it names (by id or alias).</summary>
-    public static bool Exported(ModelInfo model, IReadOnlyList<string> export) =>
-        export.Count == 0 || export.Contains(model.Id, StringComparer.Ordinal) || model.Aliases.Any(alias => export.Contains(alias, StringComparer.Ordinal));
+    /// <summary>Whether the border carries this model (<see cref="ExportedOnly"/>'s rule).</summary>
+    public static bool Exported(ModelInfo model, IReadOnlyList<string> export) => ExportedOnly.Allows(export, model.Id, model.Aliases);
 
     private static uint Free(BackendLoad? load) => load is null
         ? 1

@@ -17,13 +17,19 @@ internal sealed class IntegratorRouterHost : IRouterHost, IDisposable
 {
     private readonly IntegratorLaunch _launch;
     private readonly HostSnapshot _snapshot;
+    private readonly Dictionary<string, RouteScope> _scopes;
 
     public IntegratorRouterHost(IntegratorLaunch launch, CertificateStore store, MeshTrust trust, ILogger<MemberCertificate> certificateLogger)
     {
         _launch = launch;
-        _snapshot = new HostSnapshot(launch.Mesh, [], 1);
+        _snapshot = new HostSnapshot(launch.Mesh, []);
         Seats = [.. launch.Config.Pools.Select(pool => new PoolSeat(pool.Pool, pool.Listen,
             new MemberCertificate(store, pool.CertificateName(launch.IntegratorId), trust, launch.Time, certificateLogger)))];
+        // The border rules for a request that came from each pool, built once.
+        _scopes = Seats.ToDictionary(
+            seat => seat.Name,
+            seat => RouteScope.Mesh.With(new NotBackInto(seat.Name, Id)).With(new ExportedOnly(launch.Config.Export, Id)),
+            StringComparer.Ordinal);
     }
 
     public string Id => _launch.IntegratorId;
@@ -36,9 +42,7 @@ internal sealed class IntegratorRouterHost : IRouterHost, IDisposable
 
     public ILocalExecutor? Local => null;
 
-    public RouteScope Scope(Arrival arrival) => RouteScope.Mesh
-        .With(new NotBackInto(arrival.Seat.Name, Id))
-        .With(new ExportedOnly(_launch.Config.Export, Id));
+    public RouteScope Scope(Arrival arrival) => _scopes[arrival.Seat.Name];
 
     /// <summary>Every model this integrator carries requests to for members of the seat's pool, as the members behind it describe them.</summary>
     public IEnumerable<ModelInfo> Models(PoolSeat seat)

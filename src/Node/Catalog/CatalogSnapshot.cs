@@ -20,7 +20,7 @@ internal sealed class CatalogSnapshot
         Backends = backends;
         Version = version;
         Models = [.. backends.SelectMany(backend => backend.Config.Models.Select(model => new LocalModel(backend, model)))];
-        Host = new HostSnapshot(mesh, [.. Models.Select(model => model.Candidate(node))], version);
+        Host = new HostSnapshot(mesh, [.. Models.Select(model => model.Candidate(node))]);
     }
 
     public MeshConfig Mesh { get; }

@@ -43,6 +43,25 @@ public sealed class LyingMemberTests
 
     [Theory]
     [MemberData(nameof(Signatures))]
+    public void Records_WithValuesOutOfBounds_AreRefused_SoNoMemberWinsEveryRankingByDecree(bool realSignatures)
+    {
+        using var pool = LiarPool.Start(realSignatures, seed: 28);
+        var load = new LoadRecord { Member = "liar", Sequence = 1, TtlMs = 5000 };
+        load.Backends.Add(new BackendLoad { Backend = "b", ErrorRate = double.NaN });
+
+        pool.Tell(pool.Members[0], Models(pool, version: 1, new ModelInfo { Id = "best", Node = "liar", Pool = pool.Network.Pool, Quality = 1e9 }));
+        pool.Tell(pool.Members[0], Models(pool, version: 2,
+            new ModelInfo { Id = "free", Node = "liar", Pool = pool.Network.Pool, Quality = 0.5, Price = new Price { InputPerMillion = -1 } }));
+        pool.Tell(pool.Members[0], new Update { Load = load });
+        pool.Network.Clock.RunFor(TimeSpan.FromSeconds(3));
+
+        Assert.Null(pool.Members[0].Membership.Find("liar")!.Models);
+        Assert.Null(pool.Members[0].Membership.Find("liar")!.Load);
+        Assert.Equal(3, pool.Members[0].Membership.Statistics.UpdatesRejected);
+    }
+
+    [Theory]
+    [MemberData(nameof(Signatures))]
     public void RouteRecord_NamingAnotherNodeOrLeadingBackIntoThePool_IsRefused(bool realSignatures)
     {
         using var pool = LiarPool.Start(realSignatures, seed: 22, liarRole: MemberRole.Integrator);

@@ -86,11 +86,11 @@ internal sealed class TestNode : IAsyncDisposable
         async () => string.Join(", ", (await Admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Select(m => $"{m.Id}@{m.Node}")),
         TimeSpan.FromSeconds(15));
 
-    /// <summary>A new mutual-TLS channel (its own HTTP/2 connection) to the node.</summary>
-    public GrpcChannel OpenChannel()
+    /// <summary>A new mutual-TLS channel (its own HTTP/2 connection) to the node, presenting the named certificate (the client's by default).</summary>
+    public GrpcChannel OpenChannel(string presenting = CertificateStore.ClientName)
     {
         var store = new CertificateStore(Mesh.CertificatesDirectory);
-        var channel = MeshChannels.Create(Address, store.LoadCertificate(CertificateStore.CaName), store.LoadWithKey(CertificateStore.ClientName));
+        var channel = MeshChannels.Create(Address, store.LoadCertificate(CertificateStore.CaName), store.LoadWithKey(presenting));
         _channels.Add(channel);
         return channel;
     }

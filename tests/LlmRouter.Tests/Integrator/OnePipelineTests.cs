@@ -84,6 +84,13 @@ public sealed class OnePipelineTests
         Assert.Equal(StatusCode.PermissionDenied, router.StatusCode);
         Assert.Equal("i1", answered.Header.Sender);
         Assert.Equal("b", answered.Header.Pool);
+
+        // Admin: an operator's client certificate is answered for the listener's pool; a member of another pool is not.
+        var admin = await Assert.ThrowsAsync<RpcException>(() => new Admin.AdminClient(wrongListener).ListMembersAsync(new ListMembersRequest()).ResponseAsync);
+        using var asOperator = mesh.ChannelTo("i1", "b", presenting: "client");
+        var members = await new Admin.AdminClient(asOperator).ListMembersAsync(new ListMembersRequest());
+        Assert.Equal(StatusCode.PermissionDenied, admin.StatusCode);
+        Assert.Equal("b", members.Pool);
     }
 
     [Fact]

@@ -34,14 +34,14 @@ public sealed class AttemptLedgerTests
     {
         var (i1, i2) = (Route("i1"), Route("i2"));
         var ranking = Ranked(i1, i2);
-        var ledger = new AttemptLedger(budget: 3, failedBefore: []);
+        var ledger = new AttemptLedger(budget: 3, failedBefore: [], self: "a1");
 
         var failed = ledger.Fail(ledger.Next(ranking, () => ranking)!, Failure(used: 1, "b2/sim"));
         var second = ledger.Next(ranking, () => ranking);
         ledger.Fail(second!, Failure(used: 1, "b1/sim"));
         var third = ledger.Next(ranking, () => ranking);
 
-        Assert.Equal(["b2/sim"], failed);
+        Assert.Empty(failed);
         Assert.Same(i2, second);
         Assert.Same(i1, third);
         Assert.Equal(["b2/sim"], ledger.ExcludedFor(i1));
@@ -50,11 +50,27 @@ public sealed class AttemptLedgerTests
     }
 
     [Fact]
+    public void Fail_WhatAHopBelowNames_NeverCoolsOrExcludesThisHostsOwnCopies_NorANamedPoolMember()
+    {
+        var (i1, n2) = (Route("i1"), Copy("n2"));
+        var ledger = new AttemptLedger(budget: 3, failedBefore: [], self: "a1");
+
+        var fromRoute = ledger.Fail(i1, Failure(used: 1, "a1/sim"));
+        var fromMember = ledger.Fail(n2, Failure(used: 1, "a1/sim", "a2/sim"));
+        var trailers = new Metadata();
+        ledger.Report(trailers);
+
+        Assert.Equal(["i1/route:m"], fromRoute);
+        Assert.Equal(["n2/sim"], fromMember);
+        Assert.Equal("i1/route:m,n2/sim", trailers.GetValue(RouterMetadata.FailedCopies));
+    }
+
+    [Fact]
     public void Fail_HopNamingNothing_IsWhatFailed_AndIsNotAskedAgain()
     {
         var (i1, i2) = (Route("i1"), Route("i2"));
         var ranking = Ranked(i1, i2);
-        var ledger = new AttemptLedger(budget: 3, failedBefore: []);
+        var ledger = new AttemptLedger(budget: 3, failedBefore: [], self: "a1");
 
         var failed = ledger.Fail(ledger.Next(ranking, () => ranking)!, new RpcException(new Status(StatusCode.Unavailable, "connection refused")));
 
@@ -67,7 +83,7 @@ public sealed class AttemptLedgerTests
     public void Fail_AttemptsUsedBelow_ComeOffTheBudget_AndNothingIsTriedOnceItIsSpent()
     {
         var ranking = Ranked(Route("i1"), Copy("b1"));
-        var ledger = new AttemptLedger(budget: 3, failedBefore: []);
+        var ledger = new AttemptLedger(budget: 3, failedBefore: [], self: "a1");
 
         ledger.Fail(ledger.Next(ranking, () => ranking)!, Failure(used: 3, "c1/sim", "c2/sim", "c3/sim"));
         var trailers = new Metadata();
@@ -81,7 +97,7 @@ public sealed class AttemptLedgerTests
     [Fact]
     public void Next_CopiesThatFailedBeforeTheRequestGotHere_AreToldToEveryHopBelow()
     {
-        var ledger = new AttemptLedger(budget: 2, failedBefore: ["b2/sim"]);
+        var ledger = new AttemptLedger(budget: 2, failedBefore: ["b2/sim"], self: "a1");
 
         Assert.Equal(["b2/sim"], ledger.ExcludedFor(Route("i1")));
         Assert.Equal(2, ledger.Remaining);

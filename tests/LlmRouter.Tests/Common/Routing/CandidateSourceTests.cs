@@ -12,7 +12,7 @@ namespace LlmRouter.Tests.Common.Routing;
 /// <summary>The candidates are built once per change of a pool's membership snapshot, and every change shows.</summary>
 public sealed class CandidateSourceTests
 {
-    private static readonly HostSnapshot Snapshot = new(new MeshConfig("m", "mesh.yaml", "certs", ServerSettings.Default, RoutingSettings.Default, []), [], Version: 1);
+    private static readonly HostSnapshot Snapshot = new(new MeshConfig("m", "mesh.yaml", "certs", ServerSettings.Default, RoutingSettings.Default, []), []);
 
     private static readonly RouteQuery Shared = new("shared", ModelKindConfig.Chat, null, [], null, null, "p");
 
@@ -112,19 +112,17 @@ public sealed class CandidateSourceTests
     }
 
     [Fact]
-    public void Gather_RoutesOfAnIntegrator_ExceptThoseLeadingBackIntoThePool()
+    public void Gather_RouteOfAnIntegrator_IsACandidateThroughItKeyedByTheRoute()
     {
         var onward = new ModelRoute { Model = new ModelInfo { Id = "far", Node = "i1", Pool = "p", Kind = ModelKind.Chat }, FreeCapacity = 2 };
         onward.Pools.Add("q");
-        var back = new ModelRoute { Model = new ModelInfo { Id = "home", Node = "i1", Pool = "p", Kind = ModelKind.Chat }, FreeCapacity = 2 };
-        back.Pools.Add("p");
-        var routes = new RouteRecord { Member = "i1", Version = 1, TtlMs = 15000, Routes = { onward, back } };
+        var routes = new RouteRecord { Member = "i1", Version = 1, TtlMs = 15000, Routes = { onward } };
         var integrator = new MemberView("i1", "https://i1:1", "p", MemberRole.Integrator, 1, MemberStatus.Alive, TimeSpan.Zero, null, null, IsSelf: false) { Routes = routes };
 
         var candidates = new CandidateSource([new FakePool(integrator)], new ForwardedLoad()).Gather(Snapshot, includeRemote: true);
 
         var route = Assert.Single(candidates);
-        Assert.Equal(("far", "i1", "p", "i1/route:far"), (route.Model, route.Node, route.Pool, route.Key));
+        Assert.Equal(("far", "i1", "p", "https://i1:1", "i1/route:far"), (route.Model, route.Node, route.Pool, route.Address, route.Key));
         Assert.Equal(["q"], route.ViaPools);
     }
 

@@ -37,11 +37,24 @@ public sealed class ForwardingTests
     {
         await using var mesh = await TestMesh.StartAsync(1);
         var headers = new Metadata { { RouterMetadata.Path, "n9,n1" } };
+        var asMember = new Router.RouterClient(mesh.Nodes[0].OpenChannel(presenting: "n1"));
 
-        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(mesh.Nodes[0].Router.Chat(Ask("model-n1", "loop"), headers)));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(asMember.Chat(Ask("model-n1", "loop"), headers)));
 
         Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
         Assert.Equal("forwarding loop: node 'n1' is already on the path n9 > n1", refused.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Chat_ClientSendsForwardingHeaders_PermissionDeniedNamingTheHeader()
+    {
+        await using var mesh = await TestMesh.StartAsync(1);
+        var headers = new Metadata { { RouterMetadata.Exclude, "n1/sim-n1" } };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(mesh.Nodes[0].Router.Chat(Ask("model-n1", "pose as a hop"), headers)));
+
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.StartsWith("llmrouter-exclude: only members of pool 'pool-a' forward requests to 'n1'", refused.Status.Detail);
     }
 
     [Fact]
@@ -49,8 +62,9 @@ public sealed class ForwardingTests
     {
         await using var mesh = await TestMesh.StartAsync(1);
         var headers = new Metadata { { RouterMetadata.Path, "a,b,c,d" } };
+        var asMember = new Router.RouterClient(mesh.Nodes[0].OpenChannel(presenting: "n1"));
 
-        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(mesh.Nodes[0].Router.Chat(Ask("model-n1", "far"), headers)));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(asMember.Chat(Ask("model-n1", "far"), headers)));
 
         Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
         Assert.StartsWith("hop limit:", refused.Status.Detail);
