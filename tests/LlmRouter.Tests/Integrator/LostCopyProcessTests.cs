@@ -20,23 +20,16 @@ public sealed class LostCopyProcessTests : IDisposable
 {
     private const int Requests = 60;
     private const int Concurrency = 12;
-    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("llmrouter-lost-copy-");
-    private readonly Dictionary<string, NodeProcessRunner> _processes = [];
+    private readonly ProcessGroup _group = new("llmrouter-lost-copy-");
 
-    public void Dispose()
-    {
-        foreach (var process in _processes.Values)
-        {
-            process.Dispose();
-        }
+    private Dictionary<string, NodeProcessRunner> Processes => _group.Processes;
 
-        _directory.Delete(recursive: true);
-    }
+    public void Dispose() => _group.Dispose();
 
     [Fact]
     public async Task OneOfTwoCopiesBehindABorderKilledUnderLoad_OnlyItsStreamsAreTouched_AndLaterRequestsGoToTheOther()
     {
-        var path = Path.Combine(_directory.FullName, "mesh.yaml");
+        var path = Path.Combine(_group.Directory.FullName, "mesh.yaml");
         await File.WriteAllTextAsync(path, BorderMesh.Yaml([("a", [("a1", "m-a")]), ("b", [("b1", "shared"), ("b2", "shared")])], [("i1", ["a", "b"], [])],
             "time_to_first_token: 50ms\ntokens_per_second: 20"));
         var mesh = MeshConfigLoader.Load(path);
@@ -44,10 +37,10 @@ public sealed class LostCopyProcessTests : IDisposable
         store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
         foreach (var node in mesh.AllNodes)
         {
-            _processes[node.Id] = NodeProcessRunner.Start("run", "--config", path, "--node", node.Id);
+            Processes[node.Id] = NodeProcessRunner.Start("run", "--config", path, "--node", node.Id);
         }
 
-        _processes["i1"] = NodeProcessRunner.StartIntegrator("run", "--config", path, "--integrator", "i1");
+        Processes["i1"] = NodeProcessRunner.StartIntegrator("run", "--config", path, "--integrator", "i1");
         using var toA1 = MeshChannels.Create(mesh.FindNode("a1")!.Listen, store.LoadCertificate("ca"), store.LoadWithKey("client"));
         using var toI1 = MeshChannels.Create(mesh.FindIntegrator("i1")!.Pools.Single(p => p.Pool == "b").Listen, store.LoadCertificate("ca"), store.LoadWithKey("client"));
         await Eventually.WaitUntil(Eventually.Answered(async () =>
@@ -71,7 +64,7 @@ public sealed class LostCopyProcessTests : IDisposable
 
         var first = await Task.WhenAny(b2Streaming.Task, Task.WhenAll(workers));
         Assert.True(first == b2Streaming.Task, "every request finished and none streamed from b2");
-        _processes["b2"].Process.Kill();
+        Processes["b2"].Process.Kill();
         killedAt = clock.Elapsed;
         await Task.WhenAll(workers);
 
@@ -117,7 +110,7 @@ public sealed class LostCopyProcessTests : IDisposable
         return new Outcome(sentAt, Server(), seam?.Route.ServingNode ?? "", kind);
     }
 
-    private string Outputs() => string.Join("\n", _processes.Select(p => $"--- {p.Key} ---\n{p.Value.Output}"));
+    private string Outputs() => _group.Outputs("not yet");
 
     private sealed record Outcome(TimeSpan SentAt, string FirstServer, string ContinuedBy, string Kind);
 }

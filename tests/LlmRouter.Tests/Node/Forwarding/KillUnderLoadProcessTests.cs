@@ -16,24 +16,17 @@ namespace LlmRouter.Tests.Node.Forwarding;
 [Collection(ProcessCollection.Name)]
 public sealed class KillUnderLoadProcessTests : IDisposable
 {
-    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("llmrouter-kill-");
-    private readonly Dictionary<string, NodeProcessRunner> _processes = [];
+    private readonly ProcessGroup _group = new("llmrouter-kill-");
 
-    public void Dispose()
-    {
-        foreach (var process in _processes.Values)
-        {
-            process.Dispose();
-        }
+    private Dictionary<string, NodeProcessRunner> Processes => _group.Processes;
 
-        _directory.Delete(recursive: true);
-    }
+    public void Dispose() => _group.Dispose();
 
     [Fact]
     public async Task ServingNodeKilledUnderLoad_EveryRequestEndsWholeContinuedOrWithAStatus()
     {
         var nodes = Enumerable.Range(1, 3).Select(i => ($"n{i}", TestMesh.FreePort())).ToList();
-        var path = Path.Combine(_directory.FullName, "mesh.yaml");
+        var path = Path.Combine(_group.Directory.FullName, "mesh.yaml");
         await File.WriteAllTextAsync(path, TestMesh.Yaml(nodes, preset: "local", backends: node => node == "n1"
             ? TestMesh.DefaultBackend(node)
             : TestMesh.Backend($"sim-{node}", "shared", quality: node == "n2" ? 0.9 : 0.5, simulated: "time_to_first_token: 50ms\ntokens_per_second: 20", maxConcurrency: 32)));
@@ -42,7 +35,7 @@ public sealed class KillUnderLoadProcessTests : IDisposable
         store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
         foreach (var (id, _) in nodes)
         {
-            _processes[id] = NodeProcessRunner.Start("run", "--config", path, "--node", id);
+            Processes[id] = NodeProcessRunner.Start("run", "--config", path, "--node", id);
         }
 
         using var channel = MeshChannels.Create(new Uri($"https://127.0.0.1:{nodes[0].Item2}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
@@ -58,7 +51,7 @@ public sealed class KillUnderLoadProcessTests : IDisposable
             {
                 return false;
             }
-        }, "n1 knows both copies of shared", () => Task.FromResult(_processes["n1"].Output), TimeSpan.FromSeconds(60));
+        }, "n1 knows both copies of shared", () => Task.FromResult(Processes["n1"].Output), TimeSpan.FromSeconds(60));
 
         // Every stream reports its first token from n2: the kill waits for that event, not for a fixed time.
         var n2Streaming = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -98,7 +91,7 @@ public sealed class KillUnderLoadProcessTests : IDisposable
             Assert.Fail("every request finished and none streamed from n2: " + string.Join(", ", outcomes.Select(o => $"{o.Result.ServingNode}:{o.Result.Kind}")));
         }
 
-        _processes["n2"].Process.Kill();
+        Processes["n2"].Process.Kill();
         var results = await Task.WhenAll(outcomes);
 
         var counts = results.GroupBy(r => r.Kind).ToDictionary(g => g.Key, g => g.Count());

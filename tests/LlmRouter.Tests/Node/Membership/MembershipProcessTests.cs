@@ -17,34 +17,26 @@ public sealed class MembershipProcessTests : IDisposable
 {
     private const int Count = 5;
     private const int SuspicionMultiplier = 10;
-    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("llmrouter-pool-");
-    private readonly Dictionary<string, NodeProcessRunner> _processes = [];
+    private readonly ProcessGroup _group = new("llmrouter-pool-");
 
-    public void Dispose()
-    {
-        foreach (var process in _processes.Values)
-        {
-            process.Dispose();
-        }
+    private Dictionary<string, NodeProcessRunner> Processes => _group.Processes;
 
-        _directory.Delete(recursive: true);
-    }
+    public void Dispose() => _group.Dispose();
 
-    private string Outputs(string problem) =>
-        problem + "; node output:\n" + string.Join("\n", _processes.Select(p => $"--- {p.Key} ---\n{p.Value.Output}"));
+    private string Outputs(string problem) => _group.Outputs(problem);
 
     [Fact]
     public async Task FiveProcesses_ConvergeRefuteAStallDetectACrashAndRejoinAfterRestart()
     {
         var nodes = Enumerable.Range(1, Count).Select(i => ($"n{i}", TestMesh.FreePort())).ToList();
-        var path = Path.Combine(_directory.FullName, "mesh.yaml");
+        var path = Path.Combine(_group.Directory.FullName, "mesh.yaml");
         await File.WriteAllTextAsync(path, TestMesh.Yaml(nodes, preset: "lan", seed: nodes[0].Item2, suspicionMultiplier: SuspicionMultiplier));
         var mesh = MeshConfigLoader.Load(path);
         var store = new CertificateStore(mesh.CertificatesDirectory);
         store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
         foreach (var (id, _) in nodes)
         {
-            _processes[id] = NodeProcessRunner.Start("run", "--config", path, "--node", id);
+            Processes[id] = NodeProcessRunner.Start("run", "--config", path, "--node", id);
         }
 
         using var channel = MeshChannels.Create(new Uri($"https://127.0.0.1:{nodes[0].Item2}"), store.LoadCertificate("ca"), store.LoadWithKey("client"));
@@ -60,39 +52,39 @@ public sealed class MembershipProcessTests : IDisposable
         // 2. n3 frozen (SIGSTOP) until a member suspects it (a few seconds: each member probes it about once
         //    per probe round), then resumed (SIGCONT) at once, well within the 10 s suspicion time: it refutes
         //    with a higher incarnation and is never declared dead.
-        var frozen = _processes["n3"];
+        var frozen = Processes["n3"];
         Assert.Equal(0, NodeProcessRunner.Signal(frozen.Process.Id, NodeProcessRunner.SigStop));
         var frozenFor = System.Diagnostics.Stopwatch.StartNew();
-        await Until(() => Task.FromResult(_processes.Any(p => p.Key != "n3" && p.Value.Output.Contains("member n3 Suspected", StringComparison.Ordinal))),
+        await Until(() => Task.FromResult(Processes.Any(p => p.Key != "n3" && p.Value.Output.Contains("member n3 Suspected", StringComparison.Ordinal))),
             "a member suspects the frozen n3", TimeSpan.FromSeconds(15));
         Assert.Equal(0, NodeProcessRunner.Signal(frozen.Process.Id, NodeProcessRunner.SigCont));
         Console.WriteLine($"n3 frozen for {frozenFor.Elapsed.TotalSeconds:0.0} s before it was suspected");
         await Until(async () => (await Members(admin))["n3"] is { Status: MemberStatus.Alive, Incarnation: > 0 }, "n3 refutes with a higher incarnation", TimeSpan.FromSeconds(30));
-        Assert.False(_processes.Values.Any(p => p.Output.Contains("member n3 Dead", StringComparison.Ordinal)), Outputs("n3 was declared dead"));
+        Assert.False(Processes.Values.Any(p => p.Output.Contains("member n3 Dead", StringComparison.Ordinal)), Outputs("n3 was declared dead"));
 
         // 3. n5 killed with SIGKILL: every other member declares it dead within the suspicion bound.
         var killedAt = System.Diagnostics.Stopwatch.StartNew();
-        _processes["n5"].Process.Kill();
+        Processes["n5"].Process.Kill();
         var observers = nodes.Take(Count - 1).Select(n => n.Item1).ToList();
-        await Until(() => Task.FromResult(observers.All(id => _processes[id].Output.Contains("member n5 Dead", StringComparison.Ordinal))),
+        await Until(() => Task.FromResult(observers.All(id => Processes[id].Output.Contains("member n5 Dead", StringComparison.Ordinal))),
             "n5 declared dead by all", TimeSpan.FromSeconds(60));
         Console.WriteLine($"SIGKILL detected by all four members in {killedAt.Elapsed.TotalSeconds:0.0} s");
 
         // 4. n5 restarts with the same id: it rejoins with a higher incarnation.
-        _processes["n5"].Dispose();
-        _processes["n5"] = NodeProcessRunner.Start("run", "--config", path, "--node", "n5");
+        Processes["n5"].Dispose();
+        Processes["n5"] = NodeProcessRunner.Start("run", "--config", path, "--node", "n5");
         await Until(async () => (await Members(admin))["n5"] is { Status: MemberStatus.Alive, Incarnation: > 0 }, "n5 alive again with a higher incarnation", TimeSpan.FromSeconds(30));
 
         // 5. A process with the same mesh and pool names but a certificate from another CA tries to join
         //    through n1: the TLS handshake refuses it (and n1 logs why); it never enters the member list.
-        var rogueDirectory = Directory.CreateDirectory(Path.Combine(_directory.FullName, "rogue"));
+        var rogueDirectory = Directory.CreateDirectory(Path.Combine(_group.Directory.FullName, "rogue"));
         var roguePath = Path.Combine(rogueDirectory.FullName, "mesh.yaml");
         await File.WriteAllTextAsync(roguePath, TestMesh.Yaml([.. nodes, ("rogue", TestMesh.FreePort())], preset: "lan", seed: nodes[0].Item2));
         var rogueMesh = MeshConfigLoader.Load(roguePath);
         new CertificateStore(rogueMesh.CertificatesDirectory).EnsureForMesh(rogueMesh, TimeProvider.System.GetUtcNow());
-        _processes["rogue"] = NodeProcessRunner.Start("run", "--config", roguePath, "--node", "rogue");
-        await Until(() => Task.FromResult(_processes["n1"].Output.Contains("Refused a TLS peer", StringComparison.Ordinal)
-                && _processes["rogue"].Output.Contains("No seed of", StringComparison.Ordinal)),
+        Processes["rogue"] = NodeProcessRunner.Start("run", "--config", roguePath, "--node", "rogue");
+        await Until(() => Task.FromResult(Processes["n1"].Output.Contains("Refused a TLS peer", StringComparison.Ordinal)
+                && Processes["rogue"].Output.Contains("No seed of", StringComparison.Ordinal)),
             "n1 refuses the rogue's handshake and the rogue finds no seed", TimeSpan.FromSeconds(30));
         Assert.DoesNotContain("rogue", (await Members(admin)).Keys);
     }
