@@ -29,6 +29,9 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
     /// <summary>The route whose text the client is receiving (the last route or seam frame sent); null before the first.</summary>
     public RouteInfo? CommittedRoute { get; private set; }
 
+    /// <summary>A seam has begun and its frame has not gone out yet (no continuation has delivered a token).</summary>
+    public bool SeamPending => _seamReason is not null;
+
     /// <summary>Names the route of the current attempt; sent with its first token (or in the seam frame).</summary>
     public void Route(RouteInfo route)
     {

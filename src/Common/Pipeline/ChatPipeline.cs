@@ -85,8 +85,6 @@ internal sealed partial class ChatPipeline(
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var output = new ChatOutput(stream, keepText: continues);
         var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore);
-        // The candidate whose text the client has, when a continuation takes over from it.
-        RouteCandidate? answering = null;
         try
         {
             if (request.Mode == RoutingMode.Broadcast && !arrival.Forwarded && candidates.Count > 1)
@@ -111,7 +109,7 @@ internal sealed partial class ChatPipeline(
                 LogAttempt(logger, arrival.RequestId, attempt, candidate.Model, candidate.Node, candidate.Backend);
                 try
                 {
-                    var attemptRequest = answering is not null ? Continuation(request, output, answering) : request;
+                    var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output) : request;
                     var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
                     var used = await ServeAsync(attemptRequest, candidate, forward, output, lifetime.Token).ConfigureAwait(false);
                     ledger.Served(used);
@@ -131,8 +129,12 @@ internal sealed partial class ChatPipeline(
                     // text the client has, and the seam is marked in the stream (DESIGN.md section 7).
                     await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
                     LogContinuing(logger, arrival.RequestId, attempt, candidate.Node, output.DeliveredCharacters, ex.Status.Detail);
-                    output.BeginSeam($"{Describe(candidate, output)} failed after {output.DeliveredCharacters} characters: {ex.Status.Detail}");
-                    answering = candidate;
+                    if (!output.SeamPending)
+                    {
+                        // The copy the client's text came from stopped; a continuation that fails before its own
+                        // first token leaves that reason as it is.
+                        output.BeginSeam($"{output.CommittedRoute!.ServingNode}/{output.CommittedRoute.Backend} failed after {output.DeliveredCharacters} characters: {ex.Status.Detail}");
+                    }
                 }
                 catch (RpcException ex) when (!lifetime.IsCancellationRequested)
                 {
@@ -188,9 +190,7 @@ internal sealed partial class ChatPipeline(
     private async Task FailedAsync(AttemptLedger ledger, RouteCandidate candidate, RpcException error) =>
         await breakers.RecordFailureAsync(ledger.Fail(candidate, error), error).ConfigureAwait(false);
 
-    /// <summary>The copy that stopped answering, as the seam names it: the serving node and backend of the route the client has.</summary>
-    private static string Describe(RouteCandidate candidate, ChatOutput output) =>
-        output.CommittedRoute is { } route ? $"{route.ServingNode}/{route.Backend}" : candidate.Key;
+
 
     /// <summary>
     /// Races the candidates; the first to yield a token wins and the rest are cancelled at once. When every
@@ -242,15 +242,15 @@ internal sealed partial class ChatPipeline(
         throw ledger.Exhausted(request.Model);
     }
 
-    /// <summary>The request a continuing candidate gets: the original conversation plus the partial answer.</summary>
-    private static ChatRequest Continuation(ChatRequest request, ChatOutput output, RouteCandidate previous)
+    /// <summary>The request a continuing candidate gets: the original conversation plus the partial answer and who wrote it.</summary>
+    private static ChatRequest Continuation(ChatRequest request, ChatOutput output)
     {
         var continuation = request.Clone();
         continuation.Continuation = new Continuation
         {
             PartialText = output.DeliveredText,
-            PreviousNode = previous.Node,
-            PreviousBackend = previous.Backend,
+            PreviousNode = output.CommittedRoute?.ServingNode ?? "",
+            PreviousBackend = output.CommittedRoute?.Backend ?? "",
         };
         return continuation;
     }
