@@ -128,11 +128,13 @@ internal sealed class BorderMesh : IAsyncDisposable
         }
     }
 
+    /// <param name="maxConcurrency">Every backend's max_concurrency (a route's free capacity is the sum over its copies).</param>
     public static string Yaml(
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
         string simulated,
-        Func<string, string?>? simulatedFor = null)
+        Func<string, string?>? simulatedFor = null,
+        int maxConcurrency = 8)
     {
         var text = new System.Text.StringBuilder("""
             mesh:
@@ -154,7 +156,7 @@ internal sealed class BorderMesh : IAsyncDisposable
                 text.AppendLine($"      - id: {node}")
                     .AppendLine($"        listen: https://127.0.0.1:{TestMesh.FreePort()}")
                     .AppendLine("        backends:")
-                    .AppendLine(TestMesh.Backend($"sim-{node}", model, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: 32));
+                    .AppendLine(TestMesh.Backend($"sim-{node}", model, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency));
             }
         }
 

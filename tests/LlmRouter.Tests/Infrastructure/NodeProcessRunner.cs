@@ -34,14 +34,29 @@ internal sealed partial class NodeProcessRunner : IDisposable
     /// <summary>Starts llm-router-integrator with these arguments.</summary>
     public static NodeProcessRunner StartIntegrator(params string[] arguments) => StartProgram("llm-router-integrator.dll", arguments);
 
-    private static NodeProcessRunner StartProgram(string assembly, string[] arguments)
+    /// <summary>
+    /// Starts llm-router-node as a terminal's foreground command is: with SIGINT and SIGQUIT at their default
+    /// disposition. A test host started in the background of a non-interactive shell (as CI scripts may start
+    /// it) ignores them, and an ignored signal stays ignored in every process it starts.
+    /// </summary>
+    public static NodeProcessRunner StartAsInATerminal(params string[] arguments) => StartProgram("llm-router-node.dll", arguments, defaultSignals: true);
+
+    private static NodeProcessRunner StartProgram(string assembly, string[] arguments, bool defaultSignals = false)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(defaultSignals ? "python3" : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (defaultSignals)
+        {
+            // Python restores the default dispositions, then becomes dotnet (exec keeps the process id).
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGQUIT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])");
+            start.ArgumentList.Add("dotnet");
+        }
+
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         foreach (var argument in arguments)
         {

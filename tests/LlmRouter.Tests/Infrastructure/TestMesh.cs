@@ -98,11 +98,26 @@ internal sealed class TestMesh : IAsyncDisposable
             """;
     }
 
+    // Ports handed out in this test process: the OS may offer a port again once its probe listener closes, and
+    // two hosts of one mesh file (or of two tests running side by side) must never be given the same one.
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>A loopback port no one listens on now and that no other caller in this process was given.</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            lock (HandedOut)
+            {
+                if (HandedOut.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -31,7 +31,7 @@ public sealed class LostCopyProcessTests : IDisposable
     {
         var path = Path.Combine(_group.Directory.FullName, "mesh.yaml");
         await File.WriteAllTextAsync(path, BorderMesh.Yaml([("a", [("a1", "m-a")]), ("b", [("b1", "shared"), ("b2", "shared")])], [("i1", ["a", "b"], [])],
-            "time_to_first_token: 50ms\ntokens_per_second: 20"));
+            "time_to_first_token: 50ms\ntokens_per_second: 20", maxConcurrency: 32));
         var mesh = MeshConfigLoader.Load(path);
         var store = new CertificateStore(mesh.CertificatesDirectory);
         store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());

@@ -25,17 +25,10 @@ public sealed class NodeProcessTests : IDisposable
         return path;
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     [Fact]
     public async Task Run_ThenSigterm_ServesDrainsAndExitsCleanly()
     {
-        var port = FreePort();
+        var port = TestMesh.FreePort();
         var backend = MeshYaml.Simulated(settings: "time_to_first_token: 0ms\ntokens_per_second: 20");
         // A 2 s drain notice keeps NOT_SERVING observable even when this test host is slow to poll.
         var path = WriteMesh(MeshYaml.SingleNode(backend, server: "drain_notice: 2s").Replace("127.0.0.1:7999", $"127.0.0.1:{port}", StringComparison.Ordinal));

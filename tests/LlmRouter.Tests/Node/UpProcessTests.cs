@@ -56,7 +56,8 @@ public sealed partial class UpProcessTests : IDisposable
         var path = Path.Combine(_directory.FullName, "mesh.yaml");
         await File.WriteAllTextAsync(path, BorderMesh.Yaml([("a", [("a1", "m-a")]), ("b", [("b1", "m-b")])], [("i1", ["a", "b"], [])],
             "time_to_first_token: 0ms\ntokens_per_second: 0"));
-        _up = NodeProcessRunner.Start("up", "--config", path, "--keep-running", "--ask", "hello");
+        // The entry node's own model: what is under test is who owns the processes, not routing across the border.
+        _up = NodeProcessRunner.StartAsInATerminal("up", "--config", path, "--keep-running", "--model", "m-a", "--ask", "hello");
         await Eventually.WaitUntil(() => _up.Output.Contains("nodes keep running", StringComparison.Ordinal) || _up.Process.HasExited,
             "up starts the mesh, answers and keeps it running", () => _up.Output, TimeSpan.FromSeconds(120));
         Assert.False(_up.Process.HasExited, _up.Output);
