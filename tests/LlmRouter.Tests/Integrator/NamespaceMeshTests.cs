@@ -89,6 +89,12 @@ public sealed class NamespaceMeshTests
             Assert.True(exit == 0, output);
 
             // 4. subnet-only never crosses: refused for B's model (no integrator carries it), served at home for A's.
+            //    The count starts once the integrator's line for the request just answered has come in (its log
+            //    reaches the test a moment after the answer does).
+            var answered = System.Text.RegularExpressions.Regex.Match(output, "request ([0-9a-f]{32})").Groups[1].Value;
+            await Eventually.WaitUntil(() => Output("i1").Contains($"Request {answered} served by", StringComparison.Ordinal)
+                    || Output("i2").Contains($"Request {answered} served by", StringComparison.Ordinal),
+                "the integrator that carried the last answer has logged it", () => $"request '{answered}' not in i1's or i2's log");
             var carried = Carried();
             (exit, output) = await ChatFromAAsync(BorderModel, "--label", "subnet-only");
             Assert.True(exit != 0, output);
