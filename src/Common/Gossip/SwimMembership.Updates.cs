@@ -185,7 +185,7 @@ public sealed partial class SwimMembership
             return;
         }
 
-        if (Verified(signed, suspect.From) && WithinSignedIncarnation(entry, suspect.Incarnation, "suspect", suspect.From))
+        if (Accepted(signed, entry, suspect.From) && WithinSignedIncarnation(entry, suspect.Incarnation, "suspect", suspect.From))
         {
             ApplySuspect(signed, suspect);
         }
@@ -200,11 +200,21 @@ public sealed partial class SwimMembership
         }
 
         var left = string.Equals(dead.From, dead.Member, StringComparison.Ordinal);
-        if (Verified(signed, dead.From) && (left || WithinSignedIncarnation(entry, dead.Incarnation, "dead", dead.From)))
+        if (Accepted(signed, entry, dead.From) && (left || WithinSignedIncarnation(entry, dead.Incarnation, "dead", dead.From)))
         {
             ApplyDead(signed, dead);
         }
     }
+
+    /// <summary>
+    /// Whether an accusation is taken: signed by its accuser, except an accusation of this member by a member
+    /// it has not heard of yet (one that joined while it was stalled, say). That one cannot be verified, but
+    /// the accused refutes it at once all the same: a refutation only moves its own incarnation one up (the
+    /// accusation may not name more than its own), while waiting to learn of the accuser at the next state
+    /// exchange would let the pool declare it dead meanwhile.
+    /// </summary>
+    private bool Accepted(SignedUpdate signed, MemberEntry accused, string accuser) =>
+        (accused == _self && !_members.ContainsKey(accuser)) || Verified(signed, accuser);
 
     /// <summary>Refuses an accusation at an incarnation the accused never signed (one it could not refute without wrapping).</summary>
     private bool WithinSignedIncarnation(MemberEntry accused, ulong incarnation, string kind, string from)

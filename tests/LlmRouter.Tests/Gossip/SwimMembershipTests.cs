@@ -280,6 +280,24 @@ public sealed class SwimMembershipTests
     }
 
     [Fact]
+    public void Suspicion_ByAMemberTheAccusedHasNotHeardOfYet_IsRefutedAtOnce()
+    {
+        // A member that joined while m0 was stalled suspects m0: m0 cannot verify the accuser, and refutes anyway
+        // (waiting for the next state exchange, up to 30 s, would let the pool declare it dead first).
+        var network = new SimulatedNetwork(seed: 34, MembershipOptions.Lan);
+        var members = network.AddPool(4);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        var stranger = network.Add("stranger");
+        var before = members[0].Membership.Incarnation;
+
+        stranger.Gossip(members[0], new InsecureSigner("stranger").Sign(new Update { Suspect = new Suspect { Member = "m0", Incarnation = before, From = "stranger" } }));
+        network.Clock.RunFor(TimeSpan.FromMilliseconds(100));
+
+        Assert.Equal(before + 1, members[0].Membership.Incarnation);
+        Assert.Null(members[0].Membership.Find("stranger"));
+    }
+
+    [Fact]
     public void Models_PublishedByOne_ReachEveryMemberWithItsVersion()
     {
         var network = new SimulatedNetwork(seed: 9, MembershipOptions.Lan);
