@@ -20,6 +20,12 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
     /// <summary>Characters of answer text the client has received.</summary>
     public long DeliveredCharacters { get; private set; }
 
+    /// <summary>True once a tool call delta has gone out: from then on the answer is never continued by another model.</summary>
+    public bool ToolCallBegun { get; private set; }
+
+    /// <summary>Whether the client has received any part of the answer (text or a tool call): a failure now leaves it partial.</summary>
+    public bool Delivered => DeliveredCharacters > 0 || ToolCallBegun;
+
     /// <summary>The text the client has received (kept only when the request allows continuation).</summary>
     public string DeliveredText => _text?.ToString() ?? "";
 
@@ -55,6 +61,12 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
     {
         await CommitAsync(cancellationToken).ConfigureAwait(false);
         await stream.WriteAsync(frame, flush, cancellationToken).ConfigureAwait(false);
+        if (frame.FrameCase == ChatResponse.FrameOneofCase.ToolCall)
+        {
+            ToolCallBegun = true;
+            return;
+        }
+
         DeliveredCharacters += frame.Delta.Text.Length;
         _text?.Append(frame.Delta.Text);
     }

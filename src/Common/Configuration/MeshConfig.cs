@@ -70,11 +70,13 @@ public sealed record GossipSettings(string Preset, int? SuspicionMultiplier = nu
 public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyList<BackendConfig> Backends);
 
 /// <summary>Limits and shutdown behaviour shared by every node of the mesh.</summary>
+/// <param name="MaxImageBytes">Largest image a message may carry (decoded); the request as a whole stays within MaxRequestBytes.</param>
 public sealed record ServerSettings(
     int MaxRequestBytes,
     int MaxMessages,
     TimeSpan DrainTimeout,
-    TimeSpan DrainNotice)
+    TimeSpan DrainNotice,
+    int MaxImageBytes = 5 * 1024 * 1024)
 {
     public static ServerSettings Default { get; } = new(
         MaxRequestBytes: 4 * 1024 * 1024,
@@ -133,10 +135,24 @@ public sealed record BackendConfig(
     TimeSpan FirstTokenTimeout,
     TimeSpan StallTimeout,
     SimulatedBackendConfig? Simulated,
-    IReadOnlyList<ModelConfig> Models)
+    IReadOnlyList<ModelConfig> Models,
+    TokenLimitField MaxTokensField = TokenLimitField.MaxTokens)
 {
     /// <summary>Cloud backends take requests off the premises; `on-prem-only` requests avoid them.</summary>
     public bool IsCloud => Kind is BackendKind.OpenAI or BackendKind.Anthropic;
+}
+
+/// <summary>
+/// The request field an OpenAI-style backend reads a client's token limit from. OpenAI's API and SDK use
+/// max_completion_tokens (its reasoning models refuse max_tokens); llama.cpp, and other local servers,
+/// read only max_tokens and ignore the other, so a limit sent there is silently dropped.
+/// </summary>
+public enum TokenLimitField
+{
+    /// <summary>max_tokens: what every OpenAI-compatible server reads (the default for openai-compatible).</summary>
+    MaxTokens,
+    /// <summary>max_completion_tokens: OpenAI's current field (the default for openai).</summary>
+    MaxCompletionTokens,
 }
 
 /// <summary>Model kinds a backend can serve.</summary>

@@ -186,7 +186,8 @@ public static partial class MeshConfigLoader
             MaxRequestBytes: fields.Int("max_request_bytes", defaults.MaxRequestBytes, 1024, 64 * 1024 * 1024),
             MaxMessages: fields.Int("max_messages", defaults.MaxMessages, 1, 100_000),
             DrainTimeout: fields.Duration("drain_timeout", defaults.DrainTimeout, TimeSpan.Zero, TimeSpan.FromHours(1)),
-            DrainNotice: fields.Duration("drain_notice", defaults.DrainNotice, TimeSpan.Zero, TimeSpan.FromMinutes(5)));
+            DrainNotice: fields.Duration("drain_notice", defaults.DrainNotice, TimeSpan.Zero, TimeSpan.FromMinutes(5)),
+            MaxImageBytes: fields.Int("max_image_bytes", defaults.MaxImageBytes, 1024, 64 * 1024 * 1024));
         fields.RejectUnknownKeys();
         return settings;
     }
@@ -317,9 +318,40 @@ public static partial class MeshConfigLoader
             FirstTokenTimeout: fields.Duration("first_token_timeout", TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1)),
             StallTimeout: fields.Duration("stall_timeout", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1)),
             simulated,
-            models.Select(m => m.Config).ToList());
+            models.Select(m => m.Config).ToList(),
+            ReadTokenLimitField(fields, kind));
         fields.RejectUnknownKeys();
         return new(config, fields) { Children = models };
+    }
+
+    /// <summary>max_tokens_field: which request field carries the token limit (OpenAI-style backends only).</summary>
+    private static TokenLimitField ReadTokenLimitField(YamlFields fields, BackendKind kind)
+    {
+        var fallback = kind == BackendKind.OpenAI ? TokenLimitField.MaxCompletionTokens : TokenLimitField.MaxTokens;
+        var text = fields.String("max_tokens_field");
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (kind is not (BackendKind.OpenAI or BackendKind.OpenAICompatible))
+        {
+            fields.Errors.Add(fields.PositionOf("max_tokens_field"), fields.FieldPath("max_tokens_field"),
+                "only openai and openai-compatible backends take max_tokens_field");
+            return fallback;
+        }
+
+        switch (text)
+        {
+            case "max_tokens":
+                return TokenLimitField.MaxTokens;
+            case "max_completion_tokens":
+                return TokenLimitField.MaxCompletionTokens;
+            default:
+                fields.Errors.Add(fields.PositionOf("max_tokens_field"), fields.FieldPath("max_tokens_field"),
+                    $"'{text}' is not a token limit field (use max_tokens, which local servers read, or max_completion_tokens, OpenAI's)");
+                return fallback;
+        }
     }
 
     private static BackendKind ParseKind(string? text, YamlFields fields)

@@ -79,6 +79,7 @@ internal sealed class Forwarder(PeerChannels channels, ForwardedLoad forwarded, 
                     output.Route(frame.Route);
                     break;
                 case ChatResponse.FrameOneofCase.Delta:
+                case ChatResponse.FrameOneofCase.ToolCall:
                     if (firstTokenAt == 0)
                     {
                         firstTokenAt = time.GetTimestamp();

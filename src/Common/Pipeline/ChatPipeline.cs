@@ -123,10 +123,11 @@ internal sealed partial class ChatPipeline(
                     LogAttemptFailed(logger, arrival.RequestId, attempt, candidate.Node, ex.StatusCode, ex.Status.Detail);
                     await BackoffAsync(lifetime.Token).ConfigureAwait(false);
                 }
-                catch (RpcException ex) when (output.Committed && continues && AttemptLedger.Retryable(ex) && !lifetime.IsCancellationRequested)
+                catch (RpcException ex) when (output.Committed && continues && !output.ToolCallBegun && AttemptLedger.Retryable(ex) && !lifetime.IsCancellationRequested)
                 {
                     // After the first token nothing is re-run silently: the next candidate continues from the
-                    // text the client has, and the seam is marked in the stream (DESIGN.md section 7).
+                    // text the client has, and the seam is marked in the stream (DESIGN.md section 7). Only
+                    // text is continued: a tool call cut mid-arguments is never finished by another model.
                     await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
                     LogContinuing(logger, arrival.RequestId, attempt, candidate.Node, output.DeliveredCharacters, ex.Status.Detail);
                     if (!output.SeamPending)
@@ -150,7 +151,7 @@ internal sealed partial class ChatPipeline(
         catch (OperationCanceledException) when (drain.StreamsAborted.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
         {
             throw ledger.Report(new RpcException(new Status(StatusCode.Unavailable,
-                $"'{host.Id}' shut down before the answer was complete (drain bound {snapshot.Server.DrainTimeout.TotalSeconds:0}s reached)")), output.DeliveredCharacters > 0);
+                $"'{host.Id}' shut down before the answer was complete (drain bound {snapshot.Server.DrainTimeout.TotalSeconds:0}s reached)")), output.Delivered);
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
@@ -160,7 +161,7 @@ internal sealed partial class ChatPipeline(
         catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled || !context.CancellationToken.IsCancellationRequested)
         {
             LogFailed(logger, arrival.RequestId, ex.StatusCode, ex.Status.Detail);
-            throw ledger.Report(ex, output.DeliveredCharacters > 0);
+            throw ledger.Report(ex, output.Delivered);
         }
     }
 

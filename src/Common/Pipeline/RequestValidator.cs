@@ -30,20 +30,7 @@ internal static class RequestValidator
             throw Invalid($"messages: {request.Messages.Count} messages exceed this mesh's limit of {limits.MaxMessages} (server.max_messages)");
         }
 
-        for (var i = 0; i < request.Messages.Count; i++)
-        {
-            var message = request.Messages[i];
-            if (message.Role is not (Role.System or Role.User or Role.Assistant))
-            {
-                throw Invalid($"messages[{i}].role: unknown role {message.Role} (use ROLE_SYSTEM, ROLE_USER or ROLE_ASSISTANT)");
-            }
-
-            if (string.IsNullOrWhiteSpace(message.Content))
-            {
-                throw Invalid($"messages[{i}].content: must not be empty");
-            }
-        }
-
+        ChatContentValidator.Validate(request, limits);
         ValidateSampling(request.Sampling);
         ValidateRequirements(request.Requirements);
         ValidateWeights(request.Weights);

@@ -62,10 +62,11 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         var eligible = ArrayPool<Eligible>.Shared.Rent(Math.Max(1, candidates.Count));
         try
         {
-            // The filters apply in order (name, requirements, each policy label, the scope's filters); the
-            // first that leaves nothing names the refusal. The strictest label (or scope filter) is the one
-            // after which no candidate was left.
-            int named = 0, capable = 0, permitted = 0, allowed = 0, cooling = 0, strictestLabel = -1, strictestFilter = -1;
+            // The filters apply in order (name, the features the request needs, requirements, each policy
+            // label, the scope's filters); the first that leaves nothing names the refusal. The strictest
+            // label (or scope filter) is the one after which no candidate was left.
+            var needs = query.Needs ?? [];
+            int named = 0, featured = 0, capable = 0, permitted = 0, allowed = 0, cooling = 0, strictestLabel = -1, strictestFilter = -1;
             for (var i = 0; i < candidates.Count; i++)
             {
                 var candidate = candidates[i];
@@ -75,6 +76,12 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
                 }
 
                 named++;
+                if (!Has(candidate, needs))
+                {
+                    continue;
+                }
+
+                featured++;
                 if (!Meets(candidate, query.Requirements))
                 {
                     continue;
@@ -102,6 +109,11 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
             if (named == 0)
             {
                 throw NotServed(candidates, query);
+            }
+
+            if (featured == 0)
+            {
+                throw LacksFeatures(candidates, query, needs);
             }
 
             if (capable == 0)
@@ -302,6 +314,11 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
             return $"not '{query.Model}'";
         }
 
+        if ((query.Needs ?? []).FirstOrDefault(feature => !RouteCandidate.Contains(candidate.Features, feature)) is { } lacking)
+        {
+            return $"has no '{lacking}' feature, which the request needs";
+        }
+
         if (!Meets(candidate, query.Requirements))
         {
             return "does not meet the requirements";
@@ -338,6 +355,40 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         }
 
         return CandidateScorer.Weights(profile, query.Overrides);
+    }
+
+    private static bool Has(RouteCandidate model, IReadOnlyList<string> features)
+    {
+        for (var i = 0; i < features.Count; i++)
+        {
+            if (!RouteCandidate.Contains(model.Features, features[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The INVALID_ARGUMENT for a request whose content needs a feature no copy of its model has (a model
+    /// without "tools" asked to call tools), naming the field that needs it and the models that have it.
+    /// </summary>
+    private static RpcException LacksFeatures(IReadOnlyList<RouteCandidate> candidates, RouteQuery query, IReadOnlyList<string> needs)
+    {
+        bool Named(RouteCandidate c) => c.Kind == query.Kind && (query.IsAuto || c.Answers(query.Model));
+        var missing = needs.FirstOrDefault(feature => !candidates.Any(c => Named(c) && RouteCandidate.Contains(c.Features, feature)));
+        var what = query.IsAuto ? "no model in reach" : $"no copy of '{query.Model}' in reach";
+        if (missing is null)
+        {
+            return new RpcException(new Status(StatusCode.InvalidArgument,
+                $"{string.Join(", ", needs.Select(ModelFeatures.Field))}: {what} has all of the features the request needs ({string.Join(", ", needs)})"));
+        }
+
+        var having = candidates.Where(c => c.Kind == query.Kind && RouteCandidate.Contains(c.Features, missing)).Select(c => c.Model).Distinct().Order(StringComparer.Ordinal).ToList();
+        return new RpcException(new Status(StatusCode.InvalidArgument,
+            $"{ModelFeatures.Field(missing)}: {what} has the '{missing}' feature, which the request needs ({ModelFeatures.Reason(missing)}); "
+            + (having.Count > 0 ? $"models with it: {string.Join(", ", having)}" : "no model in reach has it")));
     }
 
     private static bool Meets(RouteCandidate model, V1.ModelRequirements? requirements)

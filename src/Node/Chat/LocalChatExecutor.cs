@@ -1,6 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using LlmRouter.Common.Chat;
+using LlmRouter.Common.Configuration;
 using LlmRouter.Node.Admission;
 using LlmRouter.Node.Backends;
 using LlmRouter.Node.Backends.Http;
@@ -85,6 +86,12 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         var client = target.Backend.ChatClient(target.Model);
         var messages = ChatConversion.Messages(request);
         var options = ChatConversion.Options(request, target.Model.UpstreamModel);
+        if (config.Kind is BackendKind.OpenAI or BackendKind.OpenAICompatible)
+        {
+            OpenAIRequestOptions.Apply(options, request, config.MaxTokensField);
+        }
+
+        var toolCalls = new ToolCallDeltas();
 
         using var watchdog = new SilenceWatchdog(time, config.FirstTokenTimeout, config.StallTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, watchdog.Token);
@@ -106,6 +113,19 @@ internal sealed class LocalChatExecutor(TimeProvider time)
                     // The time spent writing to a slow client is not the backend's silence: pause the watchdog.
                     watchdog.Pause();
                     await output.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = text } }, flush: true, cancellationToken).ConfigureAwait(false);
+                    watchdog.Resume();
+                }
+
+                var calls = toolCalls.Read(update);
+                for (var i = 0; i < calls.Count; i++)
+                {
+                    if (firstTokenAt == 0)
+                    {
+                        firstTokenAt = time.GetTimestamp();
+                    }
+
+                    watchdog.Pause();
+                    await output.DeltaAsync(new ChatResponse { ToolCall = calls[i] }, flush: i == calls.Count - 1, cancellationToken).ConfigureAwait(false);
                     watchdog.Resume();
                 }
 

@@ -27,8 +27,10 @@ internal sealed class SimulatedChatClient(
     {
         var conversation = messages.ToList();
         var seed = Seed(conversation, options);
-        // A fixed length (load tests want every answer alike), else one that varies with the conversation.
-        var natural = config.AnswerTokens ?? SimulatedText.NaturalLength(seed);
+        // A fixed length (load tests want every answer alike), else one that varies with the conversation;
+        // tool calls and JSON answers have the length of their text.
+        var answer = SimulatedAnswer.For(conversation, options, seed, config.AnswerTokens);
+        var natural = answer.Length;
         var limit = options?.MaxOutputTokens ?? config.DefaultMaxTokens;
         var count = Math.Min(natural, limit);
         var inputTokens = conversation.Sum(m => SimulatedText.CountTokens(m.Text));
@@ -62,7 +64,7 @@ internal sealed class SimulatedChatClient(
 
                 await PaceAsync(started, index, cancellationToken).ConfigureAwait(false);
                 counters.TokenProduced(cancellationToken.IsCancellationRequested);
-                yield return new ChatResponseUpdate(ChatRole.Assistant, SimulatedText.Token(seed, index))
+                yield return new ChatResponseUpdate(ChatRole.Assistant, [answer.Piece(index)])
                 {
                     ResponseId = responseId,
                     ModelId = modelId,
@@ -81,7 +83,7 @@ internal sealed class SimulatedChatClient(
             Role = ChatRole.Assistant,
             ResponseId = responseId,
             ModelId = modelId,
-            FinishReason = count < natural ? ChatFinishReason.Length : ChatFinishReason.Stop,
+            FinishReason = count < natural ? ChatFinishReason.Length : answer.CallsTools ? ChatFinishReason.ToolCalls : ChatFinishReason.Stop,
             Contents = [new UsageContent(new UsageDetails { InputTokenCount = inputTokens, OutputTokenCount = count, TotalTokenCount = inputTokens + count })],
         };
     }
@@ -114,6 +116,16 @@ internal sealed class SimulatedChatClient(
         {
             seed = SimulatedText.Hash(seed, message.Role.Value);
             seed = SimulatedText.Hash(seed, message.Text);
+            foreach (var content in message.Contents)
+            {
+                // Tool calls and results change the conversation as much as its text does.
+                seed = content switch
+                {
+                    FunctionCallContent call => SimulatedText.Hash(SimulatedText.Hash(seed, call.CallId), call.Name),
+                    FunctionResultContent result => SimulatedText.Hash(SimulatedText.Hash(seed, result.CallId), result.Result?.ToString() ?? ""),
+                    _ => seed,
+                };
+            }
         }
 
         return seed;

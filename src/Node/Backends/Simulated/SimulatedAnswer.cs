@@ -1,0 +1,111 @@
+using System.Text.Json;
+using LlmRouter.Node.Chat;
+using Microsoft.Extensions.AI;
+
+namespace LlmRouter.Node.Backends.Simulated;
+
+/// <summary>
+/// What the simulated model answers, piece by piece (each piece one paced "token"), decided by the
+/// conversation and the options alone, so the same request always gets the same answer:
+/// <list type="bullet">
+/// <item>Tools offered and tool choice not none: it calls a tool, unless the choice is auto and the last
+/// message is a tool result (then it answers in text, so an agent loop ends). It calls the tool the choice
+/// names; else the tools the last user message names (in the order named; only the first when parallel
+/// calls are off); else the first tool. Arguments satisfy the tool's parameters schema
+/// (<see cref="SimulatedJson"/>) and stream in pieces of 8 characters; the call id is derived from the
+/// conversation.</item>
+/// <item>A JSON schema response format: JSON satisfying the schema; JSON mode: an object with an "answer".</item>
+/// <item>Otherwise the deterministic words of <see cref="SimulatedText"/>.</item>
+/// </list>
+/// </summary>
+internal sealed class SimulatedAnswer
+{
+    private const int PieceLength = 8;
+
+    private readonly ulong _seed;
+    private readonly List<AIContent>? _pieces;
+
+    private SimulatedAnswer(ulong seed, int length, List<AIContent>? pieces, bool callsTools)
+    {
+        _seed = seed;
+        Length = length;
+        _pieces = pieces;
+        CallsTools = callsTools;
+    }
+
+    /// <summary>Pieces in the whole answer (before any max_tokens limit).</summary>
+    public int Length { get; }
+
+    /// <summary>The answer is tool calls (finish reason tool_calls).</summary>
+    public bool CallsTools { get; }
+
+    public static SimulatedAnswer For(IReadOnlyList<ChatMessage> conversation, ChatOptions? options, ulong seed, int? fixedLength)
+    {
+        if (ToolsToCall(conversation, options) is { Count: > 0 } tools)
+        {
+            var pieces = new List<AIContent>();
+            for (var i = 0; i < tools.Count; i++)
+            {
+                var callId = $"call_{SimulatedText.Mix(seed + (ulong)i):x16}";
+                var schema = tools[i].JsonSchema.ValueKind == JsonValueKind.Object ? tools[i].JsonSchema.GetRawText() : "{\"type\":\"object\"}";
+                var arguments = SimulatedJson.Instance(schema, SimulatedText.Hash(seed, tools[i].Name));
+                pieces.Add(new ToolCallChunk(i, callId, tools[i].Name, ""));
+                pieces.AddRange(Split(arguments).Select(chunk => new ToolCallChunk(i, null, null, chunk)));
+            }
+
+            return new SimulatedAnswer(seed, pieces.Count, pieces, callsTools: true);
+        }
+
+        if (options?.ResponseFormat is ChatResponseFormatJson json)
+        {
+            var text = json.Schema is { } schema
+                ? SimulatedJson.Instance(schema.GetRawText(), seed)
+                : JsonSerializer.Serialize(new { answer = string.Concat(Enumerable.Range(0, 6).Select(i => SimulatedText.Token(seed, i))) });
+            var pieces = Split(text).Select(chunk => (AIContent)new TextContent(chunk)).ToList();
+            return new SimulatedAnswer(seed, pieces.Count, pieces, callsTools: false);
+        }
+
+        return new SimulatedAnswer(seed, fixedLength ?? SimulatedText.NaturalLength(seed), null, callsTools: false);
+    }
+
+    /// <summary>The piece at <paramref name="index"/>: text, or a piece of a tool call.</summary>
+    public AIContent Piece(int index) => _pieces?[index] ?? new TextContent(SimulatedText.Token(_seed, index));
+
+    private static List<AIFunctionDeclaration> ToolsToCall(IReadOnlyList<ChatMessage> conversation, ChatOptions? options)
+    {
+        var tools = options?.Tools?.OfType<AIFunctionDeclaration>().ToList() ?? [];
+        var mode = options?.ToolMode;
+        if (tools.Count == 0 || mode is NoneChatToolMode)
+        {
+            return [];
+        }
+
+        if (mode is RequiredChatToolMode { RequiredFunctionName: { } named })
+        {
+            return tools.Where(t => t.Name == named).Take(1).ToList();
+        }
+
+        if (mode is not RequiredChatToolMode && conversation.Count > 0 && conversation[^1].Role == ChatRole.Tool)
+        {
+            return [];
+        }
+
+        var asked = conversation.LastOrDefault(m => m.Role == ChatRole.User)?.Text ?? "";
+        var mentioned = tools
+            .Select(tool => (Tool: tool, At: asked.IndexOf(tool.Name, StringComparison.Ordinal)))
+            .Where(t => t.At >= 0)
+            .OrderBy(t => t.At)
+            .Select(t => t.Tool)
+            .ToList();
+        var chosen = mentioned.Count > 0 ? mentioned : [tools[0]];
+        return options?.AllowMultipleToolCalls == false ? chosen.Take(1).ToList() : chosen;
+    }
+
+    private static IEnumerable<string> Split(string text)
+    {
+        for (var at = 0; at < text.Length; at += PieceLength)
+        {
+            yield return text.Substring(at, Math.Min(PieceLength, text.Length - at));
+        }
+    }
+}
