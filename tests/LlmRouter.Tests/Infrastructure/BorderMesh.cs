@@ -156,7 +156,7 @@ internal sealed class BorderMesh : IAsyncDisposable
                 text.AppendLine($"      - id: {node}")
                     .AppendLine($"        listen: https://127.0.0.1:{TestMesh.FreePort()}")
                     .AppendLine("        backends:")
-                    .AppendLine(TestMesh.Backend($"sim-{node}", model, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency));
+                    .AppendLine(TestMesh.Backend($"sim-{node}", model, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency, features: "[tools, json, vision]"));
             }
         }
 

@@ -79,7 +79,7 @@ internal sealed class TestMesh : IAsyncDisposable
     /// <param name="simulated">simulated: settings, one "key: value" per line.</param>
     public static string Backend(
         string id, string model, double quality = 0.5, string simulated = "time_to_first_token: 0ms\ntokens_per_second: 0", string aliases = "[]", double price = 0,
-        int maxConcurrency = 8, int maxQueue = 32)
+        int maxConcurrency = 8, int maxQueue = 32, string features = "[]")
     {
         var settings = string.Join("\n", simulated.Split('\n').Select(line => new string(' ', 14) + line));
         var number = (double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -94,6 +94,7 @@ internal sealed class TestMesh : IAsyncDisposable
                           - id: {{model}}
                             aliases: {{aliases}}
                             quality: {{number(quality)}}
+                            features: {{features}}
                             price: { input_per_million: {{number(price)}}, output_per_million: {{number(price)}} }
             """;
     }

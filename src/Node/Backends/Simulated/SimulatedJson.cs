@@ -16,6 +16,9 @@ internal static class SimulatedJson
 {
     private const int MaxDepth = 12;
 
+    // Below this depth only required properties are written, so a schema that refers to itself ends.
+    private const int OptionalDepth = 3;
+
     private static readonly string[] Words =
     [
         "mesh", "route", "node", "model", "token", "answer", "gossip", "subnet", "border", "stream", "quick", "steady",
@@ -114,7 +117,7 @@ internal static class SimulatedJson
             var index = 0UL;
             foreach (var property in properties)
             {
-                if (!written.Add(property.Name))
+                if ((depth >= OptionalDepth && !required.Contains(property.Name, StringComparer.Ordinal)) || !written.Add(property.Name))
                 {
                     continue;
                 }
@@ -168,12 +171,21 @@ internal static class SimulatedJson
         {
             var min = Int(schema, "minItems") ?? 0;
             var max = Int(schema, "maxItems") ?? int.MaxValue;
-            var prefix = schema.TryGetProperty("prefixItems", out var prefixItems) ? prefixItems.GetArrayLength() : 0;
-            var count = Math.Min(Math.Max(Math.Max(min, prefix), Math.Min(2, max)), Math.Max(max, min));
+            // Draft 2020-12 writes a tuple as prefixItems; drafts 6 to 2019-09 as an array in items.
+            var tuple = schema.TryGetProperty("items", out var items) && items.ValueKind == JsonValueKind.Array;
+            var prefixItems = tuple ? items : schema.TryGetProperty("prefixItems", out var prefixed) ? prefixed : default;
+            var prefix = prefixItems.ValueKind == JsonValueKind.Array ? prefixItems.GetArrayLength() : 0;
+            var rest = tuple ? (schema.TryGetProperty("additionalItems", out var additional) ? additional : default) : items;
+            if (rest.ValueKind == JsonValueKind.False)
+            {
+                max = Math.Min(max, prefix);
+            }
+
+            var count = Math.Min(Math.Max(Math.Max(min, Math.Min(prefix, max)), Math.Min(2, max)), Math.Max(max, min));
             writer.WriteStartArray();
             for (var i = 0; i < count && depth < MaxDepth; i++)
             {
-                var item = i < prefix ? prefixItems[i] : schema.TryGetProperty("items", out var items) ? items : default;
+                var item = i < prefix ? prefixItems[i] : rest;
                 if (item.ValueKind == JsonValueKind.Undefined)
                 {
                     writer.WriteStringValue(Word(seed + (ulong)i));
@@ -231,8 +243,8 @@ internal static class SimulatedJson
 
         private static long Integer(JsonElement schema, ulong seed)
         {
-            var low = (long)Math.Ceiling(Bound(schema, "minimum", "exclusiveMinimum", up: true) ?? 0);
-            var high = (long)Math.Floor(Bound(schema, "maximum", "exclusiveMaximum", up: false) ?? low + 100);
+            var low = (long)Math.Ceiling(Bound(schema, "minimum", "exclusiveMinimum", up: true, step: 1) ?? 0);
+            var high = (long)Math.Floor(Bound(schema, "maximum", "exclusiveMaximum", up: false, step: 1) ?? low + 100);
             var value = high > low ? low + (long)(SimulatedText.Mix(seed) % (ulong)(high - low + 1)) : low;
             if (Double(schema, "multipleOf") is { } step && step >= 1)
             {
@@ -248,23 +260,23 @@ internal static class SimulatedJson
         {
             if (Double(schema, "multipleOf") is { } step && step > 0)
             {
-                var low = Bound(schema, "minimum", "exclusiveMinimum", up: true) ?? 0;
+                var low = Bound(schema, "minimum", "exclusiveMinimum", up: true, step: step) ?? 0;
                 return Math.Ceiling(low / step) * step;
             }
 
-            var min = Bound(schema, "minimum", "exclusiveMinimum", up: true) ?? 0;
-            var max = Bound(schema, "maximum", "exclusiveMaximum", up: false) ?? min + 100;
+            var min = Bound(schema, "minimum", "exclusiveMinimum", up: true, step: 0.001) ?? 0;
+            var max = Bound(schema, "maximum", "exclusiveMaximum", up: false, step: 0.001) ?? min + 100;
             var fraction = (SimulatedText.Mix(seed) % 1000) / 1000.0;
             return Math.Round(min + ((max - min) * fraction), 3) is var value && value >= min && value <= max ? value : min;
         }
 
-        /// <summary>The inclusive bound a schema sets; an exclusive one is moved inward by a small step.</summary>
-        private static double? Bound(JsonElement schema, string inclusive, string exclusive, bool up)
+        /// <summary>The inclusive bound a schema sets; an exclusive one is moved inward by <paramref name="step"/>.</summary>
+        private static double? Bound(JsonElement schema, string inclusive, string exclusive, bool up, double step)
         {
             var bound = Double(schema, inclusive);
             if (Double(schema, exclusive) is { } open)
             {
-                var inward = up ? Math.Floor(open) + 1 : Math.Ceiling(open) - 1;
+                var inward = up ? open + step : open - step;
                 bound = bound is { } b ? (up ? Math.Max(b, inward) : Math.Min(b, inward)) : inward;
             }
 
