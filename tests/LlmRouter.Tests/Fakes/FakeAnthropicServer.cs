@@ -35,8 +35,8 @@ internal sealed class FakeAnthropicServer : FakeProviderServer
 
     private async Task Messages(HttpContext context)
     {
-        var reply = Reply;
         var body = await ReadBody(context);
+        var reply = Limited(Reply, body);
         context.Response.Headers["request-id"] = "req_fake";
         // The API takes the key as x-api-key; the official SDK (13.x) sends it as a bearer token.
         if (RequiredApiKey is { } key
@@ -97,10 +97,24 @@ internal sealed class FakeAnthropicServer : FakeProviderServer
             brokenEvent: "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\n\n",
             closing:
             [
-                Event("content_block_stop", new { type = "content_block_stop", index = 0 }),
-                Event("message_delta", new { type = "message_delta", delta = new { stop_reason = "end_turn", stop_sequence = (string?)null }, usage = new { output_tokens = reply.Tokens.Count } }),
+                Event("message_delta", new { type = "message_delta", delta = new { stop_reason = reply.ToolCall is null ? "end_turn" : "tool_use", stop_sequence = (string?)null }, usage = new { output_tokens = reply.Tokens.Count } }),
                 Event("message_stop", new { type = "message_stop" }),
-            ]);
+            ],
+            afterTokens: ToolUse(reply));
+    }
+
+    /// <summary>The end of the text block, then the tool call as a tool_use block whose input streams as input_json_delta events.</summary>
+    private static List<string> ToolUse(FakeReply reply)
+    {
+        var events = new List<string> { Event("content_block_stop", new { type = "content_block_stop", index = 0 }) };
+        if (reply.ToolCall is { } call)
+        {
+            events.Add(Event("content_block_start", new { type = "content_block_start", index = 1, content_block = new { type = "tool_use", id = call.Id, name = call.Name, input = new { } } }));
+            events.AddRange(call.ArgumentPieces.Select(piece => Event("content_block_delta", new { type = "content_block_delta", index = 1, delta = new { type = "input_json_delta", partial_json = piece } })));
+            events.Add(Event("content_block_stop", new { type = "content_block_stop", index = 1 }));
+        }
+
+        return events;
     }
 
     private static string Event(string name, object payload) => $"event: {name}\ndata: {JsonSerializer.Serialize(payload)}\n\n";

@@ -63,8 +63,8 @@ internal sealed class FakeOpenAIServer : FakeProviderServer
 
     private async Task ChatCompletions(HttpContext context)
     {
-        var reply = Reply;
         var body = await ReadBody(context);
+        var reply = Limited(Reply, body);
         if (await Refused(context, reply))
         {
             return;
@@ -96,8 +96,30 @@ internal sealed class FakeOpenAIServer : FakeProviderServer
             choices = new[] { new { index = 0, delta, logprobs = (object?)null, finish_reason = finish } },
         });
 
-        var closing = new List<string> { Chunk(new { }, "stop") };
-        if (body["stream_options"]?["include_usage"]?.GetValue<bool>() == true)
+        var finish = reply.ToolCall is null ? "stop" : "tool_calls";
+        var afterTokens = new List<string>();
+        if (reply.ToolCall is { } call)
+        {
+            afterTokens.Add(Chunk(new { tool_calls = new[] { new { index = 0, id = call.Id, type = "function", function = new { name = call.Name, arguments = "" } } } }, null));
+            afterTokens.AddRange(call.ArgumentPieces.Select(piece => Chunk(new { tool_calls = new[] { new { index = 0, function = new { arguments = piece } } } }, null)));
+        }
+
+        var closing = new List<string>();
+        if (reply.LocalServerStream)
+        {
+            closing.Add(Event(new
+            {
+                id = "chatcmpl-fake", @object = "chat.completion.chunk", created = Created, model,
+                choices = new[] { new { index = 0, delta = new { }, finish_reason = finish } },
+                usage,
+            }));
+        }
+        else
+        {
+            closing.Add(Chunk(new { }, finish));
+        }
+
+        if (!reply.LocalServerStream && body["stream_options"]?["include_usage"]?.GetValue<bool>() == true)
         {
             closing.Add(Event(new { id = "chatcmpl-fake", @object = "chat.completion.chunk", created = Created, model, choices = Array.Empty<object>(), usage }));
         }
@@ -106,10 +128,11 @@ internal sealed class FakeOpenAIServer : FakeProviderServer
         await StreamAsync(
             context,
             reply,
-            opening: [Chunk(new { role = "assistant", content = "" }, null)],
+            opening: reply.LocalServerStream ? [] : [Chunk(new { role = "assistant", content = "" }, null)],
             tokenEvent: token => Chunk(new { content = token }, null),
             brokenEvent: "data: {\"id\":\"chatcmpl-fake\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\n\n",
-            closing);
+            closing,
+            afterTokens);
     }
 
     private async Task Embeddings(HttpContext context)

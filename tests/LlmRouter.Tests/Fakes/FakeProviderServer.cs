@@ -81,6 +81,12 @@ internal abstract class FakeProviderServer : IAsyncDisposable
 
     protected abstract void Map(WebApplication app);
 
+    /// <summary>The reply as the request's token limit leaves it, when the reply reads one (<see cref="FakeReply.TokenLimitField"/>).</summary>
+    protected static FakeReply Limited(FakeReply reply, JsonNode body) =>
+        reply.TokenLimitField is { } field && body[field] is { } limit
+            ? reply with { Tokens = reply.Tokens.Take(limit.GetValue<int>()).ToList() }
+            : reply;
+
     protected async Task<JsonNode> ReadBody(HttpContext context)
     {
         var body = await JsonNode.ParseAsync(context.Request.Body) ?? new JsonObject();
@@ -114,7 +120,8 @@ internal abstract class FakeProviderServer : IAsyncDisposable
         IEnumerable<string> opening,
         Func<string, string> tokenEvent,
         string brokenEvent,
-        IEnumerable<string> closing)
+        IEnumerable<string> closing,
+        IEnumerable<string>? afterTokens = null)
     {
         var aborted = context.RequestAborted;
         context.Response.ContentType = "text/event-stream";
@@ -153,7 +160,7 @@ internal abstract class FakeProviderServer : IAsyncDisposable
                 index++;
             }
 
-            foreach (var item in closing)
+            foreach (var item in (afterTokens ?? []).Concat(closing))
             {
                 await Send(context, item);
             }

@@ -24,4 +24,22 @@ internal sealed record FakeReply
     public int? StallAfterTokens { get; init; }
 
     public int InputTokens { get; init; } = 7;
+
+    /// <summary>After the text tokens, a tool call streamed as the provider streams it: its start, then each argument piece.</summary>
+    public FakeToolCall? ToolCall { get; init; }
+
+    /// <summary>
+    /// Streams as llama.cpp and other local servers do: no role in the first chunk, and the usage only in the
+    /// last chunk (the one with the finish reason), whether or not the client asked for it (OpenAI only).
+    /// </summary>
+    public bool LocalServerStream { get; init; }
+
+    /// <summary>
+    /// The only request field the fake reads a token limit from (llama.cpp reads max_tokens alone); it then
+    /// sends at most that many tokens. Null: no limit is read.
+    /// </summary>
+    public string? TokenLimitField { get; init; }
 }
+
+/// <summary>A tool call a fake provider streams: its id and name first, then the arguments' JSON text in pieces.</summary>
+internal sealed record FakeToolCall(string Id, string Name, IReadOnlyList<string> ArgumentPieces);

@@ -26,6 +26,7 @@ public sealed class HttpBackendTests
           models:
             - id: qwen
               upstream_model: qwen2.5-7b-instruct
+              features: [tools, json, vision]
             - id: embedder
               upstream_model: text-embedding-3-small
               kind: embedding
@@ -41,6 +42,7 @@ public sealed class HttpBackendTests
           models:
             - id: sonnet
               upstream_model: claude-sonnet-4-5
+              features: [tools, json, vision]
         """;
 
     private static Task<TestNode> Node(string backend) =>
@@ -48,7 +50,8 @@ public sealed class HttpBackendTests
 
     public static TheoryData<string> Providers => ["openai", "anthropic"];
 
-    private static async Task<(FakeProviderServer Server, TestNode Node, string Model)> Start(string provider, string limits = "")
+    /// <summary>A fake provider and a node with one backend on it; <paramref name="limits"/> adds backend settings.</summary>
+    internal static async Task<(FakeProviderServer Server, TestNode Node, string Model)> Start(string provider, string limits = "")
     {
         if (provider == "openai")
         {
