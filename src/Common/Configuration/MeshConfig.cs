@@ -67,7 +67,8 @@ public sealed record GossipSettings(string Preset, int? SuspicionMultiplier = nu
 }
 
 /// <summary>One llm-router-node: where it listens and which backends it reaches itself.</summary>
-public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyList<BackendConfig> Backends);
+/// <param name="HttpListen">Where the node's HTTP ingress (OpenAI and Anthropic APIs) listens; null: no HTTP ingress.</param>
+public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyList<BackendConfig> Backends, Uri? HttpListen = null);
 
 /// <summary>Limits and shutdown behaviour shared by every node of the mesh.</summary>
 /// <param name="MaxImageBytes">Largest image a message may carry (decoded); the request as a whole stays within MaxRequestBytes.</param>

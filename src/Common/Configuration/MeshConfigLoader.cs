@@ -256,9 +256,17 @@ public static partial class MeshConfigLoader
                 $"'{listen}' must name a host and an explicit port and nothing else, for example https://127.0.0.1:7101");
         }
 
+        // The HTTP ingress: https with the node's certificate, or http for loopback or behind a TLS proxy.
+        var httpListen = fields.Url("http_listen", required: false);
+        if (httpListen is not null && (httpListen.IsDefaultPort || httpListen.AbsolutePath != "/"))
+        {
+            fields.Errors.Add(fields.PositionOf("http_listen"), fields.FieldPath("http_listen"),
+                $"'{httpListen}' must name a host and an explicit port and nothing else, for example http://127.0.0.1:8101");
+        }
+
         var backends = fields.MapList("backends", required: true).Select(ReadBackend).ToList();
         fields.RejectUnknownKeys();
-        var config = new NodeConfig(id, pool, listen ?? new Uri("https://invalid:1"), backends.Select(b => b.Config).ToList());
+        var config = new NodeConfig(id, pool, listen ?? new Uri("https://invalid:1"), backends.Select(b => b.Config).ToList(), httpListen);
         return new(config, fields) { Children = backends };
     }
 
@@ -435,6 +443,13 @@ public static partial class MeshConfigLoader
         var nodes = pools.SelectMany(p => p.Children).Cast<Located<NodeConfig>>().ToList();
         ReportDuplicates(nodes, n => n.Config.Id, "id", "node id", errors);
         ReportDuplicates(nodes, n => n.Config.Listen.Authority.ToLowerInvariant(), "listen", "listen address", errors);
+        var httpListens = nodes.Where(n => n.Config.HttpListen is not null).ToList();
+        ReportDuplicates(httpListens, n => n.Config.HttpListen!.Authority.ToLowerInvariant(), "http_listen", "HTTP listen address", errors);
+        foreach (var node in httpListens.Where(n => nodes.Any(other => other.Config.Listen.Authority.Equals(n.Config.HttpListen!.Authority, StringComparison.OrdinalIgnoreCase))))
+        {
+            errors.Add(node.Fields.PositionOf("http_listen"), node.Fields.FieldPath("http_listen"),
+                $"{node.Config.HttpListen!.Authority} is a node's gRPC listen address; the HTTP ingress needs a port of its own");
+        }
         foreach (var node in nodes)
         {
             var backends = node.Children.Cast<Located<BackendConfig>>().ToList();

@@ -45,6 +45,34 @@ public static class MeshKestrel
         }
     }
 
+    /// <summary>
+    /// The HTTP ingress listener (<c>http_listen</c>): HTTP/1.1 (and HTTP/2 by ALPN under TLS), plain for an
+    /// http URL, TLS with the node's certificate and an optional client certificate for https. Its
+    /// connections are tagged, so only the ingress answers them and it answers nothing else.
+    /// </summary>
+    public static void ListenIngress(KestrelServerOptions kestrel, Uri listen, HttpsConnectionAdapterOptions? tls, string pool)
+    {
+        var seat = new ListenerSeat(pool);
+        var ingress = new Ingress.IngressListener(pool);
+        foreach (var address in AddressesOf(listen.Host))
+        {
+            kestrel.Listen(address, listen.Port, endpoint =>
+            {
+                endpoint.Protocols = tls is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2;
+                endpoint.Use(next => connection =>
+                {
+                    connection.Features.Set(seat);
+                    connection.Features.Set(ingress);
+                    return next(connection);
+                });
+                if (tls is not null)
+                {
+                    endpoint.UseHttps(tls);
+                }
+            });
+        }
+    }
+
     private static IEnumerable<IPAddress> AddressesOf(string host)
     {
         if (IPAddress.TryParse(host.Trim('[', ']'), out var address))

@@ -128,9 +128,20 @@ internal static class RouterHosting
         }
     }
 
-    /// <summary>Maps the services every host serves.</summary>
+    /// <summary>The HTTP ingress listener of a host with one seat (a node), presenting that seat's certificate under https.</summary>
+    public static void ListenForIngress(KestrelServerOptions kestrel, Uri listen)
+    {
+        var seat = kestrel.ApplicationServices.GetRequiredService<IRouterHost>().Seats[0];
+        var trust = kestrel.ApplicationServices.GetRequiredService<MeshTrust>();
+        var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(MeshTls));
+        var tls = listen.Scheme == Uri.UriSchemeHttps ? MeshTls.Options(seat.Certificate, trust, logger) : null;
+        MeshKestrel.ListenIngress(kestrel, listen, tls, seat.Name);
+    }
+
+    /// <summary>Maps the services every host serves; connections of an HTTP ingress listener go to the ingress alone.</summary>
     public static WebApplication MapRouterServices(this WebApplication app)
     {
+        app.UseMiddleware<Ingress.HttpIngress>();
         app.UseMiddleware<RequestSizeLimit>(app.Services.GetRequiredService<RequestSizeSettings>().MaxRequestBytes);
         app.UseRouting();
         app.MapGrpcService<RouterService>();

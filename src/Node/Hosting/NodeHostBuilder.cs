@@ -24,6 +24,11 @@ internal static class NodeHostBuilder
         var trust = new MeshTrust(store.LoadCertificate(CertificateStore.CaName), mesh.Name);
         var builder = RouterHosting.CreateBuilder("llm-router-node", mesh, node.Id, launch.MinimumLogLevel, launch.JsonLogs, launch.Lifetime);
         builder.Services.AddLlmRouterNode(launch, node, trust, store);
+        if ((launch.HttpListenOverride ?? node.HttpListen) is { } httpListen)
+        {
+            builder.WebHost.ConfigureKestrel(kestrel => RouterHosting.ListenForIngress(kestrel, httpListen));
+        }
+
         return builder.Build().MapRouterServices();
     }
 

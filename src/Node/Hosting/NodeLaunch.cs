@@ -8,6 +8,9 @@ internal sealed record NodeLaunch(MeshConfig Mesh, string NodeId, bool JsonLogs)
     /// <summary>Overrides the listen address (tests listen on port 0).</summary>
     public Uri? ListenOverride { get; init; }
 
+    /// <summary>Overrides the HTTP ingress address (tests pick a free port).</summary>
+    public Uri? HttpListenOverride { get; init; }
+
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>The source of chance of everything in the node (tests fix it).</summary>

@@ -1,0 +1,198 @@
+using System.Text.Json;
+using Grpc.Core;
+using LlmRouter.V1;
+using Microsoft.AspNetCore.Http;
+
+namespace LlmRouter.Common.Ingress.Anthropic;
+
+/// <summary>
+/// The pipeline's answer frames as Anthropic's Messages SSE events, in its order: message_start, then for
+/// each block of the answer content_block_start, its content_block_delta events (text_delta, or
+/// input_json_delta for a tool_use block) and content_block_stop, then message_delta with the stop reason
+/// and usage, and message_stop. A block opens when its first delta arrives, so nothing waits for the next.
+/// </summary>
+internal sealed class AnthropicMessageStream(HttpResponse response) : IServerStreamWriter<ChatResponse>
+{
+    private readonly SseWriter _sse = new(response);
+    private int _block = -1;
+    private bool _blockOpen;
+    private uint? _callIndex;
+
+    public WriteOptions? WriteOptions { get; set; }
+
+    public bool Started { get; private set; }
+
+    public Task WriteAsync(ChatResponse message) => WriteAsync(message, CancellationToken.None);
+
+    public async Task WriteAsync(ChatResponse message, CancellationToken cancellationToken)
+    {
+        switch (message.FrameCase)
+        {
+            case ChatResponse.FrameOneofCase.Route:
+                Start(message.Route);
+                break;
+            case ChatResponse.FrameOneofCase.Delta:
+                Text(message.Delta.Text);
+                break;
+            case ChatResponse.FrameOneofCase.ToolCall:
+                ToolUse(message.ToolCall);
+                break;
+            case ChatResponse.FrameOneofCase.Completed:
+                Complete(message.Completed);
+                break;
+        }
+
+        if ((WriteOptions?.Flags & WriteFlags.BufferHint) == 0 || message.FrameCase == ChatResponse.FrameOneofCase.Completed)
+        {
+            await _sse.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>An error after the stream began: Anthropic's error event.</summary>
+    public async Task FailAsync(int status, string message, CancellationToken cancellationToken)
+    {
+        _sse.Event("error", json => AnthropicShapes.Error(json, status, message));
+        await _sse.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void Start(RouteInfo route)
+    {
+        Started = true;
+        IngressRouting.SetRoute(response, route);
+        response.Headers["request-id"] = route.RequestId;
+        _sse.Start();
+        _sse.Event("message_start", json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("type", "message_start");
+            json.WriteStartObject("message");
+            json.WriteString("id", $"msg_{route.RequestId}");
+            json.WriteString("type", "message");
+            json.WriteString("role", "assistant");
+            json.WriteStartArray("content");
+            json.WriteEndArray();
+            json.WriteString("model", route.Model);
+            json.WriteNull("stop_reason");
+            json.WriteNull("stop_sequence");
+            // The usage is known only when the answer ends; message_delta carries it.
+            AnthropicShapes.Usage(json, null);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        });
+    }
+
+    private void Text(string text)
+    {
+        if (!_blockOpen || _callIndex is not null)
+        {
+            Open(json =>
+            {
+                json.WriteString("type", "text");
+                json.WriteString("text", "");
+            });
+            _callIndex = null;
+        }
+
+        Delta(json =>
+        {
+            json.WriteString("type", "text_delta");
+            json.WriteString("text", text);
+        });
+    }
+
+    private void ToolUse(ToolCallDelta call)
+    {
+        if (!_blockOpen || _callIndex != call.Index)
+        {
+            Open(json =>
+            {
+                json.WriteString("type", "tool_use");
+                json.WriteString("id", call.Id);
+                json.WriteString("name", call.Name);
+                json.WriteStartObject("input");
+                json.WriteEndObject();
+            });
+            _callIndex = call.Index;
+        }
+
+        if (call.Arguments.Length > 0)
+        {
+            Delta(json =>
+            {
+                json.WriteString("type", "input_json_delta");
+                json.WriteString("partial_json", call.Arguments);
+            });
+        }
+    }
+
+    private void Complete(ChatCompleted completed)
+    {
+        Close();
+        _sse.Event("message_delta", json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("type", "message_delta");
+            json.WriteStartObject("delta");
+            json.WriteString("stop_reason", AnthropicShapes.StopReason(completed.FinishReason));
+            json.WriteNull("stop_sequence");
+            json.WriteEndObject();
+            AnthropicShapes.Usage(json, completed.Usage);
+            json.WriteStartObject("x_llmrouter");
+            json.WriteString("hops", IngressRouting.DescribeHops(completed.Hops));
+            json.WriteBoolean("continued", completed.Continued);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        });
+        _sse.Event("message_stop", json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("type", "message_stop");
+            json.WriteEndObject();
+        });
+    }
+
+    private void Open(Action<Utf8JsonWriter> block)
+    {
+        Close();
+        _block++;
+        _blockOpen = true;
+        _sse.Event("content_block_start", json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("type", "content_block_start");
+            json.WriteNumber("index", _block);
+            json.WriteStartObject("content_block");
+            block(json);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        });
+    }
+
+    private void Delta(Action<Utf8JsonWriter> delta) => _sse.Event("content_block_delta", json =>
+    {
+        json.WriteStartObject();
+        json.WriteString("type", "content_block_delta");
+        json.WriteNumber("index", _block);
+        json.WriteStartObject("delta");
+        delta(json);
+        json.WriteEndObject();
+        json.WriteEndObject();
+    });
+
+    private void Close()
+    {
+        if (!_blockOpen)
+        {
+            return;
+        }
+
+        _blockOpen = false;
+        _sse.Event("content_block_stop", json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("type", "content_block_stop");
+            json.WriteNumber("index", _block);
+            json.WriteEndObject();
+        });
+    }
+}
