@@ -2,13 +2,25 @@
 # Runs every check of the project: buf lint of protos/, then the whole test suite (unit, functional on
 # real Kestrel hosts over mutual TLS, a Python grpcio client generated from protos/, and the integrator
 # scenarios on real network namespaces, which need root and iproute2).
-# Tools the tests need are installed first when missing: buf (npm) and, as root, protoc, the gRPC
-# Python plugin, grpcio and iproute2 (Debian packages).
+# Tools the tests need are installed first when missing: nodejs and npm (as root, Debian), buf and the
+# official openai and @anthropic-ai/sdk packages (npm), and, as root, protoc, the gRPC Python plugin,
+# grpcio and iproute2 (Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 BUF_VERSION=1.75.0
 DEBIAN_PACKAGES=(protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf iproute2)
+
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "== installing nodejs and npm (apt)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "missing npm (for buf and the OpenAI and Anthropic SDK tests): run 'sudo apt-get install nodejs npm'" >&2
+    exit 1
+  fi
+fi
 
 if ! command -v buf >/dev/null 2>&1; then
   echo "== installing buf $BUF_VERSION (npm @bufbuild/buf) into .ci/tools"
@@ -26,6 +38,11 @@ if ! command -v protoc >/dev/null 2>&1 || ! command -v grpc_python_plugin >/dev/
     echo "missing protoc, grpc_python_plugin, python3 grpcio or ip: run 'sudo apt-get install ${DEBIAN_PACKAGES[*]}'" >&2
     exit 1
   fi
+fi
+
+if [ ! -d tests/clients/node/node_modules ]; then
+  echo "== installing the official openai and @anthropic-ai/sdk npm packages (tests/clients/node)"
+  npm ci --silent --no-audit --no-fund --prefix tests/clients/node >/dev/null
 fi
 
 echo "== buf lint"

@@ -155,6 +155,7 @@ internal sealed class BorderMesh : IAsyncDisposable
             {
                 text.AppendLine($"      - id: {node}")
                     .AppendLine($"        listen: https://127.0.0.1:{TestMesh.FreePort()}")
+                    .AppendLine($"        http_listen: http://127.0.0.1:{TestMesh.FreePort()}")
                     .AppendLine("        backends:")
                     .AppendLine(TestMesh.Backend($"sim-{node}", model, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency, features: "[tools, json, vision]"));
             }

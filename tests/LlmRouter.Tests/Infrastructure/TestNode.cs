@@ -35,6 +35,9 @@ internal sealed class TestNode : IAsyncDisposable
 
     public Uri Address { get; }
 
+    /// <summary>The base URL of the node's HTTP ingress (OpenAI and Anthropic APIs), when it has one.</summary>
+    public Uri? IngressAddress { get; private init; }
+
     public GrpcChannel Channel { get; }
 
     public string ConfigPath => Mesh.SourcePath;
@@ -53,30 +56,36 @@ internal sealed class TestNode : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     /// <summary>Writes the mesh file and certificates to a new directory and starts one node of it on a free port.</summary>
-    public static async Task<TestNode> StartAsync(string yaml, string nodeId = "n1", Func<string, string?>? environment = null)
+    /// <param name="httpIngress">Also listen for the HTTP ingress, on a free loopback port.</param>
+    public static async Task<TestNode> StartAsync(string yaml, string nodeId = "n1", Func<string, string?>? environment = null, bool httpIngress = false)
     {
         var directory = Directory.CreateTempSubdirectory("llmrouter-test-");
         var path = Path.Combine(directory.FullName, "mesh.yaml");
         await File.WriteAllTextAsync(path, yaml);
         var mesh = MeshConfigLoader.Load(path);
         new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
-        return await StartAsync(mesh, nodeId, directory, new Uri("https://127.0.0.1:0"), environment);
+        return await StartCoreAsync(mesh, nodeId, directory, new Uri("https://127.0.0.1:0"), environment,
+            httpIngress ? new Uri($"http://127.0.0.1:{TestMesh.FreePort()}") : null);
     }
 
     /// <summary>Starts one node of an existing mesh file on its configured address (certificates must exist).</summary>
     public static Task<TestNode> StartAsync(MeshConfig mesh, string nodeId, DirectoryInfo? owned = null, Uri? listen = null, Func<string, string?>? environment = null) =>
-        StartCoreAsync(mesh, nodeId, owned, listen, environment);
+        StartCoreAsync(mesh, nodeId, owned, listen, environment, null);
 
-    private static async Task<TestNode> StartCoreAsync(MeshConfig mesh, string nodeId, DirectoryInfo? owned, Uri? listen, Func<string, string?>? environment)
+    private static async Task<TestNode> StartCoreAsync(MeshConfig mesh, string nodeId, DirectoryInfo? owned, Uri? listen, Func<string, string?>? environment, Uri? httpListen)
     {
         var app = NodeHostBuilder.Build(new NodeLaunch(mesh, nodeId, JsonLogs: false)
         {
             ListenOverride = listen,
+            HttpListenOverride = httpListen,
             Environment = environment ?? (_ => null),
         });
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new TestNode(app, owned, mesh, new Uri(address));
+        var ingress = httpListen ?? mesh.FindNode(nodeId)?.HttpListen;
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+            .Select(a => new Uri(a))
+            .First(a => a.Port != ingress?.Port);
+        return new TestNode(app, owned, mesh, address) { IngressAddress = ingress };
     }
 
     /// <summary>Waits until this node knows, through gossip, at least <paramref name="copies"/> copies of a model in its pool.</summary>
