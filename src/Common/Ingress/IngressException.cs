@@ -8,5 +8,6 @@ internal sealed class IngressException(int status, string message, string? param
 
     public string? Param { get; } = param;
 
-    public static IngressException Invalid(string param, string message) => new(400, $"{param}: {message}", param);
+    /// <summary>A 400 naming the field; the body as a whole is no field (param stays null).</summary>
+    public static IngressException Invalid(string param, string message) => new(400, $"{param}: {message}", param == "body" ? null : param);
 }

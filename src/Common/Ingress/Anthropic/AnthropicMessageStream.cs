@@ -42,7 +42,10 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IServerStr
                 break;
         }
 
-        if ((WriteOptions?.Flags & WriteFlags.BufferHint) == 0 || message.FrameCase == ChatResponse.FrameOneofCase.Completed)
+        // BufferHint: the next frame follows at once and its flush carries both (StreamWrites); otherwise every
+        // frame goes out now, so each token reaches the client as the backend yields it.
+        var buffered = WriteOptions is { } options && (options.Flags & WriteFlags.BufferHint) != 0;
+        if (!buffered || message.FrameCase == ChatResponse.FrameOneofCase.Completed)
         {
             await _sse.FlushAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -290,7 +290,13 @@ internal static class OpenAIChatReader
     /// reads the field it sent: "sampling.temperature" is "temperature", "tools[0].parameters_json" is
     /// "tools[0].function.parameters", "messages[1].parts[0].image" is "messages[1].content[0].image_url".
     /// </summary>
-    public static string FieldName(string routerPath) => routerPath
+    public static string FieldName(string routerPath)
+    {
+        var name = Renamed(routerPath);
+        return name.EndsWith(".image", StringComparison.Ordinal) ? name + "_url" : name;
+    }
+
+    private static string Renamed(string routerPath) => routerPath
         .Replace("sampling.", "", StringComparison.Ordinal)
         .Replace(".parameters_json", ".function.parameters", StringComparison.Ordinal)
         .Replace(".arguments_json", ".function.arguments", StringComparison.Ordinal)
@@ -300,6 +306,5 @@ internal static class OpenAIChatReader
         .Replace(".image.data", ".image_url.url", StringComparison.Ordinal)
         .Replace(".image.url", ".image_url.url", StringComparison.Ordinal)
         .Replace(".image.media_type", ".image_url.url", StringComparison.Ordinal)
-        .Replace(".image.detail", ".image_url.detail", StringComparison.Ordinal)
-        .Replace(".image", ".image_url", StringComparison.Ordinal);
+        .Replace(".image.detail", ".image_url.detail", StringComparison.Ordinal);
 }
