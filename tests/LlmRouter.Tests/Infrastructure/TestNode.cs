@@ -57,7 +57,8 @@ internal sealed class TestNode : IAsyncDisposable
 
     /// <summary>Writes the mesh file and certificates to a new directory and starts one node of it on a free port.</summary>
     /// <param name="httpIngress">Also listen for the HTTP ingress, on a free loopback port.</param>
-    public static async Task<TestNode> StartAsync(string yaml, string nodeId = "n1", Func<string, string?>? environment = null, bool httpIngress = false)
+    /// <param name="ingressTls">Serve the ingress over TLS with the node's certificate (https) instead of plain http.</param>
+    public static async Task<TestNode> StartAsync(string yaml, string nodeId = "n1", Func<string, string?>? environment = null, bool httpIngress = false, bool ingressTls = false)
     {
         var directory = Directory.CreateTempSubdirectory("llmrouter-test-");
         var path = Path.Combine(directory.FullName, "mesh.yaml");
@@ -65,7 +66,7 @@ internal sealed class TestNode : IAsyncDisposable
         var mesh = MeshConfigLoader.Load(path);
         new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
         return await StartCoreAsync(mesh, nodeId, directory, new Uri("https://127.0.0.1:0"), environment,
-            httpIngress ? new Uri($"http://127.0.0.1:{TestMesh.FreePort()}") : null);
+            httpIngress ? new Uri($"{(ingressTls ? "https" : "http")}://127.0.0.1:{TestMesh.FreePort()}") : null);
     }
 
     /// <summary>Starts one node of an existing mesh file on its configured address (certificates must exist).</summary>

@@ -171,6 +171,44 @@ public sealed class HttpIngressTests
     }
 
     [Fact]
+    public async Task Https_NodeCertificateFromTheMeshCa_AnswersWithAndWithoutAClientCertificate()
+    {
+        await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(MeshYaml.Simulated()), httpIngress: true, ingressTls: true);
+        var store = new LlmRouter.Common.Identity.CertificateStore(node.Mesh.CertificatesDirectory);
+        var ca = store.LoadCertificate(LlmRouter.Common.Identity.CertificateStore.CaName);
+        HttpClient Client(bool presentCertificate)
+        {
+            var handler = new HttpClientHandler
+            {
+                ServerCertificateCustomValidationCallback = (_, certificate, chain, _) =>
+                {
+                    chain!.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(ca);
+                    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                    return chain.Build(certificate!);
+                },
+            };
+            if (presentCertificate)
+            {
+                handler.ClientCertificates.Add(store.LoadWithKey(LlmRouter.Common.Identity.CertificateStore.ClientName));
+            }
+
+            return new HttpClient(handler);
+        }
+
+        foreach (var present in new[] { false, true })
+        {
+            using var client = Client(present);
+            using var response = await client.PostAsync(new Uri(node.IngressAddress!, "/v1/chat/completions"),
+                Json("""{"model":"sim-model","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}"""));
+
+            Assert.Equal("https", node.IngressAddress!.Scheme);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("sim-model", JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("model").GetString());
+        }
+    }
+
+    [Fact]
     public async Task UnknownPathAndMethod_404And405InOpenAIsShape()
     {
         await using var node = await Node();

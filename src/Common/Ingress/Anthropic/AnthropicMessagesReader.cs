@@ -10,7 +10,7 @@ internal sealed record AnthropicMessages(ChatRequest Request, bool Stream);
 /// <summary>
 /// Reads an Anthropic Messages request (as Anthropic's API reference defines it) into the Router API's
 /// ChatRequest: the system prompt, messages of text, image, tool_use and tool_result blocks, sampling,
-/// tools and tool choice, and output_format for JSON. A user message's tool_result blocks become tool
+/// tools and tool choice, and output_config.format (or the beta's output_format) for JSON. A user message's tool_result blocks become tool
 /// messages (the Router API's shape) ahead of the rest of that message. A block or tool type the mesh
 /// cannot carry, a field of the wrong type and an unknown field are refused with 400 naming the field.
 /// </summary>
@@ -78,7 +78,15 @@ internal static class AnthropicMessagesReader
                     ToolChoiceOf(value, request);
                     break;
                 case "output_format":
-                    request.ResponseFormat = Format(value);
+                    request.ResponseFormat = Format(value, "output_format");
+                    break;
+                case "output_config":
+                    // Structured output as generally available: output_config.format (output_format was the beta's).
+                    if (JsonRead.Optional(JsonRead.Object(value, name), "format") is { } format)
+                    {
+                        request.ResponseFormat = Format(format, "output_config.format");
+                    }
+
                     break;
                 default:
                     throw IngressException.Invalid(name, "unknown field: this API takes the fields of Anthropic's Messages API");
@@ -241,12 +249,12 @@ internal static class AnthropicMessagesReader
         }
     }
 
-    private static ResponseFormat Format(JsonElement value)
+    private static ResponseFormat Format(JsonElement value, string path)
     {
-        JsonRead.Object(value, "output_format");
-        var type = JsonRead.String(JsonRead.Required(value, "type", "output_format"), "output_format.type");
+        JsonRead.Object(value, path);
+        var type = JsonRead.String(JsonRead.Required(value, "type", path), $"{path}.type");
         return type == "json_schema"
-            ? new ResponseFormat { JsonSchema = new JsonSchemaFormat { SchemaJson = JsonRead.ObjectText(JsonRead.Required(value, "schema", "output_format"), "output_format.schema") } }
-            : throw IngressException.Invalid("output_format.type", $"'{type}' is not an output format (use json_schema)");
+            ? new ResponseFormat { JsonSchema = new JsonSchemaFormat { SchemaJson = JsonRead.ObjectText(JsonRead.Required(value, "schema", path), $"{path}.schema") } }
+            : throw IngressException.Invalid($"{path}.type", $"'{type}' is not an output format (use json_schema)");
     }
 }

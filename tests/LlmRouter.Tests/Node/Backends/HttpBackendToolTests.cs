@@ -79,6 +79,37 @@ public sealed class HttpBackendToolTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Chat_ImageAndJsonSchema_ReachTheProviderInItsOwnShape(string provider)
+    {
+        var (server, node, model) = await HttpBackendTests.Start(provider);
+        await using var _ = server;
+        await using var __ = node;
+        byte[] png = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3];
+        var request = Ask(model, "what is in this picture?");
+        request.Messages[0].Parts.Add(new ContentPart { Image = new ImageInput { Data = Google.Protobuf.ByteString.CopyFrom(png), MediaType = "image/png" } });
+        request.ResponseFormat = new ResponseFormat { JsonSchema = new JsonSchemaFormat { Name = "report", SchemaJson = WeatherSchema } };
+
+        await ReadAll(node.Router.Chat(request));
+
+        var body = server.Requests[^1];
+        var parts = body["messages"]![0]!["content"]!.AsArray();
+        if (provider == "openai")
+        {
+            Assert.Equal("data:image/png;base64," + Convert.ToBase64String(png), parts.Single(p => p!["type"]!.GetValue<string>() == "image_url")!["image_url"]!["url"]!.GetValue<string>());
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(WeatherSchema), body["response_format"]!["json_schema"]!["schema"]));
+        }
+        else
+        {
+            var source = parts.Single(p => p!["type"]!.GetValue<string>() == "image")!["source"]!;
+            Assert.Equal("image/png", source["media_type"]!.GetValue<string>());
+            Assert.Equal(Convert.ToBase64String(png), source["data"]!.GetValue<string>());
+            Assert.Equal("json_schema", body["output_config"]!["format"]!["type"]!.GetValue<string>());
+            Assert.Equal("string", body["output_config"]!["format"]!["schema"]!["properties"]!["city"]!["type"]!.GetValue<string>());
+        }
+    }
+
     [Fact]
     public async Task Chat_OpenAICompatible_ToolsSchemaAndChoiceGoOutAsTheClientWroteThem()
     {
