@@ -33,25 +33,33 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     /// <summary>Starts <c>dotnet ASSEMBLY arguments</c> with an assembly built next to this benchmark.</summary>
     /// <param name="core">Pins the process to this CPU (taskset), so a load driver on the other cores does not preempt it.</param>
-    public static ChildProcess Start(string assembly, int? core, params string[] arguments)
+    public static ChildProcess Start(string assembly, int? core, params string[] arguments) =>
+        StartProgram("dotnet", core, null, [Path.Combine(AppContext.BaseDirectory, assembly), .. arguments]);
+
+    /// <summary>Starts any program (a peer gateway, nginx) the same way: pinned to a core when one is given, its output kept.</summary>
+    public static ChildProcess StartProgram(string program, int? core, string? workingDirectory, params string[] arguments)
     {
-        var start = new ProcessStartInfo(core is null ? "dotnet" : "taskset") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(core is null ? program : "taskset") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (workingDirectory is not null)
+        {
+            start.WorkingDirectory = workingDirectory;
+        }
+
         if (core is { } cpu)
         {
             start.ArgumentList.Add("-c");
             start.ArgumentList.Add(cpu.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            start.ArgumentList.Add("dotnet");
+            start.ArgumentList.Add(program);
         }
 
         // The GC the node and integrator ship with (workstation, concurrent), for every process alike.
         start.Environment["DOTNET_gcServer"] = "0";
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {assembly}");
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {program}");
         var child = new ChildProcess(process);
         process.OutputDataReceived += (_, e) => child.Append(e.Data);
         process.ErrorDataReceived += (_, e) => child.Append(e.Data);

@@ -8,6 +8,7 @@ using LlmRouter.Benchmarks;
 // llmrouter-bench capacity       paced streams held by one node, and its memory idle and with 1000 streams
 // llmrouter-bench convergence    five node processes: join, crash detection and rejoin times
 // llmrouter-bench micro          hot paths through BenchmarkDotNet, with allocations
+// llmrouter-bench peers          our HTTP ingress beside Portkey and nginx, in front of one mock OpenAI server
 var code = args switch
 {
     [] or ["all"] => await AllAsync(),
@@ -17,6 +18,8 @@ var code = args switch
     ["capacity"] => await CapacityBenchmark.RunAsync(),
     ["convergence"] => await ConvergenceBenchmark.RunAsync(),
     ["micro"] => MicroBenchmark.Run(),
+    ["peers"] => await PeerBenchmark.RunAsync(),
+    ["serve-openai-mock", var port] => await OpenAIMock.ServeAsync(int.Parse(port, CultureInfo.InvariantCulture)),
     ["serve-echo", var certificates, var member, var port] => await EchoServer.ServeAsync(certificates, member, int.Parse(port, CultureInfo.InvariantCulture)),
     _ => Usage(),
 };
@@ -34,6 +37,7 @@ static async Task<int> AllAsync()
         StreamBenchmark.RunAsync,
         CapacityBenchmark.RunAsync,
         ConvergenceBenchmark.RunAsync,
+        PeerBenchmark.RunAsync,
         () => Task.FromResult(MicroBenchmark.Run()),
         () => Task.FromResult(GossipBenchmark.Run([])),
     })
@@ -50,6 +54,6 @@ static async Task<int> AllAsync()
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: llmrouter-bench [all | gossip [N ...] | node | streams | capacity | convergence | micro]");
+    Console.Error.WriteLine("usage: llmrouter-bench [all | gossip [N ...] | node | streams | capacity | convergence | peers | micro]");
     return 2;
 }
