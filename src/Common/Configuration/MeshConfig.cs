@@ -72,12 +72,14 @@ public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyLis
 
 /// <summary>Limits and shutdown behaviour shared by every node of the mesh.</summary>
 /// <param name="MaxImageBytes">Largest image a message may carry (decoded); the request as a whole stays within MaxRequestBytes.</param>
+/// <param name="MaxSchemaBytes">Largest JSON Schema (a tool's parameters, a response format) a request may carry, in characters.</param>
 public sealed record ServerSettings(
     int MaxRequestBytes,
     int MaxMessages,
     TimeSpan DrainTimeout,
     TimeSpan DrainNotice,
-    int MaxImageBytes = 5 * 1024 * 1024)
+    int MaxImageBytes = 5 * 1024 * 1024,
+    int MaxSchemaBytes = 64 * 1024)
 {
     public static ServerSettings Default { get; } = new(
         MaxRequestBytes: 4 * 1024 * 1024,

@@ -187,7 +187,8 @@ public static partial class MeshConfigLoader
             MaxMessages: fields.Int("max_messages", defaults.MaxMessages, 1, 100_000),
             DrainTimeout: fields.Duration("drain_timeout", defaults.DrainTimeout, TimeSpan.Zero, TimeSpan.FromHours(1)),
             DrainNotice: fields.Duration("drain_notice", defaults.DrainNotice, TimeSpan.Zero, TimeSpan.FromMinutes(5)),
-            MaxImageBytes: fields.Int("max_image_bytes", defaults.MaxImageBytes, 1024, 64 * 1024 * 1024));
+            MaxImageBytes: fields.Int("max_image_bytes", defaults.MaxImageBytes, 1024, 64 * 1024 * 1024),
+            MaxSchemaBytes: fields.Int("max_schema_bytes", defaults.MaxSchemaBytes, 256, 4 * 1024 * 1024));
         fields.RejectUnknownKeys();
         return settings;
     }
@@ -262,6 +263,11 @@ public static partial class MeshConfigLoader
         {
             fields.Errors.Add(fields.PositionOf("http_listen"), fields.FieldPath("http_listen"),
                 $"'{httpListen}' must name a host and an explicit port and nothing else, for example http://127.0.0.1:8101");
+        }
+        else if (httpListen is { Scheme: "http" } && !httpListen.IsLoopback)
+        {
+            fields.Errors.Add(fields.PositionOf("http_listen"), fields.FieldPath("http_listen"),
+                $"'{httpListen}': plain http is served on loopback only (a TLS proxy on the same host); on another address use https, which serves the node's certificate");
         }
 
         var backends = fields.MapList("backends", required: true).Select(ReadBackend).ToList();

@@ -7,6 +7,7 @@ using LlmRouter.Common.Routing;
 using LlmRouter.V1;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
 
 namespace LlmRouter.Common.Ingress;
 
@@ -18,7 +19,8 @@ namespace LlmRouter.Common.Ingress;
 /// began is the provider's error event. A client that closes its connection cancels the backend at once
 /// (the pipeline runs on the request's abort token); every token is flushed as the backend yields it.
 /// </summary>
-internal sealed class HttpIngress(RequestDelegate next, ChatPipeline pipeline, EmbedPipeline embed, IRouterHost host, CandidateSource candidates, TimeProvider time)
+internal sealed partial class HttpIngress(
+    RequestDelegate next, ChatPipeline pipeline, EmbedPipeline embed, IRouterHost host, CandidateSource candidates, TimeProvider time, ILogger<HttpIngress> logger)
 {
     private const string ChatCompletions = "/v1/chat/completions";
     private const string Messages = "/v1/messages";
@@ -83,6 +85,12 @@ internal sealed class HttpIngress(RequestDelegate next, ChatPipeline pipeline, E
             var param = anthropic ? null : IngressStatus.FieldOf(detail);
             await RefuseAsync(context, anthropic, IngressStatus.Of(ex), detail, param).ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A bug, not a refusal: the client still gets the provider's error shape (or error event), never an empty 500.
+            LogFailed(logger, request.Method, request.Path.Value ?? "", ex);
+            await RefuseAsync(context, anthropic, StatusCodes.Status500InternalServerError, $"internal error: {ex.GetType().Name}", null).ConfigureAwait(false);
+        }
     }
 
     private async Task OpenAIChatAsync(HttpContext context)
@@ -94,7 +102,7 @@ internal sealed class HttpIngress(RequestDelegate next, ChatPipeline pipeline, E
         if (chat.Stream)
         {
             var stream = new OpenAIChatStream(context.Response, chat.IncludeUsage, created);
-            context.Items[typeof(OpenAIChatStream)] = stream;
+            context.Items[typeof(IIngressStream)] = stream;
             await pipeline.ChatAsync(chat.Request, stream, call).ConfigureAwait(false);
             return;
         }
@@ -112,13 +120,14 @@ internal sealed class HttpIngress(RequestDelegate next, ChatPipeline pipeline, E
         if (messages.Stream)
         {
             var stream = new AnthropicMessageStream(context.Response);
-            context.Items[typeof(AnthropicMessageStream)] = stream;
+            context.Items[typeof(IIngressStream)] = stream;
             await pipeline.ChatAsync(messages.Request, stream, call).ConfigureAwait(false);
             return;
         }
 
         var answer = new AnswerCollector();
         await pipeline.ChatAsync(messages.Request, answer, call).ConfigureAwait(false);
+        context.Response.Headers["request-id"] = answer.Route!.RequestId;
         await WriteAnswerAsync(context, answer, json => AnthropicMessageAnswer.Write(json, answer)).ConfigureAwait(false);
     }
 
@@ -204,13 +213,9 @@ internal sealed class HttpIngress(RequestDelegate next, ChatPipeline pipeline, E
     {
         if (context.Response.HasStarted)
         {
-            if (context.Items[typeof(OpenAIChatStream)] is OpenAIChatStream openAI)
+            if (context.Items[typeof(IIngressStream)] is IIngressStream stream)
             {
-                await openAI.FailAsync(status, message, param, context.RequestAborted).ConfigureAwait(false);
-            }
-            else if (context.Items[typeof(AnthropicMessageStream)] is AnthropicMessageStream messages)
-            {
-                await messages.FailAsync(status, message, context.RequestAborted).ConfigureAwait(false);
+                await stream.FailAsync(status, message, param, context.RequestAborted).ConfigureAwait(false);
             }
 
             return;
@@ -228,6 +233,9 @@ internal sealed class HttpIngress(RequestDelegate next, ChatPipeline pipeline, E
             }
         }).ConfigureAwait(false);
     }
+
+    [LoggerMessage(EventId = 1301, Level = LogLevel.Error, Message = "HTTP ingress {Method} {Path} failed")]
+    private static partial void LogFailed(ILogger logger, string method, string path, Exception exception);
 
     /// <summary>A pipeline refusal with its field renamed to the one the OpenAI client sent.</summary>
     private static string OpenAIName(string detail, out string? field)

@@ -79,6 +79,13 @@ internal static class IngressRouting
         response.Headers[Attempt] = route.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>The members of the x_llmrouter extension at an answer's end: its hops and whether it was continued.</summary>
+    public static void WriteHops(System.Text.Json.Utf8JsonWriter json, ChatCompleted completed)
+    {
+        json.WriteString("hops", DescribeHops(completed.Hops));
+        json.WriteBoolean("continued", completed.Continued);
+    }
+
     /// <summary>Each hop's timings, serving node first: "b1;ttft=12.1;queue=0.0;total=40.2, a1;ttft=13.0;..." (milliseconds).</summary>
     public static string DescribeHops(IEnumerable<HopTiming> hops) => string.Join(", ", hops.Select(hop => FormattableString.Invariant(
         $"{hop.Node};ttft={hop.TimeToFirstToken?.ToTimeSpan().TotalMilliseconds ?? 0:0.0};queue={hop.QueueWait?.ToTimeSpan().TotalMilliseconds ?? 0:0.0};total={hop.Total?.ToTimeSpan().TotalMilliseconds ?? 0:0.0}")));

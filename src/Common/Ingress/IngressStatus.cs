@@ -17,7 +17,8 @@ internal static class IngressStatus
         StatusCode.NotFound => 404,
         StatusCode.ResourceExhausted when error.Status.Detail.StartsWith("request:", StringComparison.Ordinal) => 413,
         StatusCode.ResourceExhausted => 429,
-        StatusCode.Cancelled => 499,
+        // The client is still here (had it left, nothing would be written): a hop below was cancelled.
+        StatusCode.Cancelled => 503,
         StatusCode.Unavailable or StatusCode.Aborted => 503,
         StatusCode.DeadlineExceeded => 504,
         StatusCode.Unimplemented => 501,

@@ -5,8 +5,23 @@ namespace LlmRouter.Common.Ingress;
 /// <summary>Typed reads of a JSON request body that fail with a 400 naming the field's path and the type it needs.</summary>
 internal static class JsonRead
 {
-    public static string String(JsonElement value, string path) =>
-        value.ValueKind == JsonValueKind.String ? value.GetString()! : throw Wrong(path, "a string", value);
+    public static string String(JsonElement value, string path)
+    {
+        if (value.ValueKind != JsonValueKind.String)
+        {
+            throw Wrong(path, "a string", value);
+        }
+
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            // A lone surrogate escape (\ud800) or bytes that are not UTF-8: JSON's grammar allows the one, the reader the other.
+            throw IngressException.Invalid(path, "not valid text (a lone surrogate or bytes that are not UTF-8)");
+        }
+    }
 
     public static string? OptionalString(JsonElement value, string path) =>
         value.ValueKind == JsonValueKind.Null ? null : String(value, path);
@@ -23,7 +38,7 @@ internal static class JsonRead
     public static uint PositiveInteger(JsonElement value, string path)
     {
         var integer = Integer(value, path);
-        return integer is >= 1 and <= uint.MaxValue ? (uint)integer : throw IngressException.Invalid(path, $"must be at least 1, not {integer}");
+        return integer is >= 1 and <= uint.MaxValue ? (uint)integer : throw IngressException.Invalid(path, $"must be between 1 and {uint.MaxValue}, not {integer}");
     }
 
     public static JsonElement Object(JsonElement value, string path) =>

@@ -17,7 +17,7 @@ internal static partial class ChatContentValidator
     public const int MaxTools = 128;
     private const int MaxCallIdLength = 256;
 
-    public static void Validate(ChatRequest request, ServerSettings limits)
+    public static void Validate(ChatRequest request, ServerSettings limits, bool checkSchemas = true)
     {
         var callIds = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < request.Messages.Count; i++)
@@ -25,9 +25,9 @@ internal static partial class ChatContentValidator
             ValidateMessage(request.Messages[i], $"messages[{i}]", callIds, limits);
         }
 
-        ValidateTools(request);
+        ValidateTools(request, limits, checkSchemas);
         ValidateToolChoice(request);
-        ValidateResponseFormat(request.ResponseFormat);
+        ValidateResponseFormat(request.ResponseFormat, limits, checkSchemas);
     }
 
     private static void ValidateMessage(ChatMessage message, string at, HashSet<string> callIds, ServerSettings limits)
@@ -187,7 +187,7 @@ internal static partial class ChatContentValidator
         }
     }
 
-    private static void ValidateTools(ChatRequest request)
+    private static void ValidateTools(ChatRequest request, ServerSettings limits, bool checkSchemas)
     {
         if (request.Tools.Count > MaxTools)
         {
@@ -210,12 +210,13 @@ internal static partial class ChatContentValidator
 
             if (tool.ParametersJson.Length > 0)
             {
-                if (JsonSchemaText.Problem(tool.ParametersJson) is { } problem)
+                ValidateSchemaSize(tool.ParametersJson, $"tools[{i}].parameters_json", limits);
+                if (checkSchemas && JsonSchemaText.Problem(tool.ParametersJson) is { } problem)
                 {
                     throw Invalid($"tools[{i}].parameters_json: {problem}");
                 }
 
-                if (JsonSchemaText.DeclaredType(tool.ParametersJson) is { } type && type != "object")
+                if (checkSchemas && JsonSchemaText.DeclaredType(tool.ParametersJson) is { } type && type != "object")
                 {
                     throw Invalid($"tools[{i}].parameters_json: the arguments are a JSON object, so the schema's type must be \"object\", not \"{type}\"");
                 }
@@ -242,7 +243,7 @@ internal static partial class ChatContentValidator
         }
     }
 
-    private static void ValidateResponseFormat(ResponseFormat? format)
+    private static void ValidateResponseFormat(ResponseFormat? format, ServerSettings limits, bool checkSchemas)
     {
         if (format?.FormatCase != ResponseFormat.FormatOneofCase.JsonSchema)
         {
@@ -260,9 +261,20 @@ internal static partial class ChatContentValidator
             throw Invalid("response_format.json_schema.schema_json: required: the JSON Schema the answer must follow (for any JSON object, use json_object)");
         }
 
-        if (JsonSchemaText.Problem(schema.SchemaJson) is { } problem)
+        ValidateSchemaSize(schema.SchemaJson, "response_format.json_schema.schema_json", limits);
+        if (checkSchemas && JsonSchemaText.Problem(schema.SchemaJson) is { } problem)
         {
             throw Invalid($"response_format.json_schema.schema_json: {problem}");
+        }
+    }
+
+    // Checking a schema against its meta-schema costs time in proportion to its size (about 10 us per byte):
+    // a bound keeps one request from holding a core for seconds.
+    private static void ValidateSchemaSize(string schema, string field, ServerSettings limits)
+    {
+        if (schema.Length > limits.MaxSchemaBytes)
+        {
+            throw Invalid($"{field}: {schema.Length} characters, over this mesh's limit of {limits.MaxSchemaBytes} (server.max_schema_bytes in the mesh file)");
         }
     }
 

@@ -42,7 +42,7 @@ internal sealed partial class ChatPipeline(
         var arrival = arrivals.Router(context);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId });
 
-        RequestValidator.Validate(request, snapshot.Server);
+        RequestValidator.Validate(request, snapshot.Server, checkSchemas: !arrival.Forwarded);
         if (request.IdempotencyKey.Length == 0 || arrival.Forwarded)
         {
             await RouteAsync(request, stream, context, arrival, snapshot, receivedAt).ConfigureAwait(false);

@@ -17,7 +17,8 @@ internal static class RequestValidator
     private const uint MaxBroadcastFanout = AttemptBudget.MaxAttempts;
     private const int MaxEmbedInputs = 2048;
 
-    public static void Validate(ChatRequest request, ServerSettings limits)
+    /// <param name="checkSchemas">Check JSON Schemas against their meta-schema: at the entry only (a hop below gets what the entry checked; the check is the costly part).</param>
+    public static void Validate(ChatRequest request, ServerSettings limits, bool checkSchemas = true)
     {
         RequireModel(request.Model);
         if (request.Messages.Count == 0)
@@ -30,7 +31,7 @@ internal static class RequestValidator
             throw Invalid($"messages: {request.Messages.Count} messages exceed this mesh's limit of {limits.MaxMessages} (server.max_messages)");
         }
 
-        ChatContentValidator.Validate(request, limits);
+        ChatContentValidator.Validate(request, limits, checkSchemas);
         ValidateSampling(request.Sampling);
         ValidateRequirements(request.Requirements);
         ValidateWeights(request.Weights);

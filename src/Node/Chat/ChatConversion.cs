@@ -135,9 +135,10 @@ internal static class ChatConversion
             // The validator checked that the bytes are a supported image; their signature gives the type.
             content = new DataContent(image.Data.Memory, ImageTypes.Detect(image.Data.Span) ?? image.MediaType);
         }
-        else if (image.Url.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        else if (ImageTypes.ParseDataUrl(image.Url) is { } inline)
         {
-            content = new DataContent(image.Url);
+            // Decoded by the same parser the validator checked it with.
+            content = new DataContent(inline.Data, inline.MediaType);
         }
         else
         {

@@ -65,7 +65,8 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         }
         catch (Exception ex)
         {
-            if (slot is not null)
+            // A request the backend refused as bad input (a schema the simulator cannot satisfy) is not its failure.
+            if (slot is not null && ex is not RpcException { StatusCode: StatusCode.InvalidArgument })
             {
                 backend.Stats.RecordFailure();
             }
@@ -150,6 +151,13 @@ internal sealed class LocalChatExecutor(TimeProvider time)
             throw firstTokenAt == 0
                 ? new BackendStalledException($"no token within first_token_timeout {config.FirstTokenTimeout.TotalSeconds:0.###}s")
                 : new BackendStalledException($"no token for stall_timeout {config.StallTimeout.TotalSeconds:0.###}s after the stream started");
+        }
+
+        // Some OpenAI-compatible servers end a tool call with finish_reason "stop": a client's agent loop would
+        // then take the answer as final and never run the tool.
+        if (toolCalls.Count > 0 && result.FinishReason == FinishReason.Stop)
+        {
+            result.FinishReason = FinishReason.ToolCalls;
         }
 
         var finished = time.GetTimestamp();

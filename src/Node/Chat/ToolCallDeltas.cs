@@ -17,15 +17,18 @@ namespace LlmRouter.Node.Chat;
 /// </summary>
 internal sealed class ToolCallDeltas
 {
-    // Provider's call key (its index, or a content block index) to our index; ids of calls already begun.
-    private readonly Dictionary<long, int> _indexes = [];
+    // Provider's call key (its index, or a content block index) to our index and the id it began with; ids of calls already begun.
+    private readonly Dictionary<long, (int Index, string? Id)> _indexes = [];
     private readonly HashSet<string> _ids = new(StringComparer.Ordinal);
     private readonly List<ToolCallDelta> _found = [];
 
-    /// <summary>Calls begun so far.</summary>
-    public int Count => _indexes.Count + _wholeCalls;
+    // Microsoft.Extensions.AI's options, without its indentation: arguments go out as one line, as providers send them.
+    private static readonly JsonSerializerOptions Compact = new(AIJsonUtilities.DefaultOptions) { WriteIndented = false };
 
-    private int _wholeCalls;
+    private int _count;
+
+    /// <summary>Calls begun so far.</summary>
+    public int Count => _count;
 
     /// <summary>The deltas in one update, in order; empty for an update without tool calls (the common case, allocation-free).</summary>
     public IReadOnlyList<ToolCallDelta> Read(ChatResponseUpdate update)
@@ -57,12 +60,11 @@ internal sealed class ToolCallDeltas
                     _ids.Add(call.CallId);
                     _found.Add(new ToolCallDelta
                     {
-                        Index = (uint)Count,
+                        Index = (uint)_count++,
                         Id = call.CallId,
                         Name = call.Name,
-                        Arguments = JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>(), AIJsonUtilities.DefaultOptions),
+                        Arguments = JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>(), Compact),
                     });
-                    _wholeCalls++;
                     break;
             }
         }
@@ -91,12 +93,30 @@ internal sealed class ToolCallDeltas
 
     private void Add(long key, string? id, string? name, string arguments)
     {
-        if (!_indexes.TryGetValue(key, out var index))
+        var begun = _indexes.TryGetValue(key, out var call);
+        if (begun && !string.IsNullOrEmpty(id) && call.Id is not null && id != call.Id)
         {
-            index = Count;
-            _indexes[key] = index;
+            // A server that numbers parallel calls all 0: a new id under a known key is a new call.
+            begun = false;
         }
 
+        if (!begun)
+        {
+            call = (_count++, string.IsNullOrEmpty(id) ? null : id);
+            _indexes[key] = call;
+        }
+        else if (call.Id is null && !string.IsNullOrEmpty(id))
+        {
+            // The id came after the call's first piece: it goes out once, now.
+            _indexes[key] = call with { Id = id };
+        }
+        else
+        {
+            // Some servers repeat the id and name on every chunk; the proto has them on the call's first delta only.
+            (id, name) = (null, null);
+        }
+
+        var index = call.Index;
         if (!string.IsNullOrEmpty(id))
         {
             _ids.Add(id);

@@ -50,6 +50,33 @@ public sealed class MeshConfigLoaderTests
         Assert.Equal(RoutingProfiles.Balanced, mesh.Routing.DefaultProfile);
     }
 
+    [Theory]
+    [InlineData("http://0.0.0.0:8101", "plain http is served on loopback only")]
+    [InlineData("ftp://127.0.0.1:8101", "is not an absolute http or https URL")]
+    [InlineData("https://127.0.0.1:7101", "is a node's gRPC listen address")]
+    [InlineData("http://127.0.0.1", "must name a host and an explicit port")]
+    public void Parse_BadHttpListen_NamesTheFieldAndWhy(string address, string why)
+    {
+        var yaml = Valid.Replace("        listen: https://127.0.0.1:7101\n", $"        listen: https://127.0.0.1:7101\n        http_listen: {address}\n", StringComparison.Ordinal);
+
+        var error = Assert.Single(Errors(yaml).Errors);
+
+        Assert.Contains("pools[0].nodes[0].http_listen: ", error);
+        Assert.Contains(why, error);
+    }
+
+    [Theory]
+    [InlineData("max_tokens", TokenLimitField.MaxTokens)]
+    [InlineData("max_completion_tokens", TokenLimitField.MaxCompletionTokens)]
+    public void Parse_MaxTokensField_ReadForOpenAIStyleBackends(string field, TokenLimitField expected)
+    {
+        var yaml = Valid.Replace("            kind: openai-compatible\n", $"            kind: openai-compatible\n            max_tokens_field: {field}\n", StringComparison.Ordinal);
+
+        var backend = MeshConfigLoader.Parse(yaml, "mesh.yaml", "/tmp").AllNodes.Single().Backends[0];
+
+        Assert.Equal(expected, backend.MaxTokensField);
+    }
+
     [Fact]
     public void Parse_UnknownKey_NamesFileLineAndField()
     {

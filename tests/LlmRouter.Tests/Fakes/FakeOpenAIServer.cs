@@ -96,7 +96,7 @@ internal sealed class FakeOpenAIServer : FakeProviderServer
             choices = new[] { new { index = 0, delta, logprobs = (object?)null, finish_reason = finish } },
         });
 
-        var finish = reply.ToolCall is null ? "stop" : "tool_calls";
+        var finish = reply.Finish ?? (reply.ToolCall is null ? "stop" : "tool_calls");
         var afterTokens = new List<string>();
         if (reply.ToolCall is { } call)
         {

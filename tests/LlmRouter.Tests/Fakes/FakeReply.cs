@@ -28,6 +28,9 @@ internal sealed record FakeReply
     /// <summary>After the text tokens, a tool call streamed as the provider streams it: its start, then each argument piece.</summary>
     public FakeToolCall? ToolCall { get; init; }
 
+    /// <summary>The finish reason the stream ends with, when not the one that fits (some servers end a tool call with "stop").</summary>
+    public string? Finish { get; init; }
+
     /// <summary>
     /// Streams as llama.cpp and other local servers do: no role in the first chunk, and the usage only in the
     /// last chunk (the one with the finish reason), whether or not the client asked for it (OpenAI only).

@@ -125,6 +125,7 @@ public sealed class HttpIngressTests
         { """{"model":"sim-model","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/bmp;base64,Qk0="}}]}]}""", "messages[0].content[0].image_url.url", 400, "messages[0].content[0].image_url.url: 'image/bmp' is not supported" },
         { """{"model":"no-such","messages":[{"role":"user","content":"hi"}]}""", "model", 404, "model: no node in reach serves 'no-such'" },
         { """{"model":"sim-model","messages":[{"role":"user","content":"hi"}],"n":2}""", "n", 400, "n: only 1 choice per request is supported" },
+        { """{"model":"sim-model","messages":[{"role":"user","content":"lone \ud800 surrogate"}]}""", "messages[0].content", 400, "messages[0].content: not valid text" },
     };
 
     [Theory]

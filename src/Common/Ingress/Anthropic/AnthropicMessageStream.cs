@@ -10,8 +10,10 @@ namespace LlmRouter.Common.Ingress.Anthropic;
 /// each block of the answer content_block_start, its content_block_delta events (text_delta, or
 /// input_json_delta for a tool_use block) and content_block_stop, then message_delta with the stop reason
 /// and usage, and message_stop. A block opens when its first delta arrives, so nothing waits for the next.
+/// Anthropic's events have no place for a seam: a continuation's text follows in the same text block, and
+/// message_delta's <c>x_llmrouter</c> member says the answer was continued.
 /// </summary>
-internal sealed class AnthropicMessageStream(HttpResponse response) : IServerStreamWriter<ChatResponse>
+internal sealed class AnthropicMessageStream(HttpResponse response) : IIngressStream
 {
     private readonly SseWriter _sse = new(response);
     private int _block = -1;
@@ -19,8 +21,6 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IServerStr
     private uint? _callIndex;
 
     public WriteOptions? WriteOptions { get; set; }
-
-    public bool Started { get; private set; }
 
     public Task WriteAsync(ChatResponse message) => WriteAsync(message, CancellationToken.None);
 
@@ -51,8 +51,8 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IServerStr
         }
     }
 
-    /// <summary>An error after the stream began: Anthropic's error event.</summary>
-    public async Task FailAsync(int status, string message, CancellationToken cancellationToken)
+    /// <summary>An error after the stream began: Anthropic's error event (its errors name no field).</summary>
+    public async Task FailAsync(int status, string message, string? param, CancellationToken cancellationToken)
     {
         _sse.Event("error", json => AnthropicShapes.Error(json, status, message));
         await _sse.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -60,7 +60,6 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IServerStr
 
     private void Start(RouteInfo route)
     {
-        Started = true;
         IngressRouting.SetRoute(response, route);
         response.Headers["request-id"] = route.RequestId;
         _sse.Start();
@@ -141,8 +140,7 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IServerStr
             json.WriteEndObject();
             AnthropicShapes.Usage(json, completed.Usage);
             json.WriteStartObject("x_llmrouter");
-            json.WriteString("hops", IngressRouting.DescribeHops(completed.Hops));
-            json.WriteBoolean("continued", completed.Continued);
+            IngressRouting.WriteHops(json, completed);
             json.WriteEndObject();
             json.WriteEndObject();
         });

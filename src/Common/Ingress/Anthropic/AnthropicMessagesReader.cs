@@ -12,7 +12,8 @@ internal sealed record AnthropicMessages(ChatRequest Request, bool Stream);
 /// ChatRequest: the system prompt, messages of text, image, tool_use and tool_result blocks, sampling,
 /// tools and tool choice, and output_config.format (or the beta's output_format) for JSON. A user message's tool_result blocks become tool
 /// messages (the Router API's shape) ahead of the rest of that message. A block or tool type the mesh
-/// cannot carry, a field of the wrong type and an unknown field are refused with 400 naming the field.
+/// cannot carry, a field of the wrong type and an unknown top-level field are refused with 400 naming the
+/// field (inner fields the mesh has no use for are ignored, as the providers ignore them).
 /// </summary>
 internal static class AnthropicMessagesReader
 {
@@ -43,7 +44,7 @@ internal static class AnthropicMessagesReader
                     request.Sampling.MaxTokens = JsonRead.PositiveInteger(value, name);
                     break;
                 case "system":
-                    system.Add(new ChatMessage { Role = Role.System, Content = value.ValueKind == JsonValueKind.String ? value.GetString()! : TextOf(value, "system") });
+                    system.Add(new ChatMessage { Role = Role.System, Content = value.ValueKind == JsonValueKind.String ? JsonRead.String(value, "system") : TextOf(value, "system") });
                     break;
                 case "messages":
                     var index = 0;
@@ -124,7 +125,7 @@ internal static class AnthropicMessagesReader
         var content = JsonRead.Required(element, "content", path);
         if (content.ValueKind == JsonValueKind.String)
         {
-            message.Content = content.GetString()!;
+            message.Content = JsonRead.String(content, $"{path}.content");
             return [message];
         }
 
@@ -155,7 +156,13 @@ internal static class AnthropicMessagesReader
                     var result = new ChatMessage { Role = Role.Tool, ToolCallId = JsonRead.String(JsonRead.Required(block, "tool_use_id", at), $"{at}.tool_use_id") };
                     if (JsonRead.Optional(block, "content") is { } output)
                     {
-                        result.Content = output.ValueKind == JsonValueKind.String ? output.GetString()! : TextOf(output, $"{at}.content");
+                        result.Content = output.ValueKind == JsonValueKind.String ? JsonRead.String(output, $"{at}.content") : TextOf(output, $"{at}.content");
+                    }
+
+                    // The Router API has no error flag on a result: the model is told in the result's text.
+                    if (JsonRead.Optional(block, "is_error") is { } failed && JsonRead.Bool(failed, $"{at}.is_error"))
+                    {
+                        result.Content = "Error: " + result.Content;
                     }
 
                     results.Add(result);
@@ -163,6 +170,11 @@ internal static class AnthropicMessagesReader
                 default:
                     throw IngressException.Invalid($"{at}.type", $"'{type}' is not a block type the mesh carries (use text, image, tool_use or tool_result)");
             }
+        }
+
+        if (results.Count == 0 && message.Parts.Count == 0 && message.ToolCalls.Count == 0)
+        {
+            throw IngressException.Invalid($"{path}.content", "must not be empty");
         }
 
         return message.Parts.Count > 0 || message.ToolCalls.Count > 0 ? [.. results, message] : results;

@@ -58,8 +58,7 @@ internal static class OpenAIChatAnswer
         OpenAIShapes.Usage(json, completed.Usage);
         json.WriteNull("system_fingerprint");
         json.WriteStartObject("x_llmrouter");
-        json.WriteString("hops", IngressRouting.DescribeHops(completed.Hops));
-        json.WriteBoolean("continued", completed.Continued);
+        IngressRouting.WriteHops(json, completed);
         json.WriteEndObject();
         json.WriteEndObject();
     }

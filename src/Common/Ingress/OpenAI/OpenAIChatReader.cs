@@ -12,8 +12,9 @@ internal sealed record OpenAIChat(ChatRequest Request, bool Stream, bool Include
 /// Reads an OpenAI chat completions request (as OpenAI's API reference defines it) into the Router API's
 /// ChatRequest: messages with text and image parts, tool calls and tool results, sampling, tools, tool
 /// choice and response format. A field of the wrong type, a part type the mesh cannot carry (audio, files)
-/// and a field it does not know are refused with 400 naming the field; fields with no effect on the answer
-/// (user, store, metadata, ...) are accepted and ignored.
+/// and a top-level field it does not know are refused with 400 naming the field; top-level fields with no
+/// effect on the answer (user, store, metadata, ...) and inner fields the mesh has no use for (a message's
+/// name) are accepted and ignored.
 /// </summary>
 internal static class OpenAIChatReader
 {
@@ -151,7 +152,7 @@ internal static class OpenAIChatReader
         {
             if (content.ValueKind == JsonValueKind.String)
             {
-                message.Content = content.GetString()!;
+                message.Content = JsonRead.String(content, $"{path}.content");
             }
             else
             {
@@ -240,7 +241,7 @@ internal static class OpenAIChatReader
     {
         if (value.ValueKind == JsonValueKind.String)
         {
-            var mode = value.GetString();
+            var mode = JsonRead.String(value, "tool_choice");
             return new ToolChoice
             {
                 Mode = mode switch

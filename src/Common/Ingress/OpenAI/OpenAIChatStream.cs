@@ -9,10 +9,11 @@ namespace LlmRouter.Common.Ingress.OpenAI;
 /// The pipeline's answer frames as OpenAI's chat completion chunks over SSE, as its API reference shows
 /// them: a first chunk with the assistant role, one chunk per text delta or tool call delta, a chunk with
 /// the finish reason, the usage chunk (no choices) when stream_options.include_usage asked for it, then
-/// <c>data: [DONE]</c>. The route goes out in response headers with the first token; the hop timings (and
-/// any seam) ride in an <c>x_llmrouter</c> member that OpenAI's SDKs ignore.
+/// <c>data: [DONE]</c>. The route goes out in response headers with the first token; the hop timings ride in
+/// an <c>x_llmrouter</c> member of the finish chunk, and a seam in one of an empty chunk where it happens
+/// (OpenAI's SDKs ignore the member).
 /// </summary>
-internal sealed class OpenAIChatStream(HttpResponse response, bool includeUsage, long created) : IServerStreamWriter<ChatResponse>
+internal sealed class OpenAIChatStream(HttpResponse response, bool includeUsage, long created) : IIngressStream
 {
     private readonly SseWriter _sse = new(response);
     private readonly HashSet<uint> _calls = [];
@@ -20,9 +21,6 @@ internal sealed class OpenAIChatStream(HttpResponse response, bool includeUsage,
     private string _model = "";
 
     public WriteOptions? WriteOptions { get; set; }
-
-    /// <summary>Whether the first chunk (and the headers) went out: after it, an error can only be an SSE event.</summary>
-    public bool Started { get; private set; }
 
     public Task WriteAsync(ChatResponse message) => WriteAsync(message, CancellationToken.None);
 
@@ -65,7 +63,6 @@ internal sealed class OpenAIChatStream(HttpResponse response, bool includeUsage,
 
     private void Start(RouteInfo route)
     {
-        Started = true;
         _id = $"chatcmpl-{route.RequestId}";
         _model = route.Model;
         IngressRouting.SetRoute(response, route);
@@ -103,11 +100,7 @@ internal sealed class OpenAIChatStream(HttpResponse response, bool includeUsage,
 
     private void Complete(ChatCompleted completed)
     {
-        Chunk(_ => { }, OpenAIShapes.FinishReason(completed.FinishReason), extension: json =>
-        {
-            json.WriteString("hops", IngressRouting.DescribeHops(completed.Hops));
-            json.WriteBoolean("continued", completed.Continued);
-        });
+        Chunk(_ => { }, OpenAIShapes.FinishReason(completed.FinishReason), extension: json => IngressRouting.WriteHops(json, completed));
         if (includeUsage)
         {
             _sse.Event(null, json =>

@@ -32,7 +32,7 @@ internal static class OpenAIEmbeddings
                 case "input":
                     if (value.ValueKind == JsonValueKind.String)
                     {
-                        request.Inputs.Add(value.GetString()!);
+                        request.Inputs.Add(JsonRead.String(value, "input"));
                         break;
                     }
 
@@ -40,7 +40,7 @@ internal static class OpenAIEmbeddings
                     foreach (var input in JsonRead.Array(value, "input").EnumerateArray())
                     {
                         request.Inputs.Add(input.ValueKind == JsonValueKind.String
-                            ? input.GetString()!
+                            ? JsonRead.String(input, $"input[{i}]")
                             : throw IngressException.Invalid($"input[{i}]", "must be a text (token arrays are not supported: send the text)"));
                         i++;
                     }

@@ -43,7 +43,7 @@ internal static class OpenAIErrors
             json.WriteString("param", param);
         }
 
-        if (Code(status) is { } code)
+        if (Code(status, param) is { } code)
         {
             json.WriteString("code", code);
         }
@@ -67,9 +67,9 @@ internal static class OpenAIErrors
         _ => status >= 500 ? "server_error" : "invalid_request_error",
     };
 
-    private static string? Code(int status) => status switch
+    private static string? Code(int status, string? param) => status switch
     {
-        404 => "model_not_found",
+        404 when param == "model" => "model_not_found",
         413 => "request_too_large",
         429 => "rate_limit_exceeded",
         _ => null,

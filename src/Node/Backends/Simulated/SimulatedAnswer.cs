@@ -39,7 +39,20 @@ internal sealed class SimulatedAnswer
     /// <summary>The answer is tool calls (finish reason tool_calls).</summary>
     public bool CallsTools { get; }
 
+    /// <exception cref="Grpc.Core.RpcException">INVALID_ARGUMENT: a schema asks for more JSON than the simulator writes (the client's input, not a backend failure).</exception>
     public static SimulatedAnswer For(IReadOnlyList<ChatMessage> conversation, ChatOptions? options, ulong seed, int? fixedLength)
+    {
+        try
+        {
+            return Plan(conversation, options, seed, fixedLength);
+        }
+        catch (SimulatedJsonTooLargeException ex)
+        {
+            throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.InvalidArgument, $"{(options?.Tools is { Count: > 0 } ? "tools" : "response_format")}: {ex.Message}"));
+        }
+    }
+
+    private static SimulatedAnswer Plan(IReadOnlyList<ChatMessage> conversation, ChatOptions? options, ulong seed, int? fixedLength)
     {
         if (ToolsToCall(conversation, options) is { Count: > 0 } tools)
         {

@@ -19,12 +19,17 @@ internal static class SimulatedJson
     // Below this depth only required properties are written, so a schema that refers to itself ends.
     private const int OptionalDepth = 3;
 
+    // A schema can ask for more than any answer holds (minItems 1000 at each of several levels): past this
+    // size the request is refused, naming the limit, rather than the node running out of memory.
+    public const int MaxBytes = 64 * 1024;
+
     private static readonly string[] Words =
     [
         "mesh", "route", "node", "model", "token", "answer", "gossip", "subnet", "border", "stream", "quick", "steady",
     ];
 
     /// <summary>A JSON text satisfying <paramref name="schema"/> (a schema's JSON text).</summary>
+    /// <exception cref="SimulatedJsonTooLargeException">Every instance of the schema is larger than <see cref="MaxBytes"/>.</exception>
     public static string Instance(string schema, ulong seed)
     {
         using var document = JsonDocument.Parse(schema);
@@ -41,6 +46,11 @@ internal static class SimulatedJson
     {
         public void Write(JsonElement schema, ulong seed, int depth)
         {
+            if (writer.BytesPending + writer.BytesCommitted > MaxBytes)
+            {
+                throw new SimulatedJsonTooLargeException();
+            }
+
             if (schema.ValueKind == JsonValueKind.False)
             {
                 writer.WriteNullValue();
@@ -243,17 +253,20 @@ internal static class SimulatedJson
 
         private static long Integer(JsonElement schema, ulong seed)
         {
-            var low = (long)Math.Ceiling(Bound(schema, "minimum", "exclusiveMinimum", up: true, step: 1) ?? 0);
-            var high = (long)Math.Floor(Bound(schema, "maximum", "exclusiveMaximum", up: false, step: 1) ?? low + 100);
-            var value = high > low ? low + (long)(SimulatedText.Mix(seed) % (ulong)(high - low + 1)) : low;
+            // In doubles, clamped to what a long and JSON readers hold exactly: bounds like ±1e19 must not overflow.
+            const double Largest = 9007199254740991; // 2^53 - 1
+            var low = Math.Clamp(Math.Ceiling(Bound(schema, "minimum", "exclusiveMinimum", up: true, step: 1) ?? 0), -Largest, Largest);
+            var high = Math.Clamp(Math.Floor(Bound(schema, "maximum", "exclusiveMaximum", up: false, step: 1) ?? low + 100), -Largest, Largest);
+            var fraction = (SimulatedText.Mix(seed) % 1_000_000) / 1_000_000.0;
             if (Double(schema, "multipleOf") is { } step && step >= 1)
             {
-                var multiple = (long)step;
-                var rounded = (long)Math.Ceiling(low / (double)multiple) * multiple;
-                value = rounded + (multiple * (long)(SimulatedText.Mix(seed) % (ulong)Math.Max(1, ((high - rounded) / multiple) + 1)));
+                var multiple = Math.Floor(step);
+                var first = Math.Ceiling(low / multiple) * multiple;
+                var steps = high >= first ? Math.Floor((high - first) / multiple) : 0;
+                return (long)(first + (multiple * Math.Floor(fraction * (steps + 1))));
             }
 
-            return value;
+            return high > low ? (long)(low + Math.Floor(fraction * (high - low + 1))) : (long)low;
         }
 
         private static double Number(JsonElement schema, ulong seed)
@@ -317,3 +330,7 @@ internal static class SimulatedJson
             schema.TryGetProperty(keyword, out var value) && value.ValueKind == JsonValueKind.Number ? value.GetDouble() : null;
     }
 }
+
+/// <summary>Every instance of a schema is larger than <see cref="SimulatedJson.MaxBytes"/>.</summary>
+internal sealed class SimulatedJsonTooLargeException()
+    : Exception($"every instance of this schema is larger than the {SimulatedJson.MaxBytes} bytes the simulated backend writes (minItems, minLength or required properties at many levels)");

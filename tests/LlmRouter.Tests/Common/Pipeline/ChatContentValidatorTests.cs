@@ -90,6 +90,17 @@ public sealed class ChatContentValidatorTests
     }
 
     [Fact]
+    public void Validate_SchemaOverTheLimit_NamesTheSetting()
+    {
+        var request = WithTools();
+        request.Tools[0].ParametersJson = "{\"type\":\"object\",\"description\":\"" + new string('x', 400) + "\"}";
+
+        var refusal = Refusal(request, ServerSettings.Default with { MaxSchemaBytes = 256 });
+
+        Assert.Equal($"tools[0].parameters_json: {request.Tools[0].ParametersJson.Length} characters, over this mesh's limit of 256 (server.max_schema_bytes in the mesh file)", refusal);
+    }
+
+    [Fact]
     public void Validate_ToolResultNamingNoCall_NamesToolCallId()
     {
         var request = ToolConversation();

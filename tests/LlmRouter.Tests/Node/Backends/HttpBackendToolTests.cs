@@ -44,6 +44,19 @@ public sealed class HttpBackendToolTests
         Assert.Equal(FinishReason.ToolCalls, frames[^1].Completed.FinishReason);
     }
 
+    [Fact]
+    public async Task Chat_ServerEndsAToolCallWithStop_TheClientIsToldToolCalls()
+    {
+        var (server, node, model) = await HttpBackendTests.Start("openai");
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { Tokens = [], ToolCall = Weather, Finish = "stop" };
+
+        var frames = await ReadAll(node.Router.Chat(AskWithTools(model)));
+
+        Assert.Equal(FinishReason.ToolCalls, frames[^1].Completed.FinishReason);
+    }
+
     [Theory]
     [MemberData(nameof(Providers))]
     public async Task Chat_ToolConversation_CallsAndResultsReachTheProviderInItsOwnShape(string provider)

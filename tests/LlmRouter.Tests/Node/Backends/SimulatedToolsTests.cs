@@ -29,6 +29,7 @@ public sealed class SimulatedToolsTests
         """{"$schema":"http://json-schema.org/draft-07/schema#","definitions":{"name":{"type":"string","minLength":12}},"type":"object","properties":{"first":{"$ref":"#/definitions/name"},"tuple":{"type":"array","items":[{"type":"integer"},{"type":"string"}]}},"required":["first"]}""",
         """{"type":"object","properties":{"node":{"$ref":"#"}}}""",
         """{"type":"object","properties":{"pair":{"type":"array","prefixItems":[{"type":"integer"},{"type":"boolean"}],"items":false}},"required":["pair"]}""",
+        """{"type":"object","properties":{"huge":{"type":"integer","minimum":-1e19,"maximum":1e19},"big":{"type":"integer","minimum":9007199254740000,"multipleOf":7}},"required":["huge","big"]}""",
         """{}""",
     ];
 
@@ -45,6 +46,18 @@ public sealed class SimulatedToolsTests
             var result = validator.Evaluate(document.RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
             Assert.True(result.IsValid, $"seed {seed * 7919}: {instance} fails {schema}: {string.Join("; ", (result.Details ?? []).Where(d => d.Errors is not null).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}")))}");
         }
+    }
+
+    [Fact]
+    public async Task Stream_SchemaWhoseEveryInstanceIsHuge_InvalidArgumentNamingTheLimitNotABackendFailure()
+    {
+        const string nested = """{"type":"array","minItems":1000,"items":{"type":"array","minItems":1000,"items":{"type":"array","minItems":50,"items":{"type":"string","minLength":20}}}}""";
+        var options = new ChatOptions { ResponseFormat = ChatResponseFormat.ForJsonSchema(JsonDocument.Parse(nested).RootElement, "huge") };
+
+        var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => Run([new(ChatRole.User, "a lot")], options));
+
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Equal($"response_format: every instance of this schema is larger than the {SimulatedJson.MaxBytes} bytes the simulated backend writes (minItems, minLength or required properties at many levels)", refused.Status.Detail);
     }
 
     [Fact]
