@@ -24,8 +24,11 @@ internal static partial class PeerBenchmark
     private static readonly TimeSpan LateBound = TimeSpan.FromMilliseconds(200);
     private static readonly int[] Levels = [64, 128, 256, 512, 1024, 2048];
 
-    public static async Task<int> RunAsync()
+    /// <param name="parts">"http", "grpc", or both when empty.</param>
+    public static async Task<int> RunAsync(string[] parts)
     {
+        var http = parts.Length == 0 || parts.Contains("http");
+        var grpc = parts.Length == 0 || parts.Contains("grpc");
         var directory = Directory.CreateTempSubdirectory("llmrouter-bench-peers-");
         var gatewayCore = Environment.ProcessorCount - 1;
         var pinned = gatewayCore > 0 && OperatingSystem.IsLinux() && File.Exists("/usr/bin/taskset");
@@ -39,62 +42,17 @@ internal static partial class PeerBenchmark
         var processes = new List<ChildProcess>();
         try
         {
-            var mockPort = BenchMesh.FreePort();
-            processes.Add(ChildProcess.Start("llmrouter-bench.dll", driver, "serve-openai-mock", mockPort.ToString(CultureInfo.InvariantCulture)));
-            var mock = new Uri($"http://127.0.0.1:{mockPort}/");
-            List<Target> targets = [new("mock alone (reference)", mock, [])];
-
-            var (nodePort, ingressPort) = (BenchMesh.FreePort(), BenchMesh.FreePort());
-            var (config, _, _) = await BenchMesh.CreateAsync(directory, NodePool(nodePort, ingressPort, mockPort));
-            processes.Add(ChildProcess.StartNode(config, "n", gateway));
-            targets.Add(new("llm-router-node ingress", new Uri($"http://127.0.0.1:{ingressPort}/"), []));
-
-            if (await PortkeyAsync(gateway, mockPort) is var (portkey, portkeyUrl, headers))
+            if (http)
             {
-                processes.Add(portkey);
-                targets.Add(new("Portkey gateway 1.15.2", portkeyUrl, headers));
+                await HttpAsync(directory, gateway, driver, processes, pinned, gatewayCore);
+                Console.WriteLine();
             }
 
-            if (Nginx(directory, gateway, mockPort) is var (nginx, nginxUrl))
+            if (grpc)
             {
-                processes.Add(nginx);
-                targets.Add(new("nginx reverse proxy", nginxUrl, []));
+                await GrpcHopAsync(directory, gateway, driver, processes);
             }
 
-            using var http = new HttpClient(new SocketsHttpHandler
-            {
-                MaxConnectionsPerServer = int.MaxValue,
-                PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-                UseProxy = false,
-            })
-            { Timeout = TimeSpan.FromSeconds(60) };
-            foreach (var target in targets)
-            {
-                await ReadyAsync(http, target);
-            }
-
-            Console.WriteLine($"HTTP gateways in front of one mock OpenAI server, each its own process as it ships; " +
-                (pinned ? $"the gateway on core {gatewayCore} alone, the mock and the load driver on core 0" : $"everything sharing {Environment.ProcessorCount} cores"));
-            Console.WriteLine();
-
-            var latency = await Sequential(http, targets, stream: false);
-            var ttft = await Sequential(http, targets, stream: true);
-            Console.WriteLine($"{"concurrency 1",-28} {"whole p50",10} {"p99",8} {"added p50",10} {"p99",8}   {"TTFT p50",9} {"p99",8} {"added p50",10} {"p99",8}");
-            for (var i = 0; i < targets.Count; i++)
-            {
-                Console.WriteLine($"{targets[i].Name,-28} {latency[i].P50,10:0.000} {latency[i].P99,8:0.000} {latency[i].P50 - latency[0].P50,10:+0.000;-0.000} {latency[i].P99 - latency[0].P99,8:+0.000;-0.000}   " +
-                    $"{ttft[i].P50,9:0.000} {ttft[i].P99,8:0.000} {ttft[i].P50 - ttft[0].P50,10:+0.000;-0.000} {ttft[i].P99 - ttft[0].P99,8:+0.000;-0.000}");
-            }
-
-            Console.WriteLine("ms; a whole answer's latency and a stream's time to its first token, each target's requests interleaved with the others' in rounds");
-            Console.WriteLine();
-            var held = new int[targets.Count];
-            for (var i = 0; i < targets.Count; i++)
-            {
-                held[i] = await CapacityAsync(http, targets[i]);
-            }
-
-            Report(targets, latency, ttft, held);
             return 0;
         }
         finally
@@ -106,6 +64,66 @@ internal static partial class PeerBenchmark
 
             directory.Delete(recursive: true);
         }
+    }
+
+    private static async Task HttpAsync(DirectoryInfo directory, int? gateway, int? driver, List<ChildProcess> processes, bool pinned, int gatewayCore)
+    {
+        var mockPort = BenchMesh.FreePort();
+        processes.Add(ChildProcess.Start("llmrouter-bench.dll", driver, "serve-openai-mock", mockPort.ToString(CultureInfo.InvariantCulture)));
+        var mock = new Uri($"http://127.0.0.1:{mockPort}/");
+        List<Target> targets = [new("mock alone (reference)", mock, [])];
+
+        var (nodePort, ingressPort) = (BenchMesh.FreePort(), BenchMesh.FreePort());
+        var (config, _, _) = await BenchMesh.CreateAsync(directory, NodePool(nodePort, ingressPort, mockPort));
+        processes.Add(ChildProcess.StartNode(config, "n", gateway));
+        targets.Add(new("llm-router-node ingress", new Uri($"http://127.0.0.1:{ingressPort}/"), []));
+
+        if (await PortkeyAsync(gateway, mockPort) is var (portkey, portkeyUrl, headers))
+        {
+            processes.Add(portkey);
+            targets.Add(new("Portkey gateway 1.15.2", portkeyUrl, headers));
+        }
+
+        if (Nginx(directory, gateway, mockPort) is var (nginx, nginxUrl))
+        {
+            processes.Add(nginx);
+            targets.Add(new("nginx reverse proxy", nginxUrl, []));
+        }
+
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = int.MaxValue,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            UseProxy = false,
+        })
+        { Timeout = TimeSpan.FromSeconds(60) };
+        foreach (var target in targets)
+        {
+            await ReadyAsync(http, target);
+        }
+
+        Console.WriteLine($"HTTP gateways in front of one mock OpenAI server, each its own process as it ships; " +
+            (pinned ? $"the gateway on core {gatewayCore} alone, the mock and the load driver on core 0" : $"everything sharing {Environment.ProcessorCount} cores"));
+        Console.WriteLine();
+
+        var latency = await Sequential(http, targets, stream: false);
+        var ttft = await Sequential(http, targets, stream: true);
+        Console.WriteLine($"{"concurrency 1",-28} {"whole p50",10} {"p99",8} {"added p50",10} {"p99",8}   {"TTFT p50",9} {"p99",8} {"added p50",10} {"p99",8}");
+        for (var i = 0; i < targets.Count; i++)
+        {
+            Console.WriteLine($"{targets[i].Name,-28} {latency[i].P50,10:0.000} {latency[i].P99,8:0.000} {latency[i].P50 - latency[0].P50,10:+0.000;-0.000} {latency[i].P99 - latency[0].P99,8:+0.000;-0.000}   " +
+                $"{ttft[i].P50,9:0.000} {ttft[i].P99,8:0.000} {ttft[i].P50 - ttft[0].P50,10:+0.000;-0.000} {ttft[i].P99 - ttft[0].P99,8:+0.000;-0.000}");
+        }
+
+        Console.WriteLine("ms; a whole answer's latency and a stream's time to its first token, each target's requests interleaved with the others' in rounds");
+        Console.WriteLine();
+        var held = new int[targets.Count];
+        for (var i = 0; i < targets.Count; i++)
+        {
+            held[i] = await CapacityAsync(http, targets[i]);
+        }
+
+        Report(targets, latency, ttft, held);
     }
 
     private sealed record Target(string Name, Uri BaseUrl, IReadOnlyList<(string Name, string Value)> Headers);
@@ -405,6 +423,182 @@ internal static partial class PeerBenchmark
         Findings.Add("peers, HTTP", $"paced streams held (64 deltas, 20 ms apart, none > {LateBound.TotalMilliseconds:0} ms late)", $"{held[ours]}", string.Join(", ", references),
             ">= 4x Portkey, >= 0.8x nginx",
             (portkey < 0 || held[ours] >= 4 * held[portkey]) && (nginx < 0 || held[ours] >= 0.8 * held[nginx]));
+    }
+
+    /// <summary>
+    /// Our forwarding hop beside nginx grpc_pass as a bare gRPC proxy, both with mutual TLS on each side, in
+    /// front of the same serving node (a2, simulated, unpaced): the time to the first token of a one-token
+    /// answer at concurrency 1, direct to a2, through node a, and through nginx.
+    /// </summary>
+    private static async Task GrpcHopAsync(DirectoryInfo directory, int? gateway, int? driver, List<ChildProcess> processes)
+    {
+        var grpc = Directory.CreateDirectory(Path.Combine(directory.FullName, "grpc"));
+        var (aPort, a2Port) = (BenchMesh.FreePort(), BenchMesh.FreePort());
+        var (config, _, store) = await BenchMesh.CreateAsync(grpc, $$"""
+            pools:
+              - name: pool
+                nodes:
+                  - id: a
+                    listen: https://127.0.0.1:{{aPort}}
+                    backends:
+                      - id: sim-a
+                        kind: simulated
+                        simulated: { time_to_first_token: 0ms, tokens_per_second: 0 }
+                        models: [{ id: here }]
+                  - id: a2
+                    listen: https://localhost:{{a2Port}}
+                    backends:
+                      - id: sim-a2
+                        kind: simulated
+                        max_concurrency: 1000
+                        simulated: { time_to_first_token: 0ms, tokens_per_second: 0 }
+                        models: [{ id: near }]
+            """);
+        processes.Add(ChildProcess.StartNode(config, "a2", driver));
+        processes.Add(ChildProcess.StartNode(config, "a", gateway));
+        var targets = new List<(string Name, Grpc.Net.Client.GrpcChannel Channel)>
+        {
+            ("direct: client -> a2 (reference)", BenchMesh.ClientChannel(store, a2Port)),
+            ("llm-router-node hop: client -> a -> a2", BenchMesh.ClientChannel(store, aPort)),
+        };
+        if (NginxGrpc(grpc, gateway, store, a2Port) is var (nginx, nginxPort))
+        {
+            processes.Add(nginx);
+            targets.Add(("nginx grpc_pass: client -> nginx -> a2", BenchMesh.ClientChannel(store, nginxPort)));
+        }
+
+        try
+        {
+            foreach (var (name, channel) in targets)
+            {
+                try
+                {
+                    await FirstGrpcTokenAsync(channel, name, wait: true);
+                }
+                catch (Grpc.Core.RpcException ex)
+                {
+                    var log = Path.Combine(grpc.FullName, "nginx", "error.log");
+                    throw new InvalidOperationException($"{name} does not answer: {ex.Status.Detail}{(name.StartsWith("nginx", StringComparison.Ordinal) && File.Exists(log) ? "; nginx error.log: " + File.ReadAllText(log) : "")}", ex);
+                }
+            }
+
+            var samples = targets.Select(_ => new List<double>()).ToArray();
+            for (var round = 0; round < Rounds; round++)
+            {
+                for (var t = 0; t < targets.Count; t++)
+                {
+                    for (var i = 0; i < (round == 0 ? Warmup : 0) + PerRound; i++)
+                    {
+                        var ms = await FirstGrpcTokenAsync(targets[t].Channel, targets[t].Name, wait: false);
+                        if (i >= (round == 0 ? Warmup : 0))
+                        {
+                            samples[t].Add(ms);
+                        }
+                    }
+                }
+            }
+
+            var figures = samples.Select(list =>
+            {
+                list.Sort();
+                return new Percentiles(BenchMesh.Percentile(list, 0.5), BenchMesh.Percentile(list, 0.99));
+            }).ToArray();
+            Console.WriteLine($"{"gRPC, mutual TLS, concurrency 1",-42} {"TTFT p50",9} {"p99",8} {"added p50",10} {"p99",8}");
+            for (var i = 0; i < targets.Count; i++)
+            {
+                Console.WriteLine($"{targets[i].Name,-42} {figures[i].P50,9:0.000} {figures[i].P99,8:0.000} {figures[i].P50 - figures[0].P50,10:+0.000;-0.000} {figures[i].P99 - figures[0].P99,8:+0.000;-0.000}");
+            }
+
+            Console.WriteLine("ms; time to the first token of a one-token answer");
+            var ours = new Percentiles(figures[1].P50 - figures[0].P50, figures[1].P99 - figures[0].P99);
+            if (targets.Count > 2)
+            {
+                var theirs = new Percentiles(figures[2].P50 - figures[0].P50, figures[2].P99 - figures[0].P99);
+                Findings.Add("peers, gRPC", "added time to first token of a hop, concurrency 1",
+                    $"p50 {ours.P50:+0.000;-0.000} ms, p99 {ours.P99:+0.000;-0.000} ms",
+                    $"nginx grpc_pass p50 {theirs.P50:+0.000;-0.000} ms, p99 {theirs.P99:+0.000;-0.000} ms",
+                    "<= nginx grpc_pass", ours.P50 <= theirs.P50 && ours.P99 <= theirs.P99);
+            }
+        }
+        finally
+        {
+            foreach (var (_, channel) in targets)
+            {
+                channel.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// nginx as a bare gRPC proxy: mutual TLS from the client (the mesh CA), grpc_pass over mutual TLS to the
+    /// node, verified by name (nginx checks DNS names only, so a2 listens as localhost, which its certificate names).
+    /// </summary>
+    private static (ChildProcess Process, int Port)? NginxGrpc(DirectoryInfo directory, int? core, LlmRouter.Common.Identity.CertificateStore store, int upstreamPort)
+    {
+        var nginx = new[] { "/usr/sbin/nginx", "/usr/bin/nginx" }.FirstOrDefault(File.Exists);
+        if (nginx is null)
+        {
+            return null;
+        }
+
+        var port = BenchMesh.FreePort();
+        var prefix = Directory.CreateDirectory(Path.Combine(directory.FullName, "nginx")).FullName;
+        var ca = store.CertificatePath(LlmRouter.Common.Identity.CertificateStore.CaName);
+        File.WriteAllText(Path.Combine(prefix, "nginx.conf"), $$"""
+            worker_processes auto;
+            pid {{prefix}}/nginx.pid;
+            error_log {{prefix}}/error.log;
+            events { worker_connections 8192; }
+            http {
+              access_log {{prefix}}/access.log;
+              server {
+                listen 127.0.0.1:{{port}} ssl http2;
+                ssl_certificate {{store.CertificatePath("a")}};
+                ssl_certificate_key {{store.KeyPath("a")}};
+                ssl_client_certificate {{ca}};
+                ssl_verify_client on;
+                location / {
+                  grpc_pass grpcs://127.0.0.1:{{upstreamPort}};
+                  grpc_ssl_certificate {{store.CertificatePath(LlmRouter.Common.Identity.CertificateStore.ClientName)}};
+                  grpc_ssl_certificate_key {{store.KeyPath(LlmRouter.Common.Identity.CertificateStore.ClientName)}};
+                  grpc_ssl_trusted_certificate {{ca}};
+                  grpc_ssl_verify on;
+                  grpc_ssl_name localhost;
+                }
+              }
+            }
+            """);
+        return (ChildProcess.StartProgram(nginx, core, prefix, "-p", prefix, "-c", Path.Combine(prefix, "nginx.conf"), "-g", "daemon off;"), port);
+    }
+
+    /// <summary>Milliseconds to the first token of a one-token answer; with <paramref name="wait"/>, retried until the path answers (a learning its pool, nginx starting).</summary>
+    private static async Task<double> FirstGrpcTokenAsync(Grpc.Net.Client.GrpcChannel channel, string name, bool wait)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                var request = new LlmRouter.V1.ChatRequest { Model = "near", Sampling = new LlmRouter.V1.SamplingParameters { MaxTokens = 1 } };
+                request.Messages.Add(new LlmRouter.V1.ChatMessage { Role = LlmRouter.V1.Role.User, Content = "hello" });
+                var started = Stopwatch.GetTimestamp();
+                using var call = new LlmRouter.V1.Router.RouterClient(channel).Chat(request);
+                double? first = null;
+                while (await call.ResponseStream.MoveNext(CancellationToken.None))
+                {
+                    if (first is null && call.ResponseStream.Current.FrameCase == LlmRouter.V1.ChatResponse.FrameOneofCase.Delta)
+                    {
+                        first = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    }
+                }
+
+                return first ?? throw new InvalidOperationException($"{name} streamed no token");
+            }
+            catch (Grpc.Core.RpcException) when (wait && clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(100);
+            }
+        }
     }
 
     private static string RepositoryRoot()

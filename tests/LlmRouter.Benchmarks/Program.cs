@@ -8,7 +8,8 @@ using LlmRouter.Benchmarks;
 // llmrouter-bench capacity       paced streams held by one node, and its memory idle and with 1000 streams
 // llmrouter-bench convergence    five node processes: join, crash detection and rejoin times
 // llmrouter-bench micro          hot paths through BenchmarkDotNet, with allocations
-// llmrouter-bench peers          our HTTP ingress beside Portkey and nginx, in front of one mock OpenAI server
+// llmrouter-bench peers [http|grpc] our HTTP ingress beside Portkey and nginx (one mock OpenAI server behind
+//                                 them all), and our forwarding hop beside nginx grpc_pass
 var code = args switch
 {
     [] or ["all"] => await AllAsync(),
@@ -18,7 +19,7 @@ var code = args switch
     ["capacity"] => await CapacityBenchmark.RunAsync(),
     ["convergence"] => await ConvergenceBenchmark.RunAsync(),
     ["micro"] => MicroBenchmark.Run(),
-    ["peers"] => await PeerBenchmark.RunAsync(),
+    ["peers", .. var parts] => await PeerBenchmark.RunAsync(parts),
     ["serve-openai-mock", var port] => await OpenAIMock.ServeAsync(int.Parse(port, CultureInfo.InvariantCulture)),
     ["serve-echo", var certificates, var member, var port] => await EchoServer.ServeAsync(certificates, member, int.Parse(port, CultureInfo.InvariantCulture)),
     _ => Usage(),
@@ -37,7 +38,7 @@ static async Task<int> AllAsync()
         StreamBenchmark.RunAsync,
         CapacityBenchmark.RunAsync,
         ConvergenceBenchmark.RunAsync,
-        PeerBenchmark.RunAsync,
+        () => PeerBenchmark.RunAsync([]),
         () => Task.FromResult(MicroBenchmark.Run()),
         () => Task.FromResult(GossipBenchmark.Run([])),
     })
