@@ -76,7 +76,7 @@ internal sealed partial class HttpIngress(
         {
             // The pipeline's words name the Router API; an HTTP client lists models with GET /v1/models.
             var said = ex.Status.Detail.Replace("ListModels lists them", $"GET {Models} lists them", StringComparison.Ordinal);
-            var detail = anthropic ? said : OpenAIName(said, out _);
+            var detail = anthropic ? AnthropicName(context, said) : OpenAIName(said, out _);
             if (IngressStatus.RetryAfter(ex) is { } retryAfter && !context.Response.HasStarted)
             {
                 context.Response.Headers.RetryAfter = retryAfter;
@@ -115,6 +115,7 @@ internal sealed partial class HttpIngress(
     private async Task AnthropicMessagesAsync(HttpContext context)
     {
         var messages = AnthropicMessagesReader.Read(await BodyAsync(context).ConfigureAwait(false));
+        context.Items[typeof(AnthropicMessages)] = messages;
         IngressRouting.Apply(context.Request.Headers, messages.Request);
         var call = new HttpCallContext(context, "/llmrouter.v1.Router/Chat");
         if (messages.Stream)
@@ -236,6 +237,12 @@ internal sealed partial class HttpIngress(
 
     [LoggerMessage(EventId = 1301, Level = LogLevel.Error, Message = "HTTP ingress {Method} {Path} failed")]
     private static partial void LogFailed(ILogger logger, string method, string path, Exception exception);
+
+    /// <summary>A pipeline refusal with its field renamed to the one the Anthropic client sent (when its request was read).</summary>
+    private static string AnthropicName(HttpContext context, string detail) =>
+        IngressStatus.FieldOf(detail) is { } field && context.Items[typeof(AnthropicMessages)] is AnthropicMessages messages
+            ? messages.FieldName(field) + detail[field.Length..]
+            : detail;
 
     /// <summary>A pipeline refusal with its field renamed to the one the OpenAI client sent.</summary>
     private static string OpenAIName(string detail, out string? field)

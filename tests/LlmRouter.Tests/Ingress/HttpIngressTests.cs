@@ -159,6 +159,23 @@ public sealed class HttpIngressTests
     }
 
     [Fact]
+    public async Task AnthropicMessages_PipelineRefusal_NamesTheFieldAsTheClientSentIt()
+    {
+        await using var node = await Node();
+
+        // A system prompt first and a tool result inside a user message: the Router API's messages are numbered
+        // differently, and the refusal must still name the client's own block.
+        var (status, error) = await PostAsync(node, "/v1/messages", """
+            {"model":"sim-model","max_tokens":5,"system":"be brief","messages":[
+              {"role":"user","content":"hi"},
+              {"role":"user","content":[{"type":"text","text":"here"},{"type":"tool_result","tool_use_id":"toolu_9","content":"18 C"}]}]}
+            """);
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("messages[1].content[1].tool_use_id: 'toolu_9' names no tool call of an earlier assistant message", error.GetProperty("error").GetProperty("message").GetString());
+    }
+
+    [Fact]
     public async Task Request_OverTheSizeLimit_413NamingTheSetting()
     {
         await using var node = await Node(server: "max_request_bytes: 2048");

@@ -5,7 +5,36 @@ using LlmRouter.V1;
 namespace LlmRouter.Common.Ingress.Anthropic;
 
 /// <summary>What an Anthropic Messages request asks for, beside the chat itself.</summary>
-internal sealed record AnthropicMessages(ChatRequest Request, bool Stream);
+/// <param name="MessagePaths">Where each of the Router API's messages came from in the client's request ("system", "messages[2]", "messages[3].content[1]" for a tool result).</param>
+internal sealed record AnthropicMessages(ChatRequest Request, bool Stream, IReadOnlyList<string> MessagePaths)
+{
+    /// <summary>
+    /// The client's name for a field the pipeline's validator named by its Router API path: the message
+    /// index as the client sent it, and Anthropic's field names ("tools[0].parameters_json" is
+    /// "tools[0].input_schema"). Part indexes count the message's text and image blocks.
+    /// </summary>
+    public string FieldName(string routerPath)
+    {
+        var path = routerPath;
+        var match = System.Text.RegularExpressions.Regex.Match(path, @"^messages\[(\d+)\]");
+        if (match.Success && int.TryParse(match.Groups[1].Value, out var index) && index < MessagePaths.Count)
+        {
+            path = MessagePaths[index] + path[match.Length..];
+        }
+
+        return path
+            .Replace("sampling.max_tokens", "max_tokens", StringComparison.Ordinal)
+            .Replace("sampling.stop", "stop_sequences", StringComparison.Ordinal)
+            .Replace("sampling.", "", StringComparison.Ordinal)
+            .Replace(".parameters_json", ".input_schema", StringComparison.Ordinal)
+            .Replace("response_format.json_schema.schema_json", "output_config.format.schema", StringComparison.Ordinal)
+            .Replace("tool_choice.tool_name", "tool_choice.name", StringComparison.Ordinal)
+            .Replace(".tool_call_id", ".tool_use_id", StringComparison.Ordinal)
+            .Replace(".arguments_json", ".input", StringComparison.Ordinal)
+            .Replace(".parts[", ".content[", StringComparison.Ordinal)
+            .Replace(".image", ".source", StringComparison.Ordinal);
+    }
+}
 
 /// <summary>
 /// Reads an Anthropic Messages request (as Anthropic's API reference defines it) into the Router API's
@@ -25,7 +54,7 @@ internal static class AnthropicMessagesReader
         var request = new ChatRequest { Sampling = new SamplingParameters() };
         var stream = false;
         var system = new List<ChatMessage>();
-        var conversation = new List<ChatMessage>();
+        var conversation = new List<(ChatMessage Message, string Path)>();
         foreach (var property in body.EnumerateObject())
         {
             var value = property.Value;
@@ -105,11 +134,12 @@ internal static class AnthropicMessagesReader
         }
 
         request.Messages.AddRange(system);
-        request.Messages.AddRange(conversation);
-        return new AnthropicMessages(request, stream);
+        request.Messages.AddRange(conversation.Select(m => m.Message));
+        return new AnthropicMessages(request, stream, [.. system.Select(_ => "system"), .. conversation.Select(m => m.Path)]);
     }
 
-    private static IEnumerable<ChatMessage> Messages(JsonElement element, string path)
+    /// <summary>The Router API's messages for one of the client's, each with where it came from.</summary>
+    private static IEnumerable<(ChatMessage Message, string Path)> Messages(JsonElement element, string path)
     {
         JsonRead.Object(element, path);
         var role = JsonRead.String(JsonRead.Required(element, "role", path), $"{path}.role");
@@ -126,10 +156,10 @@ internal static class AnthropicMessagesReader
         if (content.ValueKind == JsonValueKind.String)
         {
             message.Content = JsonRead.String(content, $"{path}.content");
-            return [message];
+            return [(message, path)];
         }
 
-        var results = new List<ChatMessage>();
+        var results = new List<(ChatMessage, string)>();
         var j = 0;
         foreach (var block in JsonRead.Array(content, $"{path}.content").EnumerateArray())
         {
@@ -165,7 +195,7 @@ internal static class AnthropicMessagesReader
                         result.Content = "Error: " + result.Content;
                     }
 
-                    results.Add(result);
+                    results.Add((result, at));
                     break;
                 default:
                     throw IngressException.Invalid($"{at}.type", $"'{type}' is not a block type the mesh carries (use text, image, tool_use or tool_result)");
@@ -177,7 +207,7 @@ internal static class AnthropicMessagesReader
             throw IngressException.Invalid($"{path}.content", "must not be empty");
         }
 
-        return message.Parts.Count > 0 || message.ToolCalls.Count > 0 ? [.. results, message] : results;
+        return message.Parts.Count > 0 || message.ToolCalls.Count > 0 ? [.. results, (message, path)] : results;
     }
 
     private static ImageInput Image(JsonElement source, string path)
