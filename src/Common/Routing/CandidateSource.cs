@@ -8,7 +8,7 @@ namespace LlmRouter.Common.Routing;
 
 /// <summary>
 /// Every candidate in reach of this host: its own backends, and in each pool it has a seat in, the models of
-/// alive members as their gossiped model records describe them (each with the member's fresh load record
+/// members in reach (alive, or suspect and marked so: <see cref="MemberReach"/>) as their gossiped model records describe them (each with the member's fresh load record
 /// for that backend, if one is known) and the routes integrators advertise (none leads back into that pool:
 /// the path vector prevents loops, and every receiver refuses a route record with one).
 /// </summary>
@@ -46,10 +46,10 @@ internal sealed class CandidateSource(IReadOnlyList<IPoolView> seats, ForwardedL
         return all.Candidates;
     }
 
-    /// <summary>Members not alive (suspect, dead, left) whose last model record offers the model: known, but out of reach.</summary>
+    /// <summary>Members out of reach (dead, left) whose last model record offers the model: known, but gone.</summary>
     public IReadOnlyList<string> UnreachableServers(string model) => seats
         .SelectMany(seat => seat.Snapshot.Members)
-        .Where(m => !m.IsSelf && m.Status != MemberStatus.Alive && m.Models is not null
+        .Where(m => !m.IsSelf && !MemberReach.InReach(m.Status) && m.Models is not null
             && m.Models.Models.Any(info => info.Id == model || info.Aliases.Contains(model)))
         .Select(m => $"{m.Id} ({m.Status.ToString().ToLowerInvariant()})")
         .ToList();
@@ -62,21 +62,22 @@ internal sealed class CandidateSource(IReadOnlyList<IPoolView> seats, ForwardedL
             var pool = seats[i].Name;
             foreach (var member in memberships[i].Members)
             {
-                if (member.IsSelf || member.Status != MemberStatus.Alive)
+                if (member.IsSelf || !MemberReach.InReach(member.Status))
                 {
                     continue;
                 }
 
+                var suspect = member.Status == MemberStatus.Suspect;
                 foreach (var model in member.Models?.Models ?? [])
                 {
                     var load = member.Load?.Backends.FirstOrDefault(b => b.Backend == model.Backend);
-                    candidates.Add(WithCounter(RouteCandidate.FromRemote(model, member.Address, load)));
+                    candidates.Add(WithCounter(RouteCandidate.FromRemote(model, member.Address, load, suspect)));
                 }
 
                 // No route leads back into this pool: RecordRules refuses a record with one.
                 foreach (var route in member.Routes?.Routes ?? [])
                 {
-                    candidates.Add(WithCounter(RouteCandidate.FromRoute(route, member.Id, pool, member.Address)));
+                    candidates.Add(WithCounter(RouteCandidate.FromRoute(route, member.Id, pool, member.Address, suspect)));
                 }
             }
         }

@@ -54,6 +54,9 @@ internal sealed class RouteCandidate
     /// <summary>Whether the load record lists the model as warm: looked up once here, not per request.</summary>
     public bool WarmInLoad { get; init; }
 
+    /// <summary>The member that serves it (or carries it, for a route) is suspect: tried only when no other candidate can serve.</summary>
+    public bool Suspect { get; init; }
+
     /// <summary>For a route through an integrator: the pools the request would cross, nearest first; empty otherwise.</summary>
     public IReadOnlyList<string> ViaPools { get; init; } = [];
 
@@ -102,7 +105,7 @@ internal sealed class RouteCandidate
     }
 
     /// <summary>A model behind an integrator: reached through the integrator's address in one of this host's pools.</summary>
-    public static RouteCandidate FromRoute(ModelRoute route, string integrator, string pool, string address)
+    public static RouteCandidate FromRoute(ModelRoute route, string integrator, string pool, string address, bool suspect = false)
     {
         var capacity = route.FreeCapacity;
         return FromRemote(route.Model, address, new BackendLoad
@@ -110,15 +113,15 @@ internal sealed class RouteCandidate
             // The route's summed free capacity and least load stand in for a backend's load record.
             MaxConcurrency = Math.Max(1, capacity),
             InFlight = (uint)Math.Round(Math.Clamp(route.LeastLoad, 0, 1) * Math.Max(1, capacity)),
-        }, integrator, pool, "", route.Pools);
+        }, integrator, pool, "", route.Pools, suspect);
     }
 
     /// <summary>A model of a member of one of this host's pools, as its model record describes it.</summary>
-    public static RouteCandidate FromRemote(ModelInfo model, string address, BackendLoad? load) =>
-        FromRemote(model, address, load, model.Node, model.Pool, model.Backend, []);
+    public static RouteCandidate FromRemote(ModelInfo model, string address, BackendLoad? load, bool suspect = false) =>
+        FromRemote(model, address, load, model.Node, model.Pool, model.Backend, [], suspect);
 
     private static RouteCandidate FromRemote(
-        ModelInfo model, string address, BackendLoad? load, string node, string pool, string backend, IReadOnlyList<string> viaPools) => new()
+        ModelInfo model, string address, BackendLoad? load, string node, string pool, string backend, IReadOnlyList<string> viaPools, bool suspect) => new()
     {
         Node = node,
         Pool = pool,
@@ -137,5 +140,6 @@ internal sealed class RouteCandidate
         Load = load,
         WarmInLoad = load?.WarmModels.Contains(model.Id) ?? false,
         ViaPools = viaPools,
+        Suspect = suspect,
     };
 }

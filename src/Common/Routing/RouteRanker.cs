@@ -204,8 +204,9 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         return warm;
     }
 
+    // A suspect member's copy waits behind the others as a cooling one does (MemberReach).
     private bool CoolingDown(RouteCandidate candidate, DateTimeOffset now, bool breakersCooling) =>
-        (breakersCooling && breakers.CooldownUntil(candidate.Key, now) is not null) || candidate.Load?.CooldownUntil?.ToDateTimeOffset() > now;
+        candidate.Suspect || (breakersCooling && breakers.CooldownUntil(candidate.Key, now) is not null) || candidate.Load?.CooldownUntil?.ToDateTimeOffset() > now;
 
     /// <summary>Requests this node has forwarded to the candidate's backend and not yet finished (none for its own).</summary>
     private int Forwarded(RouteCandidate candidate) =>
@@ -340,6 +341,11 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
         if ((breakers.CooldownUntil(candidate.Key) ?? candidate.Load?.CooldownUntil?.ToDateTimeOffset()) is { } until && until > now)
         {
             return $"cooling down until {until:HH:mm:ss}";
+        }
+
+        if (candidate.Suspect)
+        {
+            return "its member is suspect (tried only when no other candidate can serve)";
         }
 
         return null;

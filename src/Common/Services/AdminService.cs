@@ -63,12 +63,12 @@ internal sealed class AdminService(Arrivals arrivals, RoutePlanner planner, IRou
         var members = Membership(context).Snapshot.Members;
         var response = new ListMeshModelsResponse();
         response.Models.AddRange(members
-            .Where(m => m.Status is MemberStatus.Alive or MemberStatus.Suspect && m.Models is not null)
+            .Where(m => MemberReach.InReach(m.Status) && m.Models is not null)
             .SelectMany(m => m.Models!.Models)
             .OrderBy(m => m.Id, StringComparer.Ordinal)
             .ThenBy(m => m.Node, StringComparer.Ordinal));
         response.Routes.AddRange(members
-            .Where(m => m.Status == MemberStatus.Alive && m.Routes is not null)
+            .Where(m => MemberReach.InReach(m.Status) && m.Routes is not null)
             .SelectMany(m => m.Routes!.Routes.Select(route => new AdvertisedRoute { Integrator = m.Id, Route = route }))
             .OrderBy(r => r.Route.Model.Id, StringComparer.Ordinal)
             .ThenBy(r => r.Integrator, StringComparer.Ordinal));

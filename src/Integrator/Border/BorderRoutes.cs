@@ -37,7 +37,8 @@ internal static class BorderRoutes
 
             foreach (var member in members)
             {
-                if (member.IsSelf || member.Status != MemberStatus.Alive)
+                // Suspects too (MemberReach): a route withdrawn at every passing suspicion would flap under load.
+                if (member.IsSelf || !MemberReach.InReach(member.Status))
                 {
                     continue;
                 }

@@ -50,7 +50,7 @@ internal sealed class IntegratorRouterHost : IRouterHost, IDisposable
         var seen = new HashSet<(string, string, string)>();
         foreach (var other in Seats.Where(s => s != seat))
         {
-            foreach (var member in other.Snapshot.Members.Where(m => !m.IsSelf && m.Status == MemberStatus.Alive))
+            foreach (var member in other.Snapshot.Members.Where(m => !m.IsSelf && MemberReach.InReach(m.Status)))
             {
                 var routes = (member.Routes?.Routes ?? []).Where(r => !r.Pools.Contains(seat.Name)).Select(r => r.Model);
                 foreach (var model in (member.Models?.Models ?? []).Concat(routes))

@@ -35,11 +35,12 @@ internal sealed class BorderMesh : IAsyncDisposable
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
         string simulated = "time_to_first_token: 0ms\ntokens_per_second: 0",
-        Func<string, string?>? simulatedFor = null)
+        Func<string, string?>? simulatedFor = null,
+        Func<string, double>? qualityFor = null)
     {
         var directory = Directory.CreateTempSubdirectory("llmrouter-border-");
         var path = Path.Combine(directory.FullName, "mesh.yaml");
-        await File.WriteAllTextAsync(path, Yaml(pools, integrators, simulated, simulatedFor));
+        await File.WriteAllTextAsync(path, Yaml(pools, integrators, simulated, simulatedFor, qualityFor: qualityFor));
         var mesh = MeshConfigLoader.Load(path);
         new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
         var border = new BorderMesh(directory, mesh);
@@ -134,7 +135,8 @@ internal sealed class BorderMesh : IAsyncDisposable
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
         string simulated,
         Func<string, string?>? simulatedFor = null,
-        int maxConcurrency = 8)
+        int maxConcurrency = 8,
+        Func<string, double>? qualityFor = null)
     {
         var text = new System.Text.StringBuilder("""
             mesh:
@@ -157,7 +159,7 @@ internal sealed class BorderMesh : IAsyncDisposable
                     .AppendLine($"        listen: https://127.0.0.1:{TestMesh.FreePort()}")
                     .AppendLine($"        http_listen: http://127.0.0.1:{TestMesh.FreePort()}")
                     .AppendLine("        backends:")
-                    .AppendLine(TestMesh.Backend($"sim-{node}", model, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency, features: "[tools, json, vision]"));
+                    .AppendLine(TestMesh.Backend($"sim-{node}", model, quality: qualityFor?.Invoke(node) ?? 0.5, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency, features: "[tools, json, vision]"));
             }
         }
 

@@ -48,21 +48,21 @@ public sealed class OnePipelineTests
         await using var mesh = await BorderMesh.StartAsync(
             [("a", [("a1", "m-a")]), ("b", [("b1", "m-b")]), ("c", [("c1", "m-c"), ("c2", "m-c")])],
             [("i1", ["a", "b"], []), ("i2", ["b", "c"], [])],
-            simulatedFor: node => node == "c1" ? Failing : null);
+            simulatedFor: node => node == "c1" ? Failing : null,
+            qualityFor: node => node == "c1" ? 1.0 : 0.1);
         await mesh.RouteKnownAsync("a1", "m-c", "i1");
         await Eventually.WaitUntil(() => mesh.Seat("i2", "c").Snapshot.Members.Count(m => m.Models?.Models.Any(model => model.Id == "m-c") == true) == 2,
             "i2 knows both copies in C", () => "not yet");
 
-        // Ask until one request met the failing copy first (i2 spreads its picks over equal copies).
-        RouteInfo? route = null;
-        for (var i = 0; i < 20 && route?.Attempt != 2; i++)
-        {
-            var frames = await ChatRequests.ReadAll(mesh.Nodes["a1"].Router.Chat(ChatRequests.Ask("m-c", $"question {i}", maxTokens: 4)));
-            route = frames.Single(f => f.Route is not null).Route;
-            Assert.Equal("c2", route.ServingNode);
-        }
+        // The failing copy ranks first under the quality profile, whatever the load records say (stale ones
+        // count as half full): the request meets it, and the next copy answers.
+        var request = ChatRequests.Ask("m-c", "question", maxTokens: 4);
+        request.RoutingProfile = "quality";
+        var frames = await ChatRequests.ReadAll(mesh.Nodes["a1"].Router.Chat(request));
+        var route = frames.Single(f => f.Route is not null).Route;
 
-        Assert.Equal(2u, route!.Attempt);
+        Assert.Equal("c2", route.ServingNode);
+        Assert.Equal(2u, route.Attempt);
         Assert.Equal(["a1", "i1", "i2", "c2"], route.Path.Select(h => h.Node));
     }
 
@@ -114,7 +114,8 @@ public sealed class OnePipelineTests
         await new Mesh.MeshClient(channel).GossipAsync(gossip);
 
         Assert.Equal(2, seat.Membership.Read(state => state.Statistics.UpdatesRejected));
-        Assert.Equal(incarnation, seat.Membership.Read(state => state.Incarnation));
+        // Not pushed anywhere near the accusation (a loaded machine may make i1 refute a real suspicion or two).
+        Assert.InRange(seat.Membership.Read(state => state.Incarnation), incarnation, incarnation + 3);
         Assert.Equal(MemberStatus.Alive, seat.Membership.Read(state => state.Find("i1")!.Status));
         Assert.DoesNotContain(seat.Snapshot.Members, m => m.Models?.Models.Any(model => model.Id == "stolen") == true);
 

@@ -17,10 +17,11 @@ public sealed class RouteRankerTests
         new CopyBreakers(TimeProvider.System),
         TimeProvider.System);
 
-    private static RouteCandidate Remote(string node, double quality = 0.7, bool cloud = false, uint inFlight = 0) => RouteCandidate.FromRemote(
+    private static RouteCandidate Remote(string node, double quality = 0.7, bool cloud = false, uint inFlight = 0, bool suspect = false) => RouteCandidate.FromRemote(
         new ModelInfo { Id = "shared", Node = node, Pool = "p", Backend = "b", BackendKind = cloud ? "openai" : "simulated", Cloud = cloud, Quality = quality, ContextTokens = 8192, Kind = ModelKind.Chat },
         $"https://{node}:1",
-        new BackendLoad { Backend = "b", InFlight = inFlight, MaxConcurrency = 4, TimeToFirstTokenMs = 100 });
+        new BackendLoad { Backend = "b", InFlight = inFlight, MaxConcurrency = 4, TimeToFirstTokenMs = 100 },
+        suspect);
 
     private static RouteQuery Query(params string[] labels) => new("shared", ModelKindConfig.Chat, null, labels, null, null, "p");
 
@@ -33,6 +34,18 @@ public sealed class RouteRankerTests
         var firsts = Enumerable.Range(0, 200).Select(_ => ranker.Rank(candidates, RoutingSettings.Default, Query())[0].Target.Node).ToList();
 
         Assert.Equal(["n1", "n2", "n3", "n4", "n5"], firsts.Distinct().Order());
+    }
+
+    [Fact]
+    public void Rank_SuspectMember_TriedOnlyWhenNoAliveOneServes()
+    {
+        var ranker = Ranker();
+
+        var withAlive = ranker.Rank([Remote("suspect", quality: 0.9, suspect: true), Remote("alive", quality: 0.3)], RoutingSettings.Default, Query());
+        var onlySuspect = ranker.Rank([Remote("suspect", suspect: true)], RoutingSettings.Default, Query());
+
+        Assert.Equal(["alive"], withAlive.Select(r => r.Target.Node));
+        Assert.Equal(["suspect"], onlySuspect.Select(r => r.Target.Node));
     }
 
     [Fact]

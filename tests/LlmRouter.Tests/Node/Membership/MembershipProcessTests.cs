@@ -75,7 +75,7 @@ public sealed class MembershipProcessTests : IDisposable
         // 4. n5 restarts with the same id: it rejoins with a higher incarnation.
         Processes["n5"].Dispose();
         Processes["n5"] = NodeProcessRunner.Start("run", "--config", path, "--node", "n5");
-        await Until(async () => (await Members(admin))["n5"] is { Status: MemberStatus.Alive, Incarnation: > 0 }, "n5 alive again with a higher incarnation", TimeSpan.FromSeconds(30));
+        await Until(async () => (await Members(admin))["n5"] is { Status: MemberStatus.Alive, Incarnation: > 0 }, "n5 alive again with a higher incarnation", TimeSpan.FromSeconds(90));
 
         // 5. A process with the same mesh and pool names but a certificate from another CA tries to join
         //    through n1: the TLS handshake refuses it (and n1 logs why); it never enters the member list.
