@@ -174,10 +174,8 @@ internal static partial class PeerBenchmark
     /// </summary>
     private static (ChildProcess Process, Uri Url)? Nginx(DirectoryInfo directory, int? core, int mockPort)
     {
-        var nginx = new[] { "/usr/sbin/nginx", "/usr/bin/nginx" }.FirstOrDefault(File.Exists);
-        if (nginx is null)
+        if (NginxProgram() is not { } nginx)
         {
-            Console.WriteLine("nginx skipped: not installed (apt-get install nginx)");
             return null;
         }
 
@@ -203,6 +201,18 @@ internal static partial class PeerBenchmark
             """);
         var process = ChildProcess.StartProgram(nginx, core, prefix, "-p", prefix, "-c", Path.Combine(prefix, "nginx.conf"), "-g", "daemon off;");
         return (process, new Uri($"http://127.0.0.1:{port}/"));
+    }
+
+    /// <summary>Debian's nginx, or null (with a note) when it is not installed.</summary>
+    private static string? NginxProgram()
+    {
+        var nginx = new[] { "/usr/sbin/nginx", "/usr/bin/nginx" }.FirstOrDefault(File.Exists);
+        if (nginx is null)
+        {
+            Console.WriteLine("nginx skipped: not installed (apt-get install nginx)");
+        }
+
+        return nginx;
     }
 
     private static async Task ReadyAsync(HttpClient http, Target target)
@@ -535,8 +545,7 @@ internal static partial class PeerBenchmark
     /// </summary>
     private static (ChildProcess Process, int Port)? NginxGrpc(DirectoryInfo directory, int? core, LlmRouter.Common.Identity.CertificateStore store, int upstreamPort)
     {
-        var nginx = new[] { "/usr/sbin/nginx", "/usr/bin/nginx" }.FirstOrDefault(File.Exists);
-        if (nginx is null)
+        if (NginxProgram() is not { } nginx)
         {
             return null;
         }

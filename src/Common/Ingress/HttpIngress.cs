@@ -102,7 +102,7 @@ internal sealed partial class HttpIngress(
         if (chat.Stream)
         {
             var stream = new OpenAIChatStream(context.Response, chat.IncludeUsage, created);
-            context.Items[typeof(IIngressStream)] = stream;
+            context.Items[typeof(IngressStream)] = stream;
             await pipeline.ChatAsync(chat.Request, stream, call).ConfigureAwait(false);
             return;
         }
@@ -121,7 +121,7 @@ internal sealed partial class HttpIngress(
         if (messages.Stream)
         {
             var stream = new AnthropicMessageStream(context.Response);
-            context.Items[typeof(IIngressStream)] = stream;
+            context.Items[typeof(IngressStream)] = stream;
             await pipeline.ChatAsync(messages.Request, stream, call).ConfigureAwait(false);
             return;
         }
@@ -214,7 +214,7 @@ internal sealed partial class HttpIngress(
     {
         if (context.Response.HasStarted)
         {
-            if (context.Items[typeof(IIngressStream)] is IIngressStream stream)
+            if (context.Items[typeof(IngressStream)] is IngressStream stream)
             {
                 await stream.FailAsync(status, message, param, context.RequestAborted).ConfigureAwait(false);
             }

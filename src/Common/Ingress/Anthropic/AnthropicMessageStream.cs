@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Grpc.Core;
 using LlmRouter.V1;
 using Microsoft.AspNetCore.Http;
 
@@ -13,57 +12,41 @@ namespace LlmRouter.Common.Ingress.Anthropic;
 /// Anthropic's events have no place for a seam: a continuation's text follows in the same text block, and
 /// message_delta's <c>x_llmrouter</c> member says the answer was continued.
 /// </summary>
-internal sealed class AnthropicMessageStream(HttpResponse response) : IIngressStream
+internal sealed class AnthropicMessageStream(HttpResponse response) : IngressStream(response)
 {
-    private readonly SseWriter _sse = new(response);
     private int _block = -1;
     private bool _blockOpen;
     private uint? _callIndex;
 
-    public WriteOptions? WriteOptions { get; set; }
-
-    public Task WriteAsync(ChatResponse message) => WriteAsync(message, CancellationToken.None);
-
-    public async Task WriteAsync(ChatResponse message, CancellationToken cancellationToken)
+    protected override void Write(ChatResponse frame)
     {
-        switch (message.FrameCase)
+        switch (frame.FrameCase)
         {
             case ChatResponse.FrameOneofCase.Route:
-                Start(message.Route);
+                Start(frame.Route);
                 break;
             case ChatResponse.FrameOneofCase.Delta:
-                Text(message.Delta.Text);
+                Text(frame.Delta.Text);
                 break;
             case ChatResponse.FrameOneofCase.ToolCall:
-                ToolUse(message.ToolCall);
+                ToolUse(frame.ToolCall);
                 break;
             case ChatResponse.FrameOneofCase.Completed:
-                Complete(message.Completed);
+                Complete(frame.Completed);
                 break;
         }
-
-        // BufferHint: the next frame follows at once and its flush carries both (StreamWrites); otherwise every
-        // frame goes out now, so each token reaches the client as the backend yields it.
-        var buffered = WriteOptions is { } options && (options.Flags & WriteFlags.BufferHint) != 0;
-        if (!buffered || message.FrameCase == ChatResponse.FrameOneofCase.Completed)
-        {
-            await _sse.FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
     }
 
-    /// <summary>An error after the stream began: Anthropic's error event (its errors name no field).</summary>
-    public async Task FailAsync(int status, string message, string? param, CancellationToken cancellationToken)
-    {
-        _sse.Event("error", json => AnthropicShapes.Error(json, status, message));
-        await _sse.FlushAsync(cancellationToken).ConfigureAwait(false);
-    }
+    /// <summary>Anthropic's error event (its errors name no field).</summary>
+    protected override void WriteError(int status, string message, string? param) =>
+        Sse.Event("error", json => AnthropicShapes.Error(json, status, message));
 
     private void Start(RouteInfo route)
     {
-        IngressRouting.SetRoute(response, route);
-        response.Headers["request-id"] = route.RequestId;
-        _sse.Start();
-        _sse.Event("message_start", json =>
+        IngressRouting.SetRoute(Response, route);
+        Response.Headers["request-id"] = route.RequestId;
+        Sse.Start();
+        Sse.Event("message_start", json =>
         {
             json.WriteStartObject();
             json.WriteString("type", "message_start");
@@ -130,7 +113,7 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IIngressSt
     private void Complete(ChatCompleted completed)
     {
         Close();
-        _sse.Event("message_delta", json =>
+        Sse.Event("message_delta", json =>
         {
             json.WriteStartObject();
             json.WriteString("type", "message_delta");
@@ -144,7 +127,7 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IIngressSt
             json.WriteEndObject();
             json.WriteEndObject();
         });
-        _sse.Event("message_stop", json =>
+        Sse.Event("message_stop", json =>
         {
             json.WriteStartObject();
             json.WriteString("type", "message_stop");
@@ -157,7 +140,7 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IIngressSt
         Close();
         _block++;
         _blockOpen = true;
-        _sse.Event("content_block_start", json =>
+        Sse.Event("content_block_start", json =>
         {
             json.WriteStartObject();
             json.WriteString("type", "content_block_start");
@@ -169,7 +152,7 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IIngressSt
         });
     }
 
-    private void Delta(Action<Utf8JsonWriter> delta) => _sse.Event("content_block_delta", json =>
+    private void Delta(Action<Utf8JsonWriter> delta) => Sse.Event("content_block_delta", json =>
     {
         json.WriteStartObject();
         json.WriteString("type", "content_block_delta");
@@ -188,7 +171,7 @@ internal sealed class AnthropicMessageStream(HttpResponse response) : IIngressSt
         }
 
         _blockOpen = false;
-        _sse.Event("content_block_stop", json =>
+        Sse.Event("content_block_stop", json =>
         {
             json.WriteStartObject();
             json.WriteString("type", "content_block_stop");

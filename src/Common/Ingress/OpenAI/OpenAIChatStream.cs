@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Grpc.Core;
 using LlmRouter.V1;
 using Microsoft.AspNetCore.Http;
 
@@ -13,60 +12,44 @@ namespace LlmRouter.Common.Ingress.OpenAI;
 /// an <c>x_llmrouter</c> member of the finish chunk, and a seam in one of an empty chunk where it happens
 /// (OpenAI's SDKs ignore the member).
 /// </summary>
-internal sealed class OpenAIChatStream(HttpResponse response, bool includeUsage, long created) : IIngressStream
+internal sealed class OpenAIChatStream(HttpResponse response, bool includeUsage, long created) : IngressStream(response)
 {
-    private readonly SseWriter _sse = new(response);
     private readonly HashSet<uint> _calls = [];
     private string _id = "";
     private string _model = "";
 
-    public WriteOptions? WriteOptions { get; set; }
-
-    public Task WriteAsync(ChatResponse message) => WriteAsync(message, CancellationToken.None);
-
-    public async Task WriteAsync(ChatResponse message, CancellationToken cancellationToken)
+    protected override void Write(ChatResponse frame)
     {
-        switch (message.FrameCase)
+        switch (frame.FrameCase)
         {
             case ChatResponse.FrameOneofCase.Route:
-                Start(message.Route);
+                Start(frame.Route);
                 break;
             case ChatResponse.FrameOneofCase.Delta:
-                Chunk(json => json.WriteString("content", message.Delta.Text), finish: null);
+                Chunk(json => json.WriteString("content", frame.Delta.Text), finish: null);
                 break;
             case ChatResponse.FrameOneofCase.ToolCall:
-                ToolCallChunk(message.ToolCall);
+                ToolCallChunk(frame.ToolCall);
                 break;
             case ChatResponse.FrameOneofCase.Seam:
-                Chunk(_ => { }, finish: null, extension: json => Seam(json, message.Seam));
+                Chunk(_ => { }, finish: null, extension: json => Seam(json, frame.Seam));
                 break;
             case ChatResponse.FrameOneofCase.Completed:
-                Complete(message.Completed);
+                Complete(frame.Completed);
                 break;
         }
-
-        // BufferHint: the next frame follows at once and its flush carries both (StreamWrites); otherwise every
-        // frame goes out now, so each token reaches the client as the backend yields it.
-        var buffered = WriteOptions is { } options && (options.Flags & WriteFlags.BufferHint) != 0;
-        if (!buffered || message.FrameCase == ChatResponse.FrameOneofCase.Completed)
-        {
-            await _sse.FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
     }
 
-    /// <summary>An error after the stream began: OpenAI's error object as a data event, and no [DONE].</summary>
-    public async Task FailAsync(int status, string message, string? param, CancellationToken cancellationToken)
-    {
-        _sse.Event(null, json => OpenAIErrors.Write(json, status, message, param));
-        await _sse.FlushAsync(cancellationToken).ConfigureAwait(false);
-    }
+    /// <summary>OpenAI's error object as a data event, and no [DONE].</summary>
+    protected override void WriteError(int status, string message, string? param) =>
+        Sse.Event(null, json => OpenAIErrors.Write(json, status, message, param));
 
     private void Start(RouteInfo route)
     {
         _id = $"chatcmpl-{route.RequestId}";
         _model = route.Model;
-        IngressRouting.SetRoute(response, route);
-        _sse.Start();
+        IngressRouting.SetRoute(Response, route);
+        Sse.Start();
         Chunk(json =>
         {
             json.WriteString("role", "assistant");
@@ -103,7 +86,7 @@ internal sealed class OpenAIChatStream(HttpResponse response, bool includeUsage,
         Chunk(_ => { }, OpenAIShapes.FinishReason(completed.FinishReason), extension: json => IngressRouting.WriteHops(json, completed));
         if (includeUsage)
         {
-            _sse.Event(null, json =>
+            Sse.Event(null, json =>
             {
                 Header(json);
                 json.WriteStartArray("choices");
@@ -114,10 +97,10 @@ internal sealed class OpenAIChatStream(HttpResponse response, bool includeUsage,
             });
         }
 
-        _sse.Raw("[DONE]");
+        Sse.Raw("[DONE]");
     }
 
-    private void Chunk(Action<Utf8JsonWriter> delta, string? finish, Action<Utf8JsonWriter>? extension = null) => _sse.Event(null, json =>
+    private void Chunk(Action<Utf8JsonWriter> delta, string? finish, Action<Utf8JsonWriter>? extension = null) => Sse.Event(null, json =>
     {
         Header(json);
         json.WriteStartArray("choices");
