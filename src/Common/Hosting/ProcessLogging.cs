@@ -14,6 +14,16 @@ public static class ProcessLogging
     // Events waiting for the console; beyond this many, new ones are dropped rather than wait.
     private const int BufferedEvents = 10_000;
 
+    /// <summary>
+    /// <c>--log-level</c> of every mesh process. Information shows what changes (membership, routes, reloads)
+    /// and every failure; each request's attempt and outcome are Debug lines, one pair per hop.
+    /// </summary>
+    public static System.CommandLine.Option<LogEventLevel> LevelOption() => new("--log-level")
+    {
+        Description = "Least level written: Verbose, Debug (adds a line per request attempt and outcome), Information, Warning, Error or Fatal",
+        DefaultValueFactory = _ => LogEventLevel.Information,
+    };
+
     /// <param name="self">The node or integrator id, shown on every line as {Self}.</param>
     public static IServiceCollection AddProcessLogging(this IServiceCollection services, string self, LogEventLevel minimum, bool json) =>
         services.AddSerilog(logging =>

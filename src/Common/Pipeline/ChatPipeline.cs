@@ -259,19 +259,19 @@ internal sealed partial class ChatPipeline(
     private Task BackoffAsync(CancellationToken cancellationToken) =>
         Task.Delay(TimeSpan.FromMilliseconds(10 + (random() * 30)), time, cancellationToken);
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Request {RequestId} attempt {Attempt}: model {Model} on {Node} backend {Backend}")]
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Debug, Message = "Request {RequestId} attempt {Attempt}: model {Model} on {Node} backend {Backend}")]
     private static partial void LogAttempt(ILogger logger, string requestId, uint attempt, string model, string node, string backend);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Request {RequestId} served by {Node} in {ElapsedMs:0.0} ms")]
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "Request {RequestId} served by {Node} in {ElapsedMs:0.0} ms")]
     private static partial void LogServed(ILogger logger, string requestId, string node, double elapsedMs);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Request {RequestId} ended early: {Reason}; backend request cancelled")]
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Debug, Message = "Request {RequestId} ended early: {Reason}; backend request cancelled")]
     private static partial void LogCancelled(ILogger logger, string requestId, string reason);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Request {RequestId} failed with {StatusCode}: {Detail}")]
     private static partial void LogFailed(ILogger logger, string requestId, StatusCode statusCode, string detail);
 
-    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Request {RequestId} replays the answer of idempotency key {Key}")]
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Debug, Message = "Request {RequestId} replays the answer of idempotency key {Key}")]
     private static partial void LogReplayed(ILogger logger, string requestId, string key);
 
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Request {RequestId} attempt {Attempt} on {Node} failed after {Characters} characters: {Detail}; the next candidate continues the answer")]

@@ -16,11 +16,12 @@ internal static class IntegratorCli
         var id = new Option<string>("--integrator", "-i") { Description = "Id of this integrator in the mesh file", Required = true };
         var json = new Option<bool>("--json-logs") { Description = "Write logs as JSON lines (Serilog compact format)" };
         var owned = new Option<bool>(MeshProcessRun.ExitWithParent) { Description = "Drain and exit when standard input closes (up starts its integrators so)" };
-        var run = new Command("run", "Run one integrator of the mesh") { config, id, json, owned };
+        var level = ProcessLogging.LevelOption();
+        var run = new Command("run", "Run one integrator of the mesh") { config, id, json, level, owned };
         run.SetAction(async (parse, cancellationToken) =>
         {
             var mesh = MeshConfigLoader.Load(parse.GetValue(config)!);
-            var launch = new IntegratorLaunch(mesh, parse.GetValue(id)!, parse.GetValue(json));
+            var launch = new IntegratorLaunch(mesh, parse.GetValue(id)!, parse.GetValue(json)) { MinimumLogLevel = parse.GetValue(level) };
             _ = launch.Config;
             return await MeshProcessRun.RunAsync(mesh, parse.GetValue(owned), lifetime => IntegratorHostBuilder.Build(launch with { Lifetime = lifetime })).ConfigureAwait(false);
         });

@@ -6,14 +6,14 @@ using Microsoft.Extensions.AI;
 namespace LlmRouter.Node.Backends;
 
 /// <summary>
-/// One backend as the node runs it: its configuration, a Microsoft.Extensions.AI client per model, its
+/// One backend as the node runs it: its configuration, a chat per model, its
 /// admission gate and its statistics. The gate and statistics outlive configuration reloads (they are
 /// handed to the replacement), so open streams and counters are never lost. A replaced backend is not
 /// disposed: streams still running on it finish on the clients they started with.
 /// </summary>
 internal sealed class Backend(
     BackendConfig config,
-    IReadOnlyDictionary<string, IChatClient> chatClients,
+    IReadOnlyDictionary<string, IBackendChat> chats,
     IReadOnlyDictionary<string, IEmbeddingGenerator<string, Embedding<float>>> embeddingGenerators,
     AdmissionGate admission,
     BackendStats stats,
@@ -30,7 +30,7 @@ internal sealed class Backend(
     /// <summary>Generation counters, for simulated backends only.</summary>
     public SimulationCounters? Simulation { get; } = simulation;
 
-    public IChatClient ChatClient(ModelConfig model) => chatClients[model.Id];
+    public IBackendChat Chat(ModelConfig model) => chats[model.Id];
 
     public IEmbeddingGenerator<string, Embedding<float>> EmbeddingGenerator(ModelConfig model) => embeddingGenerators[model.Id];
 }

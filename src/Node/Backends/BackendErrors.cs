@@ -36,6 +36,10 @@ internal static class BackendErrors
                 return Unavailable($"backend '{backendId}' failed: {simulated.Message}");
             case ClientResultException openAi when openAi.Status != 0:
                 return FromHttpStatus(backendId, openAi.Status, ProviderMessage(openAi.Message), refusal);
+            case BackendReplyException { Status: { } status } reply:
+                return FromHttpStatus(backendId, status, reply.Message, refusal);
+            case BackendReplyException reply:
+                return Unavailable($"backend '{backendId}' reported an error in its stream: {reply.Message}");
             case AnthropicApiException anthropic:
                 return FromHttpStatus(backendId, (int)anthropic.StatusCode, (anthropic as AnthropicServiceException)?.ApiMessage ?? anthropic.Message, refusal);
             case AnthropicSseException sse:

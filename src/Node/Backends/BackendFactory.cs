@@ -11,8 +11,9 @@ using OpenAI;
 namespace LlmRouter.Node.Backends;
 
 /// <summary>
-/// Builds the Microsoft.Extensions.AI clients of a backend: the official OpenAI SDK for OpenAI and every
-/// OpenAI-compatible server, the official Anthropic SDK for Anthropic, or the simulator. SDK retries are
+/// Builds the chats of a backend: the official OpenAI SDK for OpenAI, our own wire client for
+/// OpenAI-compatible servers (<see cref="OpenAICompatibleChat"/>), the official Anthropic SDK for Anthropic,
+/// or the simulator; embeddings through the OpenAI SDK. SDK retries are
 /// off: the router's own failover is the only retry loop (STYLE.md 10).
 /// </summary>
 internal sealed class BackendFactory(TimeProvider time, Func<string, string?> environment, Func<double> random) : IDisposable
@@ -40,13 +41,13 @@ internal sealed class BackendFactory(TimeProvider time, Func<string, string?> en
         var stats = previous?.Stats ?? new BackendStats();
         var simulation = config.Kind == BackendKind.Simulated ? previous?.Simulation ?? new SimulationCounters() : null;
 
-        var chat = new Dictionary<string, IChatClient>(StringComparer.Ordinal);
+        var chat = new Dictionary<string, IBackendChat>(StringComparer.Ordinal);
         var embeddings = new Dictionary<string, IEmbeddingGenerator<string, Embedding<float>>>(StringComparer.Ordinal);
         foreach (var model in config.Models)
         {
             if (model.Kind == ModelKindConfig.Chat)
             {
-                chat[model.Id] = CreateChatClient(config, model, simulation);
+                chat[model.Id] = CreateChat(config, model, simulation);
             }
             else
             {
@@ -73,11 +74,12 @@ internal sealed class BackendFactory(TimeProvider time, Func<string, string?> en
 
     public void Dispose() => _http.Dispose();
 
-    private IChatClient CreateChatClient(BackendConfig config, ModelConfig model, SimulationCounters? simulation) => config.Kind switch
+    private IBackendChat CreateChat(BackendConfig config, ModelConfig model, SimulationCounters? simulation) => config.Kind switch
     {
-        BackendKind.Simulated => new SimulatedChatClient(config.Simulated!, model.Id, time, random, simulation!),
-        BackendKind.Anthropic => CreateAnthropic(config).AsIChatClient(model.UpstreamModel),
-        _ => CreateOpenAI(config).GetChatClient(model.UpstreamModel).AsIChatClient(),
+        BackendKind.Simulated => new SdkBackendChat(new SimulatedChatClient(config.Simulated!, model.Id, time, random, simulation!), config, model),
+        BackendKind.Anthropic => new SdkBackendChat(CreateAnthropic(config).AsIChatClient(model.UpstreamModel), config, model),
+        BackendKind.OpenAI => new SdkBackendChat(CreateOpenAI(config).GetChatClient(model.UpstreamModel).AsIChatClient(), config, model),
+        _ => new OpenAICompatibleChat(_http, config, model, ApiKey(config)),
     };
 
     private IEmbeddingGenerator<string, Embedding<float>> CreateEmbeddingGenerator(BackendConfig config, ModelConfig model) => config.Kind switch
@@ -90,7 +92,7 @@ internal sealed class BackendFactory(TimeProvider time, Func<string, string?> en
     private OpenAIClient CreateOpenAI(BackendConfig config)
     {
         // Local servers (LM Studio, Ollama, vLLM, llama.cpp) usually take no key, but the SDK needs one.
-        var key = config.ApiKeyVariable is { } variable ? environment(variable) : null;
+        var key = ApiKey(config);
         var options = new OpenAIClientOptions
         {
             Endpoint = config.BaseUrl,
@@ -100,6 +102,8 @@ internal sealed class BackendFactory(TimeProvider time, Func<string, string?> en
         };
         return new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(key) ? "no-key" : key), options);
     }
+
+    private string? ApiKey(BackendConfig config) => config.ApiKeyVariable is { } variable ? environment(variable) : null;
 
     private AnthropicClient CreateAnthropic(BackendConfig config) => new()
     {

@@ -84,14 +84,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
     {
         var result = new RelayResult();
         var config = target.Backend.Config;
-        var client = target.Backend.ChatClient(target.Model);
-        var messages = ChatConversion.Messages(request);
-        var options = ChatConversion.Options(request, target.Model.UpstreamModel);
-        if (config.Kind is BackendKind.OpenAI or BackendKind.OpenAICompatible)
-        {
-            OpenAIRequestOptions.Apply(options, request, config.MaxTokensField);
-        }
-
+        var chat = target.Backend.Chat(target.Model);
         var toolCalls = new ToolCallDeltas();
 
         using var watchdog = new SilenceWatchdog(time, config.FirstTokenTimeout, config.StallTimeout);
@@ -101,7 +94,7 @@ internal sealed class LocalChatExecutor(TimeProvider time)
         long firstTokenAt = 0;
         try
         {
-            await foreach (var update in client.GetStreamingResponseAsync(messages, options, linked.Token).ConfigureAwait(false))
+            await foreach (var update in chat.StreamAsync(request, linked.Token).ConfigureAwait(false))
             {
                 var text = update.Text;
                 if (text.Length > 0)

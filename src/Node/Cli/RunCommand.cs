@@ -13,7 +13,8 @@ internal static class RunCommand
         var node = new Option<string>("--node", "-n") { Description = "Id of this node in the mesh file", Required = true };
         var json = new Option<bool>("--json-logs") { Description = "Write logs as JSON lines (Serilog compact format)" };
         var owned = new Option<bool>(MeshProcessRun.ExitWithParent) { Description = "Drain and exit when standard input closes (up starts its nodes so)" };
-        var command = new Command("run", "Run one node of the mesh") { config, node, json, owned };
+        var level = ProcessLogging.LevelOption();
+        var command = new Command("run", "Run one node of the mesh") { config, node, json, level, owned };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var mesh = NodeAddressOptions.LoadMesh(parse.GetValue(config)!);
@@ -24,7 +25,7 @@ internal static class RunCommand
             }
 
             return await MeshProcessRun.RunAsync(mesh, parse.GetValue(owned),
-                lifetime => NodeHostBuilder.Build(new NodeLaunch(mesh, nodeId, parse.GetValue(json)) { Lifetime = lifetime })).ConfigureAwait(false);
+                lifetime => NodeHostBuilder.Build(new NodeLaunch(mesh, nodeId, parse.GetValue(json)) { Lifetime = lifetime, MinimumLogLevel = parse.GetValue(level) })).ConfigureAwait(false);
         });
         return command;
     }

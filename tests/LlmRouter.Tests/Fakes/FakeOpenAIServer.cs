@@ -72,7 +72,7 @@ internal sealed class FakeOpenAIServer : FakeProviderServer
 
         var model = body["model"]?.GetValue<string>() ?? "unknown";
         var usage = new { prompt_tokens = reply.InputTokens, completion_tokens = reply.Tokens.Count, total_tokens = reply.InputTokens + reply.Tokens.Count };
-        if (body["stream"]?.GetValue<bool>() != true)
+        if (body["stream"]?.GetValue<bool>() != true || reply.IgnoresStream)
         {
             await WriteJson(context, 200, new
             {
@@ -105,7 +105,11 @@ internal sealed class FakeOpenAIServer : FakeProviderServer
         }
 
         var closing = new List<string>();
-        if (reply.LocalServerStream)
+        if (reply.StreamErrorMessage is { } error)
+        {
+            closing.Add(Event(new { error = new { message = error, type = "server_error", param = (string?)null, code = (string?)null } }));
+        }
+        else if (reply.LocalServerStream)
         {
             closing.Add(Event(new
             {

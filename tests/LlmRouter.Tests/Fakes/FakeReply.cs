@@ -42,6 +42,12 @@ internal sealed record FakeReply
     /// sends at most that many tokens. Null: no limit is read.
     /// </summary>
     public string? TokenLimitField { get; init; }
+
+    /// <summary>After the tokens, an error event (<c>data: {"error": ...}</c>) with this message ends the stream, as vLLM and OpenAI send one (OpenAI only).</summary>
+    public string? StreamErrorMessage { get; init; }
+
+    /// <summary>Answers a whole chat completion even when a stream was asked for, as some local servers do (OpenAI only).</summary>
+    public bool IgnoresStream { get; init; }
 }
 
 /// <summary>A tool call a fake provider streams: its id and name first, then the arguments' JSON text in pieces.</summary>

@@ -17,9 +17,9 @@ public sealed class HttpBackendTests
 {
     private const string Key = "test-key-123";
 
-    private static string OpenAIBackend(Uri baseUrl, string limits = "") => $"""
+    private static string OpenAIBackend(string kind, Uri baseUrl, string limits = "") => $"""
         - id: local-llm
-          kind: openai-compatible
+          kind: {kind}
           base_url: {baseUrl}
           api_key_env: LOCAL_LLM_KEY
         {limits}
@@ -48,16 +48,17 @@ public sealed class HttpBackendTests
     private static Task<TestNode> Node(string backend) =>
         TestNode.StartAsync(MeshYaml.SingleNode(backend), environment: name => name is "LOCAL_LLM_KEY" or "ANTHROPIC_TEST_KEY" ? Key : null);
 
-    public static TheoryData<string> Providers => ["openai", "anthropic"];
+    /// <summary>Each kind of HTTP backend: our own wire client (openai-compatible), the OpenAI SDK (openai) and the Anthropic SDK.</summary>
+    public static TheoryData<string> Providers => ["openai-compatible", "openai", "anthropic"];
 
     /// <summary>A fake provider and a node with one backend on it; <paramref name="limits"/> adds backend settings.</summary>
     internal static async Task<(FakeProviderServer Server, TestNode Node, string Model)> Start(string provider, string limits = "")
     {
-        if (provider == "openai")
+        if (provider != "anthropic")
         {
             var openAi = await FakeOpenAIServer.StartAsync();
             openAi.RequiredApiKey = Key;
-            return (openAi, await Node(OpenAIBackend(openAi.BaseUrl, limits)), "qwen");
+            return (openAi, await Node(OpenAIBackend(provider, openAi.BaseUrl, limits)), "qwen");
         }
 
         var anthropic = await FakeAnthropicServer.StartAsync();
@@ -77,13 +78,13 @@ public sealed class HttpBackendTests
         var frames = await ReadAll(node.Router.Chat(Ask(model, "What does the mesh do?", maxTokens: 50)));
 
         Assert.Equal(["The", " mesh", " answers", "."], frames.Where(f => f.Delta is not null).Select(f => f.Delta.Text));
-        Assert.Equal(provider == "openai" ? "openai-compatible" : "anthropic", frames[0].Route.BackendKind);
+        Assert.Equal(provider, frames[0].Route.BackendKind);
         var completed = frames[^1].Completed;
         Assert.Equal(FinishReason.Stop, completed.FinishReason);
         Assert.Equal(11UL, completed.Usage.InputTokens);
         Assert.Equal(4UL, completed.Usage.OutputTokens);
         var body = server.Requests[^1].ToJsonString();
-        Assert.Contains(provider == "openai" ? "qwen2.5-7b-instruct" : "claude-sonnet-4-5", body);
+        Assert.Contains(provider != "anthropic" ? "qwen2.5-7b-instruct" : "claude-sonnet-4-5", body);
         Assert.Contains("What does the mesh do?", body);
     }
 
@@ -116,7 +117,7 @@ public sealed class HttpBackendTests
 
         Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         Assert.Contains("max_tokens: must be less than 8192", refused.Status.Detail);
-        Assert.Contains(provider == "openai" ? "backend 'local-llm'" : "backend 'claude'", refused.Status.Detail);
+        Assert.Contains(provider != "anthropic" ? "backend 'local-llm'" : "backend 'claude'", refused.Status.Detail);
     }
 
     [Theory]
@@ -161,7 +162,7 @@ public sealed class HttpBackendTests
         var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
 
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
-        Assert.Contains(provider == "openai" ? "backend 'local-llm'" : "backend 'claude'", refused.Status.Detail);
+        Assert.Contains(provider != "anthropic" ? "backend 'local-llm'" : "backend 'claude'", refused.Status.Detail);
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await node.Health.CheckAsync(new HealthCheckRequest())).Status);
     }
 
@@ -206,10 +207,41 @@ public sealed class HttpBackendTests
     }
 
     [Fact]
+    public async Task Chat_ServerReportsAnErrorInItsStream_UnavailableWithItsMessageAndThePartialMarker()
+    {
+        var (server, node, model) = await Start("openai-compatible");
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { Tokens = ["Hel", "lo"], StreamErrorMessage = "CUDA out of memory" };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("backend 'local-llm' reported an error in its stream: CUDA out of memory", refused.Status.Detail);
+        Assert.Equal("true", refused.Trailers.GetValue(RouterMetadata.Partial));
+    }
+
+    [Fact]
+    public async Task Chat_ServerAnswersWholeThoughAStreamWasAsked_TextFinishAndUsageRelayed()
+    {
+        var (server, node, model) = await Start("openai-compatible");
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { Tokens = ["Whole", " at once"], IgnoresStream = true, InputTokens = 4 };
+
+        var frames = await ReadAll(node.Router.Chat(Ask(model, "hi")));
+
+        Assert.Equal("Whole at once", Text(frames));
+        Assert.Equal(FinishReason.Stop, frames[^1].Completed.FinishReason);
+        Assert.Equal(4UL, frames[^1].Completed.Usage.InputTokens);
+        Assert.Equal(2UL, frames[^1].Completed.Usage.OutputTokens);
+    }
+
+    [Fact]
     public async Task Chat_ConnectionRefused_UnavailableNamingTheBackend()
     {
         var closedPort = new Uri("http://127.0.0.1:9/v1/");
-        await using var node = await Node(OpenAIBackend(closedPort));
+        await using var node = await Node(OpenAIBackend("openai-compatible", closedPort));
 
         var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask("qwen", "hi"))));
 
@@ -222,7 +254,7 @@ public sealed class HttpBackendTests
     {
         await using var server = await FakeOpenAIServer.StartAsync();
         server.RequiredApiKey = Key;
-        await using var node = await Node(OpenAIBackend(server.BaseUrl));
+        await using var node = await Node(OpenAIBackend("openai-compatible", server.BaseUrl));
         var request = new EmbedRequest { Model = "embedder" };
         request.Inputs.Add(["first", "second"]);
 

@@ -16,7 +16,9 @@ public sealed class HttpBackendToolTests
 
     private static readonly FakeToolCall Weather = new("call_abc", "get_weather", ["{\"ci", "ty\": \"Pa", "ris\"}"]);
 
-    public static TheoryData<string> Providers => ["openai", "anthropic"];
+    public static TheoryData<string> Providers => HttpBackendTests.Providers;
+
+    public static TheoryData<string> OpenAIKinds => ["openai-compatible", "openai"];
 
     private static ChatRequest AskWithTools(string model)
     {
@@ -44,10 +46,11 @@ public sealed class HttpBackendToolTests
         Assert.Equal(FinishReason.ToolCalls, frames[^1].Completed.FinishReason);
     }
 
-    [Fact]
-    public async Task Chat_ServerEndsAToolCallWithStop_TheClientIsToldToolCalls()
+    [Theory]
+    [MemberData(nameof(OpenAIKinds))]
+    public async Task Chat_ServerEndsAToolCallWithStop_TheClientIsToldToolCalls(string kind)
     {
-        var (server, node, model) = await HttpBackendTests.Start("openai");
+        var (server, node, model) = await HttpBackendTests.Start(kind);
         await using var _ = server;
         await using var __ = node;
         server.Reply = new FakeReply { Tokens = [], ToolCall = Weather, Finish = "stop" };
@@ -73,7 +76,7 @@ public sealed class HttpBackendToolTests
         await ReadAll(node.Router.Chat(request));
 
         var messages = server.Requests[^1]["messages"]!.AsArray();
-        if (provider == "openai")
+        if (provider != "anthropic")
         {
             Assert.Equal("call_abc", messages[1]!["tool_calls"]![0]!["id"]!.GetValue<string>());
             Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"city":"Paris"}"""), JsonNode.Parse(messages[1]!["tool_calls"]![0]!["function"]!["arguments"]!.GetValue<string>())));
@@ -108,7 +111,7 @@ public sealed class HttpBackendToolTests
 
         var body = server.Requests[^1];
         var parts = body["messages"]![0]!["content"]!.AsArray();
-        if (provider == "openai")
+        if (provider != "anthropic")
         {
             Assert.Equal("data:image/png;base64," + Convert.ToBase64String(png), parts.Single(p => p!["type"]!.GetValue<string>() == "image_url")!["image_url"]!["url"]!.GetValue<string>());
             Assert.True(JsonNode.DeepEquals(JsonNode.Parse(WeatherSchema), body["response_format"]!["json_schema"]!["schema"]));
@@ -123,10 +126,11 @@ public sealed class HttpBackendToolTests
         }
     }
 
-    [Fact]
-    public async Task Chat_OpenAICompatible_ToolsSchemaAndChoiceGoOutAsTheClientWroteThem()
+    [Theory]
+    [MemberData(nameof(OpenAIKinds))]
+    public async Task Chat_OpenAI_ToolsSchemaAndChoiceGoOutAsTheClientWroteThem(string kind)
     {
-        var (server, node, model) = await HttpBackendTests.Start("openai");
+        var (server, node, model) = await HttpBackendTests.Start(kind);
         await using var _ = server;
         await using var __ = node;
         var request = AskWithTools(model);
@@ -148,7 +152,7 @@ public sealed class HttpBackendToolTests
     [Fact]
     public async Task Chat_ServerThatReadsOnlyMaxTokens_TheClientsLimitHolds()
     {
-        var (server, node, model) = await HttpBackendTests.Start("openai");
+        var (server, node, model) = await HttpBackendTests.Start("openai-compatible");
         await using var _ = server;
         await using var __ = node;
         server.Reply = new FakeReply { Tokens = ["a", "b", "c", "d", "e", "f"], TokenLimitField = "max_tokens" };
@@ -163,7 +167,7 @@ public sealed class HttpBackendToolTests
     [Fact]
     public async Task Chat_MaxCompletionTokensFieldSet_TheLimitGoesInThatField()
     {
-        var (server, node, model) = await HttpBackendTests.Start("openai", limits: "  max_tokens_field: max_completion_tokens");
+        var (server, node, model) = await HttpBackendTests.Start("openai-compatible", limits: "  max_tokens_field: max_completion_tokens");
         await using var _ = server;
         await using var __ = node;
         server.Reply = new FakeReply { Tokens = ["a", "b", "c", "d", "e", "f"], TokenLimitField = "max_tokens" };
@@ -176,10 +180,11 @@ public sealed class HttpBackendToolTests
         Assert.Equal("abcdef", Text(frames));
     }
 
-    [Fact]
-    public async Task Chat_LocalServerStreamWithoutRoleAndUsageOnlyInTheLastChunk_TextAndUsageRelayed()
+    [Theory]
+    [MemberData(nameof(OpenAIKinds))]
+    public async Task Chat_LocalServerStreamWithoutRoleAndUsageOnlyInTheLastChunk_TextAndUsageRelayed(string kind)
     {
-        var (server, node, model) = await HttpBackendTests.Start("openai");
+        var (server, node, model) = await HttpBackendTests.Start(kind);
         await using var _ = server;
         await using var __ = node;
         server.Reply = new FakeReply { Tokens = ["No", " role", " here"], LocalServerStream = true, InputTokens = 9 };
