@@ -19,15 +19,21 @@ namespace LlmRouter.Benchmarks;
 internal static partial class PeerBenchmark
 {
     private const int Warmup = 300;
+
+    // Every target runs at least this long before it is measured: .NET compiles its hot paths again with
+    // what it saw (tiered compilation) over the first seconds of load, and a count of requests alone left
+    // our node measured half-way (its first 2,500 requests took twice as long as the rest).
+    private static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(5);
     private const int Rounds = 20;
     private const int PerRound = 50;
     private static readonly TimeSpan LateBound = TimeSpan.FromMilliseconds(200);
     private static readonly int[] Levels = [64, 128, 256, 512, 1024, 2048];
 
-    /// <param name="parts">"http", "grpc", or both when empty.</param>
+    /// <param name="parts">"http", "grpc", or both when empty; "http-latency": the HTTP latency figures alone, without the capacity levels (a quick look while profiling).</param>
     public static async Task<int> RunAsync(string[] parts)
     {
-        var http = parts.Length == 0 || parts.Contains("http");
+        var latencyOnly = parts.Contains("http-latency");
+        var http = parts.Length == 0 || parts.Contains("http") || latencyOnly;
         var grpc = parts.Length == 0 || parts.Contains("grpc");
         var directory = Directory.CreateTempSubdirectory("llmrouter-bench-peers-");
         var gatewayCore = Environment.ProcessorCount - 1;
@@ -44,7 +50,7 @@ internal static partial class PeerBenchmark
         {
             if (http)
             {
-                await HttpAsync(directory, gateway, driver, processes, pinned, gatewayCore);
+                await HttpAsync(directory, gateway, driver, processes, pinned, gatewayCore, capacity: !latencyOnly);
                 Console.WriteLine();
             }
 
@@ -66,7 +72,7 @@ internal static partial class PeerBenchmark
         }
     }
 
-    private static async Task HttpAsync(DirectoryInfo directory, int? gateway, int? driver, List<ChildProcess> processes, bool pinned, int gatewayCore)
+    private static async Task HttpAsync(DirectoryInfo directory, int? gateway, int? driver, List<ChildProcess> processes, bool pinned, int gatewayCore, bool capacity)
     {
         var mockPort = BenchMesh.FreePort();
         processes.Add(ChildProcess.Start("llmrouter-bench.dll", driver, "serve-openai-mock", mockPort.ToString(CultureInfo.InvariantCulture)));
@@ -117,6 +123,11 @@ internal static partial class PeerBenchmark
 
         Console.WriteLine("ms; a whole answer's latency and a stream's time to its first token, each target's requests interleaved with the others' in rounds");
         Console.WriteLine();
+        if (!capacity)
+        {
+            return;
+        }
+
         var held = new int[targets.Count];
         for (var i = 0; i < targets.Count; i++)
         {
@@ -265,7 +276,8 @@ internal static partial class PeerBenchmark
         var samples = targets.Select(_ => new List<double>()).ToArray();
         foreach (var target in targets)
         {
-            for (var i = 0; i < Warmup; i++)
+            var warming = Stopwatch.StartNew();
+            for (var i = 0; i < Warmup || warming.Elapsed < WarmupTime; i++)
             {
                 await OnceAsync(http, target, stream);
             }
@@ -492,18 +504,23 @@ internal static partial class PeerBenchmark
                 }
             }
 
+            foreach (var (name, channel) in targets)
+            {
+                var warming = Stopwatch.StartNew();
+                for (var i = 0; i < Warmup || warming.Elapsed < WarmupTime; i++)
+                {
+                    await FirstGrpcTokenAsync(channel, name, wait: false);
+                }
+            }
+
             var samples = targets.Select(_ => new List<double>()).ToArray();
             for (var round = 0; round < Rounds; round++)
             {
                 for (var t = 0; t < targets.Count; t++)
                 {
-                    for (var i = 0; i < (round == 0 ? Warmup : 0) + PerRound; i++)
+                    for (var i = 0; i < PerRound; i++)
                     {
-                        var ms = await FirstGrpcTokenAsync(targets[t].Channel, targets[t].Name, wait: false);
-                        if (i >= (round == 0 ? Warmup : 0))
-                        {
-                            samples[t].Add(ms);
-                        }
+                        samples[t].Add(await FirstGrpcTokenAsync(targets[t].Channel, targets[t].Name, wait: false));
                     }
                 }
             }

@@ -8,7 +8,7 @@ using LlmRouter.Benchmarks;
 // llmrouter-bench capacity       paced streams held by one node, and its memory idle and with 1000 streams
 // llmrouter-bench convergence    five node processes: join, crash detection and rejoin times
 // llmrouter-bench micro          hot paths through BenchmarkDotNet, with allocations
-// llmrouter-bench peers [http|grpc] our HTTP ingress beside Portkey and nginx (one mock OpenAI server behind
+// llmrouter-bench peers [http|http-latency|grpc] our HTTP ingress beside Portkey and nginx (one mock OpenAI server behind
 //                                 them all), and our forwarding hop beside nginx grpc_pass
 var code = args switch
 {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Grpc.Core;
 using LlmRouter.Common.Ingress.Anthropic;
@@ -188,6 +189,11 @@ internal sealed partial class HttpIngress(
         {
             throw new IngressException(413, $"request: over this mesh's limit of {limit} bytes (server.max_request_bytes in the mesh file)");
         }
+        catch (BadHttpRequestException ex)
+        {
+            // The client's framing, not ours: a body shorter than its Content-Length, broken chunks, a body sent too slowly.
+            throw new IngressException(ex.StatusCode, $"body: {ex.Message}");
+        }
     }
 
     private static async Task WriteAnswerAsync(HttpContext context, AnswerCollector answer, Action<Utf8JsonWriter> write)
@@ -197,16 +203,22 @@ internal sealed partial class HttpIngress(
         await WriteJsonAsync(context, 200, write).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A JSON body with its Content-Length: the response is complete with its last byte, so a client reads it
+    /// without chunked framing and the connection is ready for the next request at once.
+    /// </summary>
     private static async Task WriteJsonAsync(HttpContext context, int status, Action<Utf8JsonWriter> write)
     {
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "application/json";
-        using (var json = new Utf8JsonWriter(context.Response.BodyWriter, SseWriter.Options))
+        var body = new ArrayBufferWriter<byte>(1024);
+        using (var json = new Utf8JsonWriter(body, SseWriter.Options))
         {
             write(json);
         }
 
-        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = body.WrittenCount;
+        await context.Response.Body.WriteAsync(body.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>The refusal in the provider's shape: a JSON error body, or the error event of a stream already begun.</summary>

@@ -189,6 +189,50 @@ public sealed class HttpIngressTests
     }
 
     [Fact]
+    public async Task Request_BodyStopsShortOfItsContentLength_408NamingTheBodyAndNodeServesOn()
+    {
+        await using var node = await Node();
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(node.IngressAddress!.Host, node.IngressAddress.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(
+            $"POST /v1/chat/completions HTTP/1.1\r\nHost: {node.IngressAddress.Authority}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"model\":\"sim"));
+
+        // The rest of the body never comes: Kestrel's minimum data rate ends the read after its 5 s grace period,
+        // and the client hears why in OpenAI's error shape, not an internal error.
+        var response = await ReadResponseAsync(stream).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.StartsWith("HTTP/1.1 408", response, StringComparison.Ordinal);
+        Assert.Contains("\"message\":\"body: Reading the request body timed out", response, StringComparison.Ordinal);
+        var (status, _) = await PostAsync(node, "/v1/chat/completions", """{"model":"sim-model","messages":[{"role":"user","content":"still here?"}]}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+    }
+
+    /// <summary>One HTTP/1.1 response with a Content-Length, read from a raw connection.</summary>
+    private static async Task<string> ReadResponseAsync(Stream stream)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[4096];
+        while (true)
+        {
+            var read = await stream.ReadAsync(buffer);
+            if (read == 0)
+            {
+                return Encoding.UTF8.GetString([.. received]);
+            }
+
+            received.AddRange(buffer.AsSpan(0, read));
+            var text = Encoding.UTF8.GetString([.. received]);
+            var headersEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            var length = System.Text.RegularExpressions.Regex.Match(text, "Content-Length: (\\d+)", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+            if (headersEnd >= 0 && length.Success && Encoding.UTF8.GetByteCount(text[(headersEnd + 4)..]) >= int.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
+            {
+                return text;
+            }
+        }
+    }
+
+    [Fact]
     public async Task Https_NodeCertificateFromTheMeshCa_AnswersWithAndWithoutAClientCertificate()
     {
         await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(MeshYaml.Simulated()), httpIngress: true, ingressTls: true);

@@ -151,7 +151,8 @@ public sealed class NamespaceMeshTests
     private void StartProcess(string id, string ns, string assembly, string[] arguments)
     {
         var output = new StringBuilder();
-        var process = NetworkNamespaces.Start(ns, "dotnet", [Path.Combine(AppContext.BaseDirectory, assembly), .. arguments], output);
+        // Debug: each request's outcome is a line there, and Carried counts the integrators' lines.
+        var process = NetworkNamespaces.Start(ns, "dotnet", [Path.Combine(AppContext.BaseDirectory, assembly), .. arguments, "--log-level", "Debug"], output);
         _processes[id] = (process, output);
     }
 

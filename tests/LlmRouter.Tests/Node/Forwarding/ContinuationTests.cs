@@ -23,6 +23,7 @@ public sealed class ContinuationTests
         await using var mesh = await Mesh();
         var n1 = mesh.Nodes[0];
         await n1.KnowsModelAsync("shared", copies: 2);
+        await n1.RanksFirstAsync("shared", "n2");
         var request = Ask("shared", "tell me everything", maxTokens: 8);
         request.AllowContinuation = true;
 
@@ -47,6 +48,7 @@ public sealed class ContinuationTests
         await using var mesh = await Mesh();
         var n1 = mesh.Nodes[0];
         await n1.KnowsModelAsync("shared", copies: 2);
+        await n1.RanksFirstAsync("shared", "n2");
         var frames = new List<ChatResponse>();
 
         var refused = await Assert.ThrowsAsync<RpcException>(async () =>
@@ -77,6 +79,7 @@ public sealed class ContinuationTests
         });
         var n1 = mesh.Nodes[0];
         await n1.KnowsModelAsync("shared", copies: 3);
+        await n1.RanksFirstAsync("shared", "n2");
         var request = Ask("shared", "tell me everything", maxTokens: 8);
         request.AllowContinuation = true;
         request.RoutingProfile = "quality";
