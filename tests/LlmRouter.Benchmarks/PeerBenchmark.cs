@@ -558,7 +558,9 @@ internal static partial class PeerBenchmark
 
     /// <summary>
     /// nginx as a bare gRPC proxy: mutual TLS from the client (the mesh CA), grpc_pass over mutual TLS to the
-    /// node, verified by name (nginx checks DNS names only, so a2 listens as localhost, which its certificate names).
+    /// node, verified by name (nginx checks DNS names only, so a2 listens as localhost, which its certificate names),
+    /// with its upstream connections kept alive as our node keeps its channels (without keepalive, nginx
+    /// would pay a TLS handshake to the node on every call).
     /// </summary>
     private static (ChildProcess Process, int Port)? NginxGrpc(DirectoryInfo directory, int? core, LlmRouter.Common.Identity.CertificateStore store, int upstreamPort)
     {
@@ -577,6 +579,7 @@ internal static partial class PeerBenchmark
             events { worker_connections 8192; }
             http {
               access_log {{prefix}}/access.log;
+              upstream node { server 127.0.0.1:{{upstreamPort}}; keepalive 64; }
               server {
                 listen 127.0.0.1:{{port}} ssl http2;
                 ssl_certificate {{store.CertificatePath("a")}};
@@ -584,7 +587,7 @@ internal static partial class PeerBenchmark
                 ssl_client_certificate {{ca}};
                 ssl_verify_client on;
                 location / {
-                  grpc_pass grpcs://127.0.0.1:{{upstreamPort}};
+                  grpc_pass grpcs://node;
                   grpc_ssl_certificate {{store.CertificatePath(LlmRouter.Common.Identity.CertificateStore.ClientName)}};
                   grpc_ssl_certificate_key {{store.KeyPath(LlmRouter.Common.Identity.CertificateStore.ClientName)}};
                   grpc_ssl_trusted_certificate {{ca}};
