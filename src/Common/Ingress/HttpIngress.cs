@@ -189,7 +189,7 @@ internal sealed partial class HttpIngress(
         {
             throw new IngressException(413, $"request: over this mesh's limit of {limit} bytes (server.max_request_bytes in the mesh file)");
         }
-        catch (BadHttpRequestException ex)
+        catch (BadHttpRequestException ex) when (!context.RequestAborted.IsCancellationRequested)
         {
             // The client's framing, not ours: a body shorter than its Content-Length, broken chunks, a body sent too slowly.
             throw new IngressException(ex.StatusCode, $"body: {ex.Message}");

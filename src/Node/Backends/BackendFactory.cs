@@ -28,6 +28,9 @@ internal sealed class BackendFactory(TimeProvider time, Func<string, string?> en
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             ConnectTimeout = TimeSpan.FromSeconds(10),
             AutomaticDecompression = System.Net.DecompressionMethods.All,
+            // A response given up before its end (the client left, a watchdog fired) closes its connection at
+            // once: draining it for reuse would let the server generate on after the admission slot is freed.
+            MaxResponseDrainSize = 0,
         }))
     {
         Timeout = Timeout.InfiniteTimeSpan,

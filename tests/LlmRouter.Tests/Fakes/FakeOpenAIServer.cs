@@ -129,6 +129,16 @@ internal sealed class FakeOpenAIServer : FakeProviderServer
         }
 
         closing.Add("data: [DONE]\n\n");
+        if (reply.CutShort)
+        {
+            closing.Clear();
+        }
+
+        if (reply.ErrorLineMessage is { } line)
+        {
+            closing = [$"error: {JsonSerializer.Serialize(new { code = 500, message = line, type = "server_error" })}\n\n", "data: [DONE]\n\n"];
+        }
+
         await StreamAsync(
             context,
             reply,

@@ -46,6 +46,12 @@ internal sealed record FakeReply
     /// <summary>After the tokens, an error event (<c>data: {"error": ...}</c>) with this message ends the stream, as vLLM and OpenAI send one (OpenAI only).</summary>
     public string? StreamErrorMessage { get; init; }
 
+    /// <summary>After the tokens, llama.cpp's way of reporting an error mid-stream: an <c>error: {json}</c> line (not an SSE data line), then <c>data: [DONE]</c> (OpenAI only).</summary>
+    public string? ErrorLineMessage { get; init; }
+
+    /// <summary>After the tokens the stream just ends, without a finish reason or <c>data: [DONE]</c>, as a server that died between chunks (OpenAI only).</summary>
+    public bool CutShort { get; init; }
+
     /// <summary>Answers a whole chat completion even when a stream was asked for, as some local servers do (OpenAI only).</summary>
     public bool IgnoresStream { get; init; }
 }

@@ -97,14 +97,14 @@ internal sealed class TestNode : IAsyncDisposable
         TimeSpan.FromSeconds(15));
 
     /// <summary>
-    /// Waits until this node's router picks <paramref name="node"/> first for the model: known, alive (a
+    /// Waits until this node's router picks <paramref name="node"/> first for the request: known, alive (a
     /// suspect member ranks behind alive ones) and with its load heard, as a test that fails the first
     /// copy on purpose needs.
     /// </summary>
-    public Task RanksFirstAsync(string model, string node) => Eventually.WaitUntil(
-        async () => (await Admin.ExplainAsync(new ExplainRequest { Request = Tests.Node.ChatRequests.Ask(model, "which first?") })).WinnerNode == node,
-        $"{node} ranks first for {model}",
-        async () => (await Admin.ExplainAsync(new ExplainRequest { Request = Tests.Node.ChatRequests.Ask(model, "which first?") })).ToString(),
+    public Task RanksFirstAsync(ChatRequest request, string node) => Eventually.WaitUntil(
+        async () => (await Admin.ExplainAsync(new ExplainRequest { Request = request })).WinnerNode == node,
+        $"{node} ranks first for {request.Model}",
+        async () => (await Admin.ExplainAsync(new ExplainRequest { Request = request })).ToString(),
         TimeSpan.FromSeconds(15));
 
     /// <summary>A new mutual-TLS channel (its own HTTP/2 connection) to the node, presenting the named certificate (the client's by default).</summary>

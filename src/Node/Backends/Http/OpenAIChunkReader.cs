@@ -7,8 +7,9 @@ namespace LlmRouter.Node.Backends.Http;
 /// <summary>
 /// Reads one OpenAI chat completion chunk (an SSE event's data), or a whole chat completion, into an
 /// update, straight from its UTF-8 bytes. Tolerant the way local servers need: a first chunk without a
-/// role, usage only in the last chunk (or in none), chunks without choices, tool call pieces that repeat
-/// their id and name or number every call 0, and fields it does not know. The first choice is the answer.
+/// role, usage only in the last chunk (or in none), chunks without choices, an empty finish reason on
+/// every chunk (Ollama, SGLang), tool call pieces that repeat their id and name or number every call 0,
+/// and fields it does not know. The first choice is the answer.
 /// </summary>
 internal static class OpenAIChunkReader
 {
@@ -32,7 +33,7 @@ internal static class OpenAIChunkReader
                     (contents ??= []).Add(ReadUsage(ref reader));
                     break;
                 case "error" when reader.TokenType != JsonTokenType.Null:
-                    throw new BackendReplyException(null, ErrorMessage(ref reader));
+                    throw new BackendReplyException(null, ErrorMessage(ref reader) ?? "an error event without a message");
                 default:
                     reader.Skip();
                     break;
@@ -42,15 +43,15 @@ internal static class OpenAIChunkReader
         return contents is null && finish is null ? null : new ChatResponseUpdate(ChatRole.Assistant, contents) { FinishReason = finish };
     }
 
-    /// <summary>The message of an error object (<c>{"message": ...}</c>) or an error string, the reader on it.</summary>
-    public static string ErrorMessage(ref Utf8JsonReader reader)
+    /// <summary>The message of an error object (<c>{"message": ...}</c>) or an error string, the reader on it; null when it has none.</summary>
+    public static string? ErrorMessage(ref Utf8JsonReader reader)
     {
         if (reader.TokenType == JsonTokenType.String)
         {
-            return reader.GetString() ?? "";
+            return reader.GetString() is { Length: > 0 } text ? text : null;
         }
 
-        var message = "";
+        string? message = null;
         if (reader.TokenType == JsonTokenType.StartObject)
         {
             while (Property(ref reader) is { } name)
@@ -70,7 +71,7 @@ internal static class OpenAIChunkReader
             reader.Skip();
         }
 
-        return message.Length > 0 ? message : "no message";
+        return string.IsNullOrEmpty(message) ? null : message;
     }
 
     /// <summary>The first choice's delta (a chunk) or message (a whole completion) and finish reason; the other choices are skipped.</summary>
@@ -94,7 +95,12 @@ internal static class OpenAIChunkReader
                         ReadDelta(ref reader, ref contents);
                         break;
                     case "finish_reason" when reader.TokenType == JsonTokenType.String:
-                        finish = FinishReason(reader.GetString()!);
+                        // Ollama and SGLang send "" on every chunk before the last: not a finish.
+                        if (reader.GetString() is { } reason && !string.IsNullOrWhiteSpace(reason))
+                        {
+                            finish = FinishReason(reason);
+                        }
+
                         break;
                     default:
                         reader.Skip();

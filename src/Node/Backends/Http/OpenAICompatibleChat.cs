@@ -23,6 +23,9 @@ internal sealed class OpenAICompatibleChat(HttpClient http, BackendConfig backen
     // An error body is read for its message only; a server that sends more is cut off here.
     private const int MaxErrorBody = 64 * 1024;
 
+    // A whole answer from a server that ignored "stream" (a stream has no such bound: it is relayed as it comes).
+    private const int MaxWholeAnswer = 16 * 1024 * 1024;
+
     private static readonly MediaTypeWithQualityHeaderValue EventStream = new("text/event-stream");
 
     private readonly Uri _completions = new(backend.BaseUrl!.AbsoluteUri.TrimEnd('/') + "/chat/completions");
@@ -50,9 +53,8 @@ internal sealed class OpenAICompatibleChat(HttpClient http, BackendConfig backen
         if (response.Content.Headers.ContentType?.MediaType == "application/json")
         {
             // A server that ignores "stream": the whole completion, read the same way as a chunk.
-            using var whole = new MemoryStream();
-            await body.CopyToAsync(whole, cancellationToken).ConfigureAwait(false);
-            if (OpenAIChunkReader.Read(whole.GetBuffer().AsSpan(0, (int)whole.Length)) is { } answer)
+            var whole = await ReadBoundedAsync(body, MaxWholeAnswer, cancellationToken).ConfigureAwait(false);
+            if (OpenAIChunkReader.Read(whole.Span) is { } answer)
             {
                 yield return answer;
             }
@@ -60,6 +62,7 @@ internal sealed class OpenAICompatibleChat(HttpClient http, BackendConfig backen
             yield break;
         }
 
+        var finished = false;
         await foreach (var item in SseParser.Create(body, ParseEvent).EnumerateAsync(cancellationToken).ConfigureAwait(false))
         {
             if (item.Data is not { } update)
@@ -69,10 +72,19 @@ internal sealed class OpenAICompatibleChat(HttpClient http, BackendConfig backen
 
             if (ReferenceEquals(update, Done))
             {
-                yield break;
+                break;
             }
 
+            finished |= update.FinishReason is not null;
             yield return update;
+        }
+
+        // Every whole answer ends with a finish reason. A stream without one was cut short (the connection
+        // closed, or llama.cpp's "error:" line, which is not an SSE data line, came before "data: [DONE]"):
+        // failover must see the backend's failure, not an answer that ended.
+        if (!finished)
+        {
+            throw new InvalidDataException("the stream ended without a finish reason (cut short, or an error the server sent outside its data lines)");
         }
     }
 
@@ -88,6 +100,25 @@ internal sealed class OpenAICompatibleChat(HttpClient http, BackendConfig backen
 
         // Comments and empty events (keep-alives) carry nothing.
         return data.IsEmpty ? null : OpenAIChunkReader.Read(data);
+    }
+
+    /// <summary>A body read whole, refused beyond <paramref name="limit"/> bytes.</summary>
+    private static async Task<ReadOnlyMemory<byte>> ReadBoundedAsync(Stream body, int limit, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                throw new InvalidDataException($"a whole answer over {limit / (1024 * 1024)} MiB");
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 
     /// <summary>The provider's own words from an error body: OpenAI's error.message, vLLM's message, or the text.</summary>
@@ -114,9 +145,9 @@ internal sealed class OpenAICompatibleChat(HttpClient http, BackendConfig backen
                 {
                     var name = reader.GetString();
                     reader.Read();
-                    if (name is "error" or "message" or "detail")
+                    if (name is "error" or "message" or "detail" && OpenAIChunkReader.ErrorMessage(ref reader) is { } message)
                     {
-                        return OpenAIChunkReader.ErrorMessage(ref reader);
+                        return message;
                     }
 
                     reader.Skip();

@@ -222,6 +222,36 @@ public sealed class HttpBackendTests
     }
 
     [Fact]
+    public async Task Chat_StreamEndsWithoutFinishOrDone_UnavailableAsCutShortNotAWholeAnswer()
+    {
+        var (server, node, model) = await Start("openai-compatible");
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { Tokens = ["Hel", "lo"], CutShort = true };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("backend 'local-llm' sent a malformed response: the stream ended without a finish reason", refused.Status.Detail);
+        Assert.Equal("true", refused.Trailers.GetValue(RouterMetadata.Partial));
+    }
+
+    [Fact]
+    public async Task Chat_LlamaCppErrorLineThenDone_UnavailableNotAnAnswerThatEnded()
+    {
+        var (server, node, model) = await Start("openai-compatible");
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { Tokens = ["Hel", "lo"], ErrorLineMessage = "context size exceeded" };
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(node.Router.Chat(Ask(model, "hi"))));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("the stream ended without a finish reason", refused.Status.Detail);
+        Assert.Equal("true", refused.Trailers.GetValue(RouterMetadata.Partial));
+    }
+
+    [Fact]
     public async Task Chat_ServerAnswersWholeThoughAStreamWasAsked_TextFinishAndUsageRelayed()
     {
         var (server, node, model) = await Start("openai-compatible");

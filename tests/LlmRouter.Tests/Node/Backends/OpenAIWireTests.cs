@@ -177,7 +177,8 @@ public sealed class OpenAIWireTests
     private sealed record GeneratedChunk(JsonObject Json, string Text, List<(int, string?, string?, string)> Calls, string? Finish, (long Input, long Output)? Usage)
     {
         private static readonly string[] Texts = ["", "Hello", " wörld", "line\nbreak", "quote \" and \\ back", "emoji 🙂", "\u0001ctl", "<tag>&amp;"];
-        private static readonly string[] Finishes = ["stop", "length", "tool_calls", "content_filter"];
+        // "" is what Ollama and SGLang send on every chunk before the last: no finish.
+        private static readonly string[] Finishes = ["stop", "length", "tool_calls", "content_filter", ""];
 
         public static GeneratedChunk Create(Random random)
         {
@@ -225,6 +226,7 @@ public sealed class OpenAIWireTests
 
             var finish = random.Next(3) == 0 ? Finishes[random.Next(Finishes.Length)] : null;
             var choice = Shuffled(random, new JsonObject { ["index"] = 0, ["delta"] = Shuffled(random, new JsonObject(delta)), ["logprobs"] = null, ["finish_reason"] = finish });
+            finish = finish is "" ? null : finish;
             var choices = random.Next(6) == 0 ? new JsonArray() : new JsonArray(choice);
             if (choices.Count == 0)
             {

@@ -23,9 +23,9 @@ public sealed class ContinuationTests
         await using var mesh = await Mesh();
         var n1 = mesh.Nodes[0];
         await n1.KnowsModelAsync("shared", copies: 2);
-        await n1.RanksFirstAsync("shared", "n2");
         var request = Ask("shared", "tell me everything", maxTokens: 8);
         request.AllowContinuation = true;
+        await n1.RanksFirstAsync(request, "n2");
 
         var frames = await ReadAll(n1.Router.Chat(request));
 
@@ -48,12 +48,13 @@ public sealed class ContinuationTests
         await using var mesh = await Mesh();
         var n1 = mesh.Nodes[0];
         await n1.KnowsModelAsync("shared", copies: 2);
-        await n1.RanksFirstAsync("shared", "n2");
+        var request = Ask("shared", "tell me everything", maxTokens: 8);
+        await n1.RanksFirstAsync(request, "n2");
         var frames = new List<ChatResponse>();
 
         var refused = await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            await foreach (var frame in n1.Router.Chat(Ask("shared", "tell me everything", maxTokens: 8)).ResponseStream.ReadAllAsync())
+            await foreach (var frame in n1.Router.Chat(request).ResponseStream.ReadAllAsync())
             {
                 frames.Add(frame);
             }
@@ -79,10 +80,10 @@ public sealed class ContinuationTests
         });
         var n1 = mesh.Nodes[0];
         await n1.KnowsModelAsync("shared", copies: 3);
-        await n1.RanksFirstAsync("shared", "n2");
         var request = Ask("shared", "tell me everything", maxTokens: 8);
         request.AllowContinuation = true;
         request.RoutingProfile = "quality";
+        await n1.RanksFirstAsync(request, "n2");
 
         using var call = n1.Router.Chat(request);
         var frames = await ReadAll(call);
