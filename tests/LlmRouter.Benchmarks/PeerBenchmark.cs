@@ -10,7 +10,8 @@ namespace LlmRouter.Benchmarks;
 /// Our HTTP ingress beside real peers, in the same run and in front of the same mock OpenAI server
 /// (<see cref="OpenAIMock"/>), each as it ships, as its own process with its default settings and log
 /// level: llm-router-node's ingress, the Portkey gateway (npm @portkey-ai/gateway 1.15.2, as public 2026
-/// comparisons ran it) and nginx (Debian) as a bare HTTP reverse proxy; the mock alone is the reference.
+/// comparisons ran it) and nginx (Debian) as a bare HTTP reverse proxy; the mock alone is the reference,
+/// and a bare .NET proxy (<see cref="DotNetProxy"/>) shows what the framework costs before our own work.
 /// The Busbar method: added latency of a whole answer at concurrency 1 (p50, p99), added time to first
 /// token of a stream at concurrency 1 (p50, p99), and the most paced streams (64 deltas, 20 ms apart)
 /// held with no delta more than 200 ms late. The gateway under test has one core to itself; the mock and
@@ -95,6 +96,10 @@ internal static partial class PeerBenchmark
             processes.Add(nginx);
             targets.Add(new("nginx reverse proxy", nginxUrl, []));
         }
+
+        var proxyPort = BenchMesh.FreePort();
+        processes.Add(ChildProcess.Start("llmrouter-bench.dll", gateway, "serve-dotnet-proxy", proxyPort.ToString(CultureInfo.InvariantCulture), mockPort.ToString(CultureInfo.InvariantCulture)));
+        targets.Add(new("bare .NET proxy (floor)", new Uri($"http://127.0.0.1:{proxyPort}/"), []));
 
         using var http = new HttpClient(new SocketsHttpHandler
         {
@@ -429,6 +434,15 @@ internal static partial class PeerBenchmark
                 ourLatency.P50 < 0.1 * portkeyLatency.P50 && ourLatency.P99 < 0.1 * portkeyLatency.P99);
             Findings.Add("peers, HTTP", "added time to first token against Portkey", Figure(ourTtft), $"Portkey {Figure(portkeyTtft)}", "< 0.1x Portkey",
                 ourTtft.P50 < 0.1 * portkeyTtft.P50 && ourTtft.P99 < 0.1 * portkeyTtft.P99);
+        }
+
+        var floor = Index("bare .NET proxy");
+        if (floor >= 0)
+        {
+            // Not a target: how much of our added time a .NET gateway pays before doing anything of its own.
+            Findings.Add("peers, HTTP", "added latency and TTFT of a bare .NET proxy (Kestrel + HttpClient, bytes copied)",
+                $"whole {Figure(Added(latency, floor))}; TTFT {Figure(Added(ttft, floor))}", $"ours: whole {Figure(ourLatency)}; TTFT {Figure(ourTtft)}");
+            references.Add($"bare .NET proxy {held[floor]}");
         }
 
         references.Add($"mock alone {held[0]}");

@@ -1,0 +1,71 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace LlmRouter.Benchmarks;
+
+/// <summary>
+/// The floor of a .NET HTTP gateway, for the peer benchmark: Kestrel takes the request and HttpClient sends
+/// it to the upstream, and the answer's bytes are copied back as they arrive (each read flushed), with
+/// nothing read, parsed or decided on the way. Our ingress does everything this does plus its own work
+/// (JSON in and out, routing, the SSE of the answer), so the gap between the two is ours to shrink, and
+/// the gap between this and nginx is the framework's.
+/// </summary>
+internal static class DotNetProxy
+{
+    /// <summary><c>llmrouter-bench serve-dotnet-proxy PORT UPSTREAM_PORT</c>: the proxy as a process of its own, until killed.</summary>
+    public static async Task<int> ServeAsync(int port, int upstreamPort)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxConcurrentConnections = null;
+            kestrel.Listen(IPAddress.Loopback, port, endpoint => endpoint.Protocols = HttpProtocols.Http1);
+        });
+        using var upstream = new HttpClient(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = int.MaxValue,
+            UseProxy = false,
+            MaxResponseDrainSize = 0,
+        })
+        { Timeout = Timeout.InfiniteTimeSpan };
+        var target = new Uri($"http://127.0.0.1:{upstreamPort}/");
+        await using var app = builder.Build();
+        app.Run(context => ForwardAsync(context, upstream, target));
+        await app.StartAsync();
+        Console.WriteLine($"dotnet proxy serving on http://127.0.0.1:{port} in front of {target}");
+        await app.WaitForShutdownAsync();
+        return 0;
+    }
+
+    private static async Task ForwardAsync(HttpContext context, HttpClient upstream, Uri target)
+    {
+        var aborted = context.RequestAborted;
+        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), new Uri(target, context.Request.Path + context.Request.QueryString))
+        {
+            Content = new StreamContent(context.Request.Body),
+        };
+        if (context.Request.ContentType is { } contentType)
+        {
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
+
+        using var response = await upstream.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, aborted);
+        context.Response.StatusCode = (int)response.StatusCode;
+        context.Response.ContentType = response.Content.Headers.ContentType?.ToString();
+        if (response.Content.Headers.ContentLength is { } length)
+        {
+            context.Response.ContentLength = length;
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(aborted);
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await body.ReadAsync(buffer, aborted)) > 0)
+        {
+            await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), aborted);
+            await context.Response.Body.FlushAsync(aborted);
+        }
+    }
+}
