@@ -1,6 +1,3 @@
-using System.Net;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-
 namespace LlmRouter.Benchmarks;
 
 /// <summary>
@@ -15,14 +12,7 @@ internal static class DotNetProxy
     /// <summary><c>llmrouter-bench serve-dotnet-proxy PORT UPSTREAM_PORT</c>: the proxy as a process of its own, until killed.</summary>
     public static async Task<int> ServeAsync(int port, int upstreamPort)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxConcurrentConnections = null;
-            kestrel.Listen(IPAddress.Loopback, port, endpoint => endpoint.Protocols = HttpProtocols.Http1);
-        });
+        var builder = LoopbackHttp1.Builder(port);
         using var upstream = new HttpClient(new SocketsHttpHandler
         {
             MaxConnectionsPerServer = int.MaxValue,

@@ -1,7 +1,5 @@
-using System.Net;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace LlmRouter.Benchmarks;
 
@@ -30,14 +28,7 @@ internal static class OpenAIMock
     /// <summary><c>llmrouter-bench serve-openai-mock PORT</c>: the mock as a process of its own, until killed.</summary>
     public static async Task<int> ServeAsync(int port)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxConcurrentConnections = null;
-            kestrel.Listen(IPAddress.Loopback, port, endpoint => endpoint.Protocols = HttpProtocols.Http1);
-        });
+        var builder = LoopbackHttp1.Builder(port);
         await using var app = builder.Build();
         app.MapPost("/v1/chat/completions", ChatAsync);
         app.MapGet("/v1/models", context => context.Response.WriteAsync("""{"object":"list","data":[{"id":"mock","object":"model","created":1700000000,"owned_by":"mock"}]}"""));
