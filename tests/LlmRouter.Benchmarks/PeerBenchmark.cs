@@ -190,33 +190,45 @@ internal static partial class PeerBenchmark
     /// </summary>
     private static (ChildProcess Process, Uri Url)? Nginx(DirectoryInfo directory, int? core, int mockPort)
     {
+        var port = BenchMesh.FreePort();
+        var process = StartNginx(directory, core, $$"""
+            upstream mock { server 127.0.0.1:{{mockPort}}; keepalive 256; }
+            server {
+              listen 127.0.0.1:{{port}};
+              location / {
+                proxy_pass http://mock;
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+              }
+            }
+            """);
+        return process is null ? null : (process, new Uri($"http://127.0.0.1:{port}/"));
+    }
+
+    /// <summary>
+    /// Debian's nginx in a prefix of its own under <paramref name="directory"/>, with room for the capacity
+    /// levels' connections and <paramref name="http"/> as its http block; null (with a note) when nginx is not installed.
+    /// </summary>
+    private static ChildProcess? StartNginx(DirectoryInfo directory, int? core, string http)
+    {
         if (NginxProgram() is not { } nginx)
         {
             return null;
         }
 
-        var port = BenchMesh.FreePort();
         var prefix = Directory.CreateDirectory(Path.Combine(directory.FullName, "nginx")).FullName;
-        File.WriteAllText(Path.Combine(prefix, "nginx.conf"), $$"""
+        var config = Path.Combine(prefix, "nginx.conf");
+        File.WriteAllText(config, $$"""
             worker_processes auto;
             pid {{prefix}}/nginx.pid;
             error_log {{prefix}}/error.log;
             events { worker_connections 8192; }
             http {
               access_log {{prefix}}/access.log;
-              upstream mock { server 127.0.0.1:{{mockPort}}; keepalive 256; }
-              server {
-                listen 127.0.0.1:{{port}};
-                location / {
-                  proxy_pass http://mock;
-                  proxy_http_version 1.1;
-                  proxy_set_header Connection "";
-                }
-              }
+            {{http}}
             }
             """);
-        var process = ChildProcess.StartProgram(nginx, core, prefix, "-p", prefix, "-c", Path.Combine(prefix, "nginx.conf"), "-g", "daemon off;");
-        return (process, new Uri($"http://127.0.0.1:{port}/"));
+        return ChildProcess.StartProgram(nginx, core, prefix, "-p", prefix, "-c", config, "-g", "daemon off;");
     }
 
     /// <summary>Debian's nginx, or null (with a note) when it is not installed.</summary>
@@ -578,40 +590,28 @@ internal static partial class PeerBenchmark
     /// </summary>
     private static (ChildProcess Process, int Port)? NginxGrpc(DirectoryInfo directory, int? core, LlmRouter.Common.Identity.CertificateStore store, int upstreamPort)
     {
-        if (NginxProgram() is not { } nginx)
-        {
-            return null;
-        }
-
         var port = BenchMesh.FreePort();
-        var prefix = Directory.CreateDirectory(Path.Combine(directory.FullName, "nginx")).FullName;
         var ca = store.CertificatePath(LlmRouter.Common.Identity.CertificateStore.CaName);
-        File.WriteAllText(Path.Combine(prefix, "nginx.conf"), $$"""
-            worker_processes auto;
-            pid {{prefix}}/nginx.pid;
-            error_log {{prefix}}/error.log;
-            events { worker_connections 8192; }
-            http {
-              access_log {{prefix}}/access.log;
-              upstream node { server 127.0.0.1:{{upstreamPort}}; keepalive 64; }
-              server {
-                listen 127.0.0.1:{{port}} ssl http2;
-                ssl_certificate {{store.CertificatePath("a")}};
-                ssl_certificate_key {{store.KeyPath("a")}};
-                ssl_client_certificate {{ca}};
-                ssl_verify_client on;
-                location / {
-                  grpc_pass grpcs://node;
-                  grpc_ssl_certificate {{store.CertificatePath(LlmRouter.Common.Identity.CertificateStore.ClientName)}};
-                  grpc_ssl_certificate_key {{store.KeyPath(LlmRouter.Common.Identity.CertificateStore.ClientName)}};
-                  grpc_ssl_trusted_certificate {{ca}};
-                  grpc_ssl_verify on;
-                  grpc_ssl_name localhost;
-                }
+        var client = LlmRouter.Common.Identity.CertificateStore.ClientName;
+        var process = StartNginx(directory, core, $$"""
+            upstream node { server 127.0.0.1:{{upstreamPort}}; keepalive 64; }
+            server {
+              listen 127.0.0.1:{{port}} ssl http2;
+              ssl_certificate {{store.CertificatePath("a")}};
+              ssl_certificate_key {{store.KeyPath("a")}};
+              ssl_client_certificate {{ca}};
+              ssl_verify_client on;
+              location / {
+                grpc_pass grpcs://node;
+                grpc_ssl_certificate {{store.CertificatePath(client)}};
+                grpc_ssl_certificate_key {{store.KeyPath(client)}};
+                grpc_ssl_trusted_certificate {{ca}};
+                grpc_ssl_verify on;
+                grpc_ssl_name localhost;
               }
             }
             """);
-        return (ChildProcess.StartProgram(nginx, core, prefix, "-p", prefix, "-c", Path.Combine(prefix, "nginx.conf"), "-g", "daemon off;"), port);
+        return process is null ? null : (process, port);
     }
 
     /// <summary>Milliseconds to the first token of a one-token answer; with <paramref name="wait"/>, retried until the path answers (a learning its pool, nginx starting).</summary>
