@@ -21,12 +21,18 @@ internal static class DotNetProxy
         })
         { Timeout = Timeout.InfiniteTimeSpan };
         var target = new Uri($"http://127.0.0.1:{upstreamPort}/");
-        await using var app = builder.Build();
-        app.Run(context => ForwardAsync(context, upstream, target));
-        await app.StartAsync();
-        Console.WriteLine($"dotnet proxy serving on http://127.0.0.1:{port} in front of {target}");
-        await app.WaitForShutdownAsync();
+        await ServeAsync(builder, context => ForwardAsync(context, upstream, target), $"dotnet proxy serving on http://127.0.0.1:{port} in front of {target}");
         return 0;
+    }
+
+    /// <summary>Serves every request with <paramref name="forward"/> until the process is killed.</summary>
+    public static async Task ServeAsync(WebApplicationBuilder builder, RequestDelegate forward, string banner)
+    {
+        await using var app = builder.Build();
+        app.Run(forward);
+        await app.StartAsync();
+        Console.WriteLine(banner);
+        await app.WaitForShutdownAsync();
     }
 
     private static async Task ForwardAsync(HttpContext context, HttpClient upstream, Uri target)
@@ -49,13 +55,19 @@ internal static class DotNetProxy
             context.Response.ContentLength = length;
         }
 
-        await using var body = await response.Content.ReadAsStreamAsync(aborted);
+        await CopyFlushingAsync(response, context.Response, aborted);
+    }
+
+    /// <summary>The upstream answer's body copied to the client as it arrives, each read flushed.</summary>
+    public static async Task CopyFlushingAsync(HttpResponseMessage from, HttpResponse to, CancellationToken cancellationToken)
+    {
+        await using var body = await from.Content.ReadAsStreamAsync(cancellationToken);
         var buffer = new byte[16 * 1024];
         int read;
-        while ((read = await body.ReadAsync(buffer, aborted)) > 0)
+        while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
         {
-            await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), aborted);
-            await context.Response.Body.FlushAsync(aborted);
+            await to.Body.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+            await to.Body.FlushAsync(cancellationToken);
         }
     }
 }

@@ -1,9 +1,6 @@
-using System.Net;
 using Grpc.Core;
 using LlmRouter.Common.Identity;
 using LlmRouter.V1;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace LlmRouter.Benchmarks;
 
@@ -22,24 +19,7 @@ internal static class EchoServer
     /// <param name="certificate">The mesh member whose certificate the echo presents (as that member would).</param>
     public static async Task<WebApplication> StartAsync(CertificateStore store, string certificate, int port)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        var serverCertificate = store.LoadWithKey(certificate);
-        var authority = store.LoadCertificate(CertificateStore.CaName);
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            LlmRouter.Common.Hosting.MeshKestrel.ApplyLimits(kestrel);
-            kestrel.Listen(IPAddress.Loopback, port, endpoint =>
-            {
-                endpoint.Protocols = HttpProtocols.Http2;
-                endpoint.UseHttps(new HttpsConnectionAdapterOptions
-                {
-                    ServerCertificate = serverCertificate,
-                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-                    ClientCertificateValidation = (presented, _, _) => MeshChannels.ChainsTo(presented, authority),
-                });
-            });
-        });
+        var builder = LoopbackMeshTls.Builder(store, certificate, port);
         builder.Services.AddGrpc();
         var app = builder.Build();
         app.MapGrpcService<EchoRouter>();

@@ -515,6 +515,10 @@ internal static partial class PeerBenchmark
             targets.Add(("nginx grpc_pass: client -> nginx -> a2", BenchMesh.ClientChannel(store, nginxPort)));
         }
 
+        var proxyPort = BenchMesh.FreePort();
+        processes.Add(ChildProcess.Start("llmrouter-bench.dll", gateway, "serve-dotnet-grpc-proxy", store.Directory, "a", proxyPort.ToString(CultureInfo.InvariantCulture), a2Port.ToString(CultureInfo.InvariantCulture)));
+        targets.Add(("bare .NET proxy (floor): client -> proxy -> a2", BenchMesh.ClientChannel(store, proxyPort)));
+
         try
         {
             foreach (var (name, channel) in targets)
@@ -556,20 +560,23 @@ internal static partial class PeerBenchmark
                 list.Sort();
                 return new Percentiles(BenchMesh.Percentile(list, 0.5), BenchMesh.Percentile(list, 0.99));
             }).ToArray();
-            Console.WriteLine($"{"gRPC, mutual TLS, concurrency 1",-42} {"TTFT p50",9} {"p99",8} {"added p50",10} {"p99",8}");
+            Console.WriteLine($"{"gRPC, mutual TLS, concurrency 1",-48} {"TTFT p50",9} {"p99",8} {"added p50",10} {"p99",8}");
             for (var i = 0; i < targets.Count; i++)
             {
-                Console.WriteLine($"{targets[i].Name,-42} {figures[i].P50,9:0.000} {figures[i].P99,8:0.000} {figures[i].P50 - figures[0].P50,10:+0.000;-0.000} {figures[i].P99 - figures[0].P99,8:+0.000;-0.000}");
+                Console.WriteLine($"{targets[i].Name,-48} {figures[i].P50,9:0.000} {figures[i].P99,8:0.000} {figures[i].P50 - figures[0].P50,10:+0.000;-0.000} {figures[i].P99 - figures[0].P99,8:+0.000;-0.000}");
             }
 
             Console.WriteLine("ms; time to the first token of a one-token answer");
             var ours = new Percentiles(figures[1].P50 - figures[0].P50, figures[1].P99 - figures[0].P99);
-            if (targets.Count > 2)
+            var floor = figures[^1];
+            var floorAdded = $"bare .NET proxy p50 {floor.P50 - figures[0].P50:+0.000;-0.000} ms, p99 {floor.P99 - figures[0].P99:+0.000;-0.000} ms";
+            var nginxAt = targets.FindIndex(t => t.Name.StartsWith("nginx", StringComparison.Ordinal));
+            if (nginxAt > 0)
             {
-                var theirs = new Percentiles(figures[2].P50 - figures[0].P50, figures[2].P99 - figures[0].P99);
+                var theirs = new Percentiles(figures[nginxAt].P50 - figures[0].P50, figures[nginxAt].P99 - figures[0].P99);
                 Findings.Add("peers, gRPC", "added time to first token of a hop, concurrency 1",
                     $"p50 {ours.P50:+0.000;-0.000} ms, p99 {ours.P99:+0.000;-0.000} ms",
-                    $"nginx grpc_pass p50 {theirs.P50:+0.000;-0.000} ms, p99 {theirs.P99:+0.000;-0.000} ms",
+                    $"nginx grpc_pass p50 {theirs.P50:+0.000;-0.000} ms, p99 {theirs.P99:+0.000;-0.000} ms; {floorAdded}",
                     "<= nginx grpc_pass", ours.P50 <= theirs.P50 && ours.P99 <= theirs.P99);
             }
         }

@@ -22,6 +22,7 @@ var code = args switch
     ["peers", .. var parts] => await PeerBenchmark.RunAsync(parts),
     ["serve-openai-mock", var port] => await OpenAIMock.ServeAsync(int.Parse(port, CultureInfo.InvariantCulture)),
     ["serve-dotnet-proxy", var port, var upstream] => await DotNetProxy.ServeAsync(int.Parse(port, CultureInfo.InvariantCulture), int.Parse(upstream, CultureInfo.InvariantCulture)),
+    ["serve-dotnet-grpc-proxy", var certificates, var member, var port, var upstream] => await DotNetGrpcProxy.ServeAsync(certificates, member, int.Parse(port, CultureInfo.InvariantCulture), int.Parse(upstream, CultureInfo.InvariantCulture)),
     ["serve-echo", var certificates, var member, var port] => await EchoServer.ServeAsync(certificates, member, int.Parse(port, CultureInfo.InvariantCulture)),
     _ => Usage(),
 };
