@@ -17,6 +17,9 @@ public sealed record MeshConfig(
     /// <summary>Membership settings: memberlist's preset by name (lan, wan or local).</summary>
     public GossipSettings Gossip { get; init; } = GossipSettings.Default;
 
+    /// <summary>Logs, metrics and traces of every process of the mesh.</summary>
+    public TelemetrySettings Telemetry { get; init; } = TelemetrySettings.Default;
+
     /// <summary>Integrators: processes that are members of two or more pools and carry requests between them.</summary>
     public IReadOnlyList<IntegratorConfig> Integrators { get; init; } = [];
 
@@ -40,7 +43,8 @@ public sealed record PoolConfig(string Name, IReadOnlyList<NodeConfig> Nodes)
 
 /// <summary>An integrator: a member of each of its pools, with an address (and a certificate) in each.</summary>
 /// <param name="Export">Models it advertises across its borders; empty means every model behind it.</param>
-public sealed record IntegratorConfig(string Id, IReadOnlyList<IntegratorPoolConfig> Pools, IReadOnlyList<string> Export);
+/// <param name="MetricsListen">Where its Prometheus endpoint (<c>/metrics</c>) listens; null: none.</param>
+public sealed record IntegratorConfig(string Id, IReadOnlyList<IntegratorPoolConfig> Pools, IReadOnlyList<string> Export, Uri? MetricsListen = null);
 
 /// <summary>An integrator's place in one pool.</summary>
 public sealed record IntegratorPoolConfig(string Pool, Uri Listen)
@@ -68,7 +72,31 @@ public sealed record GossipSettings(string Preset, int? SuspicionMultiplier = nu
 
 /// <summary>One llm-router-node: where it listens and which backends it reaches itself.</summary>
 /// <param name="HttpListen">Where the node's HTTP ingress (OpenAI and Anthropic APIs) listens; null: no HTTP ingress.</param>
-public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyList<BackendConfig> Backends, Uri? HttpListen = null);
+/// <param name="MetricsListen">Where the node's Prometheus endpoint (<c>/metrics</c>) listens; null: none.</param>
+public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyList<BackendConfig> Backends, Uri? HttpListen = null, Uri? MetricsListen = null);
+
+/// <summary>
+/// The mesh file's <c>telemetry</c> section (DESIGN.md section 14): the log level (the <c>--log-level</c>
+/// flag overrides it), and where traces and metrics go over OTLP. Prometheus endpoints are set per process
+/// (<c>metrics_listen</c>), since each needs an address of its own.
+/// </summary>
+/// <param name="Otlp">The OTLP collector; null: nothing is exported over OTLP (and no span is recorded).</param>
+/// <param name="TraceSampleRatio">The share of traces started at this mesh's entry nodes that are recorded;
+/// a forwarded request follows its caller's decision, so a trace is whole or absent.</param>
+public sealed record TelemetrySettings(Serilog.Events.LogEventLevel LogLevel, OtlpSettings? Otlp, double TraceSampleRatio)
+{
+    public static TelemetrySettings Default { get; } = new(Serilog.Events.LogEventLevel.Information, null, 1.0);
+}
+
+/// <summary>An OTLP collector: where, over which protocol, what is sent, and how often metrics are pushed.</summary>
+public sealed record OtlpSettings(Uri Endpoint, OtlpTransport Transport, bool Traces, bool Metrics, TimeSpan MetricExportInterval);
+
+/// <summary>OTLP's two transports: gRPC (port 4317 by convention) and HTTP with protobuf bodies (4318).</summary>
+public enum OtlpTransport
+{
+    Grpc,
+    HttpProtobuf,
+}
 
 /// <summary>Limits and shutdown behaviour shared by every node of the mesh.</summary>
 /// <param name="MaxImageBytes">Largest image a message may carry (decoded); the request as a whole stays within MaxRequestBytes.</param>

@@ -47,12 +47,14 @@ public static partial class MeshConfigLoader
         var server = ReadServer(top.Map("server"));
         var gossip = ReadGossip(top.Map("gossip"));
         var routing = ReadRouting(top.Map("routing"));
+        var telemetry = ReadTelemetry(top.Map("telemetry"));
         var pools = top.MapList("pools", required: true).Select(ReadPool).ToList();
         var integrators = top.MapList("integrators", required: false).Select(ReadIntegrator).ToList();
         top.RejectUnknownKeys();
 
         CheckUnique(pools, errors);
         CheckIntegrators(integrators, pools, errors);
+        CheckMetricsListens(pools, integrators, errors);
         if (errors.Any)
         {
             throw new ConfigException(file, errors.Items);
@@ -67,8 +69,82 @@ public static partial class MeshConfigLoader
             pools.Select(p => p.Config).ToList())
         {
             Gossip = gossip,
+            Telemetry = telemetry,
             Integrators = integrators.Select(i => i.Config).ToList(),
         };
+    }
+
+    private static readonly string[] LogLevels = ["verbose", "debug", "information", "warning", "error", "fatal"];
+
+    private static TelemetrySettings ReadTelemetry(YamlFields? fields)
+    {
+        if (fields is null)
+        {
+            return TelemetrySettings.Default;
+        }
+
+        var level = TelemetrySettings.Default.LogLevel;
+        if (fields.String("log_level") is { } text)
+        {
+            var index = Array.IndexOf(LogLevels, text.ToLowerInvariant());
+            if (index < 0)
+            {
+                fields.Errors.Add(fields.PositionOf("log_level"), fields.FieldPath("log_level"),
+                    $"unknown log level '{text}' (expected {string.Join(", ", LogLevels)})");
+            }
+            else
+            {
+                level = (Serilog.Events.LogEventLevel)index;
+            }
+        }
+
+        var ratio = fields.Double("trace_sample_ratio", TelemetrySettings.Default.TraceSampleRatio, 0, 1);
+        var otlp = ReadOtlp(fields.Map("otlp"));
+        fields.RejectUnknownKeys();
+        return new TelemetrySettings(level, otlp, ratio);
+    }
+
+    private static OtlpSettings? ReadOtlp(YamlFields? fields)
+    {
+        if (fields is null)
+        {
+            return null;
+        }
+
+        var endpoint = fields.Url("endpoint", required: true);
+        var transport = fields.String("protocol") switch
+        {
+            null or "grpc" => OtlpTransport.Grpc,
+            "http/protobuf" => OtlpTransport.HttpProtobuf,
+            var other => Invalid(fields, "protocol", $"unknown OTLP protocol '{other}' (expected grpc or http/protobuf)", OtlpTransport.Grpc),
+        };
+        var traces = fields.Bool("traces", true);
+        var metrics = fields.Bool("metrics", true);
+        var interval = fields.Duration("export_interval", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        fields.RejectUnknownKeys();
+        return endpoint is null ? null : new OtlpSettings(endpoint, transport, traces, metrics, interval);
+    }
+
+    /// <summary>
+    /// A Prometheus endpoint's address (<c>metrics_listen</c>): host and port only; plain http on loopback
+    /// only (metrics name models, backends and members), https anywhere else, with the process's certificate
+    /// and a client certificate from the mesh CA required of the scraper.
+    /// </summary>
+    private static Uri? MetricsListen(YamlFields fields)
+    {
+        var listen = fields.Url("metrics_listen", required: false);
+        if (listen is not null && (listen.IsDefaultPort || listen.AbsolutePath != "/"))
+        {
+            fields.Errors.Add(fields.PositionOf("metrics_listen"), fields.FieldPath("metrics_listen"),
+                $"'{listen}' must name a host and an explicit port and nothing else, for example http://127.0.0.1:9464 (scraped at /metrics)");
+        }
+        else if (listen is { Scheme: "http" } && !listen.IsLoopback)
+        {
+            fields.Errors.Add(fields.PositionOf("metrics_listen"), fields.FieldPath("metrics_listen"),
+                $"'{listen}': plain http is served on loopback only; on another address use https, which requires a client certificate from the mesh CA");
+        }
+
+        return listen;
     }
 
     private static Located<IntegratorConfig> ReadIntegrator(YamlFields fields)
@@ -82,8 +158,34 @@ public static partial class MeshConfigLoader
             return new Located<IntegratorPoolConfig>(new IntegratorPoolConfig(name, listen ?? new Uri("https://invalid:1")), pool);
         }).ToList();
         var export = fields.StringList("export");
+        var metricsListen = MetricsListen(fields);
         fields.RejectUnknownKeys();
-        return new(new IntegratorConfig(id, pools.Select(p => p.Config).ToList(), export), fields) { Children = pools };
+        return new(new IntegratorConfig(id, pools.Select(p => p.Config).ToList(), export, metricsListen), fields) { Children = pools };
+    }
+
+    /// <summary>Each Prometheus endpoint has an address of its own: no other endpoint's, no listener's of any process.</summary>
+    private static void CheckMetricsListens(List<Located<PoolConfig>> pools, List<Located<IntegratorConfig>> integrators, ConfigErrorList errors)
+    {
+        var nodes = pools.SelectMany(p => p.Children).Cast<Located<NodeConfig>>().ToList();
+        var taken = nodes.Select(n => n.Config.Listen).Concat(nodes.Select(n => n.Config.HttpListen).OfType<Uri>())
+            .Concat(integrators.SelectMany(i => i.Config.Pools).Select(p => p.Listen))
+            .Select(u => u.Authority.ToLowerInvariant()).ToHashSet(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var owners = nodes.Select(n => (n.Config.MetricsListen, n.Fields)).Concat(integrators.Select(i => (i.Config.MetricsListen, i.Fields)));
+        foreach (var (listen, fields) in owners)
+        {
+            if (listen is null)
+            {
+                continue;
+            }
+
+            var authority = listen.Authority.ToLowerInvariant();
+            if (taken.Contains(authority) || !seen.Add(authority))
+            {
+                errors.Add(fields.PositionOf("metrics_listen"), fields.FieldPath("metrics_listen"),
+                    $"{listen.Authority} is already in use in this file; the Prometheus endpoint needs a port of its own");
+            }
+        }
     }
 
     /// <summary>An integrator joins two or more distinct pools of the file; its ids and addresses are unique in the mesh.</summary>
@@ -270,9 +372,10 @@ public static partial class MeshConfigLoader
                 $"'{httpListen}': plain http is served on loopback only (a TLS proxy on the same host); on another address use https, which serves the node's certificate");
         }
 
+        var metricsListen = MetricsListen(fields);
         var backends = fields.MapList("backends", required: true).Select(ReadBackend).ToList();
         fields.RejectUnknownKeys();
-        var config = new NodeConfig(id, pool, listen ?? new Uri("https://invalid:1"), backends.Select(b => b.Config).ToList(), httpListen);
+        var config = new NodeConfig(id, pool, listen ?? new Uri("https://invalid:1"), backends.Select(b => b.Config).ToList(), httpListen, metricsListen);
         return new(config, fields) { Children = backends };
     }
 

@@ -16,7 +16,7 @@ namespace LlmRouter.Common.Forwarding;
 /// with the call (a client that leaves cancels the serving backend), trace context travels with the HTTP
 /// request, and this hop adds itself to the route and its timing to the final frame.
 /// </summary>
-internal sealed class Forwarder(PeerChannels channels, ForwardedLoad forwarded, TimeProvider time)
+internal sealed class Forwarder(PeerChannels channels, ForwardedLoad forwarded, TimeProvider time, Telemetry.RouterMetrics metrics)
 {
     /// <summary>Relays one forwarded chat into the sink; returns the backends the hops below tried.</summary>
     public async Task<int> ChatAsync(ChatRequest request, RouteCandidate target, IChatSink output, ForwardingContext context, CancellationToken cancellationToken)
@@ -89,10 +89,16 @@ internal sealed class Forwarder(PeerChannels channels, ForwardedLoad forwarded, 
                     break;
                 case ChatResponse.FrameOneofCase.Completed:
                     var total = time.GetElapsedTime(context.ReceivedAt);
+                    var firstToken = firstTokenAt == 0 ? total : time.GetElapsedTime(context.ReceivedAt, firstTokenAt);
+                    if (firstTokenAt != 0 && frame.Completed.Hops.Count > 0 && frame.Completed.Hops[^1].TimeToFirstToken is { } below)
+                    {
+                        metrics.HopAdded(serve: false, firstToken - below.ToTimeSpan());
+                    }
+
                     frame.Completed.Hops.Add(new HopTiming
                     {
                         Node = context.Self.Node,
-                        TimeToFirstToken = Duration.FromTimeSpan(firstTokenAt == 0 ? total : time.GetElapsedTime(context.ReceivedAt, firstTokenAt)),
+                        TimeToFirstToken = Duration.FromTimeSpan(firstToken),
                         QueueWait = Duration.FromTimeSpan(TimeSpan.Zero),
                         Total = Duration.FromTimeSpan(total),
                     });

@@ -113,18 +113,80 @@ public enum MemberEventKind
 public sealed record MemberEvent(MemberEventKind Kind, MemberView Member, TimeSpan At);
 
 /// <summary>Counters for the benchmark and the Admin API.</summary>
+/// <summary>
+/// Counts of one member's membership, since it started: written on its state machine's executor only, read
+/// from anywhere (the metrics, the Admin API, the simulator), where a count read a step late is no harm.
+/// </summary>
 public sealed class MembershipStatistics
 {
+    private readonly long[] _refused = new long[Enum.GetValues<RefusalReason>().Length];
+
     public long MessagesSent { get; internal set; }
 
     public long BytesSent { get; internal set; }
 
+    public long MessagesReceived { get; internal set; }
+
+    public long BytesReceived { get; internal set; }
+
+    /// <summary>Push-pull exchanges, started here or answered here.</summary>
+    public long PushPulls { get; internal set; }
+
+    /// <summary>Times this member marked another suspect (its own probe, or news it accepted).</summary>
+    public long Suspicions { get; internal set; }
+
+    /// <summary>Times this member refuted news of its own suspicion or death.</summary>
+    public long Refutations { get; internal set; }
+
+    /// <summary>Times this member marked another dead (not counting members that left).</summary>
+    public long Deaths { get; internal set; }
+
     public long UpdatesRejected { get; internal set; }
+
+    /// <summary>Updates refused for <paramref name="reason"/>.</summary>
+    public long RefusedFor(RefusalReason reason) => Volatile.Read(ref _refused[(int)reason]);
+
+    internal void Refused(RefusalReason reason)
+    {
+        UpdatesRejected++;
+        _refused[(int)reason]++;
+    }
 
     /// <summary>Signatures checked: updates that were news (a stale or duplicate update is dropped before its signature is checked).</summary>
     public long SignaturesVerified { get; internal set; }
 
     public string? LastRejection { get; internal set; }
+}
+
+/// <summary>Why a gossiped update was refused: a few fixed kinds, so the count of each is a metric (the text goes to the log).</summary>
+public enum RefusalReason
+{
+    /// <summary>It did not parse.</summary>
+    Malformed,
+
+    /// <summary>Signed by a member other than the one it speaks for.</summary>
+    ForgedOrigin,
+
+    /// <summary>Its signature does not verify against the signer's certificate.</summary>
+    BadSignature,
+
+    /// <summary>Another member claims this member's own identity.</summary>
+    ImpersonatesSelf,
+
+    /// <summary>A member of another pool (or mesh) announced in this one.</summary>
+    ForeignPool,
+
+    /// <summary>The certificate it carries is not one the mesh CA issued to that member.</summary>
+    Certificate,
+
+    /// <summary>An accusation (suspect, dead) at an incarnation the accused never signed.</summary>
+    AccusationAhead,
+
+    /// <summary>A record (models, load, routes) whose content breaks the record rules.</summary>
+    RecordRules,
+
+    /// <summary>This member's incarnation is at its maximum and cannot refute.</summary>
+    CannotRefute,
 }
 
 /// <summary>A message from outside the pool or mesh, or from a member posing as another: refused.</summary>

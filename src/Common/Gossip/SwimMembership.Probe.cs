@@ -222,6 +222,7 @@ public sealed partial class SwimMembership
         {
             // Digests first; full records only where the views differ, in both directions.
             var request = new PushPullRequest { Header = Header(withUpdates: false) };
+            Statistics.PushPulls++;
             request.Digests.Add(LocalDigests());
             var target = new MemberAddress(member.Id, member.Address);
             Send(target, request, _options.ProbeInterval * 5, reply =>

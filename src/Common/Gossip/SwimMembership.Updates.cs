@@ -19,9 +19,9 @@ public sealed partial class SwimMembership
         },
     });
 
-    private void Reject(string reason)
+    private void Reject(RefusalReason kind, string reason)
     {
-        Statistics.UpdatesRejected++;
+        Statistics.Refused(kind);
         Statistics.LastRejection = reason;
         Rejected?.Invoke(reason);
     }
@@ -40,7 +40,7 @@ public sealed partial class SwimMembership
         }
         catch (InvalidProtocolBufferException ex)
         {
-            Reject($"malformed update from '{signed.Signer}': {ex.Message}");
+            Reject(RefusalReason.Malformed, $"malformed update from '{signed.Signer}': {ex.Message}");
             return;
         }
 
@@ -72,7 +72,7 @@ public sealed partial class SwimMembership
     {
         if (!string.Equals(signed.Signer, origin, StringComparison.Ordinal))
         {
-            Reject($"update originated by '{origin}' was signed by '{signed.Signer}'");
+            Reject(RefusalReason.ForgedOrigin, $"update originated by '{origin}' was signed by '{signed.Signer}'");
             return false;
         }
 
@@ -86,7 +86,7 @@ public sealed partial class SwimMembership
         Statistics.SignaturesVerified++;
         if (!_signer.Verify(signed, member.Key))
         {
-            Reject($"bad signature on an update from '{origin}'");
+            Reject(RefusalReason.BadSignature, $"bad signature on an update from '{origin}'");
             return false;
         }
 
@@ -97,7 +97,7 @@ public sealed partial class SwimMembership
     {
         if (!string.Equals(signed.Signer, alive.Member, StringComparison.Ordinal))
         {
-            Reject($"alive update about '{alive.Member}' signed by '{signed.Signer}'");
+            Reject(RefusalReason.ForgedOrigin, $"alive update about '{alive.Member}' signed by '{signed.Signer}'");
             return;
         }
 
@@ -113,7 +113,7 @@ public sealed partial class SwimMembership
             Statistics.SignaturesVerified++;
             if (_signer.VerifyAlive(signed, alive, out var own) is null)
             {
-                Reject($"alive update about this member '{alive.Member}' refused: {own}");
+                Reject(RefusalReason.ImpersonatesSelf, $"alive update about this member '{alive.Member}' refused: {own}");
                 return;
             }
 
@@ -129,7 +129,7 @@ public sealed partial class SwimMembership
 
         if (!string.Equals(alive.Pool, _local.Pool, StringComparison.Ordinal))
         {
-            Reject($"member '{alive.Member}' of pool '{alive.Pool}' refused in pool '{_local.Pool}'");
+            Reject(RefusalReason.ForeignPool, $"member '{alive.Member}' of pool '{alive.Pool}' refused in pool '{_local.Pool}'");
             return;
         }
 
@@ -137,7 +137,7 @@ public sealed partial class SwimMembership
         var key = _signer.VerifyAlive(signed, alive, out var reason);
         if (key is null)
         {
-            Reject($"alive update of '{alive.Member}' refused: {reason}");
+            Reject(RefusalReason.Certificate, $"alive update of '{alive.Member}' refused: {reason}");
             return;
         }
 
@@ -224,7 +224,7 @@ public sealed partial class SwimMembership
             return true;
         }
 
-        Reject($"{kind} accusation of '{accused.Id}' by '{from}' at incarnation {incarnation} is ahead of the incarnation '{accused.Id}' signed last ({accused.Incarnation})");
+        Reject(RefusalReason.AccusationAhead, $"{kind} accusation of '{accused.Id}' by '{from}' at incarnation {incarnation} is ahead of the incarnation '{accused.Id}' signed last ({accused.Incarnation})");
         return false;
     }
 
@@ -258,6 +258,7 @@ public sealed partial class SwimMembership
         }
 
         entry.Status = MemberStatus.Suspect;
+        Statistics.Suspicions++;
         entry.Incarnation = suspect.Incarnation;
         entry.StatusUpdate = signed;
         entry.StatusChanged = _scheduler.Now;
@@ -315,6 +316,7 @@ public sealed partial class SwimMembership
         var left = string.Equals(dead.From, dead.Member, StringComparison.Ordinal);
         entry.EndSuspicion();
         entry.Status = left ? MemberStatus.Left : MemberStatus.Dead;
+        Statistics.Deaths += left ? 0 : 1;
         entry.Incarnation = dead.Incarnation;
         entry.StatusUpdate = signed;
         entry.StatusChanged = _scheduler.Now;
@@ -374,7 +376,7 @@ public sealed partial class SwimMembership
 
         if (entry.Role != MemberRole.Integrator)
         {
-            Reject($"member '{routes.Member}' is not an integrator and may not advertise routes");
+            Reject(RefusalReason.RecordRules, $"member '{routes.Member}' is not an integrator and may not advertise routes");
             return;
         }
 
@@ -398,7 +400,7 @@ public sealed partial class SwimMembership
             return false;
         }
 
-        Reject(problem);
+        Reject(RefusalReason.RecordRules, problem);
         return true;
     }
 
@@ -408,11 +410,12 @@ public sealed partial class SwimMembership
         var current = Math.Max(_self.Incarnation, accused);
         if (current == ulong.MaxValue)
         {
-            Reject($"cannot refute: incarnation {current} is the largest there is");
+            Reject(RefusalReason.CannotRefute, $"cannot refute: incarnation {current} is the largest there is");
             return;
         }
 
         _self.Incarnation = current + 1;
+        Statistics.Refutations++;
         _self.Alive = SignAlive();
         _visibleChange = true;
         _queue.Enqueue(Key(_self.Id), _self.Alive);

@@ -282,6 +282,8 @@ public sealed partial class SwimMembership
     /// </summary>
     public void Receive(string? sender, IMessage request, Action<IMessage> reply)
     {
+        Statistics.MessagesReceived++;
+        Statistics.BytesReceived += request.CalculateSize();
         try
         {
             Dispatch(sender, request, reply);
@@ -314,6 +316,7 @@ public sealed partial class SwimMembership
                 reply(new GossipResponse { Header = Header(withUpdates: false) });
                 break;
             case PushPullRequest pushPull:
+                Statistics.PushPulls++;
                 AcceptHeader(pushPull.Header, sender);
                 Merge(pushPull.Members);
                 reply(Compare(pushPull.Digests));

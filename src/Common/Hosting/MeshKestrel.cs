@@ -73,6 +73,32 @@ public static class MeshKestrel
         }
     }
 
+    /// <summary>
+    /// The Prometheus endpoint (<c>metrics_listen</c>): HTTP/1.1, plain for an http URL (loopback only, as the
+    /// mesh file allows), TLS with the process's certificate for https, where the scraper must present a
+    /// client certificate from the mesh CA. Its connections are tagged: only <c>/metrics</c> answers them.
+    /// </summary>
+    public static void ListenMetrics(KestrelServerOptions kestrel, Uri listen, HttpsConnectionAdapterOptions? tls)
+    {
+        var tag = new Telemetry.MetricsListener();
+        foreach (var address in AddressesOf(listen.Host))
+        {
+            kestrel.Listen(address, listen.Port, endpoint =>
+            {
+                endpoint.Protocols = HttpProtocols.Http1;
+                endpoint.Use(next => connection =>
+                {
+                    connection.Features.Set(tag);
+                    return next(connection);
+                });
+                if (tls is not null)
+                {
+                    endpoint.UseHttps(tls);
+                }
+            });
+        }
+    }
+
     private static IEnumerable<IPAddress> AddressesOf(string host)
     {
         if (IPAddress.TryParse(host.Trim('[', ']'), out var address))

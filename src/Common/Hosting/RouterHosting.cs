@@ -11,12 +11,14 @@ using LlmRouter.Common.Pipeline;
 using LlmRouter.Common.Resilience;
 using LlmRouter.Common.Routing;
 using LlmRouter.Common.Services;
+using LlmRouter.Common.Telemetry;
 using LlmRouter.V1;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -38,12 +40,20 @@ internal static class RouterHosting
     /// process's logging, its seeds for service discovery, and a shutdown bound that covers the drain.
     /// </summary>
     /// <param name="lifetime">How the process's signals stop the host; null keeps the default (tests stop hosts themselves).</param>
+    /// <param name="minimumLogLevel">The least level logged; null takes the mesh file's (telemetry.log_level).</param>
+    /// <param name="metricsListen">Where the process's Prometheus endpoint listens (its <c>metrics_listen</c>); null: none.</param>
     public static WebApplicationBuilder CreateBuilder(
-        string application, MeshConfig mesh, string self, Serilog.Events.LogEventLevel minimumLogLevel, bool jsonLogs, IHostLifetime? lifetime)
+        string application, MeshConfig mesh, string self, Serilog.Events.LogEventLevel? minimumLogLevel, bool jsonLogs, IHostLifetime? lifetime, Uri? metricsListen)
     {
         TracePropagation.Enable();
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = application });
         builder.WebHost.UseKestrelCore().ConfigureKestrel(ListenOnSeats);
+        if (metricsListen is not null)
+        {
+            builder.WebHost.ConfigureKestrel(kestrel => ListenForMetrics(kestrel, metricsListen));
+        }
+
+        builder.Services.AddMeshTelemetry(application, self, mesh, metricsListen);
         builder.Services.AddRoutingCore();
         if (lifetime is not null)
         {
@@ -52,7 +62,7 @@ internal static class RouterHosting
 
         builder.Services.Configure<HostOptions>(host =>
             host.ShutdownTimeout = mesh.Server.DrainNotice + mesh.Server.DrainTimeout + TimeSpan.FromSeconds(5));
-        builder.Services.AddProcessLogging(self, minimumLogLevel, jsonLogs);
+        builder.Services.AddProcessLogging(self, minimumLogLevel ?? mesh.Telemetry.LogLevel, jsonLogs);
         builder.Configuration.AddInMemoryCollection(SeedResolver.Configuration(mesh));
         return builder;
     }
@@ -138,9 +148,32 @@ internal static class RouterHosting
         MeshKestrel.ListenIngress(kestrel, listen, tls, seat.Name);
     }
 
-    /// <summary>Maps the services every host serves; connections of an HTTP ingress listener go to the ingress alone.</summary>
+    /// <summary>
+    /// The Prometheus endpoint of the process: under https it presents the certificate of the process's first
+    /// seat and requires a client certificate from the mesh CA (a scraper holds one issued by <c>certs</c>).
+    /// </summary>
+    public static void ListenForMetrics(KestrelServerOptions kestrel, Uri listen)
+    {
+        HttpsConnectionAdapterOptions? tls = null;
+        if (listen.Scheme == Uri.UriSchemeHttps)
+        {
+            var seat = kestrel.ApplicationServices.GetRequiredService<IRouterHost>().Seats[0];
+            var trust = kestrel.ApplicationServices.GetRequiredService<MeshTrust>();
+            var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(MeshTls));
+            tls = MeshTls.Options(seat.Certificate, trust, logger);
+            tls.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
+        }
+
+        MeshKestrel.ListenMetrics(kestrel, listen, tls);
+    }
+
+    /// <summary>
+    /// Maps the services every host serves; connections of an HTTP ingress listener go to the ingress alone,
+    /// those of the metrics listener to the Prometheus endpoint alone.
+    /// </summary>
     public static WebApplication MapRouterServices(this WebApplication app)
     {
+        app.UseMetricsEndpoint();
         app.UseMiddleware<Ingress.HttpIngress>();
         app.UseMiddleware<RequestSizeLimit>(app.Services.GetRequiredService<RequestSizeSettings>().MaxRequestBytes);
         app.UseRouting();

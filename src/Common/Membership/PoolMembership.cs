@@ -69,6 +69,9 @@ internal sealed partial class PoolMembership : IDisposable
     /// <summary>The state machine; touch it only through <see cref="Post"/> and <see cref="Read{T}"/>.</summary>
     private SwimMembership State { get; }
 
+    /// <summary>The membership's counts (messages, suspicions, refusals), for metrics; readable from any thread.</summary>
+    public MembershipStatistics Statistics => State.Statistics;
+
     /// <summary>Raised on the executor for every change of a member's status (alive, suspect, dead, left, reaped).</summary>
     public event Action<MemberEvent>? Changed
     {

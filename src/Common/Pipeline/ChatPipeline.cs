@@ -4,6 +4,7 @@ using LlmRouter.Common.Forwarding;
 using LlmRouter.Common.Hosting;
 using LlmRouter.Common.Resilience;
 using LlmRouter.Common.Routing;
+using LlmRouter.Common.Telemetry;
 using LlmRouter.V1;
 using Microsoft.Extensions.Logging;
 
@@ -30,6 +31,7 @@ internal sealed partial class ChatPipeline(
     DrainState drain,
     TimeProvider time,
     Func<double> random,
+    RouterMetrics metrics,
     ILogger<ChatPipeline> logger)
 {
     private const uint DefaultBroadcastFanout = 2;
@@ -71,19 +73,51 @@ internal sealed partial class ChatPipeline(
         }
     }
 
+    /// <summary>Routes the chat and records how it ended (<see cref="RouterMetrics"/>): whole, continued, or failed with its status.</summary>
     private async Task RouteAsync(ChatRequest request, IServerStreamWriter<ChatResponse> stream, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt)
+    {
+        // Only the entry node continues an answer after its first token (AttemptBudget): it holds the text the client has.
+        var continues = request.AllowContinuation && !arrival.Forwarded;
+        var output = new ChatOutput(stream, keepText: continues);
+        using var span = RouterSpans.Chat(request, arrival.RequestId, !arrival.Forwarded);
+        try
+        {
+            await RouteAsync(request, output, continues, context, arrival, snapshot, receivedAt, span).ConfigureAwait(false);
+            metrics.RequestEnded(!arrival.Forwarded, request.Mode, output.Continued ? RequestOutcome.Continued : RequestOutcome.Whole, StatusCode.OK, time.GetElapsedTime(receivedAt));
+        }
+        catch (Exception ex) when (Ended(ex, request, context, arrival, receivedAt, span))
+        {
+            throw;
+        }
+    }
+
+    /// <summary>Records a chat that ended in a failure; false, so the exception goes on unchanged (an exception filter: nothing is unwound or rethrown here).</summary>
+    private bool Ended(Exception error, ChatRequest request, ServerCallContext context, Arrival arrival, long receivedAt, System.Diagnostics.Activity? span)
+    {
+        var status = error switch
+        {
+            RpcException rpc => rpc.StatusCode,
+            OperationCanceledException when context.Deadline < time.GetUtcNow().UtcDateTime => StatusCode.DeadlineExceeded,
+            OperationCanceledException => StatusCode.Cancelled,
+            _ => StatusCode.Internal,
+        };
+        metrics.RequestEnded(!arrival.Forwarded, request.Mode, RequestOutcome.Failed, status, time.GetElapsedTime(receivedAt));
+        RouterSpans.Failed(span, status, (error as RpcException)?.Status.Detail ?? error.Message);
+        return false;
+    }
+
+    private async Task RouteAsync(
+        ChatRequest request, ChatOutput output, bool continues, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt, System.Diagnostics.Activity? span)
     {
         var query = RouteQuery.For(request, arrival.Seat.Name);
         var scope = planner.Scope(arrival, request.Mode);
         var candidates = planner.Rank(snapshot, query, scope);
-        // Only the entry node continues an answer after its first token (AttemptBudget): it holds the text the client has.
-        var continues = request.AllowContinuation && !arrival.Forwarded;
+        RouterSpans.Ranked(span, candidates);
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
         var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
 
         // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
-        var output = new ChatOutput(stream, keepText: continues);
         var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore);
         try
         {
@@ -102,16 +136,19 @@ internal sealed partial class ChatPipeline(
                 if (breakers.Refusal(candidate.Key) is { } cooling)
                 {
                     ledger.Skip(candidate, cooling);
+                    metrics.Attempt(candidate, AttemptResult.Skipped);
                     continue;
                 }
 
                 var attempt = (uint)ledger.Used + 1;
                 LogAttempt(logger, arrival.RequestId, attempt, candidate.Model, candidate.Node, candidate.Backend);
+                var attemptSpan = RouterSpans.Attempt(candidate, attempt);
                 try
                 {
                     var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output) : request;
                     var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
                     var used = await ServeAsync(attemptRequest, candidate, forward, output, lifetime.Token).ConfigureAwait(false);
+                    metrics.Routed(candidate);
                     ledger.Served(used);
                     ledger.Report(context.ResponseTrailers);
                     LogServed(logger, arrival.RequestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
@@ -120,6 +157,9 @@ internal sealed partial class ChatPipeline(
                 catch (RpcException ex) when (!output.Committed && AttemptLedger.Retryable(ex) && !lifetime.IsCancellationRequested)
                 {
                     await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
+                    metrics.Failover(ex.StatusCode);
+                    RouterSpans.Failed(attemptSpan, ex.StatusCode, ex.Status.Detail);
+                    RouterSpans.Failover(span, candidate, ex.StatusCode);
                     LogAttemptFailed(logger, arrival.RequestId, attempt, candidate.Node, ex.StatusCode, ex.Status.Detail);
                     await BackoffAsync(lifetime.Token).ConfigureAwait(false);
                 }
@@ -129,6 +169,9 @@ internal sealed partial class ChatPipeline(
                     // text the client has, and the seam is marked in the stream (DESIGN.md section 7). Only
                     // text is continued: a tool call cut mid-arguments is never finished by another model.
                     await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
+                    metrics.Continuation();
+                    RouterSpans.Failed(attemptSpan, ex.StatusCode, ex.Status.Detail);
+                    RouterSpans.Continuation(span, candidate, output.DeliveredCharacters);
                     LogContinuing(logger, arrival.RequestId, attempt, candidate.Node, output.DeliveredCharacters, ex.Status.Detail);
                     if (!output.SeamPending)
                     {
@@ -142,7 +185,12 @@ internal sealed partial class ChatPipeline(
                     // Final here: a failure another candidate would share, or text went out and this hop does not
                     // continue. It is recorded, and reported upward with this hop's account.
                     await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
+                    RouterSpans.Failed(attemptSpan, ex.StatusCode, ex.Status.Detail);
                     throw;
+                }
+                finally
+                {
+                    attemptSpan?.Dispose();
                 }
             }
 
@@ -184,12 +232,16 @@ internal sealed partial class ChatPipeline(
         }
 
         await breakers.RecordSuccessAsync(candidate.Key).ConfigureAwait(false);
+        metrics.Attempt(candidate, AttemptResult.Served);
         return used;
     }
 
     /// <summary>Accounts for a failed attempt and records it on the breaker of what failed here.</summary>
-    private async Task FailedAsync(AttemptLedger ledger, RouteCandidate candidate, RpcException error) =>
+    private async Task FailedAsync(AttemptLedger ledger, RouteCandidate candidate, RpcException error)
+    {
+        metrics.Attempt(candidate, AttemptResult.Failed);
         await breakers.RecordFailureAsync(ledger.Fail(candidate, error), error).ConfigureAwait(false);
+    }
 
 
 
@@ -203,6 +255,7 @@ internal sealed partial class ChatPipeline(
         using var race = new BroadcastRace(output, racers.Count, cancellationToken);
         async Task<(RouteCandidate Candidate, RpcException? Error)> RaceAsync(RouteCandidate candidate, int index)
         {
+            using var attempt = RouterSpans.Attempt(candidate, (uint)index + 1);
             try
             {
                 await ServeAsync(request, candidate, call with { AttemptsBefore = (uint)index, AttemptsLeft = 1 }, race.Sink(index), race.Token(index)).ConfigureAwait(false);
@@ -215,6 +268,7 @@ internal sealed partial class ChatPipeline(
             }
             catch (RpcException ex)
             {
+                RouterSpans.Failed(attempt, ex.StatusCode, ex.Status.Detail);
                 return (candidate, ex);
             }
         }
@@ -225,7 +279,7 @@ internal sealed partial class ChatPipeline(
         {
             if (error is not null)
             {
-                await breakers.RecordFailureAsync(ledger.Fail(candidate, error), error).ConfigureAwait(false);
+                await FailedAsync(ledger, candidate, error).ConfigureAwait(false);
             }
         }
 
@@ -237,6 +291,7 @@ internal sealed partial class ChatPipeline(
                 throw failed;
             }
 
+            metrics.Routed(racers[race.Winner]);
             return;
         }
 

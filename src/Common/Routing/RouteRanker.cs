@@ -20,7 +20,8 @@ internal readonly record struct Eligible(RouteCandidate Candidate, bool CoolingD
 /// the copies that already failed for it), then rank them by score. Each way of finding nothing gets its
 /// own status (NOT_FOUND, FAILED_PRECONDITION, UNAVAILABLE) naming the reason.
 /// </summary>
-internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source, ForwardedLoad forwarded, CopyBreakers breakers, TimeProvider time)
+/// <param name="metrics">Where a ranking's exclusions are counted by reason; null in tests and benchmarks that rank alone.</param>
+internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source, ForwardedLoad forwarded, CopyBreakers breakers, TimeProvider time, Telemetry.RouterMetrics? metrics = null)
 {
     // Scores this close to the best (on the 0..1 scale) count as equally good.
     private const double NearBest = 0.02;
@@ -104,6 +105,16 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
                 var coolingDown = CoolingDown(candidate, now, breakersCooling);
                 cooling += coolingDown ? 1 : 0;
                 eligible[allowed++] = new Eligible(candidate, coolingDown);
+            }
+
+            if (metrics is not null)
+            {
+                metrics.Excluded("features", named - featured);
+                metrics.Excluded("requirements", featured - capable);
+                metrics.Excluded("policy_label", capable - permitted);
+                metrics.Excluded("scope", permitted - allowed);
+                // Copies cooling down are left out only while another can serve.
+                metrics.Excluded("cooling", cooling < allowed ? cooling : 0);
             }
 
             if (named == 0)

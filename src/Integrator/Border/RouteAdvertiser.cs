@@ -12,7 +12,7 @@ namespace LlmRouter.Integrator.Border;
 /// version), or before the last one expires. The time to live bounds how long a route outlives an
 /// integrator that stops renewing it; a crashed integrator is also declared dead by its pool.
 /// </summary>
-internal sealed partial class RouteAdvertiser(IntegratorRouterHost host, SeatMemberships memberships, IntegratorLaunch launch, ILogger<RouteAdvertiser> logger)
+internal sealed partial class RouteAdvertiser(IntegratorRouterHost host, SeatMemberships memberships, IntegratorLaunch launch, Common.Telemetry.BorderMetrics metrics, ILogger<RouteAdvertiser> logger)
     : IHostedService, IDisposable
 {
     public static readonly TimeSpan TimeToLive = TimeSpan.FromSeconds(15);
@@ -20,6 +20,9 @@ internal sealed partial class RouteAdvertiser(IntegratorRouterHost host, SeatMem
 
     private readonly Dictionary<string, (ByteString Fingerprint, long PublishedAt, int Count)> _published = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+
+    // The routes last published into each pool, by model and path: what a new set began and ended.
+    private readonly Dictionary<string, HashSet<string>> _advertised = new(StringComparer.Ordinal);
     private ITimer? _timer;
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -62,6 +65,7 @@ internal sealed partial class RouteAdvertiser(IntegratorRouterHost host, SeatMem
                 }
 
                 pool.Membership!.Post(state => state.PublishRoutes(routes, TimeToLive));
+                Count(pool.Name, routes);
                 if (last.Fingerprint is null || last.Count != routes.Count)
                 {
                     LogRoutes(logger, pool.Name, routes.Count, string.Join(", ", routes.Select(r => $"{r.Model.Id} via {string.Join(">", r.Pools)} (free {r.FreeCapacity})")));
@@ -70,6 +74,15 @@ internal sealed partial class RouteAdvertiser(IntegratorRouterHost host, SeatMem
                 _published[pool.Name] = (fingerprint, launch.Time.GetTimestamp(), routes.Count);
             }
         }
+    }
+
+    /// <summary>The routes published into a pool against the ones before: how many began and how many ended.</summary>
+    private void Count(string pool, List<ModelRoute> routes)
+    {
+        var now = routes.Select(r => $"{r.Model.Id}>{string.Join(">", r.Pools)}").ToHashSet(StringComparer.Ordinal);
+        var before = _advertised.GetValueOrDefault(pool) ?? [];
+        metrics.Published(pool, routes.Count, now.Count(key => !before.Contains(key)), before.Count(key => !now.Contains(key)));
+        _advertised[pool] = now;
     }
 
     [LoggerMessage(EventId = 6002, Level = LogLevel.Information, Message = "Routes into pool {Pool}: {Count}: {Routes}")]

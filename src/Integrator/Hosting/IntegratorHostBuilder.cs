@@ -16,7 +16,8 @@ internal static class IntegratorHostBuilder
         var mesh = launch.Mesh;
         var store = new CertificateStore(mesh.CertificatesDirectory);
         var trust = new MeshTrust(store.LoadCertificate(CertificateStore.CaName), mesh.Name);
-        var builder = RouterHosting.CreateBuilder("llm-router-integrator", mesh, launch.Config.Id, launch.MinimumLogLevel, launch.JsonLogs, launch.Lifetime);
+        var builder = RouterHosting.CreateBuilder("llm-router-integrator", mesh, launch.Config.Id, launch.MinimumLogLevel, launch.JsonLogs, launch.Lifetime,
+            launch.MetricsListenOverride ?? launch.Config.MetricsListen);
         builder.Services.AddLlmRouterIntegrator(launch, trust, store);
         return builder.Build().MapRouterServices();
     }

@@ -13,8 +13,11 @@ internal sealed record IntegratorLaunch(MeshConfig Mesh, string IntegratorId, bo
     /// <summary>The source of chance of everything in the integrator (tests fix it).</summary>
     public Func<double> Random { get; init; } = Common.Hosting.Chance.System;
 
-    /// <summary>The least severe level logged (information: a line per carried request and per route change).</summary>
-    public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
+    /// <summary>The least severe level logged: the --log-level flag, or null for the mesh file's (telemetry.log_level).</summary>
+    public Serilog.Events.LogEventLevel? MinimumLogLevel { get; init; }
+
+    /// <summary>Overrides the Prometheus endpoint's address (tests pick a free port).</summary>
+    public Uri? MetricsListenOverride { get; init; }
 
     /// <summary>How the process's signals stop the host; null keeps the default (tests stop hosts themselves).</summary>
     public IHostLifetime? Lifetime { get; init; }

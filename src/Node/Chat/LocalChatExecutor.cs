@@ -1,6 +1,8 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using LlmRouter.Common.Chat;
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Telemetry;
 using LlmRouter.Node.Admission;
 using LlmRouter.Node.Backends;
 using LlmRouter.Node.Backends.Http;
@@ -17,7 +19,7 @@ namespace LlmRouter.Node.Chat;
 /// nothing for first_token_timeout (before text) or stall_timeout (between tokens). The backend call runs
 /// on the caller's token, so a client that leaves or a deadline that passes cancels it at once.
 /// </summary>
-internal sealed class LocalChatExecutor(TimeProvider time)
+internal sealed class LocalChatExecutor(TimeProvider time, BackendMetrics metrics, RouterMetrics routerMetrics)
 {
     public async Task ServeAsync(
         ChatRequest request,
@@ -29,29 +31,61 @@ internal sealed class LocalChatExecutor(TimeProvider time)
     {
         var backend = target.Backend;
         var refusal = ProviderResponseObserver.BeginScope();
+        var call = new BackendCall("chat", BackendKindNames.Name(backend.Config.Kind), target.Model.Id, backend.Id);
         AdmissionLease? slot = null;
+        long calledAt = 0;
         try
         {
             var admissionStarted = time.GetTimestamp();
-            slot = await backend.Admission.EnterAsync(cancellationToken).ConfigureAwait(false);
+            using (RouterSpans.Admission(backend.Id))
+            {
+                slot = await EnterAsync(backend, cancellationToken).ConfigureAwait(false);
+            }
+
             var queueWait = time.GetElapsedTime(admissionStarted);
+            metrics.AdmissionWaited(backend.Id, queueWait);
             output.Route(route);
 
-            var result = await RelayAsync(request, target, output, cancellationToken).ConfigureAwait(false);
+            calledAt = time.GetTimestamp();
+            RelayResult result;
+            using (var span = RouterSpans.BackendCall(call, target.Model.UpstreamModel))
+            {
+                try
+                {
+                    result = await RelayAsync(request, target, output, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+                    throw;
+                }
+
+                RouterSpans.Answered(span, (long)(result.Usage?.InputTokens ?? 0), (long)(result.Usage?.OutputTokens ?? 0), result.FinishReason,
+                    result.FirstTokenAt == 0 ? null : result.TimeToFirstToken);
+            }
+
             var total = time.GetElapsedTime(receivedAt);
             backend.Stats.RecordSuccess(result.TimeToFirstToken, result.OutputTokens, result.Generation, time.GetTimestamp());
+            Record(call, target.Model, result, time.GetElapsedTime(calledAt));
 
             var completed = new ChatCompleted
             {
                 FinishReason = result.FinishReason,
                 Usage = result.Usage,
             };
+            var firstToken = result.FirstTokenAt == 0 ? total : time.GetElapsedTime(receivedAt, result.FirstTokenAt);
+            if (result.FirstTokenAt != 0)
+            {
+                // What this node added before the backend's first token: routing, admission's own work, the call.
+                routerMetrics.HopAdded(serve: true, firstToken - queueWait - result.TimeToFirstToken);
+            }
+
             completed.Hops.Add(new HopTiming
             {
                 Node = route.ServingNode,
                 Backend = backend.Id,
                 QueueWait = Duration.FromTimeSpan(queueWait),
-                TimeToFirstToken = Duration.FromTimeSpan(result.FirstTokenAt == 0 ? total : time.GetElapsedTime(receivedAt, result.FirstTokenAt)),
+                TimeToFirstToken = Duration.FromTimeSpan(firstToken),
                 Total = Duration.FromTimeSpan(total),
             });
             await output.CompletedAsync(new ChatResponse { Completed = completed }, cancellationToken).ConfigureAwait(false);
@@ -70,12 +104,41 @@ internal sealed class LocalChatExecutor(TimeProvider time)
                 backend.Stats.RecordFailure();
             }
 
-            throw BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
+            var error = BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
+            if (calledAt != 0)
+            {
+                metrics.Failed(call, time.GetElapsedTime(calledAt), error.StatusCode);
+            }
+
+            throw error;
         }
         finally
         {
             slot?.Dispose();
         }
+    }
+
+    /// <summary>A slot of the backend; a refusal (slots and queue full) is counted before it goes on as RESOURCE_EXHAUSTED.</summary>
+    private async ValueTask<AdmissionLease> EnterAsync(Backend backend, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await backend.Admission.EnterAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (AdmissionRejectedException)
+        {
+            metrics.AdmissionRefused(backend.Id);
+            throw;
+        }
+    }
+
+    /// <summary>The call's GenAI metrics and its cost, from the model's price and the usage the backend reported.</summary>
+    private void Record(BackendCall call, ModelConfig model, RelayResult result, TimeSpan duration)
+    {
+        var input = (long)(result.Usage?.InputTokens ?? 0);
+        var output = (long)(result.Usage?.OutputTokens ?? 0);
+        var cost = ((input * model.InputPricePerMillion) + (output * model.OutputPricePerMillion)) / 1_000_000;
+        metrics.Served(call, duration, result.FirstTokenAt == 0 ? null : result.TimeToFirstToken, result.Generation, input, output, cost);
     }
 
     private async Task<RelayResult> RelayAsync(

@@ -1,4 +1,7 @@
 using Grpc.Core;
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Telemetry;
+using LlmRouter.Node.Admission;
 using LlmRouter.Node.Backends;
 using LlmRouter.Node.Backends.Http;
 using LlmRouter.Node.Catalog;
@@ -8,15 +11,18 @@ using Microsoft.Extensions.AI;
 namespace LlmRouter.Node.Embeddings;
 
 /// <summary>Embeds on one local embedding model, under the same admission (and drain, through the caller's token) as chat.</summary>
-internal sealed class LocalEmbedder
+internal sealed class LocalEmbedder(TimeProvider time, BackendMetrics metrics)
 {
     public async Task<EmbedResponse> EmbedAsync(EmbedRequest request, LocalModel target, RouteInfo route, CancellationToken cancellationToken)
     {
         var backend = target.Backend;
         var refusal = ProviderResponseObserver.BeginScope();
+        var call = new BackendCall("embeddings", BackendKindNames.Name(backend.Config.Kind), target.Model.Id, backend.Id);
+        long calledAt = 0;
         try
         {
             using var slot = await backend.Admission.EnterAsync(cancellationToken).ConfigureAwait(false);
+            calledAt = time.GetTimestamp();
             var options = new EmbeddingGenerationOptions
             {
                 ModelId = target.Model.UpstreamModel,
@@ -29,7 +35,10 @@ internal sealed class LocalEmbedder
                 throw new InvalidDataException($"{generated.Count} vectors for {request.Inputs.Count} inputs");
             }
 
-            return Response(generated, route);
+            var response = Response(generated, route);
+            var input = (long)response.Usage.InputTokens;
+            metrics.Served(call, time.GetElapsedTime(calledAt), null, TimeSpan.Zero, input, 0, input * target.Model.InputPricePerMillion / 1_000_000);
+            return response;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -37,7 +46,17 @@ internal sealed class LocalEmbedder
         }
         catch (Exception ex) when (ex is not RpcException)
         {
-            throw BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
+            var error = BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
+            if (ex is AdmissionRejectedException)
+            {
+                metrics.AdmissionRefused(backend.Id);
+            }
+            else if (calledAt != 0)
+            {
+                metrics.Failed(call, time.GetElapsedTime(calledAt), error.StatusCode);
+            }
+
+            throw error;
         }
     }
 

@@ -22,7 +22,8 @@ internal static class NodeHostBuilder
             $"{mesh.SourcePath}: no node '{launch.NodeId}' (nodes: {string.Join(", ", mesh.AllNodes.Select(n => n.Id))})");
         var store = new CertificateStore(mesh.CertificatesDirectory);
         var trust = new MeshTrust(store.LoadCertificate(CertificateStore.CaName), mesh.Name);
-        var builder = RouterHosting.CreateBuilder("llm-router-node", mesh, node.Id, launch.MinimumLogLevel, launch.JsonLogs, launch.Lifetime);
+        var builder = RouterHosting.CreateBuilder("llm-router-node", mesh, node.Id, launch.MinimumLogLevel, launch.JsonLogs, launch.Lifetime,
+            launch.MetricsListenOverride ?? node.MetricsListen);
         builder.Services.AddLlmRouterNode(launch, node, trust, store);
         if ((launch.HttpListenOverride ?? node.HttpListen) is { } httpListen)
         {
@@ -41,7 +42,13 @@ internal static class NodeHostBuilder
         services.AddSingleton(provider => new PoolSeat(node.Pool, launch.ListenOverride ?? node.Listen, new MemberCertificate(
             store, launch.NodeId, trust, launch.Time, provider.GetRequiredService<ILogger<MemberCertificate>>())));
         services.AddSingleton(provider => new BackendFactory(launch.Time, launch.Environment, launch.Random));
-        services.AddSingleton(provider => new NodeCatalog(mesh, launch.NodeId, provider.GetRequiredService<BackendFactory>()));
+        services.AddSingleton(provider =>
+        {
+            var catalog = new NodeCatalog(mesh, launch.NodeId, provider.GetRequiredService<BackendFactory>());
+            provider.GetRequiredService<Common.Telemetry.BackendMetrics>().ObserveAdmission(() =>
+                catalog.Current.Backends.Select(backend => (backend.Id, backend.Admission.Running, backend.Admission.Queued)));
+            return catalog;
+        });
         services.AddSingleton<LocalChatExecutor>();
         services.AddSingleton<LocalEmbedder>();
         services.AddSingleton<LocalBackends>();

@@ -19,8 +19,11 @@ internal sealed record NodeLaunch(MeshConfig Mesh, string NodeId, bool JsonLogs)
     /// <summary>How the process's signals stop the host; null keeps the default (tests stop hosts themselves).</summary>
     public IHostLifetime? Lifetime { get; init; }
 
-    /// <summary>Least severe log level written (the benchmark keeps per-request lines off the console).</summary>
-    public Serilog.Events.LogEventLevel MinimumLogLevel { get; init; } = Serilog.Events.LogEventLevel.Information;
+    /// <summary>Overrides the Prometheus endpoint's address (tests pick a free port).</summary>
+    public Uri? MetricsListenOverride { get; init; }
+
+    /// <summary>Least severe log level written: the --log-level flag, or null for the mesh file's (telemetry.log_level).</summary>
+    public Serilog.Events.LogEventLevel? MinimumLogLevel { get; init; }
 
     /// <summary>Where API keys come from; the process environment unless a test says otherwise.</summary>
     public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Grpc.Core;
+using LlmRouter.Common.Routing;
+using LlmRouter.V1;
+
+namespace LlmRouter.Common.Telemetry;
+
+/// <summary>
+/// The request pipeline's metrics, the same on nodes and integrators (DESIGN.md sections 11 and 14):
+/// requests by outcome, where each was routed, its attempts, failovers and continuations, why candidates
+/// were left out, and the time each hop adds. Every attribute takes one of a few fixed values (or a
+/// model, backend or member id from the mesh file): no request ids or free text.
+/// </summary>
+internal sealed class RouterMetrics
+{
+    private readonly MeshMeter _meter;
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _attempts;
+    private readonly Counter<long> _failovers;
+    private readonly Counter<long> _continuations;
+    private readonly Counter<long> _routes;
+    private readonly Counter<long> _excluded;
+    private readonly Histogram<double> _added;
+
+    public RouterMetrics(MeshMeter meter)
+    {
+        _meter = meter;
+        var m = meter.Meter;
+        _requests = m.CreateCounter<long>("llmrouter.requests", "{request}",
+            "Chat requests this process finished, by hop (entry or forwarded), routing mode, outcome (whole, continued, failed) and gRPC status");
+        _duration = meter.Histogram("llmrouter.request.duration", "s",
+            "Time from a chat's arrival at this process to its last frame, by hop and outcome",
+            TelemetryBuckets.Seconds);
+        _attempts = m.CreateCounter<long>("llmrouter.attempts", "{attempt}",
+            "Attempts on candidates, by target (local, peer, integrator) and result (served, failed, skipped while cooling down)");
+        _failovers = m.CreateCounter<long>("llmrouter.failovers", "{failover}",
+            "Attempts that failed before the first token and moved the request on to the next candidate, by the failure's status");
+        _continuations = m.CreateCounter<long>("llmrouter.continuations", "{continuation}",
+            "Answers cut after their first token that another candidate continued from the text already sent");
+        _routes = m.CreateCounter<long>("llmrouter.route.decisions", "{request}",
+            "Where the attempt that served each chat went: served_here, forwarded (to a member of the pool) or integrator (across a border)");
+        _excluded = m.CreateCounter<long>("llmrouter.candidates.excluded", "{candidate}",
+            "Candidates that serve the model asked for but were left out of a ranking, by reason (features, requirements, policy_label, scope, cooling)");
+        _added = meter.Histogram("llmrouter.hop.added_time", "s",
+            "What a hop adds to the time to first token: its own time to first token minus the next hop's (forward) or the backend's (serve)",
+            TelemetryBuckets.Milliseconds);
+    }
+
+    /// <summary>A chat that ended here: served (whole or continued) or failed with a status.</summary>
+    public void RequestEnded(bool entry, RoutingMode mode, RequestOutcome outcome, StatusCode status, TimeSpan duration)
+    {
+        var tags = new TagList
+        {
+            _meter.Node,
+            { "llmrouter.hop", entry ? "entry" : "forwarded" },
+            { "llmrouter.outcome", OutcomeName(outcome) },
+        };
+        _duration.Record(duration.TotalSeconds, tags);
+        tags.Add("llmrouter.mode", ModeName(mode));
+        tags.Add("llmrouter.status", StatusName(status));
+        _requests.Add(1, tags);
+    }
+
+    /// <summary>One attempt's end on one candidate.</summary>
+    public void Attempt(RouteCandidate candidate, AttemptResult result) =>
+        _attempts.Add(1, _meter.Node, new("llmrouter.target", TargetName(candidate)), new("llmrouter.attempt.result", ResultName(result)));
+
+    public void Failover(StatusCode status) => _failovers.Add(1, _meter.Node, new("llmrouter.status", StatusName(status)));
+
+    public void Continuation() => _continuations.Add(1, _meter.Node);
+
+    /// <summary>The route of a served chat: the target of the attempt that served it.</summary>
+    public void Routed(RouteCandidate served) => _routes.Add(1, _meter.Node, new("llmrouter.route", served.IsLocal ? "served_here" : TargetName(served) == "integrator" ? "integrator" : "forwarded"));
+
+    /// <summary>Candidates of the model asked for that one ranking left out, by reason; nothing is recorded for a zero.</summary>
+    public void Excluded(string reason, int count)
+    {
+        if (count > 0)
+        {
+            _excluded.Add(count, _meter.Node, new("llmrouter.reason", reason));
+        }
+    }
+
+    /// <param name="serve">True on the serving node (minus the backend's time to first token), false on a forwarding hop (minus the next hop's).</param>
+    public void HopAdded(bool serve, TimeSpan added) =>
+        _added.Record(Math.Max(0, added.TotalSeconds), _meter.Node, new("llmrouter.hop.kind", serve ? "serve" : "forward"));
+
+    private static string TargetName(RouteCandidate candidate) => candidate.IsLocal ? "local" : candidate.IsRoute ? "integrator" : "peer";
+
+    private static string OutcomeName(RequestOutcome outcome) => outcome switch
+    {
+        RequestOutcome.Whole => "whole",
+        RequestOutcome.Continued => "continued",
+        _ => "failed",
+    };
+
+    private static string ResultName(AttemptResult result) => result switch
+    {
+        AttemptResult.Served => "served",
+        AttemptResult.Failed => "failed",
+        _ => "skipped",
+    };
+
+    private static string ModeName(RoutingMode mode) => mode switch
+    {
+        RoutingMode.Local => "local",
+        RoutingMode.Broadcast => "broadcast",
+        _ => "auto",
+    };
+
+    /// <summary>The status as gRPC names it (UNAVAILABLE), from a fixed table: no string is built per request.</summary>
+    public static string StatusName(StatusCode status) => (int)status is >= 0 and < 17 ? StatusNames[(int)status] : "UNKNOWN";
+
+    private static readonly string[] StatusNames =
+    [
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    ];
+}
+
+/// <summary>How a chat ended at one hop.</summary>
+internal enum RequestOutcome
+{
+    /// <summary>Served by one candidate from its first token to its end.</summary>
+    Whole,
+
+    /// <summary>Served, with at least one seam: another candidate continued after a cut.</summary>
+    Continued,
+
+    /// <summary>Ended with a status other than OK (the partial flag set when text had gone out).</summary>
+    Failed,
+}
+
+/// <summary>How one attempt on one candidate ended.</summary>
+internal enum AttemptResult
+{
+    Served,
+    Failed,
+
+    /// <summary>Not tried: its breaker was cooling down.</summary>
+    Skipped,
+}
+
+/// <summary>Histogram bucket boundaries shared by the meters (seconds).</summary>
+internal static class TelemetryBuckets
+{
+    /// <summary>From 5 ms to 5 minutes: whole requests and backend calls.</summary>
+    public static readonly IReadOnlyList<double> Seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+    /// <summary>From 0.1 ms to 2.5 s: what a router adds, time per output token.</summary>
+    public static readonly IReadOnlyList<double> Milliseconds = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+    /// <summary>GenAI semantic conventions' advice for time to first token (seconds).</summary>
+    public static readonly IReadOnlyList<double> FirstToken = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+
+    /// <summary>GenAI semantic conventions' advice for token counts.</summary>
+    public static readonly IReadOnlyList<long> Tokens = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+}

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using Grpc.Core;
+using LlmRouter.Common.Routing;
+using LlmRouter.V1;
+
+namespace LlmRouter.Common.Telemetry;
+
+/// <summary>
+/// The spans of the router's own work, under the span ASP.NET Core starts for each call (DESIGN.md
+/// section 14): at every hop a <c>chat</c> span for the request's life there, holding the routing
+/// decision (candidates, winner, its score) and an event per failover and continuation, with an
+/// <c>attempt</c> span per candidate tried (a forward's HTTP call, and so the next hop's spans, sit
+/// below it); on the serving node an <c>admission</c> span and the backend call in the GenAI span
+/// conventions. Nothing is built when no exporter listens: every method takes a null activity.
+/// </summary>
+internal static class RouterSpans
+{
+    private static ActivitySource Source => MeshMeter.Activities;
+
+    /// <summary>The request's span at this hop; null when nothing records it.</summary>
+    public static Activity? Chat(ChatRequest request, string requestId, bool entry)
+    {
+        var activity = Source.StartActivity("chat " + request.Model);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("gen_ai.operation.name", "chat");
+            activity.SetTag("gen_ai.request.model", request.Model);
+            activity.SetTag("llmrouter.request_id", requestId);
+            activity.SetTag("llmrouter.hop", entry ? "entry" : "forwarded");
+            activity.SetTag("llmrouter.mode", request.Mode.ToString());
+        }
+
+        return activity;
+    }
+
+    /// <summary>The routing decision, on the request's span: how many candidates were ranked, the best few with their scores, the winner.</summary>
+    public static void Ranked(Activity? chat, IReadOnlyList<ScoredCandidate> ranked)
+    {
+        if (chat is not { IsAllDataRequested: true })
+        {
+            return;
+        }
+
+        chat.SetTag("llmrouter.candidates", ranked.Count);
+        if (ranked.Count > 0)
+        {
+            chat.SetTag("llmrouter.winner", ranked[0].Target.Key);
+            chat.SetTag("llmrouter.winner.score", ranked[0].Score);
+        }
+
+        chat.SetTag("llmrouter.ranking", string.Join(", ", ranked.Take(5).Select(c => FormattableString.Invariant($"{c.Target.Key}={c.Score:0.000}"))));
+    }
+
+    /// <summary>One attempt on one candidate; ended by the caller, with <see cref="Failed"/> when it failed.</summary>
+    public static Activity? Attempt(RouteCandidate candidate, uint attempt)
+    {
+        var activity = Source.StartActivity("attempt " + candidate.Key);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("llmrouter.attempt", attempt);
+            activity.SetTag("llmrouter.target", candidate.IsLocal ? "local" : candidate.IsRoute ? "integrator" : "peer");
+            activity.SetTag("llmrouter.target.node", candidate.Node);
+            activity.SetTag("llmrouter.target.backend", candidate.Backend);
+            activity.SetTag("gen_ai.request.model", candidate.Model);
+        }
+
+        return activity;
+    }
+
+    /// <summary>Marks a span failed with the gRPC status it ended in.</summary>
+    public static void Failed(Activity? activity, StatusCode status, string detail)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        activity.SetStatus(ActivityStatusCode.Error, detail);
+        activity.SetTag("error.type", RouterMetrics.StatusName(status));
+        activity.SetTag("rpc.grpc.status_code", (int)status);
+    }
+
+    /// <summary>An attempt failed before the first token and the request moves on to the next candidate.</summary>
+    public static void Failover(Activity? chat, RouteCandidate failed, StatusCode status) =>
+        chat?.AddEvent(new ActivityEvent("failover", tags: new ActivityTagsCollection
+        {
+            ["llmrouter.failed"] = failed.Key,
+            ["error.type"] = RouterMetrics.StatusName(status),
+        }));
+
+    /// <summary>An answer was cut after its first token and the next candidate continues it.</summary>
+    public static void Continuation(Activity? chat, RouteCandidate failed, long characters) =>
+        chat?.AddEvent(new ActivityEvent("continuation", tags: new ActivityTagsCollection
+        {
+            ["llmrouter.failed"] = failed.Key,
+            ["llmrouter.delivered_characters"] = characters,
+        }));
+
+    /// <summary>The wait for a slot of the backend.</summary>
+    public static Activity? Admission(string backend)
+    {
+        var activity = Source.StartActivity("admission " + backend);
+        activity?.SetTag("llmrouter.backend", backend);
+        return activity;
+    }
+
+    /// <summary>The call to a backend, as the GenAI conventions name it ("chat MODEL", a client span).</summary>
+    public static Activity? BackendCall(BackendCall call, string upstreamModel)
+    {
+        var activity = Source.StartActivity(call.Operation + " " + call.Model, ActivityKind.Client);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("gen_ai.operation.name", call.Operation);
+            activity.SetTag("gen_ai.provider.name", call.Provider);
+            activity.SetTag("gen_ai.request.model", upstreamModel);
+            activity.SetTag("llmrouter.model", call.Model);
+            activity.SetTag("llmrouter.backend", call.Backend);
+        }
+
+        return activity;
+    }
+
+    /// <summary>What the backend call answered: usage, finish reason, time to its first chunk.</summary>
+    public static void Answered(Activity? activity, long inputTokens, long outputTokens, FinishReason finish, TimeSpan? firstChunk)
+    {
+        if (activity is not { IsAllDataRequested: true })
+        {
+            return;
+        }
+
+        activity.SetTag("gen_ai.usage.input_tokens", inputTokens);
+        activity.SetTag("gen_ai.usage.output_tokens", outputTokens);
+        activity.SetTag("gen_ai.response.finish_reasons", new[] { FinishName(finish) });
+        if (firstChunk is { } first)
+        {
+            activity.SetTag("llmrouter.time_to_first_chunk_ms", first.TotalMilliseconds);
+        }
+    }
+
+    private static string FinishName(FinishReason finish) => finish switch
+    {
+        FinishReason.Stop => "stop",
+        FinishReason.Length => "length",
+        FinishReason.ToolCalls => "tool_calls",
+        FinishReason.ContentFilter => "content_filter",
+        _ => "unspecified",
+    };
+}

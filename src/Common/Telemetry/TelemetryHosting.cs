@@ -1,0 +1,131 @@
+using System.Diagnostics.Metrics;
+using LlmRouter.Common.Configuration;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace LlmRouter.Common.Telemetry;
+
+/// <summary>
+/// OpenTelemetry for every mesh process, wired once for nodes and integrators (DESIGN.md section 14): the
+/// mesh's meter with ASP.NET Core's and HttpClient's, exported to Prometheus on the process's own
+/// <c>metrics_listen</c> endpoint and over OTLP when the mesh file names a collector; spans of the
+/// router's work with ASP.NET Core's and HttpClient's, over OTLP, one trace per request across every hop.
+/// With neither configured, nothing listens: the instruments cost a check each and no span is recorded.
+/// </summary>
+internal static class TelemetryHosting
+{
+    /// <summary>The path Prometheus scrapes on a <c>metrics_listen</c> endpoint.</summary>
+    public const string ScrapePath = "/metrics";
+
+    // Membership (gossip every 200 ms) and health checks are the process's own chatter: no trace of their own.
+    private const string MembershipService = "/llmrouter.v1.Mesh/";
+    private const string HealthService = "/grpc.health.v1.Health/";
+
+    public static IServiceCollection AddMeshTelemetry(this IServiceCollection services, string application, string self, MeshConfig mesh, Uri? metricsListen)
+    {
+        services.AddMetrics();
+        // Named by the id the process was started with: the meter sits below the host in the graph (the host's
+        // backends record into it), so it must not ask the host for its id.
+        services.AddSingleton(provider => new MeshMeter(provider.GetRequiredService<IMeterFactory>(), self));
+        services.AddSingleton<RouterMetrics>();
+        services.AddSingleton<BackendMetrics>();
+        services.AddSingleton<MembershipMetrics>();
+        services.AddSingleton<BorderMetrics>();
+        services.AddSingleton(new MetricsEndpoint(metricsListen));
+
+        var otlp = mesh.Telemetry.Otlp;
+        var metrics = metricsListen is not null || otlp is { Metrics: true };
+        var traces = otlp is { Traces: true };
+        if (!metrics && !traces)
+        {
+            return services;
+        }
+
+        var telemetry = services.AddOpenTelemetry().ConfigureResource(resource => resource
+            .AddService(application, serviceInstanceId: self)
+            .AddAttributes([new("llmrouter.mesh", mesh.Name), new(MeshMeter.NodeAttribute, self)]));
+        if (metrics)
+        {
+            telemetry.WithMetrics(builder =>
+            {
+                builder.AddMeter(MeshMeter.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation();
+                if (metricsListen is not null)
+                {
+                    builder.AddPrometheusExporter();
+                }
+
+                if (otlp is { Metrics: true })
+                {
+                    builder.AddOtlpExporter((exporter, reader) =>
+                    {
+                        Configure(exporter, otlp, "v1/metrics");
+                        reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)otlp.MetricExportInterval.TotalMilliseconds;
+                    });
+                }
+            });
+        }
+
+        if (traces)
+        {
+            telemetry.WithTracing(builder => builder
+                // A forwarded request follows its caller's decision, so a trace is recorded whole or not at all.
+                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(mesh.Telemetry.TraceSampleRatio)))
+                .AddSource(MeshMeter.Name)
+                .AddAspNetCoreInstrumentation(options => options.Filter = context => !IsChatter(context.Request.Path.Value))
+                .AddHttpClientInstrumentation(options => options.FilterHttpRequestMessage = request => !IsChatter(request.RequestUri?.AbsolutePath))
+                .AddOtlpExporter(exporter => Configure(exporter, otlp!, "v1/traces")));
+        }
+
+        return services;
+    }
+
+    /// <summary>
+    /// Creates the instruments read at collection (membership's), and serves <c>/metrics</c> on the metrics
+    /// listener's connections and nothing else there; other connections pass on.
+    /// </summary>
+    public static WebApplication UseMetricsEndpoint(this WebApplication app)
+    {
+        app.Services.GetRequiredService<MembershipMetrics>();
+        if (app.Services.GetRequiredService<MetricsEndpoint>().Listen is null)
+        {
+            return app;
+        }
+
+        app.UseOpenTelemetryPrometheusScrapingEndpoint(context =>
+            context.Features.Get<MetricsListener>() is not null && context.Request.Path == ScrapePath);
+        app.Use(next => context =>
+        {
+            if (context.Features.Get<MetricsListener>() is null)
+            {
+                return next(context);
+            }
+
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return context.Response.WriteAsync($"only {ScrapePath} is served here\n");
+        });
+        return app;
+    }
+
+    private static bool IsChatter(string? path) =>
+        path is not null && (path.StartsWith(MembershipService, StringComparison.Ordinal) || path.StartsWith(HealthService, StringComparison.Ordinal));
+
+    /// <summary>The collector's address as the exporter wants it: gRPC takes the base, HTTP the signal's own path.</summary>
+    private static void Configure(OtlpExporterOptions exporter, OtlpSettings otlp, string signalPath)
+    {
+        exporter.Protocol = otlp.Transport == OtlpTransport.Grpc ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
+        exporter.Endpoint = otlp.Transport == OtlpTransport.Grpc
+            ? otlp.Endpoint
+            : new Uri(otlp.Endpoint, otlp.Endpoint.AbsolutePath.TrimEnd('/') + "/" + signalPath);
+    }
+}
+
+/// <summary>Where this process's Prometheus endpoint listens; null when it has none.</summary>
+internal sealed record MetricsEndpoint(Uri? Listen);
+
+/// <summary>Marks a connection that came in on the <c>metrics_listen</c> listener: only <c>/metrics</c> is served there.</summary>
+internal sealed record MetricsListener;
