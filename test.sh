@@ -4,12 +4,12 @@
 # scenarios on real network namespaces, which need root and iproute2).
 # Tools the tests need are installed first when missing: nodejs and npm (as root, Debian), buf and the
 # official openai and @anthropic-ai/sdk packages (npm), and, as root, protoc, the gRPC Python plugin,
-# grpcio and iproute2 (Debian packages).
+# grpcio, iproute2 and prometheus (Debian packages; the metrics tests scrape a mesh with a real Prometheus).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 BUF_VERSION=1.75.0
-DEBIAN_PACKAGES=(protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf iproute2)
+DEBIAN_PACKAGES=(protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf iproute2 prometheus)
 
 if ! command -v npm >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -29,13 +29,14 @@ if ! command -v buf >/dev/null 2>&1; then
 fi
 
 if ! command -v protoc >/dev/null 2>&1 || ! command -v grpc_python_plugin >/dev/null 2>&1 \
-   || ! /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
+   || ! /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1 \
+   || ! command -v prometheus >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "== installing ${DEBIAN_PACKAGES[*]} (apt)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${DEBIAN_PACKAGES[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${DEBIAN_PACKAGES[@]}" >/dev/null
   else
-    echo "missing protoc, grpc_python_plugin, python3 grpcio or ip: run 'sudo apt-get install ${DEBIAN_PACKAGES[*]}'" >&2
+    echo "missing protoc, grpc_python_plugin, python3 grpcio, ip or prometheus: run 'sudo apt-get install ${DEBIAN_PACKAGES[*]}'" >&2
     exit 1
   fi
 fi

@@ -131,6 +131,8 @@ internal sealed partial class ChatPipeline(
                 return;
             }
 
+            // A failed attempt becomes a failover (or a continuation) only when another attempt follows it.
+            Move? moving = null;
             while (ledger.Next(candidates, () => planner.Rerank(query, scope)) is { } candidate)
             {
                 if (breakers.Refusal(candidate.Key) is { } cooling)
@@ -138,6 +140,12 @@ internal sealed partial class ChatPipeline(
                     ledger.Skip(candidate, cooling);
                     metrics.Attempt(candidate, AttemptResult.Skipped);
                     continue;
+                }
+
+                if (moving is { } move)
+                {
+                    Moved(move, span, output);
+                    moving = null;
                 }
 
                 var attempt = (uint)ledger.Used + 1;
@@ -157,9 +165,8 @@ internal sealed partial class ChatPipeline(
                 catch (RpcException ex) when (!output.Committed && AttemptLedger.Retryable(ex) && !lifetime.IsCancellationRequested)
                 {
                     await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
-                    metrics.Failover(ex.StatusCode);
                     RouterSpans.Failed(attemptSpan, ex.StatusCode, ex.Status.Detail);
-                    RouterSpans.Failover(span, candidate, ex.StatusCode);
+                    moving = new Move(candidate, ex.StatusCode, Continues: false);
                     LogAttemptFailed(logger, arrival.RequestId, attempt, candidate.Node, ex.StatusCode, ex.Status.Detail);
                     await BackoffAsync(lifetime.Token).ConfigureAwait(false);
                 }
@@ -169,9 +176,8 @@ internal sealed partial class ChatPipeline(
                     // text the client has, and the seam is marked in the stream (DESIGN.md section 7). Only
                     // text is continued: a tool call cut mid-arguments is never finished by another model.
                     await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
-                    metrics.Continuation();
                     RouterSpans.Failed(attemptSpan, ex.StatusCode, ex.Status.Detail);
-                    RouterSpans.Continuation(span, candidate, output.DeliveredCharacters);
+                    moving = new Move(candidate, ex.StatusCode, Continues: true);
                     LogContinuing(logger, arrival.RequestId, attempt, candidate.Node, output.DeliveredCharacters, ex.Status.Detail);
                     if (!output.SeamPending)
                     {
@@ -234,6 +240,24 @@ internal sealed partial class ChatPipeline(
         await breakers.RecordSuccessAsync(candidate.Key).ConfigureAwait(false);
         metrics.Attempt(candidate, AttemptResult.Served);
         return used;
+    }
+
+    /// <summary>A failed attempt the next one takes over from: before the first token (a failover) or after it (a continuation).</summary>
+    private readonly record struct Move(RouteCandidate Failed, StatusCode Status, bool Continues);
+
+    /// <summary>Counts a failover or continuation as the attempt that takes over begins, and marks it on the request's span.</summary>
+    private void Moved(Move move, System.Diagnostics.Activity? span, ChatOutput output)
+    {
+        if (move.Continues)
+        {
+            metrics.Continuation();
+            RouterSpans.Continuation(span, move.Failed, output.DeliveredCharacters);
+        }
+        else
+        {
+            metrics.Failover(move.Status);
+            RouterSpans.Failover(span, move.Failed, move.Status);
+        }
     }
 
     /// <summary>Accounts for a failed attempt and records it on the breaker of what failed here.</summary>

@@ -130,14 +130,17 @@ internal sealed class BorderMesh : IAsyncDisposable
     }
 
     /// <param name="maxConcurrency">Every backend's max_concurrency (a route's free capacity is the sum over its copies).</param>
+    /// <param name="metrics">Gives every node and integrator a Prometheus endpoint (metrics_listen) on a port of its own.</param>
     public static string Yaml(
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
         string simulated,
         Func<string, string?>? simulatedFor = null,
         int maxConcurrency = 8,
-        Func<string, double>? qualityFor = null)
+        Func<string, double>? qualityFor = null,
+        bool metrics = false)
     {
+        string MetricsListen(string indent) => metrics ? $"{indent}metrics_listen: http://127.0.0.1:{TestMesh.FreePort()}\n" : "";
         var text = new System.Text.StringBuilder("""
             mesh:
               name: test
@@ -158,6 +161,7 @@ internal sealed class BorderMesh : IAsyncDisposable
                 text.AppendLine($"      - id: {node}")
                     .AppendLine($"        listen: https://127.0.0.1:{TestMesh.FreePort()}")
                     .AppendLine($"        http_listen: http://127.0.0.1:{TestMesh.FreePort()}")
+                    .Append(MetricsListen("        "))
                     .AppendLine("        backends:")
                     .AppendLine(TestMesh.Backend($"sim-{node}", model, quality: qualityFor?.Invoke(node) ?? 0.5, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency, features: "[tools, json, vision]"));
             }
@@ -166,7 +170,7 @@ internal sealed class BorderMesh : IAsyncDisposable
         text.AppendLine("integrators:");
         foreach (var (id, joined, export) in integrators)
         {
-            text.AppendLine($"  - id: {id}").AppendLine("    pools:");
+            text.AppendLine($"  - id: {id}").Append(MetricsListen("    ")).AppendLine("    pools:");
             foreach (var pool in joined)
             {
                 text.AppendLine($"      - {{ pool: {pool}, listen: https://127.0.0.1:{TestMesh.FreePort()} }}");

@@ -4,7 +4,7 @@ using System.Text;
 
 namespace LlmRouter.Tests.Infrastructure;
 
-/// <summary>Runs the real llm-router-node or llm-router-integrator program (built beside the tests) as a child process.</summary>
+/// <summary>Runs the real llm-router-node or llm-router-integrator program (built beside the tests), or a tool the tests drive, as a child process.</summary>
 internal sealed partial class NodeProcessRunner : IDisposable
 {
     private readonly StringBuilder _output = new();
@@ -58,12 +58,25 @@ internal sealed partial class NodeProcessRunner : IDisposable
         }
 
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly));
+        return Start(start, arguments);
+    }
+
+    /// <summary>Starts another program the tests drive (Prometheus), its output kept as a node's is.</summary>
+    public static NodeProcessRunner StartTool(string program, params string[] arguments) => Start(new ProcessStartInfo(program)
+    {
+        RedirectStandardOutput = true,
+        RedirectStandardError = true,
+        UseShellExecute = false,
+    }, arguments);
+
+    private static NodeProcessRunner Start(ProcessStartInfo start, string[] arguments)
+    {
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {assembly}");
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {start.FileName}");
         var runner = new NodeProcessRunner(process);
         process.OutputDataReceived += (_, e) => runner.Append(e.Data);
         process.ErrorDataReceived += (_, e) => runner.Append(e.Data);

@@ -1,0 +1,140 @@
+using Grpc.Core;
+using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Identity;
+using LlmRouter.Tests.Infrastructure;
+using LlmRouter.V1;
+using static LlmRouter.Tests.Node.ChatRequests;
+
+namespace LlmRouter.Tests.Telemetry;
+
+/// <summary>
+/// A mesh of real processes scraped by a real Prometheus (Debian's, every second), read back through its
+/// query API the way an operator's dashboards read it: pool a (a1, serving "local") and pool b behind
+/// integrator i1, where three copies serve "shared": b1 sound, b2 cut after two tokens, b3 failing before
+/// its first token. The figures are checked against what the clients saw, request by request (outcome,
+/// seams, the attempt that served, usage), not against numbers fixed in the test.
+/// </summary>
+[Collection(ProcessCollection.Name)]
+public sealed class PrometheusMeshTests : IDisposable
+{
+    private const int LocalRequests = 6;
+    private const int BorderRequests = 12;
+    private readonly ProcessGroup _group = new("llmrouter-prometheus-");
+
+    public void Dispose() => _group.Dispose();
+
+    [Fact]
+    public async Task MeshScrapedByPrometheus_CountsTokensFailoversMembersAndRoutesMatchWhatClientsSaw()
+    {
+        var path = Path.Combine(_group.Directory.FullName, "mesh.yaml");
+        const string fast = "time_to_first_token: 0ms\ntokens_per_second: 0";
+        await File.WriteAllTextAsync(path, BorderMesh.Yaml(
+            [("a", [("a1", "local")]), ("b", [("b1", "shared"), ("b2", "shared"), ("b3", "shared")])],
+            [("i1", ["a", "b"], [])],
+            fast,
+            simulatedFor: node => node switch
+            {
+                "b2" => fast + "\nfail_after_tokens: 2",
+                "b3" => fast + "\nfailure_rate: 1",
+                _ => null,
+            },
+            // The faulty copies rank first at i1, so the first requests meet them before their breakers cool them.
+            qualityFor: node => node is "b2" or "b3" ? 0.9 : 0.5,
+            metrics: true));
+        var mesh = MeshConfigLoader.Load(path);
+        var store = new CertificateStore(mesh.CertificatesDirectory);
+        store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+        foreach (var node in mesh.AllNodes)
+        {
+            _group.Processes[node.Id] = NodeProcessRunner.Start("run", "--config", path, "--node", node.Id);
+        }
+
+        _group.Processes["i1"] = NodeProcessRunner.StartIntegrator("run", "--config", path, "--integrator", "i1");
+        var targets = mesh.AllNodes.Select(n => (n.Id, n.MetricsListen!.Authority))
+            .Append(("i1", mesh.FindIntegrator("i1")!.MetricsListen!.Authority)).ToList();
+        using var prometheus = await PrometheusServer.StartAsync(_group.Directory, targets);
+
+        using var toA1 = MeshChannels.Create(mesh.FindNode("a1")!.Listen, store.LoadCertificate("ca"), store.LoadWithKey("client"));
+        var admin = new Admin.AdminClient(toA1);
+        await Eventually.WaitUntil(Eventually.Answered(async () =>
+                (await admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Routes.Any(r => r.Route.Model.Id == "shared")),
+            "a1 has a route to shared", () => Task.FromResult(_group.Outputs("not yet")), TimeSpan.FromSeconds(60));
+        await Eventually.WaitUntil(() => prometheus.AllUpAsync(targets.Count), "every process scraped", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
+
+        var router = new Router.RouterClient(toA1);
+        var seen = new List<Seen>();
+        for (var i = 0; i < LocalRequests; i++)
+        {
+            seen.Add(await AskAsync(router, "local", i));
+        }
+
+        for (var i = 0; i < BorderRequests; i++)
+        {
+            seen.Add(await AskAsync(router, "shared", i));
+        }
+
+        var served = seen.Where(s => s.Outcome != "failed").ToList();
+        var seams = seen.Sum(s => s.Seams);
+        var failovers = seen.Sum(s => s.Attempt - 1 - s.Seams);
+        Console.WriteLine($"{seen.Count} sent: {string.Join(", ", seen.GroupBy(s => s.Outcome).Select(g => $"{g.Count()} {g.Key}"))}; seams {seams}; failovers {failovers}");
+        Assert.True(seams > 0 && failovers > 0, $"the faulty copies were never met (seams {seams}, failovers {failovers}): the test would mean nothing");
+
+        foreach (var outcome in new[] { "whole", "continued", "failed" })
+        {
+            await prometheus.ExpectAsync($"sum(llmrouter_requests_total{{llmrouter_hop=\"entry\",llmrouter_outcome=\"{outcome}\"}}) or vector(0)",
+                seen.Count(s => s.Outcome == outcome), $"requests entering a1 that ended {outcome}");
+        }
+
+        await prometheus.ExpectAsync("sum(llmrouter_continuations_total) or vector(0)", seams, "continuations: the seams clients saw");
+        await prometheus.ExpectAsync("sum(llmrouter_failovers_total) or vector(0)", failovers, "failovers: attempts that failed before a token, as the served attempt's number counts them");
+        await prometheus.ExpectAsync("sum(llmrouter_route_decisions_total{llmrouter_node=\"a1\",llmrouter_route=\"served_here\"})",
+            served.Count(s => s.Model == "local"), "a1 served its own model itself");
+        await prometheus.ExpectAsync("sum(llmrouter_route_decisions_total{llmrouter_node=\"a1\",llmrouter_route=\"integrator\"})",
+            served.Count(s => s.Model == "shared"), "a1 sent the other pool's model through the integrator");
+        await prometheus.ExpectAsync("sum(gen_ai_client_token_usage_sum{gen_ai_operation_name=\"chat\",gen_ai_token_type=\"output\"})",
+            served.Sum(s => s.OutputTokens), "output tokens of every served backend call");
+        await prometheus.ExpectAsync("sum(gen_ai_client_token_usage_sum{gen_ai_operation_name=\"chat\",gen_ai_token_type=\"input\"})",
+            served.Sum(s => s.InputTokens), "input tokens of every served backend call");
+        await prometheus.ExpectAsync("sum(gen_ai_server_time_to_first_token_seconds_count)", served.Count, "a time to first token per served call");
+        await prometheus.ExpectAsync("sum(gen_ai_server_time_to_first_token_seconds_bucket{le=\"+Inf\"})", served.Count, "the histogram's last bucket holds every call");
+        await prometheus.ExpectAsync("count(count by (le) (gen_ai_server_time_to_first_token_seconds_bucket))", 17, "the GenAI conventions' 16 boundaries and +Inf");
+
+        await prometheus.ExpectAsync("llmrouter_members{llmrouter_node=\"a1\",llmrouter_pool=\"a\",llmrouter_member_state=\"alive\"}", 2, "pool a as a1 sees it");
+        await prometheus.ExpectAsync("llmrouter_members{llmrouter_node=\"b1\",llmrouter_pool=\"b\",llmrouter_member_state=\"alive\"}", 4, "pool b as b1 sees it");
+        await prometheus.ExpectAsync("sum by (llmrouter_pool) (llmrouter_members{llmrouter_node=\"i1\",llmrouter_member_state=\"alive\"})", 6, "i1 sees both pools");
+        var routesIntoA = (await admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Routes.Count(r => r.Integrator == "i1");
+        await prometheus.ExpectAsync("llmrouter_border_routes{llmrouter_node=\"i1\",llmrouter_pool=\"a\"}", routesIntoA, "routes i1 advertises into pool a, as a1 holds them");
+        await prometheus.ExpectAsync("llmrouter_border_routes{llmrouter_node=\"i1\",llmrouter_pool=\"b\"}", 1, "i1 advertises pool a's one model into pool b");
+        Assert.True(await prometheus.ValueAsync("sum(llmrouter_gossip_messages_total{llmrouter_direction=\"in\"})") > 0, "no gossip message counted");
+
+        // A member killed outright: the others' views and their own accounts of it.
+        _group.Processes["b3"].Process.Kill();
+        await prometheus.ExpectAsync("llmrouter_members{llmrouter_node=\"b1\",llmrouter_pool=\"b\",llmrouter_member_state=\"alive\"}", 3, "b1 no longer counts b3 alive");
+        // b1 stops counting b3 alive when it marks it suspect (its own probe, or another's accusation it takes): in the same scrape.
+        Assert.True(await prometheus.ValueAsync("llmrouter_membership_suspicions_total{llmrouter_node=\"b1\"}") >= 1, "b1 counted no suspicion of b3");
+    }
+
+    private static async Task<Seen> AskAsync(Router.RouterClient router, string model, int index)
+    {
+        var request = Ask(model, $"question {index}", maxTokens: 8);
+        request.AllowContinuation = true;
+        var frames = new List<ChatResponse>();
+        try
+        {
+            using var call = router.Chat(request, deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(60));
+            frames = await ReadAll(call);
+        }
+        catch (RpcException)
+        {
+            return new Seen(model, "failed", 0, 0, 0, 0);
+        }
+
+        var routes = frames.Select(f => f.Route ?? f.Seam?.Route).OfType<RouteInfo>().ToList();
+        var completed = frames[^1].Completed;
+        return new Seen(model, completed.Continued ? "continued" : "whole", frames.Count(f => f.Seam is not null), (int)routes[^1].Attempt,
+            (long)completed.Usage.InputTokens, (long)completed.Usage.OutputTokens);
+    }
+
+    /// <summary>What a client saw of one request: how it ended, its seams, the number of the attempt that served it, its usage.</summary>
+    private sealed record Seen(string Model, string Outcome, int Seams, int Attempt, long InputTokens, long OutputTokens);
+}
