@@ -77,6 +77,18 @@ internal static class TelemetryHosting
                 .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(mesh.Telemetry.TraceSampleRatio)))
                 .AddSource(MeshMeter.Name)
                 .AddAspNetCoreInstrumentation(options => options.Filter = context => !IsChatter(context.Request.Path.Value))
+                // A forward is a gRPC client span (Grpc.Net.Client's own activity) with its HTTP call below it, whose
+                // id the next hop receives: both recorded, so the next hop's spans hang under this hop's.
+                .AddGrpcClientInstrumentation(options => options.EnrichWithHttpRequestMessage = (activity, request) =>
+                {
+                    // Grpc.Net.Client's activity is started before anything can see its method: a membership
+                    // call is unmarked as recorded here, so it is not exported and nothing below it is sampled.
+                    if (IsChatter(request.RequestUri?.AbsolutePath))
+                    {
+                        activity.IsAllDataRequested = false;
+                        activity.ActivityTraceFlags &= ~System.Diagnostics.ActivityTraceFlags.Recorded;
+                    }
+                })
                 .AddHttpClientInstrumentation(options => options.FilterHttpRequestMessage = request => !IsChatter(request.RequestUri?.AbsolutePath))
                 .AddOtlpExporter(exporter => Configure(exporter, otlp!, "v1/traces")));
         }

@@ -197,6 +197,75 @@ public sealed class MeshConfigLoaderTests
     }
 
     [Fact]
+    public void Parse_Telemetry_ReadsLogLevelOtlpAndSampling()
+    {
+        var yaml = Valid.Replace("mesh:\n  name: m\n", """
+            mesh:
+              name: m
+            telemetry:
+              log_level: Warning
+              trace_sample_ratio: 0.25
+              otlp:
+                endpoint: http://collector:4318/
+                protocol: http/protobuf
+                metrics: false
+                export_interval: 2s
+
+            """, StringComparison.Ordinal);
+
+        var telemetry = MeshConfigLoader.Parse(yaml, "mesh.yaml", "/tmp").Telemetry;
+        var defaults = MeshConfigLoader.Parse(Valid, "mesh.yaml", "/tmp").Telemetry;
+
+        Assert.Equal(Serilog.Events.LogEventLevel.Warning, telemetry.LogLevel);
+        Assert.Equal(0.25, telemetry.TraceSampleRatio);
+        Assert.Equal(new OtlpSettings(new Uri("http://collector:4318/"), OtlpTransport.HttpProtobuf, Traces: true, Metrics: false, TimeSpan.FromSeconds(2)), telemetry.Otlp);
+        Assert.Equal((Serilog.Events.LogEventLevel.Information, null, 1.0), (defaults.LogLevel, defaults.Otlp, defaults.TraceSampleRatio));
+    }
+
+    [Theory]
+    [InlineData("log_level: loud", "telemetry.log_level: unknown log level 'loud' (expected verbose, debug, information, warning, error, fatal)")]
+    [InlineData("trace_sample_ratio: 2", "telemetry.trace_sample_ratio: 2 is outside 0..1")]
+    [InlineData("otlp: { endpoint: http://c:4317, protocol: thrift }", "telemetry.otlp.protocol: unknown OTLP protocol 'thrift' (expected grpc or http/protobuf)")]
+    [InlineData("otlp: { protocol: grpc }", "telemetry.otlp.endpoint")]
+    [InlineData("otlp: { endpoint: 'udp://c:4317' }", "telemetry.otlp.endpoint: 'udp://c:4317' is not an absolute http or https URL")]
+    [InlineData("logs: true", "telemetry.logs")]
+    public void Parse_BadTelemetry_NamesTheField(string setting, string expected)
+    {
+        var yaml = Valid.Replace("mesh:\n  name: m\n", $"mesh:\n  name: m\ntelemetry:\n  {setting}\n", StringComparison.Ordinal);
+
+        var error = Assert.Single(Errors(yaml).Errors);
+
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://0.0.0.0:9464", "plain http is served on loopback only")]
+    [InlineData("http://127.0.0.1:9464/metrics", "must name a host and an explicit port")]
+    [InlineData("https://127.0.0.1:7101", "is already in use in this file")]
+    public void Parse_BadMetricsListen_NamesTheFieldAndWhy(string address, string why)
+    {
+        var yaml = Valid.Replace("        listen: https://127.0.0.1:7101\n", $"        listen: https://127.0.0.1:7101\n        metrics_listen: {address}\n", StringComparison.Ordinal);
+
+        var error = Assert.Single(Errors(yaml).Errors);
+
+        Assert.Contains("pools[0].nodes[0].metrics_listen: ", error, StringComparison.Ordinal);
+        Assert.Contains(why, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_MetricsListen_ReadForNodesAndIntegrators_AndUniqueAcrossThem()
+    {
+        var yaml = TwoPools.Replace("      - id: a1\n        listen: https://127.0.0.1:7101\n", "      - id: a1\n        listen: https://127.0.0.1:7101\n        metrics_listen: https://0.0.0.0:9101\n", StringComparison.Ordinal)
+            .Replace("  - id: i1\n", "  - id: i1\n    metrics_listen: http://127.0.0.1:9301\n", StringComparison.Ordinal);
+        var mesh = MeshConfigLoader.Parse(yaml, "mesh.yaml", "/tmp");
+
+        Assert.Equal(new Uri("https://0.0.0.0:9101"), mesh.FindNode("a1")!.MetricsListen);
+        Assert.Equal(new Uri("http://127.0.0.1:9301"), mesh.FindIntegrator("i1")!.MetricsListen);
+        var clash = Assert.Single(Errors(yaml.Replace("http://127.0.0.1:9301", "https://0.0.0.0:9101", StringComparison.Ordinal)).Errors);
+        Assert.Contains("integrators[0].metrics_listen: 0.0.0.0:9101 is already in use in this file", clash, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_SimulatedAnswerTokens_ReadAndRangeChecked()
     {
         // The first pool's simulated backend gets the setting, at the indentation of its "kind" line.

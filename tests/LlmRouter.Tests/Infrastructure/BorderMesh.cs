@@ -131,6 +131,7 @@ internal sealed class BorderMesh : IAsyncDisposable
 
     /// <param name="maxConcurrency">Every backend's max_concurrency (a route's free capacity is the sum over its copies).</param>
     /// <param name="metrics">Gives every node and integrator a Prometheus endpoint (metrics_listen) on a port of its own.</param>
+    /// <param name="price">Every model's price in dollars per million tokens, input and output alike.</param>
     public static string Yaml(
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
@@ -138,7 +139,8 @@ internal sealed class BorderMesh : IAsyncDisposable
         Func<string, string?>? simulatedFor = null,
         int maxConcurrency = 8,
         Func<string, double>? qualityFor = null,
-        bool metrics = false)
+        bool metrics = false,
+        double price = 0)
     {
         string MetricsListen(string indent) => metrics ? $"{indent}metrics_listen: http://127.0.0.1:{TestMesh.FreePort()}\n" : "";
         var text = new System.Text.StringBuilder("""
@@ -163,7 +165,7 @@ internal sealed class BorderMesh : IAsyncDisposable
                     .AppendLine($"        http_listen: http://127.0.0.1:{TestMesh.FreePort()}")
                     .Append(MetricsListen("        "))
                     .AppendLine("        backends:")
-                    .AppendLine(TestMesh.Backend($"sim-{node}", model, quality: qualityFor?.Invoke(node) ?? 0.5, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency, features: "[tools, json, vision]"));
+                    .AppendLine(TestMesh.Backend($"sim-{node}", model, quality: qualityFor?.Invoke(node) ?? 0.5, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency, features: "[tools, json, vision]", price: price));
             }
         }
 

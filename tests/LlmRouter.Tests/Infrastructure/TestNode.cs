@@ -83,9 +83,10 @@ internal sealed class TestNode : IAsyncDisposable
         });
         await app.StartAsync();
         var ingress = httpListen ?? mesh.FindNode(nodeId)?.HttpListen;
+        var metrics = mesh.FindNode(nodeId)?.MetricsListen;
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
             .Select(a => new Uri(a))
-            .First(a => a.Port != ingress?.Port);
+            .First(a => a.Port != ingress?.Port && a.Port != metrics?.Port);
         return new TestNode(app, owned, mesh, address) { IngressAddress = ingress };
     }
 

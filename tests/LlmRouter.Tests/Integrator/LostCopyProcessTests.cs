@@ -29,20 +29,10 @@ public sealed class LostCopyProcessTests : IDisposable
     [Fact]
     public async Task OneOfTwoCopiesBehindABorderKilledUnderLoad_OnlyItsStreamsAreTouched_AndLaterRequestsGoToTheOther()
     {
-        var path = Path.Combine(_group.Directory.FullName, "mesh.yaml");
-        await File.WriteAllTextAsync(path, BorderMesh.Yaml([("a", [("a1", "m-a")]), ("b", [("b1", "shared"), ("b2", "shared")])], [("i1", ["a", "b"], [])],
+        var (mesh, store) = await _group.StartMeshAsync(BorderMesh.Yaml([("a", [("a1", "m-a")]), ("b", [("b1", "shared"), ("b2", "shared")])], [("i1", ["a", "b"], [])],
             "time_to_first_token: 50ms\ntokens_per_second: 20", maxConcurrency: 32));
-        var mesh = MeshConfigLoader.Load(path);
-        var store = new CertificateStore(mesh.CertificatesDirectory);
-        store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
-        foreach (var node in mesh.AllNodes)
-        {
-            Processes[node.Id] = NodeProcessRunner.Start("run", "--config", path, "--node", node.Id);
-        }
-
-        Processes["i1"] = NodeProcessRunner.StartIntegrator("run", "--config", path, "--integrator", "i1");
-        using var toA1 = MeshChannels.Create(mesh.FindNode("a1")!.Listen, store.LoadCertificate("ca"), store.LoadWithKey("client"));
-        using var toI1 = MeshChannels.Create(mesh.FindIntegrator("i1")!.Pools.Single(p => p.Pool == "b").Listen, store.LoadCertificate("ca"), store.LoadWithKey("client"));
+        using var toA1 = ProcessGroup.Channel(store, mesh.FindNode("a1")!.Listen);
+        using var toI1 = ProcessGroup.Channel(store, mesh.FindIntegrator("i1")!.Pools.Single(p => p.Pool == "b").Listen);
         await Eventually.WaitUntil(Eventually.Answered(async () =>
                 (await new Admin.AdminClient(toA1).ListMeshModelsAsync(new ListMeshModelsRequest())).Routes.Any(r => r.Route.Model.Id == "shared")
                 && (await new Admin.AdminClient(toI1).ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 2),

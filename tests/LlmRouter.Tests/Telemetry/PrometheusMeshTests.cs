@@ -19,6 +19,10 @@ public sealed class PrometheusMeshTests : IDisposable
 {
     private const int LocalRequests = 6;
     private const int BorderRequests = 12;
+    private const double PricePerMillion = 2.5;
+
+    // Panels that read only what goes wrong in ways this mesh is not made to show (a backend's queue full).
+    private static readonly string[] OnlyOnTrouble = ["llmrouter_admission_refused_total"];
     private readonly ProcessGroup _group = new("llmrouter-prometheus-");
 
     public void Dispose() => _group.Dispose();
@@ -26,9 +30,8 @@ public sealed class PrometheusMeshTests : IDisposable
     [Fact]
     public async Task MeshScrapedByPrometheus_CountsTokensFailoversMembersAndRoutesMatchWhatClientsSaw()
     {
-        var path = Path.Combine(_group.Directory.FullName, "mesh.yaml");
         const string fast = "time_to_first_token: 0ms\ntokens_per_second: 0";
-        await File.WriteAllTextAsync(path, BorderMesh.Yaml(
+        var (mesh, store) = await _group.StartMeshAsync(BorderMesh.Yaml(
             [("a", [("a1", "local")]), ("b", [("b1", "shared"), ("b2", "shared"), ("b3", "shared")])],
             [("i1", ["a", "b"], [])],
             fast,
@@ -40,25 +43,19 @@ public sealed class PrometheusMeshTests : IDisposable
             },
             // The faulty copies rank first at i1, so the first requests meet them before their breakers cool them.
             qualityFor: node => node is "b2" or "b3" ? 0.9 : 0.5,
-            metrics: true));
-        var mesh = MeshConfigLoader.Load(path);
-        var store = new CertificateStore(mesh.CertificatesDirectory);
-        store.EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
-        foreach (var node in mesh.AllNodes)
-        {
-            _group.Processes[node.Id] = NodeProcessRunner.Start("run", "--config", path, "--node", node.Id);
-        }
-
-        _group.Processes["i1"] = NodeProcessRunner.StartIntegrator("run", "--config", path, "--integrator", "i1");
+            metrics: true,
+            price: PricePerMillion));
         var targets = mesh.AllNodes.Select(n => (n.Id, n.MetricsListen!.Authority))
             .Append(("i1", mesh.FindIntegrator("i1")!.MetricsListen!.Authority)).ToList();
         using var prometheus = await PrometheusServer.StartAsync(_group.Directory, targets);
 
-        using var toA1 = MeshChannels.Create(mesh.FindNode("a1")!.Listen, store.LoadCertificate("ca"), store.LoadWithKey("client"));
+        using var toA1 = ProcessGroup.Channel(store, mesh.FindNode("a1")!.Listen);
         var admin = new Admin.AdminClient(toA1);
+        using var toI1 = ProcessGroup.Channel(store, mesh.FindIntegrator("i1")!.Pools.Single(p => p.Pool == "b").Listen);
         await Eventually.WaitUntil(Eventually.Answered(async () =>
-                (await admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Routes.Any(r => r.Route.Model.Id == "shared")),
-            "a1 has a route to shared", () => Task.FromResult(_group.Outputs("not yet")), TimeSpan.FromSeconds(60));
+                (await admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Routes.Any(r => r.Route.Model.Id == "shared")
+                && (await new Admin.AdminClient(toI1).ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 3),
+            "a1 has a route to shared and i1 knows its three copies", () => Task.FromResult(_group.Outputs("not yet")), TimeSpan.FromSeconds(60));
         await Eventually.WaitUntil(() => prometheus.AllUpAsync(targets.Count), "every process scraped", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
 
         var router = new Router.RouterClient(toA1);
@@ -73,9 +70,12 @@ public sealed class PrometheusMeshTests : IDisposable
             seen.Add(await AskAsync(router, "shared", i));
         }
 
+        seen.Add(await AskAsync(router, "nowhere", 0));
+
         var served = seen.Where(s => s.Outcome != "failed").ToList();
-        var seams = seen.Sum(s => s.Seams);
-        var failovers = seen.Sum(s => s.Attempt - 1 - s.Seams);
+        // Every request was served but the one for a model nobody has, which failed before any attempt.
+        var seams = served.Sum(s => s.Seams);
+        var failovers = served.Sum(s => s.Attempt - 1 - s.Seams);
         Console.WriteLine($"{seen.Count} sent: {string.Join(", ", seen.GroupBy(s => s.Outcome).Select(g => $"{g.Count()} {g.Key}"))}; seams {seams}; failovers {failovers}");
         Assert.True(seams > 0 && failovers > 0, $"the faulty copies were never met (seams {seams}, failovers {failovers}): the test would mean nothing");
 
@@ -95,6 +95,8 @@ public sealed class PrometheusMeshTests : IDisposable
             served.Sum(s => s.OutputTokens), "output tokens of every served backend call");
         await prometheus.ExpectAsync("sum(gen_ai_client_token_usage_sum{gen_ai_operation_name=\"chat\",gen_ai_token_type=\"input\"})",
             served.Sum(s => s.InputTokens), "input tokens of every served backend call");
+        await prometheus.ExpectAsync("sum(llmrouter_requests_total{llmrouter_hop=\"entry\",llmrouter_status=\"NOT_FOUND\"})", 1, "the request for a model nobody serves");
+        await prometheus.ExpectAsync("sum(llmrouter_cost_usd_total)", served.Sum(s => s.InputTokens + s.OutputTokens) * PricePerMillion / 1_000_000, "cost: usage at the models' price");
         await prometheus.ExpectAsync("sum(gen_ai_server_time_to_first_token_seconds_count)", served.Count, "a time to first token per served call");
         await prometheus.ExpectAsync("sum(gen_ai_server_time_to_first_token_seconds_bucket{le=\"+Inf\"})", served.Count, "the histogram's last bucket holds every call");
         await prometheus.ExpectAsync("count(count by (le) (gen_ai_server_time_to_first_token_seconds_bucket))", 17, "the GenAI conventions' 16 boundaries and +Inf");
@@ -107,11 +109,50 @@ public sealed class PrometheusMeshTests : IDisposable
         await prometheus.ExpectAsync("llmrouter_border_routes{llmrouter_node=\"i1\",llmrouter_pool=\"b\"}", 1, "i1 advertises pool a's one model into pool b");
         Assert.True(await prometheus.ValueAsync("sum(llmrouter_gossip_messages_total{llmrouter_direction=\"in\"})") > 0, "no gossip message counted");
 
+        await EveryDashboardQueryReadsAsync(prometheus);
+
         // A member killed outright: the others' views and their own accounts of it.
         _group.Processes["b3"].Process.Kill();
         await prometheus.ExpectAsync("llmrouter_members{llmrouter_node=\"b1\",llmrouter_pool=\"b\",llmrouter_member_state=\"alive\"}", 3, "b1 no longer counts b3 alive");
         // b1 stops counting b3 alive when it marks it suspect (its own probe, or another's accusation it takes): in the same scrape.
         Assert.True(await prometheus.ValueAsync("llmrouter_membership_suspicions_total{llmrouter_node=\"b1\"}") >= 1, "b1 counted no suspicion of b3");
+    }
+
+    /// <summary>
+    /// Every query of every dashboard in dashboards/ runs on this Prometheus and reads something: the node
+    /// dashboard's for at least one of the processes, the model dashboard's for the model with faulty copies.
+    /// </summary>
+    private static async Task EveryDashboardQueryReadsAsync(PrometheusServer prometheus)
+    {
+        // A rate needs two samples in its window: wait until the last series the traffic created has three.
+        await Eventually.WaitUntil(async () => await prometheus.ValueAsync("min(count_over_time(llmrouter_route_decisions_total[1m]))") >= 3,
+            "every route decision series scraped three times", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
+        var queries = 0;
+        foreach (var file in Directory.GetFiles(Path.Combine(Common.MeshConfigLoaderTests.RepositoryRoot(), "dashboards"), "*.json"))
+        {
+            using var dashboard = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(file));
+            foreach (var panel in dashboard.RootElement.GetProperty("panels").EnumerateArray())
+            {
+                foreach (var target in panel.GetProperty("targets").EnumerateArray())
+                {
+                    var expr = target.GetProperty("expr").GetString()!;
+                    var where = $"{Path.GetFileName(file)}, '{panel.GetProperty("title").GetString()}': {expr}";
+                    var read = false;
+                    foreach (var node in new[] { "a1", "b1", "i1" })
+                    {
+                        var query = expr.Replace("$__rate_interval", "1m", StringComparison.Ordinal)
+                            .Replace("$node", node, StringComparison.Ordinal).Replace("$model", "shared", StringComparison.Ordinal);
+                        Assert.DoesNotContain("$", query, StringComparison.Ordinal);
+                        read |= (await prometheus.QueryAsync(query)).Count > 0;
+                    }
+
+                    Assert.True(read || OnlyOnTrouble.Any(name => expr.Contains(name, StringComparison.Ordinal)), $"{where} read nothing");
+                    queries++;
+                }
+            }
+        }
+
+        Assert.True(queries >= 30, $"only {queries} dashboard queries");
     }
 
     private static async Task<Seen> AskAsync(Router.RouterClient router, string model, int index)

@@ -63,6 +63,9 @@ internal sealed class SimulatedChatClient(
                 }
 
                 await PaceAsync(started, index, cancellationToken).ConfigureAwait(false);
+                // A cancellation that came while the pace's delay was completing stops the token here: a token
+                // is produced only by a generation that had not been told to stop (the counter checks it).
+                cancellationToken.ThrowIfCancellationRequested();
                 counters.TokenProduced(cancellationToken.IsCancellationRequested);
                 yield return new ChatResponseUpdate(ChatRole.Assistant, [answer.Piece(index)])
                 {
