@@ -10,6 +10,8 @@ using LlmRouter.Benchmarks;
 // llmrouter-bench micro          hot paths through BenchmarkDotNet, with allocations
 // llmrouter-bench peers [http|http-latency|grpc] our HTTP ingress beside Portkey and nginx (one mock OpenAI server behind
 //                                 them all), and our forwarding hop beside nginx grpc_pass
+// llmrouter-bench telemetry      the node with nothing exported, scraped by Prometheus, tracing every request over OTLP,
+//                                 and logging at Debug: what metrics, traces and logs cost
 var code = args switch
 {
     [] or ["all"] => await AllAsync(),
@@ -20,6 +22,7 @@ var code = args switch
     ["convergence"] => await ConvergenceBenchmark.RunAsync(),
     ["micro"] => MicroBenchmark.Run(),
     ["peers", .. var parts] => await PeerBenchmark.RunAsync(parts),
+    ["telemetry"] => await PeerBenchmark.TelemetryCostAsync(),
     ["serve-openai-mock", var port] => await OpenAIMock.ServeAsync(int.Parse(port, CultureInfo.InvariantCulture)),
     ["serve-dotnet-proxy", var port, var upstream] => await DotNetProxy.ServeAsync(int.Parse(port, CultureInfo.InvariantCulture), int.Parse(upstream, CultureInfo.InvariantCulture)),
     ["serve-dotnet-grpc-proxy", var certificates, var member, var port, var upstream] => await DotNetGrpcProxy.ServeAsync(certificates, member, int.Parse(port, CultureInfo.InvariantCulture), int.Parse(upstream, CultureInfo.InvariantCulture)),
@@ -41,6 +44,7 @@ static async Task<int> AllAsync()
         CapacityBenchmark.RunAsync,
         ConvergenceBenchmark.RunAsync,
         () => PeerBenchmark.RunAsync([]),
+        PeerBenchmark.TelemetryCostAsync,
         () => Task.FromResult(MicroBenchmark.Run()),
         () => Task.FromResult(GossipBenchmark.Run([])),
     })
@@ -57,6 +61,6 @@ static async Task<int> AllAsync()
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: llmrouter-bench [all | gossip [N ...] | node | streams | capacity | convergence | peers | micro]");
+    Console.Error.WriteLine("usage: llmrouter-bench [all | gossip [N ...] | node | streams | capacity | convergence | peers | telemetry | micro]");
     return 2;
 }

@@ -16,7 +16,8 @@ namespace LlmRouter.Common.Resilience;
 /// it until the break ends, and a node's own backends' cooldowns go out in its load records so the pool
 /// skips them too.
 /// </summary>
-internal sealed class CopyBreakers(TimeProvider time)
+/// <param name="metrics">Where breaker changes and cooldowns are counted; null in tests that use breakers alone.</param>
+internal sealed class CopyBreakers(TimeProvider time, Telemetry.RouterMetrics? metrics = null)
 {
     // Half of the calls failing, over at least three calls in 30 s, opens the breaker for 15 s.
     private const double FailureRatio = 0.5;
@@ -26,6 +27,13 @@ internal sealed class CopyBreakers(TimeProvider time)
 
     private readonly ConcurrentDictionary<string, ResiliencePipeline> _pipelines = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _cooldowns = new(StringComparer.Ordinal);
+
+    /// <summary>The copies cooling down now, for the metrics' gauge.</summary>
+    public IEnumerable<string> CoolingDown()
+    {
+        var now = time.GetUtcNow();
+        return _cooldowns.Where(cooldown => cooldown.Value > now).Select(cooldown => cooldown.Key);
+    }
 
     /// <summary>When the copy's cooldown ends, or null when it is not cooling down.</summary>
     public DateTimeOffset? CooldownUntil(string key) => CooldownUntil(key, time.GetUtcNow());
@@ -116,11 +124,18 @@ internal sealed class CopyBreakers(TimeProvider time)
             OnOpened = arguments =>
             {
                 _cooldowns[key] = time.GetUtcNow() + arguments.BreakDuration;
+                metrics?.BreakerChanged(key, "opened");
+                return ValueTask.CompletedTask;
+            },
+            OnHalfOpened = _ =>
+            {
+                metrics?.BreakerChanged(key, "half_opened");
                 return ValueTask.CompletedTask;
             },
             OnClosed = _ =>
             {
                 _cooldowns.TryRemove(key, out DateTimeOffset _);
+                metrics?.BreakerChanged(key, "closed");
                 return ValueTask.CompletedTask;
             },
         })

@@ -23,6 +23,7 @@ internal sealed class RouterMetrics
     private readonly Counter<long> _routes;
     private readonly Counter<long> _excluded;
     private readonly Histogram<double> _added;
+    private readonly Counter<long> _breakers;
 
     public RouterMetrics(MeshMeter meter)
     {
@@ -43,10 +44,22 @@ internal sealed class RouterMetrics
             "Where the attempt that served each chat went: served_here, forwarded (to a member of the pool) or integrator (across a border)");
         _excluded = m.CreateCounter<long>("llmrouter.candidates.excluded", "{candidate}",
             "Candidates that serve the model asked for but were left out of a ranking, by reason (features, requirements, policy_label, scope, cooling)");
+        _breakers = m.CreateCounter<long>("llmrouter.breaker.transitions", "{transition}",
+            "Breakers of copies (node/backend, or integrator/route:model) that opened (the copy cools down), half-opened or closed");
         _added = meter.Histogram("llmrouter.hop.added_time", "s",
             "What a hop adds to the time to first token: its own time to first token minus the next hop's (forward) or the backend's (serve)",
             TelemetryBuckets.Milliseconds);
     }
+
+    /// <summary>A breaker of a copy (node/backend, or integrator/route:model) opened, half-opened (one trial let through) or closed.</summary>
+    public void BreakerChanged(string copy, string state) =>
+        _breakers.Add(1, _meter.Node, new("llmrouter.copy", copy), new("llmrouter.breaker.state", state));
+
+    /// <summary>Reads the copies cooling down whenever an exporter collects.</summary>
+    public void ObserveCooling(Func<IEnumerable<string>> cooling) =>
+        _meter.Meter.CreateObservableGauge("llmrouter.breaker.cooling",
+            () => cooling().Select(copy => new Measurement<int>(1, _meter.Node, new("llmrouter.copy", copy))),
+            "{copy}", "Copies whose breaker is open here: routing skips them while another can serve (one series per copy, 1 while it lasts)");
 
     /// <summary>A chat that ended here: served (whole or continued) or failed with a status.</summary>
     public void RequestEnded(bool entry, RoutingMode mode, RequestOutcome outcome, StatusCode status, TimeSpan duration)

@@ -14,8 +14,9 @@ namespace LlmRouter.Common.Telemetry;
 /// OpenTelemetry for every mesh process, wired once for nodes and integrators (DESIGN.md section 14): the
 /// mesh's meter with ASP.NET Core's and HttpClient's, exported to Prometheus on the process's own
 /// <c>metrics_listen</c> endpoint and over OTLP when the mesh file names a collector; spans of the
-/// router's work with ASP.NET Core's and HttpClient's, over OTLP, one trace per request across every hop.
-/// With neither configured, nothing listens: the instruments cost a check each and no span is recorded.
+/// router's work with ASP.NET Core's, Grpc.Net.Client's and HttpClient's, over OTLP, one trace per request
+/// across every hop. With neither configured, nothing listens: the instruments cost a check each and no
+/// span is recorded. Read at start: a change to the telemetry section takes a restart.
 /// </summary>
 internal static class TelemetryHosting
 {
@@ -53,7 +54,7 @@ internal static class TelemetryHosting
         {
             telemetry.WithMetrics(builder =>
             {
-                builder.AddMeter(MeshMeter.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation();
+                builder.AddMeter(MeshMeter.Name);
                 if (metricsListen is not null)
                 {
                     builder.AddPrometheusExporter();
@@ -97,12 +98,14 @@ internal static class TelemetryHosting
     }
 
     /// <summary>
-    /// Creates the instruments read at collection (membership's), and serves <c>/metrics</c> on the metrics
+    /// Creates the instruments read at collection (membership's, breakers'), and serves <c>/metrics</c> on the metrics
     /// listener's connections and nothing else there; other connections pass on.
     /// </summary>
     public static WebApplication UseMetricsEndpoint(this WebApplication app)
     {
         app.Services.GetRequiredService<MembershipMetrics>();
+        var breakers = app.Services.GetRequiredService<Resilience.CopyBreakers>();
+        app.Services.GetRequiredService<RouterMetrics>().ObserveCooling(breakers.CoolingDown);
         if (app.Services.GetRequiredService<MetricsEndpoint>().Listen is null)
         {
             return app;

@@ -11,7 +11,8 @@ namespace LlmRouter.Tests.Telemetry;
 /// One request across a border, every process real and exporting its spans over OTLP to a receiver the test
 /// runs: the spans of the request form one tree, rooted in the client's traceparent, down through the entry
 /// node, the integrator and the serving node to the backend call, with the routing decision and the GenAI
-/// attributes on the spans that make them; membership's own traffic leaves no trace.
+/// attributes on the spans that make them; membership's own traffic leaves no trace; each hop's log lines
+/// of the request carry its trace id.
 /// </summary>
 [Collection(ProcessCollection.Name)]
 public sealed class TraceTreeTests : IDisposable
@@ -27,6 +28,7 @@ public sealed class TraceTreeTests : IDisposable
         var (mesh, store) = await _group.StartMeshAsync(BorderMesh.Yaml([("a", [("a1", "near")]), ("b", [("b1", "far")])], [("i1", ["a", "b"], [])],
             "time_to_first_token: 0ms\ntokens_per_second: 0") + $"""
             telemetry:
+              log_level: debug
               otlp:
                 endpoint: {receiver.Endpoint}
                 protocol: http/protobuf
@@ -81,5 +83,12 @@ public sealed class TraceTreeTests : IDisposable
         }
 
         Assert.DoesNotContain(receiver.Spans, s => s.Span.Name.Contains("llmrouter.v1.Mesh", StringComparison.Ordinal));
+
+        // The per-request log lines (Debug here) lead to the trace: every hop's name the request's trace id.
+        foreach (var hop in new[] { "a1", "i1", "b1" })
+        {
+            await Eventually.WaitUntil(() => _group.Processes[hop].Output.Contains($"trace={traceId} span=", StringComparison.Ordinal),
+                $"{hop} logs a line with the request's trace id", () => _group.Processes[hop].Output);
+        }
     }
 }

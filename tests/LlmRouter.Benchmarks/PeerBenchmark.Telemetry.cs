@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace LlmRouter.Benchmarks;
+
+/// <summary>
+/// What observability costs the node, in one run (issue 12): the same node process, in front of the same
+/// mock, with nothing exported; with its Prometheus endpoint scraped every second; with that and every
+/// request traced over OTLP (to a collector that takes and drops, in this process); and with nothing
+/// exported but logging at Debug (a line per attempt and outcome). Measured as the peer benchmark measures
+/// (whole answers at concurrency 1, rounds interleaved; then throughput at 16 concurrent requests on the
+/// node's one core), and reported against the node's own cost (its added latency over the mock alone).
+/// </summary>
+internal static partial class PeerBenchmark
+{
+    private static readonly TimeSpan ThroughputWindow = TimeSpan.FromSeconds(4);
+    private const int ThroughputConcurrency = 16;
+    private const int ThroughputPasses = 3;
+
+    /// <summary><c>llmrouter-bench telemetry</c>.</summary>
+    public static async Task<int> TelemetryCostAsync()
+    {
+        var directory = Directory.CreateTempSubdirectory("llmrouter-bench-telemetry-");
+        var gatewayCore = Environment.ProcessorCount - 1;
+        var pinned = gatewayCore > 0 && OperatingSystem.IsLinux() && File.Exists("/usr/bin/taskset");
+        int? gateway = pinned ? gatewayCore : null;
+        int? driver = pinned ? 0 : null;
+        if (pinned && OperatingSystem.IsLinux())
+        {
+            Process.GetCurrentProcess().ProcessorAffinity = (1 << gatewayCore) - 1;
+        }
+
+        var processes = new List<ChildProcess>();
+        await using var collector = await StartCollectorAsync();
+        using var scraping = new CancellationTokenSource();
+        try
+        {
+            var mockPort = BenchMesh.FreePort();
+            processes.Add(ChildProcess.Start("llmrouter-bench.dll", driver, "serve-openai-mock", mockPort.ToString(CultureInfo.InvariantCulture)));
+            List<Target> targets = [new("mock alone (reference)", new Uri($"http://127.0.0.1:{mockPort}/"), [])];
+            var scraped = new List<Uri>();
+            foreach (var (name, metrics, traced, debug) in new[]
+            {
+                ("node, nothing exported", false, 0.0, false),
+                ("node, Prometheus scraped every 1 s", true, 0.0, false),
+                ("node, Prometheus + every request traced", true, 1.0, false),
+                ("node, Prometheus + 1 in 10 traced", true, 0.1, false),
+                ("node, logs at Debug", false, 0.0, true),
+            })
+            {
+                var (nodePort, ingressPort, metricsPort) = (BenchMesh.FreePort(), BenchMesh.FreePort(), BenchMesh.FreePort());
+                var pools = NodePool(nodePort, ingressPort, mockPort);
+                if (metrics)
+                {
+                    pools = pools.Replace("        http_listen:", $"        metrics_listen: http://127.0.0.1:{metricsPort}\n        http_listen:", StringComparison.Ordinal);
+                    scraped.Add(new Uri($"http://127.0.0.1:{metricsPort}/metrics"));
+                }
+
+                var telemetry = traced > 0
+                    ? $"telemetry:\n  trace_sample_ratio: {traced.ToString(CultureInfo.InvariantCulture)}\n  otlp:\n    endpoint: {collector.Endpoint}\n    protocol: http/protobuf\n    metrics: false\n"
+                    : "";
+                var (config, _, _) = await BenchMesh.CreateAsync(directory.CreateSubdirectory(targets.Count.ToString(CultureInfo.InvariantCulture)), telemetry + pools);
+                processes.Add(debug
+                    ? ChildProcess.Start("llm-router-node.dll", gateway, "run", "--config", config, "--node", "n", "--log-level", "Debug")
+                    : ChildProcess.StartNode(config, "n", gateway));
+                targets.Add(new(name, new Uri($"http://127.0.0.1:{ingressPort}/"), []));
+            }
+
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, UseProxy = false }) { Timeout = TimeSpan.FromSeconds(60) };
+            foreach (var target in targets)
+            {
+                await ReadyAsync(http, target);
+            }
+
+            var scraper = ScrapeAsync(http, scraped, scraping.Token);
+            Console.WriteLine("The node with and without its telemetry, in front of one mock OpenAI server; " +
+                (pinned ? $"each node on core {gatewayCore}, the mock, the load driver and the collector on core 0" : $"everything sharing {Environment.ProcessorCount} cores"));
+            Console.WriteLine();
+            var latency = await Sequential(http, targets, stream: false);
+            var (throughput, cpu) = await ThroughputAsync(http, targets, processes);
+            await scraping.CancelAsync();
+            await scraper;
+
+            Console.WriteLine($"{"whole answers",-40} {"p50",8} {"p99",8} {"added p50",10} {"added p99",10} {"answers/s",10} {"CPU us/answer",14}");
+            for (var i = 0; i < targets.Count; i++)
+            {
+                Console.WriteLine($"{targets[i].Name,-40} {latency[i].P50,8:0.000} {latency[i].P99,8:0.000} {latency[i].P50 - latency[0].P50,10:+0.000;-0.000} {latency[i].P99 - latency[0].P99,10:+0.000;-0.000} {throughput[i],10:0} {cpu[i],14:0.0}");
+            }
+
+            Console.WriteLine($"ms; answers/s at {ThroughputConcurrency} concurrent requests, {ThroughputPasses} passes of {ThroughputWindow.TotalSeconds:0} s each, targets alternating, " +
+                $"and the CPU time the target's process used per answer in them; OTLP exports received: {collector.Exports}");
+            ReportTelemetryCost(targets, latency, throughput, cpu);
+            return 0;
+        }
+        finally
+        {
+            await scraping.CancelAsync();
+            foreach (var process in processes)
+            {
+                await process.DisposeAsync();
+            }
+
+            directory.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Each variant's cost against the node with nothing exported: of its own added latency at concurrency 1,
+    /// and of its throughput. The node is alone on its core and busy, so its throughput is one over its CPU
+    /// time per answer; that time is what decides the target (the answers a second also move with the
+    /// driver's and the mock's share of the other core, by several percent between passes).
+    /// </summary>
+    private static void ReportTelemetryCost(List<Target> targets, Percentiles[] latency, double[] throughput, double[] cpu)
+    {
+        var own = latency[1].P50 - latency[0].P50;
+        for (var i = 2; i < targets.Count; i++)
+        {
+            var added = latency[i].P50 - latency[1].P50;
+            var share = own > 0 ? added / own : 0;
+            var lost = 1 - (cpu[1] / cpu[i]);
+            var logging = targets[i].Name.Contains("logs", StringComparison.Ordinal);
+            Findings.Add("telemetry", $"{targets[i].Name}: cost against nothing exported",
+                $"p50 {added:+0.000;-0.000} ms ({share:+0%;-0%} of the node's own {own:0.000} ms); throughput {-lost:+0.0%;-0.0%} by CPU per answer ({cpu[i]:0.0} us), {throughput[i] / throughput[1] - 1:+0.0%;-0.0%} measured",
+                $"nothing exported: {cpu[1]:0.0} us per answer, {throughput[1]:0} answers/s",
+                logging ? "" : "<= 5% of own cost and of throughput",
+                logging ? null : share <= 0.05 && lost <= 0.05);
+        }
+    }
+
+    /// <summary>
+    /// Answers per second each target sustains at <see cref="ThroughputConcurrency"/>, averaged over passes that
+    /// alternate between targets, and the CPU time (microseconds) its process used per answer in them.
+    /// </summary>
+    /// <param name="processes">Each target's process, in the targets' order.</param>
+    private static async Task<(double[] PerSecond, double[] CpuPerAnswer)> ThroughputAsync(HttpClient http, List<Target> targets, List<ChildProcess> processes)
+    {
+        var totals = new double[targets.Count];
+        var cpu = new TimeSpan[targets.Count];
+        var answers = new long[targets.Count];
+        for (var pass = 0; pass < ThroughputPasses; pass++)
+        {
+            for (var t = 0; t < targets.Count; t++)
+            {
+                var target = targets[t];
+                var cpuBefore = processes[t].CpuTime();
+                var clock = Stopwatch.StartNew();
+                var answered = 0;
+                await Task.WhenAll(Enumerable.Range(0, ThroughputConcurrency).Select(async _ =>
+                {
+                    while (clock.Elapsed < ThroughputWindow)
+                    {
+                        await OnceAsync(http, target, stream: false);
+                        Interlocked.Increment(ref answered);
+                    }
+                }));
+                totals[t] += answered / clock.Elapsed.TotalSeconds;
+                cpu[t] += processes[t].CpuTime() - cpuBefore;
+                answers[t] += answered;
+            }
+        }
+
+        return ([.. totals.Select(total => total / ThroughputPasses)], [.. cpu.Select((time, t) => time.TotalMicroseconds / Math.Max(1, answers[t]))]);
+    }
+
+    /// <summary>Reads every metrics endpoint once a second, as a Prometheus would, until cancelled.</summary>
+    private static async Task ScrapeAsync(HttpClient http, List<Uri> endpoints, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                foreach (var endpoint in endpoints)
+                {
+                    (await http.GetAsync(endpoint, cancellationToken)).EnsureSuccessStatusCode();
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Done.
+        }
+    }
+
+    /// <summary>An OTLP/HTTP collector that takes every export of spans and drops it, counting the exports.</summary>
+    private static async Task<Collector> StartCollectorAsync()
+    {
+        var port = BenchMesh.FreePort();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, endpoint => endpoint.Protocols = HttpProtocols.Http1));
+        var app = builder.Build();
+        var collector = new Collector(app, new Uri($"http://127.0.0.1:{port}"));
+        app.MapPost("/v1/traces", async context =>
+        {
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            Interlocked.Increment(ref collector.Exports);
+            context.Response.ContentType = "application/x-protobuf";
+        });
+        await app.StartAsync();
+        return collector;
+    }
+
+    private sealed class Collector(WebApplication app, Uri endpoint) : IAsyncDisposable
+    {
+        public int Exports;
+
+        public Uri Endpoint { get; } = endpoint;
+
+        public async ValueTask DisposeAsync()
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+}
