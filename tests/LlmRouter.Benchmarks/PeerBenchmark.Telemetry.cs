@@ -23,14 +23,7 @@ internal static partial class PeerBenchmark
     public static async Task<int> TelemetryCostAsync()
     {
         var directory = Directory.CreateTempSubdirectory("llmrouter-bench-telemetry-");
-        var gatewayCore = Environment.ProcessorCount - 1;
-        var pinned = gatewayCore > 0 && OperatingSystem.IsLinux() && File.Exists("/usr/bin/taskset");
-        int? gateway = pinned ? gatewayCore : null;
-        int? driver = pinned ? 0 : null;
-        if (pinned && OperatingSystem.IsLinux())
-        {
-            Process.GetCurrentProcess().ProcessorAffinity = (1 << gatewayCore) - 1;
-        }
+        var (gateway, driver, pinned, gatewayCore) = Cores();
 
         var processes = new List<ChildProcess>();
         await using var collector = await StartCollectorAsync();

@@ -37,14 +37,7 @@ internal static partial class PeerBenchmark
         var http = parts.Length == 0 || parts.Contains("http") || latencyOnly;
         var grpc = parts.Length == 0 || parts.Contains("grpc");
         var directory = Directory.CreateTempSubdirectory("llmrouter-bench-peers-");
-        var gatewayCore = Environment.ProcessorCount - 1;
-        var pinned = gatewayCore > 0 && OperatingSystem.IsLinux() && File.Exists("/usr/bin/taskset");
-        int? gateway = pinned ? gatewayCore : null;
-        int? driver = pinned ? 0 : null;
-        if (pinned && OperatingSystem.IsLinux())
-        {
-            Process.GetCurrentProcess().ProcessorAffinity = (1 << gatewayCore) - 1;
-        }
+        var (gateway, driver, pinned, gatewayCore) = Cores();
 
         var processes = new List<ChildProcess>();
         try
@@ -71,6 +64,22 @@ internal static partial class PeerBenchmark
 
             directory.Delete(recursive: true);
         }
+    }
+
+    /// <summary>
+    /// The gateway under test gets the last core to itself; the mock, the load driver (this process, pinned
+    /// here to the others) and everything else share the rest. Nothing is pinned without taskset or a second core.
+    /// </summary>
+    private static (int? Gateway, int? Driver, bool Pinned, int GatewayCore) Cores()
+    {
+        var gatewayCore = Environment.ProcessorCount - 1;
+        var pinned = gatewayCore > 0 && OperatingSystem.IsLinux() && File.Exists("/usr/bin/taskset");
+        if (pinned && OperatingSystem.IsLinux())
+        {
+            Process.GetCurrentProcess().ProcessorAffinity = (1 << gatewayCore) - 1;
+        }
+
+        return (pinned ? gatewayCore : null, pinned ? 0 : null, pinned, gatewayCore);
     }
 
     private static async Task HttpAsync(DirectoryInfo directory, int? gateway, int? driver, List<ChildProcess> processes, bool pinned, int gatewayCore, bool capacity)
