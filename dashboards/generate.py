@@ -45,7 +45,7 @@ overview = dashboard("llmrouter-mesh", "LlmRouter: mesh overview",
   ("Failovers and continuations per second", [
      (f'sum(rate(llmrouter_failovers_total[{R}]))', "failovers"),
      (f'sum(rate(llmrouter_continuations_total[{R}]))', "continuations")], "ops"),
-  ("Route decisions, by where the request went", [(f'sum by (llmrouter_route) (rate(llmrouter_route_decisions_total[{R}]))', "{{llmrouter_route}}")], "reqps"),
+  ("Where entry nodes sent requests", [(f'sum by (llmrouter_route) (rate(llmrouter_route_decisions_total{{llmrouter_hop="entry"}}[{R}]))', "{{llmrouter_route}}")], "reqps"),
   ("Members alive per pool (the fewest any process sees)", [('min by (llmrouter_pool) (llmrouter_members{llmrouter_member_state="alive"})', "{{llmrouter_pool}}")], "short"),
   ("Members suspect or dead, by the process that sees them", [('sum by (llmrouter_node, llmrouter_pool) (llmrouter_members{llmrouter_member_state=~"suspect|dead"})', "{{llmrouter_node}} in {{llmrouter_pool}}")], "short"),
 ])
@@ -95,7 +95,7 @@ borders = dashboard("llmrouter-borders", "LlmRouter: borders",
   "Integrators and the pools they join: routes advertised into each pool, route changes, the requests they carry and the time they add.", [
   ("Routes advertised into each pool, by integrator", [('sum by (llmrouter_node, llmrouter_pool) (llmrouter_border_routes)', "{{llmrouter_node}} into {{llmrouter_pool}}")], "short"),
   ("Routes advertised and withdrawn", [(f'sum by (llmrouter_pool, llmrouter_change) (increase(llmrouter_border_route_changes_total[{R}]))', "{{llmrouter_pool}} {{llmrouter_change}}")], "short"),
-  ("Requests sent through an integrator, by entry node", [(f'sum by (llmrouter_node) (rate(llmrouter_route_decisions_total{{llmrouter_route="integrator"}}[{R}]))', "{{llmrouter_node}}")], "reqps"),
+  ("Requests sent through an integrator, by entry node", [(f'sum by (llmrouter_node) (rate(llmrouter_route_decisions_total{{llmrouter_route="integrator",llmrouter_hop="entry"}}[{R}]))', "{{llmrouter_node}}")], "reqps"),
   ("Requests carried by integrators, by outcome", [(f'sum by (llmrouter_node, llmrouter_outcome) (rate(llmrouter_requests_total{{llmrouter_hop="forwarded"}}[{R}]) and on (llmrouter_node) (count by (llmrouter_node) (llmrouter_border_routes)))', "{{llmrouter_node}} {{llmrouter_outcome}}")], "reqps"),
   ("Time integrators add to the first token (p99)", [(f'histogram_quantile(0.99, sum by (le, llmrouter_node) (rate(llmrouter_hop_added_time_seconds_bucket[{R}]) and on (llmrouter_node) (count by (llmrouter_node) (llmrouter_border_routes))))', "{{llmrouter_node}}")], "s"),
   ("Members alive in each pool, as integrators see them", [('sum by (llmrouter_node, llmrouter_pool) (llmrouter_members{llmrouter_member_state="alive"} and on (llmrouter_node) (count by (llmrouter_node) (llmrouter_border_routes)))', "{{llmrouter_node}}: {{llmrouter_pool}}")], "short"),

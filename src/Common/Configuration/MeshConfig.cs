@@ -81,8 +81,9 @@ public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyLis
 /// (<c>metrics_listen</c>), since each needs an address of its own.
 /// </summary>
 /// <param name="Otlp">The OTLP collector; null: nothing is exported over OTLP (and no span is recorded).</param>
-/// <param name="TraceSampleRatio">The share of traces started at this mesh's entry nodes that are recorded;
-/// a forwarded request follows its caller's decision, so a trace is whole or absent.</param>
+/// <param name="TraceSampleRatio">The share of requests without a sampled trace of their own that an entry node
+/// records; a request that comes with a sampled traceparent (a client tracing its own call), and every
+/// forwarded request, follows its caller's decision, so a trace is whole or absent.</param>
 public sealed record TelemetrySettings(Serilog.Events.LogEventLevel LogLevel, OtlpSettings? Otlp, double TraceSampleRatio)
 {
     public static TelemetrySettings Default { get; } = new(Serilog.Events.LogEventLevel.Information, null, 1.0);

@@ -90,7 +90,8 @@ internal sealed class Forwarder(PeerChannels channels, ForwardedLoad forwarded, 
                 case ChatResponse.FrameOneofCase.Completed:
                     var total = time.GetElapsedTime(context.ReceivedAt);
                     var firstToken = firstTokenAt == 0 ? total : time.GetElapsedTime(context.ReceivedAt, firstTokenAt);
-                    if (firstTokenAt != 0 && frame.Completed.Hops.Count > 0 && frame.Completed.Hops[^1].TimeToFirstToken is { } below)
+                    // Only a first attempt measures this hop: after a failover or a cut, the time since arrival holds the earlier attempts.
+                    if (firstTokenAt != 0 && context.AttemptsBefore == 0 && frame.Completed.Hops.Count > 0 && frame.Completed.Hops[^1].TimeToFirstToken is { } below)
                     {
                         metrics.HopAdded(serve: false, firstToken - below.ToTimeSpan());
                     }

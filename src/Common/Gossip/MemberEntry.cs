@@ -112,7 +112,6 @@ public enum MemberEventKind
 
 public sealed record MemberEvent(MemberEventKind Kind, MemberView Member, TimeSpan At);
 
-/// <summary>Counters for the benchmark and the Admin API.</summary>
 /// <summary>
 /// Counts of one member's membership, since it started: written on its state machine's executor only, read
 /// from anywhere (the metrics, the Admin API, the simulator), where a count read a step late is no harm.

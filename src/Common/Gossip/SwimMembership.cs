@@ -286,7 +286,12 @@ public sealed partial class SwimMembership
         Statistics.BytesReceived += request.CalculateSize();
         try
         {
-            Dispatch(sender, request, reply);
+            Dispatch(sender, request, response =>
+            {
+                Statistics.MessagesSent++;
+                Statistics.BytesSent += response.CalculateSize();
+                reply(response);
+            });
         }
         finally
         {
@@ -392,6 +397,12 @@ public sealed partial class SwimMembership
         Statistics.BytesSent += request.CalculateSize();
         _transport.Send(target, request, timeout, reply =>
         {
+            if (reply is not null)
+            {
+                Statistics.MessagesReceived++;
+                Statistics.BytesReceived += reply.CalculateSize();
+            }
+
             onReply(reply);
             EndStep();
         });

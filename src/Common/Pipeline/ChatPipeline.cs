@@ -40,11 +40,22 @@ internal sealed partial class ChatPipeline(
     {
         var receivedAt = time.GetTimestamp();
         var snapshot = host.Current;
-        using var open = drain.Enter(host.Id);
-        var arrival = arrivals.Router(context);
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId });
+        Arrival? admitted = null;
+        IDisposable open;
+        try
+        {
+            open = drain.Enter(host.Id);
+            admitted = arrivals.Router(context);
+            RequestValidator.Validate(request, snapshot.Server, checkSchemas: !admitted.Forwarded);
+        }
+        catch (RpcException ex) when (Refused(ex, request, admitted, receivedAt))
+        {
+            throw;
+        }
 
-        RequestValidator.Validate(request, snapshot.Server, checkSchemas: !arrival.Forwarded);
+        var arrival = admitted;
+        using var draining = open;
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId });
         if (request.IdempotencyKey.Length == 0 || arrival.Forwarded)
         {
             await RouteAsync(request, stream, context, arrival, snapshot, receivedAt).ConfigureAwait(false);
@@ -89,6 +100,16 @@ internal sealed partial class ChatPipeline(
         {
             throw;
         }
+    }
+
+    /// <summary>
+    /// Records a chat refused before routing (draining, an arrival rule, a bad request): failed with its status,
+    /// at the hop its metadata names when it got that far ("unknown" when it did not). False, as <see cref="Ended"/>.
+    /// </summary>
+    private bool Refused(RpcException error, ChatRequest request, Arrival? arrival, long receivedAt)
+    {
+        metrics.RequestEnded(arrival is null ? null : !arrival.Forwarded, request.Mode, RequestOutcome.Failed, error.StatusCode, time.GetElapsedTime(receivedAt));
+        return false;
     }
 
     /// <summary>Records a chat that ended in a failure; false, so the exception goes on unchanged (an exception filter: nothing is unwound or rethrown here).</summary>
@@ -156,7 +177,7 @@ internal sealed partial class ChatPipeline(
                     var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output) : request;
                     var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
                     var used = await ServeAsync(attemptRequest, candidate, forward, output, lifetime.Token).ConfigureAwait(false);
-                    metrics.Routed(candidate);
+                    metrics.Routed(candidate, entry: !arrival.Forwarded);
                     ledger.Served(used);
                     ledger.Report(context.ResponseTrailers);
                     LogServed(logger, arrival.RequestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
@@ -177,7 +198,9 @@ internal sealed partial class ChatPipeline(
                     // text is continued: a tool call cut mid-arguments is never finished by another model.
                     await FailedAsync(ledger, candidate, ex).ConfigureAwait(false);
                     RouterSpans.Failed(attemptSpan, ex.StatusCode, ex.Status.Detail);
-                    moving = new Move(candidate, ex.StatusCode, Continues: true);
+                    // A continuation that failed before its own first token leaves the seam as it was: the
+                    // next attempt takes over from it as a failover, not as a second continuation.
+                    moving = new Move(candidate, ex.StatusCode, Continues: !output.SeamPending);
                     LogContinuing(logger, arrival.RequestId, attempt, candidate.Node, output.DeliveredCharacters, ex.Status.Detail);
                     if (!output.SeamPending)
                     {
@@ -315,7 +338,7 @@ internal sealed partial class ChatPipeline(
                 throw failed;
             }
 
-            metrics.Routed(racers[race.Winner]);
+            metrics.Routed(racers[race.Winner], entry: true);
             return;
         }
 

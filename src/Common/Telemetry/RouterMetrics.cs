@@ -41,7 +41,7 @@ internal sealed class RouterMetrics
         _continuations = m.CreateCounter<long>("llmrouter.continuations", "{continuation}",
             "Answers cut after their first token that another candidate continued from the text already sent");
         _routes = m.CreateCounter<long>("llmrouter.route.decisions", "{request}",
-            "Where the attempt that served each chat went: served_here, forwarded (to a member of the pool) or integrator (across a border)");
+            "Where each hop sent the attempt that served a chat: served_here, forwarded (to a member of the pool) or integrator (across a border), by hop (entry, forwarded)");
         _excluded = m.CreateCounter<long>("llmrouter.candidates.excluded", "{candidate}",
             "Candidates that serve the model asked for but were left out of a ranking, by reason (features, requirements, policy_label, scope, cooling)");
         _breakers = m.CreateCounter<long>("llmrouter.breaker.transitions", "{transition}",
@@ -62,12 +62,13 @@ internal sealed class RouterMetrics
             "{copy}", "Copies whose breaker is open here: routing skips them while another can serve (one series per copy, 1 while it lasts)");
 
     /// <summary>A chat that ended here: served (whole or continued) or failed with a status.</summary>
-    public void RequestEnded(bool entry, RoutingMode mode, RequestOutcome outcome, StatusCode status, TimeSpan duration)
+    /// <param name="entry">True at the mesh's entry, false on a hop below it, null for a call refused before its metadata was read.</param>
+    public void RequestEnded(bool? entry, RoutingMode mode, RequestOutcome outcome, StatusCode status, TimeSpan duration)
     {
         var tags = new TagList
         {
             _meter.Node,
-            { "llmrouter.hop", entry ? "entry" : "forwarded" },
+            { "llmrouter.hop", HopName(entry) },
             { "llmrouter.outcome", OutcomeName(outcome) },
         };
         _duration.Record(duration.TotalSeconds, tags);
@@ -84,8 +85,16 @@ internal sealed class RouterMetrics
 
     public void Continuation() => _continuations.Add(1, _meter.Node);
 
-    /// <summary>The route of a served chat: the target of the attempt that served it.</summary>
-    public void Routed(RouteCandidate served) => _routes.Add(1, _meter.Node, new("llmrouter.route", served.IsLocal ? "served_here" : TargetName(served) == "integrator" ? "integrator" : "forwarded"));
+    /// <summary>The route a hop chose for a served chat: the target of the attempt that served it.</summary>
+    public void Routed(RouteCandidate served, bool entry) => _routes.Add(1, _meter.Node,
+        new("llmrouter.route", served.IsLocal ? "served_here" : served.IsRoute ? "integrator" : "forwarded"), new("llmrouter.hop", HopName(entry)));
+
+    private static string HopName(bool? entry) => entry switch
+    {
+        true => "entry",
+        false => "forwarded",
+        null => "unknown",
+    };
 
     /// <summary>Candidates of the model asked for that one ranking left out, by reason; nothing is recorded for a zero.</summary>
     public void Excluded(string reason, int count)

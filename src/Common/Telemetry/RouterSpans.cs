@@ -17,10 +17,13 @@ internal static class RouterSpans
 {
     private static ActivitySource Source => MeshMeter.Activities;
 
-    /// <summary>The request's span at this hop; null when nothing records it.</summary>
+    /// <summary>
+    /// The request's span at this hop, named "chat" (the model asked for is a client's string, so it goes in an
+    /// attribute, not in the name a trace backend groups by); null when nothing records it.
+    /// </summary>
     public static Activity? Chat(ChatRequest request, string requestId, bool entry)
     {
-        var activity = Source.StartActivity("chat " + request.Model);
+        var activity = Source.StartActivity("chat");
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag("gen_ai.operation.name", "chat");

@@ -74,9 +74,10 @@ internal sealed class LocalChatExecutor(TimeProvider time, BackendMetrics metric
                 Usage = result.Usage,
             };
             var firstToken = result.FirstTokenAt == 0 ? total : time.GetElapsedTime(receivedAt, result.FirstTokenAt);
-            if (result.FirstTokenAt != 0)
+            if (result.FirstTokenAt != 0 && route.Attempt == 1)
             {
-                // What this node added before the backend's first token: routing, admission's own work, the call.
+                // What this node added before the backend's first token: routing, admission's own work, the call
+                // (a first attempt only: after a failover, the time since arrival holds the earlier attempts).
                 routerMetrics.HopAdded(serve: true, firstToken - queueWait - result.TimeToFirstToken);
             }
 

@@ -25,7 +25,7 @@ public sealed class MetricsEndpointTests
         Assert.Contains("llmrouter_requests_total{", metrics, StringComparison.Ordinal);
         Assert.Contains("llmrouter_node=\"n1\"", metrics, StringComparison.Ordinal);
         Assert.Contains("gen_ai_server_time_to_first_token_seconds_bucket{", metrics, StringComparison.Ordinal);
-        foreach (var path in new[] { "/", "/v1/models", "/llmrouter.v1.Router/ListModels", "/metrics/../v1/models" })
+        foreach (var path in new[] { "/", "/v1/models", "/llmrouter.v1.Router/ListModels", "/metricsx" })
         {
             using var response = await http.GetAsync(path);
             Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);

@@ -110,15 +110,17 @@ public sealed class PrometheusMeshTests : IDisposable
         var routesIntoA = (await admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Routes.Count(r => r.Integrator == "i1");
         await prometheus.ExpectAsync("llmrouter_border_routes{llmrouter_node=\"i1\",llmrouter_pool=\"a\"}", routesIntoA, "routes i1 advertises into pool a, as a1 holds them");
         await prometheus.ExpectAsync("llmrouter_border_routes{llmrouter_node=\"i1\",llmrouter_pool=\"b\"}", 1, "i1 advertises pool a's one model into pool b");
-        Assert.True(await prometheus.ValueAsync("sum(llmrouter_gossip_messages_total{llmrouter_direction=\"in\"})") > 0, "no gossip message counted");
+        await Eventually.WaitUntil(async () => await prometheus.ValueAsync("sum(llmrouter_gossip_messages_total{llmrouter_direction=\"in\"})") > 0,
+            "gossip messages counted", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
 
         await EveryDashboardQueryReadsAsync(prometheus);
 
         // A member killed outright: the others' views and their own accounts of it.
         _group.Processes["b3"].Process.Kill();
         await prometheus.ExpectAsync("llmrouter_members{llmrouter_node=\"b1\",llmrouter_pool=\"b\",llmrouter_member_state=\"alive\"}", 3, "b1 no longer counts b3 alive");
-        // b1 stops counting b3 alive when it marks it suspect (its own probe, or another's accusation it takes): in the same scrape.
-        Assert.True(await prometheus.ValueAsync("llmrouter_membership_suspicions_total{llmrouter_node=\"b1\"}") >= 1, "b1 counted no suspicion of b3");
+        // b1 stops counting b3 alive when it marks it suspect (its own probe, or another's accusation it takes).
+        await Eventually.WaitUntil(async () => await prometheus.ValueAsync("max_over_time(llmrouter_membership_suspicions_total{llmrouter_node=\"b1\"}[30s])") >= 1,
+            "b1 counted a suspicion of b3", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
     }
 
     /// <summary>
