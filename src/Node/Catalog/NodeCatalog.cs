@@ -50,6 +50,18 @@ internal sealed class NodeCatalog
                 $"{mesh.SourcePath}: node '{nodeId}' changed its listen address to {node.Listen}; that needs a restart (still listening on {previous.Node.Listen})");
         }
 
+        // Listeners and the telemetry pipeline are built once at start: a change to them is refused, not half applied.
+        if (previous is not null && (previous.Node.HttpListen != node.HttpListen || previous.Node.MetricsListen != node.MetricsListen))
+        {
+            throw new InvalidOperationException(
+                $"{mesh.SourcePath}: node '{nodeId}' changed its http_listen or metrics_listen; that needs a restart (still {previous.Node.HttpListen?.ToString() ?? "none"} and {previous.Node.MetricsListen?.ToString() ?? "none"})");
+        }
+
+        if (previous is not null && previous.Mesh.Telemetry != mesh.Telemetry)
+        {
+            throw new InvalidOperationException($"{mesh.SourcePath}: the telemetry section changed; that needs a restart (the running node keeps the one it started with)");
+        }
+
         _factory.CheckSecrets(node);
         var backends = node.Backends
             .Select(config => _factory.Create(config, previous?.Backends.FirstOrDefault(b => b.Id == config.Id)))

@@ -34,6 +34,7 @@ internal sealed class LocalChatExecutor(TimeProvider time, BackendMetrics metric
         var call = new BackendCall("chat", BackendKindNames.Name(backend.Config.Kind), target.Model.Id, backend.Id);
         AdmissionLease? slot = null;
         long calledAt = 0;
+        var answered = false;
         try
         {
             var admissionStarted = time.GetTimestamp();
@@ -67,6 +68,7 @@ internal sealed class LocalChatExecutor(TimeProvider time, BackendMetrics metric
             var total = time.GetElapsedTime(receivedAt);
             backend.Stats.RecordSuccess(result.TimeToFirstToken, result.OutputTokens, result.Generation, time.GetTimestamp());
             Record(call, target.Model, result, time.GetElapsedTime(calledAt));
+            answered = true;
 
             var completed = new ChatCompleted
             {
@@ -106,7 +108,8 @@ internal sealed class LocalChatExecutor(TimeProvider time, BackendMetrics metric
             }
 
             var error = BackendErrors.ToRpcException(ex, backend.Id, refusal.Value);
-            if (calledAt != 0)
+            // A backend call that answered and was recorded so is not a failed call too (writing the last frame failed).
+            if (calledAt != 0 && !answered)
             {
                 metrics.Failed(call, time.GetElapsedTime(calledAt), error.StatusCode);
             }

@@ -34,6 +34,24 @@ public sealed class ReloadTests
         Assert.Equal(10UL, rest[^1].Completed.Usage.OutputTokens);
     }
 
+    [Theory]
+    [InlineData("telemetry:\n  log_level: debug\n", "the telemetry section changed; that needs a restart")]
+    [InlineData("", "changed its http_listen or metrics_listen; that needs a restart")]
+    public async Task ListenerOrTelemetryChanged_RefusedWithARestartNotice(string top, string expected)
+    {
+        await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(Paced));
+        var reloader = node.Services.GetServices<IHostedService>().OfType<ConfigReloader>().Single();
+        var changed = top.Length > 0
+            ? top + MeshYaml.SingleNode(Paced)
+            : MeshYaml.SingleNode(Paced).Replace("    listen: https://", $"    metrics_listen: http://127.0.0.1:{TestMesh.FreePort()}\n        listen: https://", StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(node.ConfigPath, changed);
+        await Eventually.WaitUntil(() => reloader.Rejected > 0, "the changed file is read and refused", () => $"version {node.Catalog.Current.Version}");
+
+        Assert.Contains(expected, reloader.LastRejection, StringComparison.Ordinal);
+        Assert.Equal(1, node.Catalog.Current.Version);
+    }
+
     [Fact]
     public async Task FileBecomesInvalid_RunningConfigurationStays()
     {
