@@ -126,22 +126,28 @@ public static partial class MeshConfigLoader
     }
 
     /// <summary>
-    /// A Prometheus endpoint's address (<c>metrics_listen</c>): host and port only; plain http on loopback
-    /// only (metrics name models, backends and members), https anywhere else, with the process's certificate
-    /// and a client certificate from the mesh CA required of the scraper.
+    /// A Prometheus endpoint's address (<c>metrics_listen</c>): plain http on loopback only (metrics name
+    /// models, backends and members), https anywhere else, with the process's certificate and a client
+    /// certificate from the mesh CA required of the scraper.
     /// </summary>
-    private static Uri? MetricsListen(YamlFields fields)
+    private static Uri? MetricsListen(YamlFields fields) => OptionalListen(fields, "metrics_listen",
+        "http://127.0.0.1:9464 (scraped at /metrics)", "on another address use https, which requires a client certificate from the mesh CA");
+
+    /// <summary>
+    /// An optional listener of a process beside its gRPC one: host and port only, and plain http on loopback
+    /// only (where it is not reachable from another host); <paramref name="https"/> says what https adds.
+    /// </summary>
+    private static Uri? OptionalListen(YamlFields fields, string key, string example, string https)
     {
-        var listen = fields.Url("metrics_listen", required: false);
+        var listen = fields.Url(key, required: false);
         if (listen is not null && (listen.IsDefaultPort || listen.AbsolutePath != "/"))
         {
-            fields.Errors.Add(fields.PositionOf("metrics_listen"), fields.FieldPath("metrics_listen"),
-                $"'{listen}' must name a host and an explicit port and nothing else, for example http://127.0.0.1:9464 (scraped at /metrics)");
+            fields.Errors.Add(fields.PositionOf(key), fields.FieldPath(key),
+                $"'{listen}' must name a host and an explicit port and nothing else, for example {example}");
         }
         else if (listen is { Scheme: "http" } && !listen.IsLoopback)
         {
-            fields.Errors.Add(fields.PositionOf("metrics_listen"), fields.FieldPath("metrics_listen"),
-                $"'{listen}': plain http is served on loopback only; on another address use https, which requires a client certificate from the mesh CA");
+            fields.Errors.Add(fields.PositionOf(key), fields.FieldPath(key), $"'{listen}': plain http is served on loopback only; {https}");
         }
 
         return listen;
@@ -360,17 +366,8 @@ public static partial class MeshConfigLoader
         }
 
         // The HTTP ingress: https with the node's certificate, or http for loopback or behind a TLS proxy.
-        var httpListen = fields.Url("http_listen", required: false);
-        if (httpListen is not null && (httpListen.IsDefaultPort || httpListen.AbsolutePath != "/"))
-        {
-            fields.Errors.Add(fields.PositionOf("http_listen"), fields.FieldPath("http_listen"),
-                $"'{httpListen}' must name a host and an explicit port and nothing else, for example http://127.0.0.1:8101");
-        }
-        else if (httpListen is { Scheme: "http" } && !httpListen.IsLoopback)
-        {
-            fields.Errors.Add(fields.PositionOf("http_listen"), fields.FieldPath("http_listen"),
-                $"'{httpListen}': plain http is served on loopback only (a TLS proxy on the same host); on another address use https, which serves the node's certificate");
-        }
+        var httpListen = OptionalListen(fields, "http_listen", "http://127.0.0.1:8101",
+            "a TLS proxy on the same host can publish it; on another address use https, which serves the node's certificate");
 
         var metricsListen = MetricsListen(fields);
         var backends = fields.MapList("backends", required: true).Select(ReadBackend).ToList();
