@@ -41,15 +41,18 @@ internal sealed partial class ChatPipeline(
         var receivedAt = time.GetTimestamp();
         var snapshot = host.Current;
         Arrival? admitted = null;
-        IDisposable open;
+        IDisposable? open = null;
         try
         {
             open = drain.Enter(host.Id);
             admitted = arrivals.Router(context);
             RequestValidator.Validate(request, snapshot.Server, checkSchemas: !admitted.Forwarded);
         }
-        catch (RpcException ex) when (Refused(ex, request, admitted, receivedAt))
+        catch (RpcException ex)
         {
+            // Refused before routing: the drain's count of open calls is handed back, and the refusal counted.
+            open?.Dispose();
+            Refused(ex, request, admitted, receivedAt);
             throw;
         }
 
@@ -104,13 +107,10 @@ internal sealed partial class ChatPipeline(
 
     /// <summary>
     /// Records a chat refused before routing (draining, an arrival rule, a bad request): failed with its status,
-    /// at the hop its metadata names when it got that far ("unknown" when it did not). False, as <see cref="Ended"/>.
+    /// at the hop its metadata names when it got that far ("unknown" when it did not).
     /// </summary>
-    private bool Refused(RpcException error, ChatRequest request, Arrival? arrival, long receivedAt)
-    {
+    private void Refused(RpcException error, ChatRequest request, Arrival? arrival, long receivedAt) =>
         metrics.RequestEnded(arrival is null ? null : !arrival.Forwarded, request.Mode, RequestOutcome.Failed, error.StatusCode, time.GetElapsedTime(receivedAt));
-        return false;
-    }
 
     /// <summary>Records a chat that ended in a failure; false, so the exception goes on unchanged (an exception filter: nothing is unwound or rethrown here).</summary>
     private bool Ended(Exception error, ChatRequest request, ServerCallContext context, Arrival arrival, long receivedAt, System.Diagnostics.Activity? span)

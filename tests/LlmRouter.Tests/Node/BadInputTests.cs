@@ -5,6 +5,7 @@ using Grpc.Core;
 using Grpc.Health.V1;
 using LlmRouter.Tests.Infrastructure;
 using LlmRouter.V1;
+using Microsoft.Extensions.DependencyInjection;
 using static LlmRouter.Tests.Node.ChatRequests;
 
 namespace LlmRouter.Tests.Node;
@@ -24,6 +25,8 @@ public sealed class BadInputTests : IAsyncLifetime
         var refused = await Assert.ThrowsAsync<RpcException>(() => ReadAll(_node.Router.Chat(request)));
         var health = await _node.Health.CheckAsync(new HealthCheckRequest());
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+        // A refused call leaves nothing open: a drain would otherwise wait for it until its bound.
+        Assert.Equal(0, _node.Services.GetRequiredService<LlmRouter.Common.Hosting.DrainState>().OpenStreams);
         return refused;
     }
 
