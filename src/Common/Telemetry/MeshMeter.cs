@@ -24,14 +24,10 @@ public sealed class MeshMeter
     public MeshMeter(IMeterFactory factory, string self)
     {
         Meter = factory.Create(Name, Version);
-        Self = self;
         Node = new(NodeAttribute, self);
     }
 
     public Meter Meter { get; }
-
-    /// <summary>The id of this node or integrator.</summary>
-    public string Self { get; }
 
     /// <summary>The <c>llmrouter.node</c> attribute of this process.</summary>
     public KeyValuePair<string, object?> Node { get; }
