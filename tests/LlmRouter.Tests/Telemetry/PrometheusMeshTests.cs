@@ -18,7 +18,8 @@ namespace LlmRouter.Tests.Telemetry;
 public sealed class PrometheusMeshTests : IDisposable
 {
     private const int LocalRequests = 6;
-    private const int BorderRequests = 12;
+    private const int MinBorderRequests = 12;
+    private const int MaxBorderRequests = 150;
     private const double PricePerMillion = 2.5;
 
     // Panels that read only what goes wrong in ways this test does not hold still for: a backend's queue full,
@@ -57,6 +58,19 @@ public sealed class PrometheusMeshTests : IDisposable
                 (await admin.ListMeshModelsAsync(new ListMeshModelsRequest())).Routes.Any(r => r.Route.Model.Id == "shared")
                 && (await new Admin.AdminClient(toI1).ListMeshModelsAsync(new ListMeshModelsRequest())).Models.Count(m => m.Id == "shared") == 3),
             "a1 has a route to shared and i1 knows its three copies", () => Task.FromResult(_group.Outputs("not yet")), TimeSpan.FromSeconds(60));
+        // The faulty copies rank above b1 at i1 once their load records arrived (a copy whose load is not known yet
+        // ranks low): then a1's first request across the border meets them.
+        // (Asked on i1's listener of pool a, where a1's requests arrive.)
+        using var toI1FromA = ProcessGroup.Channel(store, mesh.FindIntegrator("i1")!.Pools.Single(p => p.Pool == "a").Listen);
+        var explained = "";
+        await Eventually.WaitUntil(Eventually.Answered(async () =>
+            {
+                var ranking = await new Admin.AdminClient(toI1FromA).ExplainAsync(new ExplainRequest { Request = Ask("shared", "rank", maxTokens: 8) });
+                var eligible = ranking.Candidates.Where(c => c.Excluded.Length == 0).ToList();
+                explained = string.Join(", ", ranking.Candidates.Select(c => $"{c.Node}={c.Score:0.000}{(c.LoadKnown ? "" : " (load unknown)")} {c.Excluded}"));
+                return eligible.Count == 3 && eligible.All(c => c.LoadKnown) && eligible[2].Node == "b1";
+            }),
+            "i1 ranks b2 and b3 above b1 with every load known", () => Task.FromResult(explained), TimeSpan.FromSeconds(30));
         await Eventually.WaitUntil(() => prometheus.AllUpAsync(targets.Count), "every process scraped", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
 
         var router = new Router.RouterClient(toA1);
@@ -66,9 +80,28 @@ public sealed class PrometheusMeshTests : IDisposable
             seen.Add(await AskAsync(router, "local", i));
         }
 
-        for (var i = 0; i < BorderRequests; i++)
+        // Across the border until the faulty copies were met (a seam from b2, a failover from b3): they rank first
+        // at i1 until their failures count against them, so the first requests meet them; how many it takes depends
+        // on their order, so the test waits for the events, bounded in requests.
+        var border = 0;
+        while (border < MinBorderRequests || !(seen.Any(s => s.Seams > 0) && seen.Any(s => s.Outcome != "failed" && s.Attempt - 1 - s.Seams > 0)))
         {
-            seen.Add(await AskAsync(router, "shared", i));
+            Assert.True(border < MaxBorderRequests, $"{MaxBorderRequests} requests across the border never met both faulty copies\n{_group.Outputs("routes")}");
+            seen.Add(await AskAsync(router, "shared", border++));
+        }
+
+        // The copy that always fails, asked on its own node (mode local: no other candidate) until its breaker opens
+        // there; each of these is a request entering b3 that failed.
+        using var scrape = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var b3 = mesh.FindNode("b3")!;
+        using var toB3 = ProcessGroup.Channel(store, b3.Listen);
+        var opened = false;
+        for (var i = 0; !opened; i++)
+        {
+            Assert.True(i < 10, $"b3 never opened the breaker of its failing backend\n{_group.Outputs("breaker")}");
+            seen.Add(await AskAsync(new Router.RouterClient(toB3), "shared", i, RoutingMode.Local));
+            opened = (await scrape.GetStringAsync(new Uri(b3.MetricsListen!, "/metrics"))).Split('\n').Any(line =>
+                line.StartsWith("llmrouter_breaker_transitions_total{", StringComparison.Ordinal) && line.Contains("llmrouter_breaker_state=\"opened\"", StringComparison.Ordinal));
         }
 
         seen.Add(await AskAsync(router, "nowhere", 0));
@@ -78,7 +111,6 @@ public sealed class PrometheusMeshTests : IDisposable
         var seams = served.Sum(s => s.Seams);
         var failovers = served.Sum(s => s.Attempt - 1 - s.Seams);
         Console.WriteLine($"{seen.Count} sent: {string.Join(", ", seen.GroupBy(s => s.Outcome).Select(g => $"{g.Count()} {g.Key}"))}; seams {seams}; failovers {failovers}");
-        Assert.True(seams > 0 && failovers > 0, $"the faulty copies were never met (seams {seams}, failovers {failovers}): the test would mean nothing");
 
         foreach (var outcome in new[] { "whole", "continued", "failed" })
         {
@@ -99,10 +131,8 @@ public sealed class PrometheusMeshTests : IDisposable
         await prometheus.ExpectAsync("sum(llmrouter_requests_total{llmrouter_hop=\"entry\",llmrouter_status=\"NOT_FOUND\"})", 1, "the request for a model nobody serves");
         await prometheus.ExpectAsync("sum(llmrouter_cost_usd_total)", served.Sum(s => s.InputTokens + s.OutputTokens) * PricePerMillion / 1_000_000, "cost: usage at the models' price");
         await prometheus.ExpectAsync("sum(gen_ai_server_time_to_first_token_seconds_count)", served.Count, "a time to first token per served call");
-        // b2 and b3 fail every attempt; whichever i1 tries three times first has its breaker opened (which one
-        // depends on the order they rank in, and on the one tried first being excluded for the rest of a request).
-        await Eventually.WaitUntil(async () => await prometheus.ValueAsync("sum(llmrouter_breaker_transitions_total{llmrouter_node=\"i1\",llmrouter_copy=~\"b2/sim-b2|b3/sim-b3\",llmrouter_breaker_state=\"opened\"})") >= 1,
-            "i1 opened the breaker of a copy that always fails", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
+        await Eventually.WaitUntil(async () => await prometheus.ValueAsync("sum(llmrouter_breaker_transitions_total{llmrouter_node=\"b3\",llmrouter_copy=\"b3/sim-b3\",llmrouter_breaker_state=\"opened\"})") >= 1,
+            "b3 opened the breaker of its backend that always fails", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
         await prometheus.ExpectAsync("sum(gen_ai_server_time_to_first_token_seconds_bucket{le=\"+Inf\"})", served.Count, "the histogram's last bucket holds every call");
         await prometheus.ExpectAsync("count(count by (le) (gen_ai_server_time_to_first_token_seconds_bucket))", 17, "the GenAI conventions' 16 boundaries and +Inf");
 
@@ -162,10 +192,11 @@ public sealed class PrometheusMeshTests : IDisposable
         Assert.True(queries >= 30, $"only {queries} dashboard queries");
     }
 
-    private static async Task<Seen> AskAsync(Router.RouterClient router, string model, int index)
+    private static async Task<Seen> AskAsync(Router.RouterClient router, string model, int index, RoutingMode mode = RoutingMode.Unspecified)
     {
         var request = Ask(model, $"question {index}", maxTokens: 8);
         request.AllowContinuation = true;
+        request.Mode = mode;
         var frames = new List<ChatResponse>();
         try
         {
