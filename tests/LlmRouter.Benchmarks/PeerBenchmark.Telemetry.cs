@@ -17,7 +17,12 @@ internal static partial class PeerBenchmark
 {
     private static readonly TimeSpan ThroughputWindow = TimeSpan.FromSeconds(4);
     private const int ThroughputConcurrency = 16;
-    private const int ThroughputPasses = 3;
+    private const int ThroughputPasses = 6;
+
+    // The control: the same node with nothing exported, in a second process. What it differs by from the first is
+    // what two processes of one build and one configuration differ by (code layout, JIT and GC decisions), the
+    // floor under which a variant's cost cannot be told from zero.
+    private const string SecondProcess = "node, nothing exported (2nd process)";
 
     /// <summary><c>llmrouter-bench telemetry</c>.</summary>
     public static async Task<int> TelemetryCostAsync()
@@ -37,6 +42,7 @@ internal static partial class PeerBenchmark
             foreach (var (name, metrics, traced, debug) in new[]
             {
                 ("node, nothing exported", false, 0.0, false),
+                (SecondProcess, false, 0.0, false),
                 ("node, Prometheus scraped every 1 s", true, 0.0, false),
                 ("node, Prometheus + every request traced", true, 1.0, false),
                 ("node, Prometheus + 1 in 10 traced", true, 0.1, false),
@@ -71,20 +77,20 @@ internal static partial class PeerBenchmark
             Console.WriteLine("The node with and without its telemetry, in front of one mock OpenAI server; " +
                 (pinned ? $"each node on core {gatewayCore}, the mock, the load driver and the collector on core 0" : $"everything sharing {Environment.ProcessorCount} cores"));
             Console.WriteLine();
-            var latency = await Sequential(http, targets, stream: false);
-            var (throughput, cpu) = await ThroughputAsync(http, targets, processes);
+            var (latency, rounds) = await SequentialRounds(http, targets, stream: false);
+            var throughput = await ThroughputAsync(http, targets, processes);
             await scraping.CancelAsync();
             await scraper;
 
             Console.WriteLine($"{"whole answers",-40} {"p50",8} {"p99",8} {"added p50",10} {"added p99",10} {"answers/s",10} {"CPU us/answer",14}");
             for (var i = 0; i < targets.Count; i++)
             {
-                Console.WriteLine($"{targets[i].Name,-40} {latency[i].P50,8:0.000} {latency[i].P99,8:0.000} {latency[i].P50 - latency[0].P50,10:+0.000;-0.000} {latency[i].P99 - latency[0].P99,10:+0.000;-0.000} {throughput[i],10:0} {cpu[i],14:0.0}");
+                Console.WriteLine($"{targets[i].Name,-40} {latency[i].P50,8:0.000} {latency[i].P99,8:0.000} {latency[i].P50 - latency[0].P50,10:+0.000;-0.000} {latency[i].P99 - latency[0].P99,10:+0.000;-0.000} {throughput.PerSecond(i),10:0} {throughput.Cpu(i),14:0.0}");
             }
 
-            Console.WriteLine($"ms; answers/s at {ThroughputConcurrency} concurrent requests, {ThroughputPasses} passes of {ThroughputWindow.TotalSeconds:0} s each, targets alternating, " +
-                $"and the CPU time the target's process used per answer in them; OTLP exports received: {collector.Exports}");
-            ReportTelemetryCost(targets, latency, throughput, cpu);
+            Console.WriteLine($"ms; answers/s at {ThroughputConcurrency} concurrent requests and the CPU time the target's process used per answer, " +
+                $"medians of {ThroughputPasses} passes of {ThroughputWindow.TotalSeconds:0} s each (after one warming pass), targets alternating; OTLP exports received: {collector.Exports}");
+            ReportTelemetryCost(targets, rounds, throughput);
             return 0;
         }
         finally
@@ -100,40 +106,44 @@ internal static partial class PeerBenchmark
     }
 
     /// <summary>
-    /// Each variant's cost against the node with nothing exported: of its own added latency at concurrency 1,
-    /// and of its throughput. The node is alone on its core and busy, so its throughput is one over its CPU
+    /// Each variant's cost against the node with nothing exported: of its own added latency at concurrency 1
+    /// (medians of per-round differences), and of its throughput. The node is alone on its core and busy, so its throughput is one over its CPU
     /// time per answer; that time is what decides the target (the answers a second also move with the
     /// driver's and the mock's share of the other core, by several percent between passes).
     /// </summary>
-    private static void ReportTelemetryCost(List<Target> targets, Percentiles[] latency, double[] throughput, double[] cpu)
+    /// <param name="rounds">Each round's median latency per target (<see cref="SequentialRounds"/>): differences are read round by round, then their median taken.</param>
+    private static void ReportTelemetryCost(List<Target> targets, List<double[]> rounds, Throughput throughput)
     {
-        var own = latency[1].P50 - latency[0].P50;
+        var own = Throughput.Median(rounds.Select(round => round[1] - round[0]));
         for (var i = 2; i < targets.Count; i++)
         {
-            var added = latency[i].P50 - latency[1].P50;
+            var added = Throughput.Median(rounds.Select(round => round[i] - round[1]));
             var share = own > 0 ? added / own : 0;
-            var lost = 1 - (cpu[1] / cpu[i]);
+            var lost = throughput.CpuAdded(i, 1);
             var logging = targets[i].Name.Contains("logs", StringComparison.Ordinal);
+            var control = targets[i].Name == SecondProcess;
             Findings.Add("telemetry", $"{targets[i].Name}: cost against nothing exported",
-                $"p50 {added:+0.000;-0.000} ms ({share:+0%;-0%} of the node's own {own:0.000} ms); throughput {-lost:+0.0%;-0.0%} by CPU per answer ({cpu[i]:0.0} us), {throughput[i] / throughput[1] - 1:+0.0%;-0.0%} measured",
-                $"nothing exported: {cpu[1]:0.0} us per answer, {throughput[1]:0} answers/s",
-                logging ? "" : "<= 5% of own cost and of throughput",
-                logging ? null : share <= 0.05 && lost <= 0.05);
+                $"p50 {added:+0.000;-0.000} ms ({share:+0%;-0%} of the node's own {own:0.000} ms); CPU per answer {lost:+0.0%;-0.0%} ({throughput.Cpu(i):0.0} us), answers/s {throughput.PerSecondAdded(i, 1):+0.0%;-0.0%} measured",
+                $"nothing exported: {throughput.Cpu(1):0.0} us per answer, {throughput.PerSecond(1):0} answers/s",
+                logging || control ? "" : "<= 5% of own cost and of throughput",
+                logging || control ? null : share <= 0.05 && lost <= 0.05);
         }
     }
 
     /// <summary>
-    /// Answers per second each target sustains at <see cref="ThroughputConcurrency"/>, averaged over passes that
-    /// alternate between targets, and the CPU time (microseconds) its process used per answer in them.
+    /// Answers per second each target sustains at <see cref="ThroughputConcurrency"/>, and the CPU time (microseconds)
+    /// its process used per answer, in passes that alternate between targets; the first pass warms every target and
+    /// is not counted. Each pass's figures are kept, so a cost is read as the median of its per-pass ratios: a pass
+    /// disturbed by something else on the machine moves one ratio, not the result.
     /// </summary>
     /// <param name="processes">Each target's process, in the targets' order.</param>
-    private static async Task<(double[] PerSecond, double[] CpuPerAnswer)> ThroughputAsync(HttpClient http, List<Target> targets, List<ChildProcess> processes)
+    private static async Task<Throughput> ThroughputAsync(HttpClient http, List<Target> targets, List<ChildProcess> processes)
     {
-        var totals = new double[targets.Count];
-        var cpu = new TimeSpan[targets.Count];
-        var answers = new long[targets.Count];
-        for (var pass = 0; pass < ThroughputPasses; pass++)
+        var passes = new List<(double[] PerSecond, double[] Cpu)>();
+        for (var pass = 0; pass <= ThroughputPasses; pass++)
         {
+            var perSecond = new double[targets.Count];
+            var cpu = new double[targets.Count];
             for (var t = 0; t < targets.Count; t++)
             {
                 var target = targets[t];
@@ -148,13 +158,37 @@ internal static partial class PeerBenchmark
                         Interlocked.Increment(ref answered);
                     }
                 }));
-                totals[t] += answered / clock.Elapsed.TotalSeconds;
-                cpu[t] += processes[t].CpuTime() - cpuBefore;
-                answers[t] += answered;
+                perSecond[t] = answered / clock.Elapsed.TotalSeconds;
+                cpu[t] = (processes[t].CpuTime() - cpuBefore).TotalMicroseconds / Math.Max(1, answered);
+            }
+
+            if (pass > 0)
+            {
+                passes.Add((perSecond, cpu));
             }
         }
 
-        return ([.. totals.Select(total => total / ThroughputPasses)], [.. cpu.Select((time, t) => time.TotalMicroseconds / Math.Max(1, answers[t]))]);
+        return new Throughput(passes);
+    }
+
+    /// <summary>The counted passes of <see cref="ThroughputAsync"/>: per target, answers per second and CPU microseconds per answer.</summary>
+    private sealed record Throughput(List<(double[] PerSecond, double[] Cpu)> Passes)
+    {
+        public double PerSecond(int target) => Median(Passes.Select(p => p.PerSecond[target]));
+
+        public double Cpu(int target) => Median(Passes.Select(p => p.Cpu[target]));
+
+        /// <summary>The median over passes of target's CPU per answer against reference's in the same pass, minus one.</summary>
+        public double CpuAdded(int target, int reference) => Median(Passes.Select(p => p.Cpu[target] / p.Cpu[reference])) - 1;
+
+        /// <summary>The median over passes of target's answers a second against reference's in the same pass, minus one.</summary>
+        public double PerSecondAdded(int target, int reference) => Median(Passes.Select(p => p.PerSecond[target] / p.PerSecond[reference])) - 1;
+
+        public static double Median(IEnumerable<double> values)
+        {
+            var sorted = values.Order().ToList();
+            return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+        }
     }
 
     /// <summary>Reads every metrics endpoint once a second, as a Prometheus would, until cancelled.</summary>

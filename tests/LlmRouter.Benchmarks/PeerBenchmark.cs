@@ -297,9 +297,17 @@ internal static partial class PeerBenchmark
     }
 
     /// <summary>Whole answers (or streams' first tokens) one at a time, each target's in rounds interleaved with the others'.</summary>
-    private static async Task<Percentiles[]> Sequential(HttpClient http, List<Target> targets, bool stream)
+    private static async Task<Percentiles[]> Sequential(HttpClient http, List<Target> targets, bool stream) =>
+        (await SequentialRounds(http, targets, stream)).Pooled;
+
+    /// <summary>
+    /// <see cref="Sequential"/>, with each round's median per target beside the pooled percentiles: a difference
+    /// between targets read round by round does not move with what the machine did between rounds.
+    /// </summary>
+    private static async Task<(Percentiles[] Pooled, List<double[]> RoundMedians)> SequentialRounds(HttpClient http, List<Target> targets, bool stream)
     {
         var samples = targets.Select(_ => new List<double>()).ToArray();
+        var roundMedians = new List<double[]>();
         foreach (var target in targets)
         {
             var warming = Stopwatch.StartNew();
@@ -311,20 +319,28 @@ internal static partial class PeerBenchmark
 
         for (var round = 0; round < Rounds; round++)
         {
+            var medians = new double[targets.Count];
             for (var t = 0; t < targets.Count; t++)
             {
+                var thisRound = new List<double>(PerRound);
                 for (var i = 0; i < PerRound; i++)
                 {
-                    samples[t].Add(await OnceAsync(http, targets[t], stream));
+                    thisRound.Add(await OnceAsync(http, targets[t], stream));
                 }
+
+                samples[t].AddRange(thisRound);
+                thisRound.Sort();
+                medians[t] = BenchMesh.Percentile(thisRound, 0.5);
             }
+
+            roundMedians.Add(medians);
         }
 
-        return [.. samples.Select(list =>
+        return ([.. samples.Select(list =>
         {
             list.Sort();
             return new Percentiles(BenchMesh.Percentile(list, 0.5), BenchMesh.Percentile(list, 0.99));
-        })];
+        })], roundMedians);
     }
 
     /// <summary>Milliseconds to the whole answer, or to a stream's first token (the first chunk with text); the rest is read to the end.</summary>

@@ -16,6 +16,8 @@ internal sealed class HttpCallContext : ServerCallContext
     // grpc-dotnet's GetHttpContext() looks here for a context that is not its own.
     private const string HttpContextKey = "__HttpContext";
 
+    private static readonly string[] TraceHeaders = ["traceparent", "tracestate"];
+
     private readonly HttpContext _http;
     private readonly Metadata _headers;
     private readonly Metadata _trailers = [];
@@ -32,8 +34,20 @@ internal sealed class HttpCallContext : ServerCallContext
             _headers.Add(RouterMetadata.RequestId, id);
         }
 
+        // The client's trace context (W3C), so the request's spans hang under the client's.
+        foreach (var header in TraceHeaders)
+        {
+            if (http.Request.Headers[header].ToString() is { Length: > 0 } value)
+            {
+                _headers.Add(header, value);
+            }
+        }
+
         UserState[HttpContextKey] = http;
     }
+
+    /// <summary>The HTTP path the client called (the pipeline's method is the gRPC one it maps onto).</summary>
+    public string Path => _http.Request.Path.Value ?? "";
 
     protected override string MethodCore => _method;
 

@@ -32,6 +32,7 @@ internal sealed partial class ChatPipeline(
     TimeProvider time,
     Func<double> random,
     RouterMetrics metrics,
+    RequestTracing tracing,
     ILogger<ChatPipeline> logger)
 {
     private const uint DefaultBroadcastFanout = 2;
@@ -93,7 +94,7 @@ internal sealed partial class ChatPipeline(
         // Only the entry node continues an answer after its first token (AttemptBudget): it holds the text the client has.
         var continues = request.AllowContinuation && !arrival.Forwarded;
         var output = new ChatOutput(stream, keepText: continues);
-        using var span = RouterSpans.Chat(request, arrival.RequestId, !arrival.Forwarded);
+        using var span = RouterSpans.Chat(request, arrival.RequestId, !arrival.Forwarded, context, tracing);
         try
         {
             await RouteAsync(request, output, continues, context, arrival, snapshot, receivedAt, span).ConfigureAwait(false);

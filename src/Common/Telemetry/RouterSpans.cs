@@ -6,8 +6,8 @@ using LlmRouter.V1;
 namespace LlmRouter.Common.Telemetry;
 
 /// <summary>
-/// The spans of the router's own work, under the span ASP.NET Core starts for each call (DESIGN.md
-/// section 14): at every hop a <c>chat</c> span for the request's life there, holding the routing
+/// The spans of the router's own work (DESIGN.md section 14): at every hop a <c>chat</c> span, the hop's
+/// server span, for the request's life there, holding the routing
 /// decision (candidates, winner, its score) and an event per failover and continuation, with an
 /// <c>attempt</c> span per candidate tried (a forward's HTTP call, and so the next hop's spans, sit
 /// below it); on the serving node an <c>admission</c> span and the backend call in the GenAI span
@@ -19,13 +19,43 @@ internal static class RouterSpans
 
     /// <summary>
     /// The request's span at this hop, named "chat" (the model asked for is a client's string, so it goes in an
-    /// attribute, not in the name a trace backend groups by); null when nothing records it.
+    /// attribute, not in the name a trace backend groups by); null when the request is not traced. It is the hop's
+    /// server span: its parent is the caller's span named in the call's <c>traceparent</c> (the previous hop's
+    /// forward, or the client's), whose sampled flag it follows; a request entering with none starts a trace in the
+    /// share <see cref="RequestTracing"/> picks, and a forwarded one with none is not traced (a trace is recorded
+    /// whole or not at all). Nothing is created for a request that is not traced, and the spans below a chat that
+    /// is not recorded are not either. ASP.NET Core's own request activity is not the parent: it is not recorded
+    /// (recording every call at that level, gossip included, cost a node 10% of its throughput, sampled or not).
     /// </summary>
-    public static Activity? Chat(ChatRequest request, string requestId, bool entry)
+    public static Activity? Chat(ChatRequest request, string requestId, bool entry, ServerCallContext call, RequestTracing tracing)
     {
-        var activity = Source.StartActivity("chat");
-        if (activity is { IsAllDataRequested: true })
+        if (!tracing.Enabled)
         {
+            return null;
+        }
+
+        var caller = CallerContext(call.RequestHeaders);
+        var traced = caller.TraceId != default ? (caller.TraceFlags & ActivityTraceFlags.Recorded) != 0 : entry && tracing.StartsTrace();
+        if (!traced)
+        {
+            return null;
+        }
+
+        var hosting = Activity.Current;
+        Activity.Current = null;
+        var activity = Source.StartActivity(MeshSampler.RequestSpan, ActivityKind.Server, caller);
+        if (activity is null)
+        {
+            Activity.Current = hosting;
+        }
+        else if (activity.IsAllDataRequested)
+        {
+            RpcMethod.Tag(activity, RpcMethod.Parse(call.Method));
+            if (call is Ingress.HttpCallContext http)
+            {
+                activity.SetTag("url.path", http.Path);
+            }
+
             activity.SetTag("gen_ai.operation.name", "chat");
             activity.SetTag("gen_ai.request.model", request.Model);
             activity.SetTag("llmrouter.request_id", requestId);
@@ -34,6 +64,20 @@ internal static class RouterSpans
         }
 
         return activity;
+    }
+
+    // A span below one that is not recorded is not recorded either (MeshSampler): not even asked for.
+    private static bool UnderRecordedSpan => Activity.Current is { Recorded: true };
+
+    /// <summary>The caller's span context from the call's W3C <c>traceparent</c> and <c>tracestate</c>; default (none) when absent or malformed.</summary>
+    private static ActivityContext CallerContext(Metadata headers)
+    {
+        DistributedContextPropagator.Current.ExtractTraceIdAndState(headers, static (carrier, name, out value, out values) =>
+        {
+            value = ((Metadata)carrier!).GetValue(name);
+            values = null;
+        }, out var traceParent, out var traceState);
+        return ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var context) ? context : default;
     }
 
     /// <summary>The routing decision, on the request's span: how many candidates were ranked, the best few with their scores, the winner.</summary>
@@ -51,12 +95,24 @@ internal static class RouterSpans
             chat.SetTag("llmrouter.winner.score", ranked[0].Score);
         }
 
-        chat.SetTag("llmrouter.ranking", string.Join(", ", ranked.Take(5).Select(c => FormattableString.Invariant($"{c.Target.Key}={c.Score:0.000}"))));
+        var ranking = new System.Text.StringBuilder();
+        for (var i = 0; i < Math.Min(5, ranked.Count); i++)
+        {
+            ranking.Append(i == 0 ? "" : ", ").Append(ranked[i].Target.Key).Append('=')
+                .Append(ranked[i].Score.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        chat.SetTag("llmrouter.ranking", ranking.ToString());
     }
 
     /// <summary>One attempt on one candidate; ended by the caller, with <see cref="Failed"/> when it failed.</summary>
     public static Activity? Attempt(RouteCandidate candidate, uint attempt)
     {
+        if (!UnderRecordedSpan)
+        {
+            return null;
+        }
+
         var activity = Source.StartActivity("attempt " + candidate.Key);
         if (activity is { IsAllDataRequested: true })
         {
@@ -102,6 +158,11 @@ internal static class RouterSpans
     /// <summary>The wait for a slot of the backend.</summary>
     public static Activity? Admission(string backend)
     {
+        if (!UnderRecordedSpan)
+        {
+            return null;
+        }
+
         var activity = Source.StartActivity("admission " + backend);
         activity?.SetTag("llmrouter.backend", backend);
         return activity;
@@ -110,6 +171,11 @@ internal static class RouterSpans
     /// <summary>The call to a backend, as the GenAI conventions name it ("chat MODEL", a client span).</summary>
     public static Activity? BackendCall(BackendCall call, string upstreamModel)
     {
+        if (!UnderRecordedSpan)
+        {
+            return null;
+        }
+
         var activity = Source.StartActivity(call.Operation + " " + call.Model, ActivityKind.Client);
         if (activity is { IsAllDataRequested: true })
         {

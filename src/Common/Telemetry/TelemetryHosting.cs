@@ -15,18 +15,20 @@ namespace LlmRouter.Common.Telemetry;
 /// mesh's meter, exported to Prometheus on the process's own <c>metrics_listen</c> endpoint and over OTLP
 /// when the mesh file names a collector (ASP.NET Core's and HttpClient's own meters are left out: measured,
 /// they cost 8% of a node's throughput, and ours say the same per request, hop and backend); spans of the
-/// router's work with ASP.NET Core's, Grpc.Net.Client's and HttpClient's, over OTLP, one trace per request
-/// across every hop. With neither configured, nothing listens: the instruments cost a check each and no
-/// span is recorded. Read at start: a change to the telemetry section takes a restart.
+/// router's work with Grpc.Net.Client's and HttpClient's own, over OTLP, one trace per request across every
+/// hop, started only by a request (<see cref="MeshSampler"/>). ASP.NET Core's request spans are not recorded:
+/// each hop's <c>chat</c> span is its server span (<see cref="RouterSpans.Chat"/>), and the OpenTelemetry
+/// instrumentation packages' hooks, which ran for every call whether or not it was traced, are not used.
+/// With neither configured, nothing listens: the instruments cost a check each and no span is recorded.
+/// Read at start: a change to the telemetry section takes a restart.
 /// </summary>
 internal static class TelemetryHosting
 {
     /// <summary>The path Prometheus scrapes on a <c>metrics_listen</c> endpoint.</summary>
     public const string ScrapePath = "/metrics";
 
-    // Membership (gossip every 200 ms) and health checks are the process's own chatter: no trace of their own.
-    private const string MembershipService = "/llmrouter.v1.Mesh/";
-    private const string HealthService = "/grpc.health.v1.Health/";
+    // .NET's HttpClient's activity source: a request's span with the HTTP semantic conventions' attributes.
+    private const string HttpClientSource = "System.Net.Http";
 
     public static IServiceCollection AddMeshTelemetry(this IServiceCollection services, string application, string self, MeshConfig mesh, Uri? metricsListen)
     {
@@ -43,6 +45,7 @@ internal static class TelemetryHosting
         var otlp = mesh.Telemetry.Otlp;
         var metrics = metricsListen is not null || otlp is { Metrics: true };
         var traces = otlp is { Traces: true };
+        services.AddSingleton(provider => new RequestTracing(traces, mesh.Telemetry.TraceSampleRatio, provider.GetRequiredService<Func<double>>()));
         if (!metrics && !traces)
         {
             return services;
@@ -75,23 +78,13 @@ internal static class TelemetryHosting
         if (traces)
         {
             telemetry.WithTracing(builder => builder
-                // A forwarded request follows its caller's decision, so a trace is recorded whole or not at all.
-                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(mesh.Telemetry.TraceSampleRatio)))
+                .SetSampler(new MeshSampler())
                 .AddSource(MeshMeter.Name)
-                .AddAspNetCoreInstrumentation(options => options.Filter = context => !IsChatter(context.Request.Path.Value))
-                // A forward is a gRPC client span (Grpc.Net.Client's own activity) with its HTTP call below it, whose
-                // id the next hop receives: both recorded, so the next hop's spans hang under this hop's.
-                .AddGrpcClientInstrumentation(options => options.EnrichWithHttpRequestMessage = (activity, request) =>
-                {
-                    // Grpc.Net.Client's activity is started before anything can see its method: a membership
-                    // call is unmarked as recorded here, so it is not exported and nothing below it is sampled.
-                    if (IsChatter(request.RequestUri?.AbsolutePath))
-                    {
-                        activity.IsAllDataRequested = false;
-                        activity.ActivityTraceFlags &= ~System.Diagnostics.ActivityTraceFlags.Recorded;
-                    }
-                })
-                .AddHttpClientInstrumentation(options => options.FilterHttpRequestMessage = request => !IsChatter(request.RequestUri?.AbsolutePath))
+                // A forward is a gRPC client span with its HTTP call below it, whose id the next hop's chat span
+                // takes as its parent; a backend's HTTP call sits below the backend span. Both are the libraries' own
+                // activity sources, recorded only under a recorded chat (MeshSampler).
+                .AddSource(GrpcClientSpans.Source, HttpClientSource)
+                .AddProcessor(new GrpcClientSpans())
                 .AddOtlpExporter(exporter => Configure(exporter, otlp!, "v1/traces")));
         }
 
@@ -126,9 +119,6 @@ internal static class TelemetryHosting
         });
         return app;
     }
-
-    private static bool IsChatter(string? path) =>
-        path is not null && (path.StartsWith(MembershipService, StringComparison.Ordinal) || path.StartsWith(HealthService, StringComparison.Ordinal));
 
     /// <summary>The collector's address as the exporter wants it: gRPC takes the base, HTTP the signal's own path.</summary>
     private static void Configure(OtlpExporterOptions exporter, OtlpSettings otlp, string signalPath)
