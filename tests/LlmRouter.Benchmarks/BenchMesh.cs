@@ -17,6 +17,12 @@ internal static class BenchMesh
             mesh:
               name: bench
               certificates: certs
+            access:
+              anonymous: everyone
+              operators: [client]
+            tenants:
+              - name: everyone
+                clients: [client]
             gossip:
               preset: {preset}
             server:

@@ -23,6 +23,15 @@ public sealed record MeshConfig(
     /// <summary>Integrators: processes that are members of two or more pools and carry requests between them.</summary>
     public IReadOnlyList<IntegratorConfig> Integrators { get; init; } = [];
 
+    /// <summary>Who may call and as which tenant; closed (a credential required, no operators) without an access section.</summary>
+    public AccessSettings Access { get; init; } = AccessSettings.Closed;
+
+    /// <summary>The tenants callers act as: their permissions and quotas.</summary>
+    public IReadOnlyList<TenantConfig> Tenants { get; init; } = [];
+
+    public TenantConfig? FindTenant(string name) =>
+        Tenants.FirstOrDefault(tenant => string.Equals(tenant.Name, name, StringComparison.Ordinal));
+
     public IntegratorConfig? FindIntegrator(string id) =>
         Integrators.FirstOrDefault(integrator => string.Equals(integrator.Id, id, StringComparison.Ordinal));
 

@@ -50,11 +50,14 @@ public static partial class MeshConfigLoader
         var telemetry = ReadTelemetry(top.Map("telemetry"));
         var pools = top.MapList("pools", required: true).Select(ReadPool).ToList();
         var integrators = top.MapList("integrators", required: false).Select(ReadIntegrator).ToList();
+        var (access, accessFields) = ReadAccess(top.Map("access"), baseDirectory);
+        var tenants = top.MapList("tenants", required: false).Select(ReadTenant).ToList();
         top.RejectUnknownKeys();
 
         CheckUnique(pools, errors);
         CheckIntegrators(integrators, pools, errors);
         CheckMetricsListens(pools, integrators, errors);
+        CheckAccess(access, accessFields, tenants, routing, errors);
         if (errors.Any)
         {
             throw new ConfigException(file, errors.Items);
@@ -71,6 +74,8 @@ public static partial class MeshConfigLoader
             Gossip = gossip,
             Telemetry = telemetry,
             Integrators = integrators.Select(i => i.Config).ToList(),
+            Access = access,
+            Tenants = tenants.Select(t => t.Config).ToList(),
         };
     }
 

@@ -75,6 +75,9 @@ internal sealed class YamlFields
         return scalar.Value.Trim();
     }
 
+    /// <summary>Whether the key is present (and so known: it is not reported as unknown).</summary>
+    public bool Has(string key) => Find(key, required: false) is not null;
+
     public int Int(string key, int fallback, int min, int max) =>
         (int)Number(key, fallback, min, max, integer: true);
 

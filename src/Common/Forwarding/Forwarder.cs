@@ -118,6 +118,7 @@ internal sealed class Forwarder(PeerChannels channels, ForwardedLoad forwarded, 
 /// <param name="AttemptsBefore">Backends this hop tried for the request before this attempt.</param>
 /// <param name="AttemptsLeft">What is left of the request's attempt budget for the hops below.</param>
 /// <param name="Failed">Copies that already failed for the request: no hop below tries them again.</param>
+/// <param name="Tenant">The tenant the request is served for: the hop below applies its permissions too.</param>
 internal sealed record ForwardingContext(
     Hop Self,
     string RequestId,
@@ -126,7 +127,8 @@ internal sealed record ForwardingContext(
     long ReceivedAt,
     uint AttemptsBefore,
     int AttemptsLeft,
-    IReadOnlyCollection<string> Failed)
+    IReadOnlyCollection<string> Failed,
+    string Tenant)
 {
-    public Metadata Headers() => ForwardingPath.Headers(RequestId, Path, Self.Node, AttemptsLeft, Failed);
+    public Metadata Headers() => ForwardingPath.Headers(RequestId, Path, Self.Node, AttemptsLeft, Failed, Tenant);
 }

@@ -1,3 +1,4 @@
+using LlmRouter.Common.Access;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Health.V1;
 using Grpc.HealthCheck;
@@ -54,6 +55,7 @@ internal static class RouterHosting
         }
 
         builder.Services.AddMeshTelemetry(application, self, mesh, metricsListen);
+        builder.Services.AddMeshAccess(mesh);
         builder.Services.AddRoutingCore();
         if (lifetime is not null)
         {

@@ -112,7 +112,7 @@ public sealed class CertificateStore(string directory)
 
             if (!Has(ClientName))
             {
-                var identity = new MeshIdentity(mesh.Name, "clients", MeshRole.Client, ClientName);
+                var identity = MeshIdentity.Client(mesh.Name, ClientName);
                 using var certificate = CertificateAuthority.Issue(ca, identity, ["localhost"], now, TimeSpan.FromDays(825));
                 Save(ClientName, certificate);
                 created.Add(ClientName);
@@ -120,6 +120,34 @@ public sealed class CertificateStore(string directory)
         }
 
         return created;
+    }
+
+    /// <summary>
+    /// Issues a client certificate (<c>spiffe://MESH/client/NAME</c>) signed by the mesh CA, saved as NAME.crt and
+    /// NAME.key beside the members'; the mesh file's tenants say which tenant NAME acts as. Refuses a name already
+    /// in the directory (a member's, or a client's that exists: revoking is removing its files and its tenant entry).
+    /// </summary>
+    public (string Certificate, string Key) IssueClient(MeshConfig mesh, string name, DateTimeOffset now)
+    {
+        if (Has(name) || File.Exists(CertificatePath(name)))
+        {
+            throw new InvalidOperationException($"{CertificatePath(name)} exists already: pick another client name, or remove its files first");
+        }
+
+        if (mesh.FindNode(name) is not null || mesh.FindIntegrator(name) is not null || name == CaName)
+        {
+            throw new InvalidOperationException($"'{name}' is the name of a member of mesh '{mesh.Name}' (or of its CA): a client needs a name of its own");
+        }
+
+        if (!Has(CaName))
+        {
+            throw new InvalidOperationException($"{CertificatePath(CaName)} does not exist: run 'certs' first to create the mesh CA");
+        }
+
+        using var ca = LoadWithKey(CaName);
+        using var certificate = CertificateAuthority.Issue(ca, MeshIdentity.Client(mesh.Name, name), ["localhost"], now, TimeSpan.FromDays(825));
+        Save(name, certificate);
+        return (CertificatePath(name), KeyPath(name));
     }
 
     private static IEnumerable<string> HostsFor(Uri listen)

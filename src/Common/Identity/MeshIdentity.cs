@@ -3,14 +3,21 @@ using System.Security.Cryptography.X509Certificates;
 namespace LlmRouter.Common.Identity;
 
 /// <summary>
-/// Who a process is in the mesh, as its certificate's URI SAN states it:
-/// <c>spiffe://{mesh}/pool/{pool}/{role}/{name}</c> (SPIFFE ID syntax, so standard tooling reads it).
+/// Who a process or a client is in the mesh, as its certificate's URI SAN states it (SPIFFE ID syntax, so
+/// standard tooling reads it): a member is <c>spiffe://{mesh}/pool/{pool}/{role}/{name}</c>, a client (a
+/// service or an operator, not in any pool) <c>spiffe://{mesh}/client/{name}</c>. Certificates of clients
+/// issued before clients left the pools (<c>pool/clients/client/{name}</c>) read as the same client.
 /// </summary>
 public sealed record MeshIdentity(string Mesh, string Pool, MeshRole Role, string Name)
 {
     public const string Scheme = "spiffe";
 
-    public Uri ToUri() => new($"{Scheme}://{Mesh}/pool/{Pool}/{RoleSegment(Role)}/{Name}");
+    /// <summary>A client's identity: it is in no pool.</summary>
+    public static MeshIdentity Client(string mesh, string name) => new(mesh, "", MeshRole.Client, name);
+
+    public Uri ToUri() => Role == MeshRole.Client
+        ? new($"{Scheme}://{Mesh}/client/{Name}")
+        : new($"{Scheme}://{Mesh}/pool/{Pool}/{RoleSegment(Role)}/{Name}");
 
     public override string ToString() => ToUri().ToString();
 
@@ -23,6 +30,12 @@ public sealed record MeshIdentity(string Mesh, string Pool, MeshRole Role, strin
         }
 
         var segments = uri.AbsolutePath.Trim('/').Split('/');
+        if (segments is ["client", { Length: > 0 } clientName])
+        {
+            identity = Client(uri.Host, clientName);
+            return true;
+        }
+
         if (segments.Length != 4 || segments[0] != "pool")
         {
             return false;
@@ -40,7 +53,7 @@ public sealed record MeshIdentity(string Mesh, string Pool, MeshRole Role, strin
             return false;
         }
 
-        identity = new MeshIdentity(uri.Host, segments[1], role.Value, segments[3]);
+        identity = role == MeshRole.Client ? Client(uri.Host, segments[3]) : new MeshIdentity(uri.Host, segments[1], role.Value, segments[3]);
         return true;
     }
 

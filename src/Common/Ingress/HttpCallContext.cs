@@ -34,6 +34,16 @@ internal sealed class HttpCallContext : ServerCallContext
             _headers.Add(RouterMetadata.RequestId, id);
         }
 
+        // The client's credential: OpenAI's SDKs send authorization: Bearer, Anthropic's x-api-key (Callers reads the bearer token).
+        if (http.Request.Headers.Authorization.ToString() is { Length: > 0 } authorization)
+        {
+            _headers.Add("authorization", authorization);
+        }
+        else if (http.Request.Headers["x-api-key"].ToString() is { Length: > 0 } apiKey)
+        {
+            _headers.Add("authorization", "Bearer " + apiKey);
+        }
+
         // The client's trace context (W3C), so the request's spans hang under the client's.
         foreach (var header in TraceHeaders)
         {

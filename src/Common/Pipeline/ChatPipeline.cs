@@ -46,8 +46,9 @@ internal sealed partial class ChatPipeline(
         try
         {
             open = drain.Enter(host.Id);
-            admitted = arrivals.Router(context);
+            admitted = await arrivals.RouterAsync(context, snapshot.Mesh).ConfigureAwait(false);
             RequestValidator.Validate(request, snapshot.Server, checkSchemas: !admitted.Forwarded);
+            Access.TenantPermits.CheckProfile(request, admitted.Tenant, snapshot.Routing, snapshot.Mesh.SourcePath);
         }
         catch (RpcException ex)
         {
@@ -140,7 +141,7 @@ internal sealed partial class ChatPipeline(
 
         // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
-        var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore);
+        var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore, arrival.Tenant.Name);
         try
         {
             if (request.Mode == RoutingMode.Broadcast && !arrival.Forwarded && candidates.Count > 1)

@@ -26,7 +26,7 @@ internal sealed class EmbedPipeline(
         var receivedAt = time.GetTimestamp();
         var snapshot = host.Current;
         using var open = drain.Enter(host.Id);
-        var arrival = arrivals.Router(context);
+        var arrival = await arrivals.RouterAsync(context, snapshot.Mesh).ConfigureAwait(false);
         RequestValidator.Validate(request);
 
         var query = RouteQuery.For(request, arrival.Seat.Name);
@@ -35,7 +35,7 @@ internal sealed class EmbedPipeline(
         var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
-        var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore);
+        var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore, arrival.Tenant.Name);
         try
         {
             while (ledger.Next(candidates, () => planner.Rerank(query, scope)) is { } candidate)

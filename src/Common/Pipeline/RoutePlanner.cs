@@ -14,7 +14,8 @@ internal sealed class RoutePlanner(IRouterHost host, RouteRanker ranker)
     /// <summary>
     /// Where a request may go from here: the host's scope (a node serves a forwarded request on its own
     /// backends; an integrator adds its border rules), only the host's own backends in mode local, never
-    /// back to a member on its path, and never to a copy that already failed for it.
+    /// back to a member on its path, never to a copy that already failed for it, and only to what the
+    /// request's tenant may use (<see cref="Access.TenantPermits"/>).
     /// </summary>
     public RouteScope Scope(Arrival arrival, RoutingMode mode)
     {
@@ -24,7 +25,15 @@ internal sealed class RoutePlanner(IRouterHost host, RouteRanker ranker)
             scope = scope.With(new NotOnPath(arrival.Path));
         }
 
-        return arrival.FailedBefore.Count > 0 ? scope.With(new NotFailedBefore(arrival.FailedBefore)) : scope;
+        if (arrival.FailedBefore.Count > 0)
+        {
+            scope = scope.With(new NotFailedBefore(arrival.FailedBefore));
+        }
+
+        // Last: when the tenant's permissions are what leaves nothing, the refusal says so (PERMISSION_DENIED).
+        return Access.TenantPermits.Restricts(arrival.Tenant)
+            ? scope.With(new Access.TenantPermits(arrival.Tenant, arrival.Seat.Name, host.Current.Mesh.SourcePath))
+            : scope;
     }
 
     public IReadOnlyList<ScoredCandidate> Rank(HostSnapshot snapshot, RouteQuery query, RouteScope scope) => ranker.Rank(snapshot, query, scope);

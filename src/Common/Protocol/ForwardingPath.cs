@@ -40,13 +40,14 @@ public static class ForwardingPath
 
     /// <summary>
     /// The metadata of a forwarded call: the request id, the path with this hop appended, the attempts left
-    /// of the request's budget and the copies that already failed for it (<see cref="AttemptBudget"/>).
+    /// of the request's budget, the copies that already failed for it (<see cref="AttemptBudget"/>) and its tenant.
     /// </summary>
-    public static Metadata Headers(string requestId, IReadOnlyList<string> path, string self, int attemptsLeft, IReadOnlyCollection<string> failed)
+    public static Metadata Headers(string requestId, IReadOnlyList<string> path, string self, int attemptsLeft, IReadOnlyCollection<string> failed, string tenant)
     {
         var headers = new Metadata
         {
             { RouterMetadata.RequestId, requestId },
+            { RouterMetadata.Tenant, tenant },
             { RouterMetadata.Path, Extend(path, self) },
             { RouterMetadata.Attempts, attemptsLeft.ToString(System.Globalization.CultureInfo.InvariantCulture) },
         };

@@ -21,6 +21,9 @@ public static class RouterMetadata
     /// <summary>Header of a forwarded call: copies ("node/backend") that already failed for the request, comma separated.</summary>
     public const string Exclude = "llmrouter-exclude";
 
+    /// <summary>Header of a forwarded call: the tenant the request is served for, asserted by the member that forwards it.</summary>
+    public const string Tenant = "llmrouter-tenant";
+
     /// <summary>Trailer: backends this hop and those below it tried for the request.</summary>
     public const string AttemptsUsed = "llmrouter-attempts-used";
 

@@ -12,6 +12,9 @@ internal interface ICandidateFilter
 
     /// <summary>The refusal when this filter left no candidate for <paramref name="model"/>.</summary>
     string Refusal(string model);
+
+    /// <summary>The status of that refusal: UNAVAILABLE for where a request may go now; a tenant's permissions say PERMISSION_DENIED.</summary>
+    global::Grpc.Core.StatusCode RefusalStatus => global::Grpc.Core.StatusCode.Unavailable;
 }
 
 /// <summary>Where a request may go from this host: only its own backends, or the pools too, and under which filters.</summary>

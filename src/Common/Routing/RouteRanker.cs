@@ -141,7 +141,7 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
 
             if (allowed == 0)
             {
-                throw new RpcException(new Status(StatusCode.Unavailable, filters[strictestFilter].Refusal(query.Model)));
+                throw new RpcException(new Status(filters[strictestFilter].RefusalStatus, filters[strictestFilter].Refusal(query.Model)));
             }
 
             // Backends cooling down (here, or as their own node gossips) are skipped while any other can serve.
@@ -462,7 +462,7 @@ internal sealed class RouteRanker(CandidateScorer scorer, CandidateSource source
 
     // A member of the pool the request is in shares its subnet, so subnet-only permits it; a route through an
     // integrator, or a member of another pool (an integrator's other side), leaves it.
-    private static bool Permits(string label, RouteCandidate candidate, string pool) =>
+    public static bool Permits(string label, RouteCandidate candidate, string pool) =>
         (label != PolicyLabels.OnPremOnly || !candidate.Cloud)
         && (label != PolicyLabels.SubnetOnly || (!candidate.IsRoute && string.Equals(candidate.Pool, pool, StringComparison.Ordinal)));
 

@@ -21,7 +21,8 @@ internal sealed class AdminService(Arrivals arrivals, RoutePlanner planner, IRou
         var seat = arrivals.Operator(context);
         var chat = request.Request ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "request: required (the chat request to explain)"));
         RequestValidator.Validate(chat, host.Current.Server);
-        var arrival = new Arrival(seat, null, "explain", [], AttemptBudget.MaxAttempts, []);
+        // Explained as an operator sees the mesh: no tenant's restrictions.
+        var arrival = new Arrival(seat, null, "explain", [], AttemptBudget.MaxAttempts, [], new Access.Principal(Configuration.TenantConfig.Open("operator"), "operator"));
         return Task.FromResult(planner.Explain(RouteQuery.For(chat, seat.Name), planner.Scope(arrival, chat.Mode)));
     }
 

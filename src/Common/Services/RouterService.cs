@@ -19,13 +19,14 @@ internal sealed class RouterService(ChatPipeline chat, EmbedPipeline embed, Arri
         embed.EmbedAsync(request, context);
 
     /// <summary>What the host serves (a node) or carries (an integrator) for a caller on this listener.</summary>
-    public Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    /// <remarks>Only the models the caller's tenant may use are listed.</remarks>
+    public async Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
-        var arrival = arrivals.Router(context);
+        var arrival = await arrivals.RouterAsync(context, host.Current.Mesh).ConfigureAwait(false);
         ModelKinds.EnsureKnown(request.Kind);
 
         var response = new ListModelsResponse();
-        response.Models.AddRange(host.Models(arrival.Seat).Where(m => ModelKinds.Matches(request.Kind, m)));
-        return Task.FromResult(response);
+        response.Models.AddRange(host.Models(arrival.Seat).Where(m => ModelKinds.Matches(request.Kind, m) && arrival.Tenant.MayUseModel(m.Id, m.Aliases)));
+        return response;
     }
 }

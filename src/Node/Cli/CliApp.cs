@@ -17,6 +17,7 @@ internal static class CliApp
             ModelsCommand.Create(),
             HealthCommand.Create(),
             CertsCommand.Create(),
+            KeysCommand.Create(),
         };
         foreach (var admin in AdminCommands.Create())
         {

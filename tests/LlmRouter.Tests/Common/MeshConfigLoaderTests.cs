@@ -238,6 +238,59 @@ public sealed class MeshConfigLoaderTests
         Assert.Contains(expected, error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Parse_AccessAndTenants_ReadWithDefaults()
+    {
+        var yaml = Valid.Replace("mesh:\n  name: m\n", """
+            mesh:
+              name: m
+            access:
+              anonymous: public
+              operators: [ops]
+              keys_file: secrets/keys.yaml
+              jwt: { issuer: "https://idp/", audience: router, keys_file: jwks.json }
+            tenants:
+              - name: public
+              - name: team
+                clients: [svc]
+                models: [small]
+                labels: [on-prem-only]
+                cloud: false
+                profiles: [cost]
+                limits: { requests_per_minute: 60, output_tokens_per_minute: 1000, concurrent_streams: 2, budget_per_day_usd: 1.5 }
+
+            """, StringComparison.Ordinal);
+
+        var mesh = MeshConfigLoader.Parse(yaml, "mesh.yaml", "/srv/mesh");
+
+        Assert.Equal(("public", "/srv/mesh/secrets/keys.yaml"), (mesh.Access.AnonymousTenant, mesh.Access.KeysFile));
+        Assert.Equal(new JwtSettings("https://idp/", "router", "/srv/mesh/jwks.json", "tenant"), mesh.Access.Jwt);
+        var open = mesh.FindTenant("public")!;
+        Assert.True(open.Cloud && open.MayUseModel("anything", []) && open.MayUseProfile("quality") && open.Limits == TenantLimits.None);
+        var team = mesh.FindTenant("team")!;
+        Assert.True(team.MayUseModel("llama", ["small"]) && !team.MayUseModel("llama", []) && !team.Cloud && !team.MayUseProfile("balanced"));
+        Assert.Equal(new TenantLimits(60, null, 1000, 2, 1.5m), team.Limits);
+        Assert.Equal(AccessSettings.Closed, MeshConfigLoader.Parse(Valid, "mesh.yaml", "/tmp").Access);
+    }
+
+    [Theory]
+    [InlineData("access: { anonymous: ghost }", "access.anonymous: tenant 'ghost' is not in tenants")]
+    [InlineData("tenants: [ { name: a, clients: [x] }, { name: b, clients: [x] } ]", "client 'x' belongs to tenant 'a' already")]
+    [InlineData("tenants: [ { name: a }, { name: a } ]", "duplicate tenant name 'a'")]
+    [InlineData("tenants: [ { name: a, labels: [nowhere] } ]", "tenants[0].labels[0]: unknown policy label 'nowhere'")]
+    [InlineData("tenants: [ { name: a, profiles: [fastest] } ]", "unknown routing profile 'fastest'")]
+    [InlineData("tenants: [ { name: a, limits: { requests_per_minute: 0 } } ]", "tenants[0].limits.requests_per_minute")]
+    [InlineData("tenants: [ { name: a, limits: { per_hour: 5 } } ]", "tenants[0].limits.per_hour")]
+    [InlineData("access: { jwt: { issuer: x } }", "access.jwt.audience")]
+    public void Parse_BadAccess_NamesTheField(string section, string expected)
+    {
+        var yaml = Valid.Replace("mesh:\n  name: m\n", $"mesh:\n  name: m\n{section}\n", StringComparison.Ordinal);
+
+        var errors = Errors(yaml).Errors;
+
+        Assert.Contains(errors, error => error.Contains(expected, StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("http://0.0.0.0:9464", "plain http is served on loopback only")]
     [InlineData("http://127.0.0.1:9464/metrics", "must name a host and an explicit port")]

@@ -143,7 +143,7 @@ internal sealed class BorderMesh : IAsyncDisposable
         double price = 0)
     {
         string MetricsListen(string indent) => metrics ? $"{indent}metrics_listen: http://127.0.0.1:{TestMesh.FreePort()}\n" : "";
-        var text = new System.Text.StringBuilder("""
+        var text = new System.Text.StringBuilder(MeshYaml.OpenAccess).Append("""
             mesh:
               name: test
               certificates: certs

@@ -3,12 +3,27 @@ namespace LlmRouter.Tests.Infrastructure;
 /// <summary>Small mesh files for tests: one node "n1" with the backends given.</summary>
 internal static class MeshYaml
 {
+    /// <summary>
+    /// Access for tests that are not about it: calls without a credential act as tenant "everyone", which may use
+    /// everything without limits, as does the client certificate ("client"), which is also an operator.
+    /// </summary>
+    public const string OpenAccess = """
+        access:
+          anonymous: everyone
+          operators: [client]
+        tenants:
+          - name: everyone
+            clients: [client]
+
+        """;
+
     /// <param name="backends">The node's backends: list entries as <see cref="Simulated"/> writes them.</param>
     /// <param name="server">server: settings, one per line; they replace the test defaults of the same key.</param>
     public static string SingleNode(string backends, string server = "") => $"""
         mesh:
           name: test
           certificates: certs
+        {OpenAccess}
         server:
         {Indent(Server(server), 2)}
         pools:

@@ -55,6 +55,7 @@ internal sealed class TestMesh : IAsyncDisposable
         mesh:
           name: test
           certificates: certs
+        {MeshYaml.OpenAccess}
         server:
           drain_timeout: 5s
           drain_notice: 0ms

@@ -216,7 +216,7 @@ public sealed class NamespaceMeshTests
 
     private string AllOutput() => string.Join("\n", _processes.Keys.Order(StringComparer.Ordinal).Select(id => $"--- {id} ---\n{Output(id)}"));
 
-    private const string Yaml = """
+    private const string Yaml = MeshYaml.OpenAccess + """
         mesh:
           name: netns
           certificates: certs
