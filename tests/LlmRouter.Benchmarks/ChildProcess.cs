@@ -36,8 +36,22 @@ internal sealed class ChildProcess : IAsyncDisposable
     public static ChildProcess Start(string assembly, int? core, params string[] arguments) =>
         StartProgram("dotnet", core, null, [Path.Combine(AppContext.BaseDirectory, assembly), .. arguments]);
 
+    /// <summary>
+    /// As <see cref="Start"/>, without profile-guided recompilation (tiers stay: precompiled code, then optimised
+    /// code for what runs hot): tiered PGO's choices, made from each process's first moments, made two identical
+    /// node processes differ by 5 to 12% in CPU time per answer, more than the costs some benchmarks read (the
+    /// telemetry benchmark's 5%). Those compare processes started so.
+    /// </summary>
+    public static ChildProcess StartWithoutPgo(string assembly, int? core, params string[] arguments) =>
+        StartProgram("dotnet", core, null, [Path.Combine(AppContext.BaseDirectory, assembly), .. arguments], WithoutPgo);
+
     /// <summary>Starts any program (a peer gateway, nginx) the same way: pinned to a core when one is given, its output kept.</summary>
-    public static ChildProcess StartProgram(string program, int? core, string? workingDirectory, params string[] arguments)
+    public static ChildProcess StartProgram(string program, int? core, string? workingDirectory, params string[] arguments) =>
+        StartProgram(program, core, workingDirectory, arguments, []);
+
+    private static readonly KeyValuePair<string, string>[] WithoutPgo = [new("DOTNET_TieredPGO", "0")];
+
+    private static ChildProcess StartProgram(string program, int? core, string? workingDirectory, string[] arguments, IEnumerable<KeyValuePair<string, string>> environment)
     {
         var start = new ProcessStartInfo(core is null ? program : "taskset") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (workingDirectory is not null)
@@ -54,6 +68,11 @@ internal sealed class ChildProcess : IAsyncDisposable
 
         // The GC the node and integrator ship with (workstation, concurrent), for every process alike.
         start.Environment["DOTNET_gcServer"] = "0";
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
