@@ -29,7 +29,9 @@ internal sealed class Callers(AccessCredentials credentials)
             return Asserted(context.RequestHeaders, member, mesh);
         }
 
-        if (BearerToken(context.RequestHeaders) is { } token)
+        // A credential of this mesh wherever the client put it (authorization with or without "Bearer", x-api-key)
+        // is checked strictly: one that fails is refused, never served as anonymous.
+        foreach (var token in Tokens(context.RequestHeaders))
         {
             if (ApiKeys.LooksLikeKey(token))
             {
@@ -41,7 +43,8 @@ internal sealed class Callers(AccessCredentials credentials)
                 return await ByJwtAsync(jwt, token, mesh).ConfigureAwait(false);
             }
         }
-        else if (member is { Role: MeshRole.Client } client)
+
+        if (member is { Role: MeshRole.Client } client)
         {
             var tenant = mesh.Tenants.FirstOrDefault(t => t.Clients.Contains(client.Name, StringComparer.Ordinal))
                 ?? throw new RpcException(new Status(StatusCode.PermissionDenied,
@@ -84,7 +87,7 @@ internal sealed class Callers(AccessCredentials credentials)
         if (entry is null || !ApiKeys.Matches(entry, secret))
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated,
-                $"authorization: API key {id} is not a key of this mesh (revoked, or never issued; the keys command lists them)"));
+                $"authorization: API key {id} is not a key of this mesh (revoked, or never issued; the keys command lists those in access.keys_file)"));
         }
 
         if (entry.ExpiredAt(credentials.Now))
@@ -114,15 +117,25 @@ internal sealed class Callers(AccessCredentials credentials)
                 $"the JWT{subject} names tenant '{outcome.Tenant}', which {mesh.SourcePath} does not list"));
     }
 
-    /// <summary>The bearer token of <c>authorization</c> (the HTTP ingress maps <c>x-api-key</c> onto it); null without one.</summary>
-    private static string? BearerToken(Metadata headers)
+    /// <summary>The tokens a client sent: <c>authorization</c> (its bearer token, or the value itself) and <c>x-api-key</c>.</summary>
+    private static IEnumerable<string> Tokens(Metadata headers)
     {
-        var value = headers.GetValue("authorization");
         const string Bearer = "Bearer ";
-        return value is not null && value.StartsWith(Bearer, StringComparison.OrdinalIgnoreCase) && value.Length > Bearer.Length
-            ? value[Bearer.Length..].Trim()
-            : null;
+        if (headers.GetValue(AuthorizationHeader) is { Length: > 0 } authorization)
+        {
+            yield return authorization.StartsWith(Bearer, StringComparison.OrdinalIgnoreCase) ? authorization[Bearer.Length..].Trim() : authorization.Trim();
+        }
+
+        if (headers.GetValue(ApiKeyHeader) is { Length: > 0 } apiKey)
+        {
+            yield return apiKey.Trim();
+        }
     }
+
+    /// <summary>Where clients put credentials: OpenAI's SDKs and gRPC clients in authorization, Anthropic's in x-api-key.</summary>
+    public const string AuthorizationHeader = "authorization";
+
+    public const string ApiKeyHeader = "x-api-key";
 }
 
 /// <summary>

@@ -8,8 +8,8 @@ namespace LlmRouter.Common.Access;
 /// <summary>
 /// A tenant's permissions as a filter on the candidates (DESIGN.md section 13): the models and aliases it may use,
 /// whether cloud backends are allowed, and the policy labels always applied to it. Applied by every hop to the
-/// tenant the request came with (nodes and integrators alike), last among the scope's filters, so when it leaves
-/// nothing the refusal is PERMISSION_DENIED naming what the tenant may not use and the setting that says so.
+/// tenant the request came with (nodes and integrators alike), first among the scope's filters, so the refusal is
+/// PERMISSION_DENIED, naming what the tenant may not use and the setting that says so, only when it alone left nothing.
 /// One instance per request: it remembers why it excluded candidates, for the refusal.
 /// </summary>
 internal sealed class TenantPermits(TenantConfig tenant, string pool, string meshFile) : ICandidateFilter
@@ -52,7 +52,16 @@ internal sealed class TenantPermits(TenantConfig tenant, string pool, string mes
     public string Refusal(string model) =>
         _model ? $"model: tenant '{tenant.Name}' may not use '{model}' (it may use: {string.Join(", ", tenant.Models)}; tenants[{tenant.Name}].models in {meshFile})"
         : _cloud ? $"model: tenant '{tenant.Name}' may not use cloud backends, and every backend in reach that serves '{model}' is one (tenants[{tenant.Name}].cloud in {meshFile})"
-        : $"policy_labels: tenant '{tenant.Name}' is always '{_label}', which forbids every backend that serves '{model}' (tenants[{tenant.Name}].labels in {meshFile})";
+        : $"model: tenant '{tenant.Name}' is always '{_label}', which forbids every backend that serves '{model}' (tenants[{tenant.Name}].labels in {meshFile})";
+
+    /// <summary>
+    /// Whether a model a node lists is one the tenant could be served: its id or an alias allowed, and not a cloud
+    /// backend when the tenant may not reach them (no cloud, or always on-prem-only). Where a route leads is not
+    /// known from the listing, so subnet-only is not applied here; a request is still refused then.
+    /// </summary>
+    public static bool Lists(TenantConfig tenant, ModelInfo model) =>
+        tenant.MayUseModel(model.Id, model.Aliases)
+        && !(model.Cloud && (!tenant.Cloud || tenant.Labels.Contains(Protocol.PolicyLabels.OnPremOnly, StringComparer.Ordinal)));
 
     /// <summary>The routing profile the request asked for (or the mesh's default) must be one the tenant may pick.</summary>
     public static void CheckProfile(ChatRequest request, TenantConfig tenant, RoutingSettings routing, string meshFile)

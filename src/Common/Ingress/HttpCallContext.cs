@@ -17,6 +17,7 @@ internal sealed class HttpCallContext : ServerCallContext
     private const string HttpContextKey = "__HttpContext";
 
     private static readonly string[] TraceHeaders = ["traceparent", "tracestate"];
+    private static readonly string[] CredentialHeaders = [Access.Callers.AuthorizationHeader, Access.Callers.ApiKeyHeader];
 
     private readonly HttpContext _http;
     private readonly Metadata _headers;
@@ -34,14 +35,13 @@ internal sealed class HttpCallContext : ServerCallContext
             _headers.Add(RouterMetadata.RequestId, id);
         }
 
-        // The client's credential: OpenAI's SDKs send authorization: Bearer, Anthropic's x-api-key (Callers reads the bearer token).
-        if (http.Request.Headers.Authorization.ToString() is { Length: > 0 } authorization)
+        // The client's credentials: OpenAI's SDKs send authorization: Bearer, Anthropic's x-api-key (Callers reads both).
+        foreach (var header in CredentialHeaders)
         {
-            _headers.Add("authorization", authorization);
-        }
-        else if (http.Request.Headers["x-api-key"].ToString() is { Length: > 0 } apiKey)
-        {
-            _headers.Add("authorization", "Bearer " + apiKey);
+            if (http.Request.Headers[header].ToString() is { Length: > 0 } value)
+            {
+                _headers.Add(header, value);
+            }
         }
 
         // The client's trace context (W3C), so the request's spans hang under the client's.

@@ -21,7 +21,7 @@ namespace LlmRouter.Common.Ingress;
 /// (the pipeline runs on the request's abort token); every token is flushed as the backend yields it.
 /// </summary>
 internal sealed partial class HttpIngress(
-    RequestDelegate next, ChatPipeline pipeline, EmbedPipeline embed, IRouterHost host, CandidateSource candidates, TimeProvider time, ILogger<HttpIngress> logger)
+    RequestDelegate next, ChatPipeline pipeline, EmbedPipeline embed, Arrivals arrivals, IRouterHost host, CandidateSource candidates, TimeProvider time, ILogger<HttpIngress> logger)
 {
     private const string ChatCompletions = "/v1/chat/completions";
     private const string Messages = "/v1/messages";
@@ -142,16 +142,16 @@ internal sealed partial class HttpIngress(
         await WriteJsonAsync(context, 200, json => OpenAIEmbeddings.Write(json, response, base64)).ConfigureAwait(false);
     }
 
-    /// <summary>Every model in reach of this node (its own, its pool's, and those routes lead to), by id.</summary>
+    /// <summary>Every model in reach of this node (its own, its pool's, and those routes lead to) that the caller's tenant may use, by id.</summary>
     private async Task ListModelsAsync(HttpContext context, bool anthropic)
     {
-        var models = ModelIds();
+        var models = await ModelIdsAsync(context).ConfigureAwait(false);
         await WriteJsonAsync(context, 200, json => (anthropic ? (Action<Utf8JsonWriter, IReadOnlyList<string>>)IngressModels.WriteAnthropic : IngressModels.WriteOpenAI)(json, models)).ConfigureAwait(false);
     }
 
     private async Task GetModelAsync(HttpContext context, string id, bool anthropic)
     {
-        if (!ModelIds().Contains(id, StringComparer.Ordinal))
+        if (!(await ModelIdsAsync(context).ConfigureAwait(false)).Contains(id, StringComparer.Ordinal))
         {
             throw new IngressException(404, $"model: no node in reach serves '{id}' (GET {Models} lists them)", "model");
         }
@@ -159,8 +159,15 @@ internal sealed partial class HttpIngress(
         await WriteJsonAsync(context, 200, json => (anthropic ? (Action<Utf8JsonWriter, string>)IngressModels.WriteAnthropicModel : IngressModels.WriteOpenAIModel)(json, id)).ConfigureAwait(false);
     }
 
-    private List<string> ModelIds() =>
-        [.. candidates.Gather(host.Current, includeRemote: true).Select(c => c.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    /// <summary>The models the caller (identified as for a chat: UNAUTHENTICATED without a credential where one is needed) may use.</summary>
+    private async Task<List<string>> ModelIdsAsync(HttpContext context)
+    {
+        var snapshot = host.Current;
+        var arrival = await arrivals.RouterAsync(new HttpCallContext(context, "/llmrouter.v1.Router/ListModels"), snapshot.Mesh).ConfigureAwait(false);
+        var permits = new Access.TenantPermits(arrival.Tenant, arrival.Seat.Name, snapshot.Mesh.SourcePath);
+        return [.. candidates.Gather(snapshot, includeRemote: true).Where(c => permits.Excludes(c) is null)
+            .Select(c => c.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    }
 
     /// <summary>The request body as JSON, read within server.max_request_bytes.</summary>
     private async Task<JsonElement> BodyAsync(HttpContext context)

@@ -60,15 +60,18 @@ internal sealed partial class ChatPipeline(
 
         var arrival = admitted;
         using var draining = open;
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId });
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId, ["Tenant"] = arrival.Tenant.Name });
         if (request.IdempotencyKey.Length == 0 || arrival.Forwarded)
         {
             await RouteAsync(request, stream, context, arrival, snapshot, receivedAt).ConfigureAwait(false);
             return;
         }
 
-        // A retry with the same key gets the answer already generated (or being generated), not a second one.
-        var answer = answers.Begin(request.IdempotencyKey, request, out var isNew);
+        // A retry with the same key gets the answer already generated (or being generated), not a second one. Keys
+        // are the tenant's own: another tenant's request with the same key and bytes is its own request, routed
+        // under its own permissions, and learns nothing of the first.
+        var key = arrival.Tenant.Name + "\u001f" + request.IdempotencyKey;
+        var answer = answers.Begin(key, request, out var isNew);
         if (!isNew)
         {
             LogReplayed(logger, arrival.RequestId, request.IdempotencyKey);
@@ -83,7 +86,7 @@ internal sealed partial class ChatPipeline(
         }
         catch (Exception ex)
         {
-            answers.Forget(request.IdempotencyKey, answer);
+            answers.Forget(key, answer);
             answer.Complete(ex as RpcException ?? new RpcException(new Status(StatusCode.Unavailable, "the first request with this idempotency key ended without an answer; retry")));
             throw;
         }
@@ -95,7 +98,7 @@ internal sealed partial class ChatPipeline(
         // Only the entry node continues an answer after its first token (AttemptBudget): it holds the text the client has.
         var continues = request.AllowContinuation && !arrival.Forwarded;
         var output = new ChatOutput(stream, keepText: continues);
-        using var span = RouterSpans.Chat(request, arrival.RequestId, !arrival.Forwarded, context, tracing);
+        using var span = RouterSpans.Chat(request, arrival.RequestId, !arrival.Forwarded, arrival.Tenant.Name, context, tracing);
         try
         {
             await RouteAsync(request, output, continues, context, arrival, snapshot, receivedAt, span).ConfigureAwait(false);

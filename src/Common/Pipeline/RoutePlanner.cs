@@ -30,9 +30,10 @@ internal sealed class RoutePlanner(IRouterHost host, RouteRanker ranker)
             scope = scope.With(new NotFailedBefore(arrival.FailedBefore));
         }
 
-        // Last: when the tenant's permissions are what leaves nothing, the refusal says so (PERMISSION_DENIED).
+        // First: the refusal is the tenant's (PERMISSION_DENIED) only when its permissions alone left nothing; when a
+        // copy it may use was out of reach for another reason (failed already, on the path), that reason is named.
         return Access.TenantPermits.Restricts(arrival.Tenant)
-            ? scope.With(new Access.TenantPermits(arrival.Tenant, arrival.Seat.Name, host.Current.Mesh.SourcePath))
+            ? scope.WithFirst(new Access.TenantPermits(arrival.Tenant, arrival.Seat.Name, host.Current.Mesh.SourcePath))
             : scope;
     }
 

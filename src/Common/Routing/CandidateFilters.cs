@@ -25,6 +25,12 @@ internal sealed record RouteScope(bool LocalOnly, IReadOnlyList<ICandidateFilter
     public static RouteScope Mesh { get; } = new(false, []);
 
     public RouteScope With(ICandidateFilter filter) => this with { Filters = [.. Filters, filter] };
+
+    /// <summary>
+    /// The scope with a filter applied before the others: the ranker names the refusal of the last filter that
+    /// excluded a candidate, so a filter placed first is named only when it alone left nothing.
+    /// </summary>
+    public RouteScope WithFirst(ICandidateFilter filter) => this with { Filters = [filter, .. Filters] };
 }
 
 /// <summary>Border rule of an integrator: a request is never carried back into the pool it came from, nor along a route through it.</summary>

@@ -26,7 +26,7 @@ internal sealed class RouterService(ChatPipeline chat, EmbedPipeline embed, Arri
         ModelKinds.EnsureKnown(request.Kind);
 
         var response = new ListModelsResponse();
-        response.Models.AddRange(host.Models(arrival.Seat).Where(m => ModelKinds.Matches(request.Kind, m) && arrival.Tenant.MayUseModel(m.Id, m.Aliases)));
+        response.Models.AddRange(host.Models(arrival.Seat).Where(m => ModelKinds.Matches(request.Kind, m) && Access.TenantPermits.Lists(arrival.Tenant, m)));
         return response;
     }
 }

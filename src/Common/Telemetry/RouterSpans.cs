@@ -27,7 +27,7 @@ internal static class RouterSpans
     /// is not recorded are not either. ASP.NET Core's own request activity is not the parent: it is not recorded
     /// (recording every call at that level, gossip included, cost a node 10% of its throughput, sampled or not).
     /// </summary>
-    public static Activity? Chat(ChatRequest request, string requestId, bool entry, ServerCallContext call, RequestTracing tracing)
+    public static Activity? Chat(ChatRequest request, string requestId, bool entry, string tenant, ServerCallContext call, RequestTracing tracing)
     {
         if (!tracing.Enabled)
         {
@@ -60,6 +60,7 @@ internal static class RouterSpans
             activity.SetTag("gen_ai.request.model", request.Model);
             activity.SetTag("llmrouter.request_id", requestId);
             activity.SetTag("llmrouter.hop", entry ? "entry" : "forwarded");
+            activity.SetTag("llmrouter.tenant", tenant);
             activity.SetTag("llmrouter.mode", request.Mode.ToString());
         }
 

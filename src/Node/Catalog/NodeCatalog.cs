@@ -62,6 +62,13 @@ internal sealed class NodeCatalog
             throw new InvalidOperationException($"{mesh.SourcePath}: the telemetry section changed; that needs a restart (the running node keeps the one it started with)");
         }
 
+        // Which credential files are watched, and which issuer is trusted, is decided at start (the files themselves
+        // are read again when they change; tenants, operators and the anonymous tenant reload with this file).
+        if (previous is not null && (previous.Mesh.Access.KeysFile != mesh.Access.KeysFile || previous.Mesh.Access.Jwt != mesh.Access.Jwt))
+        {
+            throw new InvalidOperationException($"{mesh.SourcePath}: access.keys_file or access.jwt changed; that needs a restart (the running node keeps checking the ones it started with)");
+        }
+
         _factory.CheckSecrets(node);
         var backends = node.Backends
             .Select(config => _factory.Create(config, previous?.Backends.FirstOrDefault(b => b.Id == config.Id)))

@@ -87,10 +87,17 @@ internal static class KeysCommand
             }
 
             var now = TimeProvider.System.GetUtcNow();
+            if (old.ExpiredAt(now))
+            {
+                throw new CommandException($"id: key '{old.Id}' expired at {old.Expires:u}; create a new key for tenant '{old.Tenant}' instead");
+            }
+
+            // A rotation never lengthens a key's life: rotated twice, it keeps the earlier end.
+            var expires = old.Expires is { } earlier && earlier < now + period ? earlier : now + period;
             var (key, successor) = ApiKeys.Create(old.Tenant, old.Note, now);
-            ApiKeyFile.Write(path, [.. keys.Select(k => k == old ? k with { Expires = now + period } : k), successor]);
+            ApiKeyFile.Write(path, [.. keys.Select(k => k == old ? k with { Expires = expires } : k), successor]);
             Console.WriteLine(key);
-            Console.Error.WriteLine($"API key {successor.Id} replaces {old.Id} (tenant '{old.Tenant}'), which expires at {now + period:u}; the line above is the only time the key is shown");
+            Console.Error.WriteLine($"API key {successor.Id} replaces {old.Id} (tenant '{old.Tenant}'), which expires at {expires:u}; the line above is the only time the key is shown");
         }));
         return command;
     }
@@ -104,6 +111,7 @@ internal static class KeysCommand
         {
             var mesh = NodeAddressOptions.LoadMesh(configPath);
             var path = mesh.Access.KeysFile ?? throw new CommandException($"{mesh.SourcePath} names no keys file: set access.keys_file (for example keys.yaml)");
+            using var exclusive = Lock(path);
             action(mesh, path, ApiKeyFile.Read(path));
             return 0;
         }
@@ -111,6 +119,25 @@ internal static class KeysCommand
         {
             Console.Error.WriteLine(ex.Message);
             return 1;
+        }
+    }
+
+    /// <summary>One keys command at a time edits the file (two at once would each write the file without the other's key).</summary>
+    private static FileStream Lock(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                // The lock file stays: deleting it on close would let a waiter lock a file another has already replaced.
+                return new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (waited.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                Thread.Sleep(50);
+            }
         }
     }
 

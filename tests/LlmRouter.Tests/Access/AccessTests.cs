@@ -28,12 +28,14 @@ public sealed class AccessTests : IAsyncLifetime
     private TestNode _node = null!;
 
     // Tenant "team-a" may use sim-model (by its alias) only; "on-prem" may not reach cloud backends; "ops" runs the
-    // Admin API. Calls without a credential are refused (no access.anonymous).
-    private static string Yaml(string keysFile) => $$"""
+    // Admin API. Calls without a credential act as "free", which may use no model here: a credential of this mesh
+    // that fails is told apart from one served as anonymous (UNAUTHENTICATED, not PERMISSION_DENIED for "free").
+    private static string Yaml(string keysFile, int httpPort) => $$"""
         mesh:
           name: test
           certificates: certs
         access:
+          anonymous: free
           operators: [ops]
           keys_file: {{keysFile}}
           jwt:
@@ -51,6 +53,7 @@ public sealed class AccessTests : IAsyncLifetime
             clients: [svc-onprem]
             cloud: false
           - name: free
+            models: [no-such-model]
         server:
           drain_timeout: 5s
           drain_notice: 0ms
@@ -59,6 +62,7 @@ public sealed class AccessTests : IAsyncLifetime
             nodes:
               - id: n1
                 listen: https://127.0.0.1:7999
+                http_listen: http://127.0.0.1:{{httpPort}}
                 backends:
                   - id: sim
                     kind: simulated
@@ -77,7 +81,7 @@ public sealed class AccessTests : IAsyncLifetime
     {
         _directory = Directory.CreateTempSubdirectory("llmrouter-access-");
         var path = Path.Combine(_directory.FullName, "mesh.yaml");
-        await File.WriteAllTextAsync(path, Yaml("keys.yaml"));
+        await File.WriteAllTextAsync(path, Yaml("keys.yaml", TestMesh.FreePort()));
         _mesh = MeshConfigLoader.Load(path);
         var store = new CertificateStore(_mesh.CertificatesDirectory);
         store.EnsureForMesh(_mesh, TimeProvider.System.GetUtcNow());
@@ -97,15 +101,29 @@ public sealed class AccessTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task NoCredential_Unauthenticated_NamingWhatToSend()
+    public async Task NoCredential_ActsAsTheAnonymousTenant_AndAForeignTokenIsNoCredential()
     {
         var error = await RefusedAsync(Anonymous(), Ask("sim-model", "hi"));
-        Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
-        Assert.Contains("access.anonymous", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.PermissionDenied, error.StatusCode);
+        Assert.Contains("tenant 'free' may not use 'sim-model'", error.Status.Detail, StringComparison.Ordinal);
 
-        // A bearer token that is neither a key of this mesh nor a JWT is no credential either.
+        // A bearer token that is neither a key of this mesh nor a JWT (OpenAI's SDKs always send one) is no credential.
         error = await RefusedAsync(Anonymous(), Ask("sim-model", "hi"), Bearer("sk-not-ours"));
+        Assert.Contains("tenant 'free'", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ClosedMesh_NoCredential_Unauthenticated_NamingWhatToSend()
+    {
+        await using var closed = await TestNode.StartAsync(MeshYaml.SingleNode(MeshYaml.Simulated()).Replace("  anonymous: everyone\n", "", StringComparison.Ordinal));
+        var store = new CertificateStore(closed.Mesh.CertificatesDirectory);
+        using var channel = MeshChannels.Create(closed.Address, store.LoadCertificate(CertificateStore.CaName), null);
+
+        var error = await RefusedAsync(channel, Ask("sim-model", "hi"));
+
         Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
+        Assert.Contains("calls without one are off (access.anonymous)", error.Status.Detail, StringComparison.Ordinal);
+        Assert.True(await AnsweredAsync(closed.OpenChannel(), Ask("sim-model", "hi")));
     }
 
     [Fact]
@@ -124,16 +142,21 @@ public sealed class AccessTests : IAsyncLifetime
         // A wrong secret for a known id, and a key never issued.
         var wrong = key[..^4] + (key[^4..] == "AAAA" ? "BBBB" : "AAAA");
         Assert.Equal(StatusCode.Unauthenticated, (await RefusedAsync(Anonymous(), Ask("sim-model", "hi"), Bearer(wrong))).StatusCode);
+        // A key of this mesh is checked wherever it is sent: without "Bearer", and in x-api-key beside a foreign token.
+        Assert.Equal(StatusCode.Unauthenticated, (await RefusedAsync(Anonymous(), Ask("sim-model", "hi"), new Metadata { { "authorization", wrong } })).StatusCode);
+        Assert.Equal(StatusCode.Unauthenticated, (await RefusedAsync(Anonymous(), Ask("sim-model", "hi"), new Metadata { { "authorization", "Bearer sk-x" }, { "x-api-key", wrong } })).StatusCode);
         var (never, _) = ApiKeys.Create("team-a", null, TimeProvider.System.GetUtcNow());
         Assert.Contains("not a key of this mesh", (await RefusedAsync(Anonymous(), Ask("sim-model", "hi"), Bearer(never))).Status.Detail, StringComparison.Ordinal);
 
         // Rotated with no grace, then the successor revoked: both stop working without a restart.
         var (successor, next) = ApiKeys.Create("team-a", "test", TimeProvider.System.GetUtcNow());
         ApiKeyFile.Write(keysFile, [entry with { Expires = TimeProvider.System.GetUtcNow() }, next]);
-        await Eventually.WaitUntil(async () => !await AnsweredAsync(Anonymous(), Ask("sim-model", "hi"), Bearer(key)), "the rotated key refused", () => Task.FromResult(File.ReadAllText(keysFile)));
+        await Eventually.WaitUntil(async () => await StatusAsync(Anonymous(), Ask("sim-model", "hi"), Bearer(key)) == StatusCode.Unauthenticated,
+            "the rotated key refused", () => Task.FromResult(File.ReadAllText(keysFile)));
         Assert.True(await AnsweredAsync(Anonymous(), Ask("sim-model", "hi"), Bearer(successor)));
         ApiKeyFile.Write(keysFile, []);
-        await Eventually.WaitUntil(async () => !await AnsweredAsync(Anonymous(), Ask("sim-model", "hi"), Bearer(successor)), "the revoked key refused", () => Task.FromResult(File.ReadAllText(keysFile)));
+        await Eventually.WaitUntil(async () => await StatusAsync(Anonymous(), Ask("sim-model", "hi"), Bearer(successor)) == StatusCode.Unauthenticated,
+            "the revoked key refused", () => Task.FromResult(File.ReadAllText(keysFile)));
         var revoked = await RefusedAsync(Anonymous(), Ask("sim-model", "hi"), Bearer(successor));
         Assert.Equal(StatusCode.Unauthenticated, revoked.StatusCode);
         Assert.DoesNotContain(successor, revoked.Status.Detail, StringComparison.Ordinal);
@@ -193,6 +216,74 @@ public sealed class AccessTests : IAsyncLifetime
         var header = Base64Url("{\"alg\":\"none\",\"typ\":\"JWT\"}"u8.ToArray());
         var body = Base64Url(System.Text.Encoding.UTF8.GetBytes($"{{\"iss\":\"{Issuer}\",\"aud\":\"{Audience}\",\"tenant\":\"ops\",\"exp\":{TimeProvider.System.GetUtcNow().AddHours(1).ToUnixTimeSeconds()}}}"));
         Assert.Equal(StatusCode.Unauthenticated, (await RefusedAsync(Anonymous(), Ask("sim-model", "hi"), Bearer($"{header}.{body}."))).StatusCode);
+
+        // An HMAC keyed with the issuer's public key (the algorithm confusion attack) is no signature either.
+        var publicKey = _issuerKey.ExportSubjectPublicKeyInfo();
+        var hmac = new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Issuer,
+            Audience = Audience,
+            Claims = new Dictionary<string, object> { ["tenant"] = "ops" },
+            Expires = TimeProvider.System.GetUtcNow().UtcDateTime.AddHours(1),
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(publicKey) { KeyId = "k1" }, SecurityAlgorithms.HmacSha256),
+        });
+        var confused = await RefusedAsync(Anonymous(), Ask("sim-model", "hi"), Bearer(hmac));
+        Assert.Equal(StatusCode.Unauthenticated, confused.StatusCode);
+    }
+
+    [Fact]
+    public async Task HttpIngress_TheSameCallers_401WithoutACredential_ModelsListedForTheTenant()
+    {
+        using var http = new HttpClient { BaseAddress = _node.IngressAddress };
+        var (key, entry) = ApiKeys.Create("team-a", null, TimeProvider.System.GetUtcNow());
+        ApiKeyFile.Write(_mesh.Access.KeysFile!, [entry]);
+        const string Body = """{"model":"sim-model","messages":[{"role":"user","content":"hi"}]}""";
+
+        using var anonymous = await http.PostAsync("/v1/chat/completions", new StringContent(Body, System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, anonymous.StatusCode);
+        Assert.Contains("tenant 'free'", await anonymous.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var revoked = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(Body, System.Text.Encoding.UTF8, "application/json") };
+        revoked.Headers.Add("x-api-key", ApiKeys.Create("team-a", null, TimeProvider.System.GetUtcNow()).Key);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.SendAsync(revoked)).StatusCode);
+
+        await Eventually.WaitUntil(async () =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(Body, System.Text.Encoding.UTF8, "application/json") };
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+                using var answered = await http.SendAsync(request);
+                return answered.IsSuccessStatusCode;
+            }, "the key accepted over HTTP", () => Task.FromResult(File.ReadAllText(_mesh.Access.KeysFile!)));
+
+        // Anthropic's SDK sends x-api-key; the tenant's model list is what GET /v1/models shows.
+        using var models = new HttpRequestMessage(HttpMethod.Get, "/v1/models");
+        models.Headers.Add("x-api-key", key);
+        using var listed = await http.SendAsync(models);
+        var text = await listed.Content.ReadAsStringAsync();
+        Assert.True(listed.IsSuccessStatusCode, text);
+        Assert.Contains("\"sim-model\"", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("cloud-model", text, StringComparison.Ordinal);
+
+        using var cloud = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent(Body.Replace("sim-model", "cloud-model", StringComparison.Ordinal), System.Text.Encoding.UTF8, "application/json"),
+        };
+        cloud.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        using var denied = await http.SendAsync(cloud);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, denied.StatusCode);
+    }
+
+    [Fact]
+    public async Task IdempotencyKeys_AreEachTenantsOwn()
+    {
+        var request = Ask("sim-model", "same question");
+        request.IdempotencyKey = "shared-key-1";
+
+        var first = await ReadAll(new Router.RouterClient(_node.OpenChannel("svc-onprem")).Chat(request));
+        var again = await ReadAll(new Router.RouterClient(_node.OpenChannel("svc-onprem")).Chat(request));
+        var other = await ReadAll(new Router.RouterClient(_node.OpenChannel("svc-a")).Chat(request));
+
+        Assert.Equal(first[0].Route.RequestId, again[0].Route.RequestId);
+        Assert.NotEqual(first[0].Route.RequestId, other[0].Route.RequestId);
     }
 
     [Fact]
@@ -231,6 +322,19 @@ public sealed class AccessTests : IAsyncLifetime
     }
 
     private static Metadata Bearer(string token) => new() { { "authorization", "Bearer " + token } };
+
+    private static async Task<StatusCode> StatusAsync(GrpcChannel channel, ChatRequest request, Metadata headers)
+    {
+        try
+        {
+            await ReadAll(new Router.RouterClient(channel).Chat(request, headers));
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
 
     private static async Task<bool> AnsweredAsync(GrpcChannel channel, ChatRequest request, Metadata? headers = null)
     {

@@ -60,7 +60,7 @@ public sealed class ApiKeyTests : IDisposable
         var (_, first) = ApiKeys.Create("team", null, DateTimeOffset.UnixEpoch);
         ApiKeyFile.Write(path, [first]);
         using var keys = new WatchedFile<IReadOnlyDictionary<string, ApiKeyEntry>>(
-            path, AccessCredentials.ReadKeys, new Dictionary<string, ApiKeyEntry>(), TimeProvider.System, NullLogger.Instance);
+            path, AccessCredentials.ReadKeys, new Dictionary<string, ApiKeyEntry>(), new Microsoft.Extensions.Time.Testing.FakeTimeProvider(), NullLogger.Instance);
         Assert.True(keys.Current.ContainsKey(first.Id));
 
         File.WriteAllText(path, "keys: [ { id: broken } ]");
