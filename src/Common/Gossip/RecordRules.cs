@@ -61,6 +61,46 @@ public static class RecordRules
     }
 
     /// <summary>
+    /// Why a usage record signed by <paramref name="signer"/> is refused, or null when it is valid: it is the signer's
+    /// own slot, names each tenant once per window, with counts a single member could have reached (a forged count of
+    /// 2^63 would lock a tenant out of the mesh until the window ends).
+    /// </summary>
+    public static string? Usage(UsageRecord record, string signer)
+    {
+        if (!string.Equals(record.Member, signer, StringComparison.Ordinal))
+        {
+            return $"usage record signed by '{signer}' describes '{record.Member}': a member's records describe only itself";
+        }
+
+        foreach (var (window, entries) in new[] { ("minute", record.MinuteUsage), ("day", record.DayUsage) })
+        {
+            if (entries.Count > MaxEntries)
+            {
+                return $"usage record of '{signer}' lists {entries.Count} tenants in its {window}, more than {MaxEntries}";
+            }
+
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var usage in entries)
+            {
+                if (usage.Tenant.Length == 0 || !seen.Add(usage.Tenant))
+                {
+                    return $"usage record of '{signer}' names tenant '{usage.Tenant}' twice or not at all in its {window}";
+                }
+
+                if (usage.Requests > MaxCount || usage.InputTokens > MaxCount || usage.OutputTokens > MaxCount || usage.SpendMicroUsd > MaxCount)
+                {
+                    return $"usage record of '{signer}': tenant '{usage.Tenant}' counts more than {MaxCount} in its {window}";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Largest count a usage record may carry: 2^53, exact in every client's numbers and far beyond any day of one member.</summary>
+    public const ulong MaxCount = 1UL << 53;
+
+    /// <summary>
     /// Why a route record signed by the integrator <paramref name="signer"/> into <paramref name="pool"/> is
     /// refused, or null when it is valid: each route names the integrator itself as the model's node and the
     /// pool it is advertised into, and a path of distinct pools that leads out of that pool, never back into it.

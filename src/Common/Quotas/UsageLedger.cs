@@ -186,3 +186,33 @@ internal sealed class UsageLedger(string self)
         }
     }
 }
+
+/// <summary>A slot as gossip carries it (<see cref="V1.UsageRecord"/>), and back.</summary>
+internal static class UsageRecords
+{
+    public static V1.UsageRecord ToRecord(UsageSlot slot, ulong sequence)
+    {
+        var record = new V1.UsageRecord { Member = slot.Member, Sequence = sequence, Minute = slot.Minute, Day = slot.Day };
+        record.MinuteUsage.Add(slot.MinuteCounts.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => Entry(p.Key, p.Value)));
+        record.DayUsage.Add(slot.DayCounts.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => Entry(p.Key, p.Value)));
+        return record;
+    }
+
+    /// <summary>The slot a record carries; check it with <c>RecordRules.Usage</c> first (its counts fit a long then).</summary>
+    public static UsageSlot FromRecord(V1.UsageRecord record) => new(
+        record.Member, record.Minute, record.Day,
+        record.MinuteUsage.ToDictionary(u => u.Tenant, Counts, StringComparer.Ordinal),
+        record.DayUsage.ToDictionary(u => u.Tenant, Counts, StringComparer.Ordinal));
+
+    private static V1.TenantUsage Entry(string tenant, UsageCounts counts) => new()
+    {
+        Tenant = tenant,
+        Requests = (ulong)counts.Requests,
+        InputTokens = (ulong)counts.InputTokens,
+        OutputTokens = (ulong)counts.OutputTokens,
+        SpendMicroUsd = (ulong)counts.SpendMicroUsd,
+    };
+
+    private static UsageCounts Counts(V1.TenantUsage usage) =>
+        new((long)usage.Requests, (long)usage.InputTokens, (long)usage.OutputTokens, (long)usage.SpendMicroUsd);
+}

@@ -61,6 +61,30 @@ public sealed class UsageLedgerTests
     }
 
     [Fact]
+    public void Record_RoundTripsTheSlot_AndTheRulesRefuseWhatAMemberCouldNotHaveWritten()
+    {
+        var ledger = new UsageLedger("a");
+        ledger.Add("team", new UsageCounts(2, 10, 20, 300), Noon);
+        ledger.Add("other", new UsageCounts(1, 0, 0, 0), Noon);
+        var record = UsageRecords.ToRecord(ledger.Own(Noon), 7);
+
+        Assert.Null(Rules(record, "a"));
+        var slot = UsageRecords.FromRecord(record);
+        Assert.Equal((ledger.Own(Noon).Minute, ledger.Own(Noon).Day), (slot.Minute, slot.Day));
+        Assert.Equal(ledger.Own(Noon).MinuteCounts.OrderBy(p => p.Key), slot.MinuteCounts.OrderBy(p => p.Key));
+
+        Assert.Contains("records describe only itself", Rules(record, "b"), StringComparison.Ordinal);
+        var twice = record.Clone();
+        twice.MinuteUsage.Add(twice.MinuteUsage[0]);
+        Assert.Contains("twice", Rules(twice, "a"), StringComparison.Ordinal);
+        var huge = record.Clone();
+        huge.DayUsage[0].Requests = ulong.MaxValue;
+        Assert.Contains("counts more than", Rules(huge, "a"), StringComparison.Ordinal);
+    }
+
+    private static string? Rules(LlmRouter.V1.UsageRecord record, string signer) => LlmRouter.Common.Gossip.RecordRules.Usage(record, signer);
+
+    [Fact]
     public void Windows_PushbackIsTheTimeToTheNextWindow()
     {
         Assert.Equal(TimeSpan.FromSeconds(50), UsageWindows.UntilNextMinute(Noon));
