@@ -6,15 +6,16 @@ using LlmRouter.Common.Protocol;
 namespace LlmRouter.Common.Access;
 
 /// <summary>Whom a request is served for: the tenant it counts against and what proved it (never the credential itself).</summary>
-/// <param name="ProvenBy">For logs and the route log: "client certificate 'svc-a'", "API key 3f9a2c1b7d4e", "anonymous", ...</param>
+/// <param name="ProvenBy">For the request's log scope (and the route log to come): "client certificate 'svc-a'", "API key 3f9a2c1b7d4e", "anonymous", ...</param>
 internal sealed record Principal(TenantConfig Tenant, string ProvenBy);
 
 /// <summary>
 /// Identifies the caller of a Router call and the tenant it acts as (DESIGN.md section 13), the same on nodes and
-/// integrators. A client proves itself with a bearer token (an API key of this mesh, or a JWT of the configured
-/// issuer; the HTTP ingress also takes Anthropic's <c>x-api-key</c>) or with a client certificate from the mesh CA
-/// (<c>spiffe://MESH/client/NAME</c>, whose tenant lists NAME); with none, it is the anonymous tenant when the mesh
-/// file names one. A bearer token that is neither (OpenAI's SDKs always send one) counts as no credential. A
+/// integrators. A client proves itself with a token (an API key of this mesh, or a JWT of the configured issuer, in
+/// <c>authorization</c> or in Anthropic's <c>x-api-key</c>), checked strictly wherever it is sent, or else with a
+/// client certificate from the mesh CA (<c>spiffe://MESH/client/NAME</c>, whose tenant lists NAME); with neither,
+/// it is the anonymous tenant when the mesh file names one. A token that is not one of ours (OpenAI's SDKs always
+/// send one) counts as no credential. A
 /// forwarded request's tenant is asserted by the member that forwarded it, in <c>llmrouter-tenant</c>: members are
 /// proven by their certificates (<see cref="Pipeline.Arrivals"/>), and every hop checks the same permissions.
 /// Refusals: no or a bad credential UNAUTHENTICATED, a credential of no tenant PERMISSION_DENIED; each names the

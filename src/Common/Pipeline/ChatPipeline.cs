@@ -60,7 +60,7 @@ internal sealed partial class ChatPipeline(
 
         var arrival = admitted;
         using var draining = open;
-        using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId, ["Tenant"] = arrival.Tenant.Name });
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId, ["Tenant"] = arrival.Tenant.Name, ["Caller"] = arrival.Principal.ProvenBy });
         if (request.IdempotencyKey.Length == 0 || arrival.Forwarded)
         {
             await RouteAsync(request, stream, context, arrival, snapshot, receivedAt).ConfigureAwait(false);
