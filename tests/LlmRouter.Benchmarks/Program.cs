@@ -3,6 +3,7 @@ using LlmRouter.Benchmarks;
 
 // llmrouter-bench                everything below, then one summary table (about 10 minutes)
 // llmrouter-bench gossip [N ...] the membership simulator for N = 10, 100, 1000 (or the sizes given)
+// llmrouter-bench quotas [N ...] a tenant's cap over a simulated pool of N = 10, 100, 1000: admitted over the cap
 // llmrouter-bench node           the router's own cost against a bare gRPC echo, and the cost of a hop
 // llmrouter-bench streams        time to first token and gaps between tokens through 0, 1 and 2 hops
 // llmrouter-bench capacity       paced streams held by one node, and its memory idle and with 1000 streams
@@ -16,6 +17,7 @@ var code = args switch
 {
     [] or ["all"] => await AllAsync(),
     ["gossip", .. var sizes] => GossipBenchmark.Run(sizes),
+    ["quotas", .. var quotaSizes] => QuotaBenchmark.Run(quotaSizes),
     ["node"] => await NodeBenchmark.RunAsync(),
     ["streams"] => await StreamBenchmark.RunAsync(),
     ["capacity"] => await CapacityBenchmark.RunAsync(),
@@ -47,6 +49,7 @@ static async Task<int> AllAsync()
         PeerBenchmark.TelemetryCostAsync,
         () => Task.FromResult(MicroBenchmark.Run()),
         () => Task.FromResult(GossipBenchmark.Run([])),
+        () => Task.FromResult(QuotaBenchmark.Run([])),
     })
     {
         // Each part starts on a clean heap, so one part's garbage does not pause the next one's figures.

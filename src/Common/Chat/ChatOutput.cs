@@ -71,9 +71,16 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
         _text?.Append(frame.Delta.Text);
     }
 
+    /// <summary>The candidate whose answer completed (its price is what the usage cost).</summary>
+    public Routing.RouteCandidate? Served { get; set; }
+
+    /// <summary>The usage the answer's completion frame reported (what quotas count at the entry hop).</summary>
+    public TokenUsage? Usage { get; private set; }
+
     public async Task CompletedAsync(ChatResponse frame, CancellationToken cancellationToken)
     {
         await CommitAsync(cancellationToken).ConfigureAwait(false);
+        Usage = frame.Completed.Usage;
         frame.Completed.Continued |= Continued;
         await stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
     }

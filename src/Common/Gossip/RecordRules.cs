@@ -62,14 +62,19 @@ public static class RecordRules
 
     /// <summary>
     /// Why a usage record signed by <paramref name="signer"/> is refused, or null when it is valid: it is the signer's
-    /// own slot, names each tenant once per window, with counts a single member could have reached (a forged count of
-    /// 2^63 would lock a tenant out of the mesh until the window ends).
+    /// own slot (or, from an integrator, what it relays), names each tenant once per window, with counts a single
+    /// member could have reached (a forged count of 2^63 would lock a tenant out of the mesh until the window ends).
     /// </summary>
-    public static string? Usage(UsageRecord record, string signer)
+    public static string? Usage(UsageRecord record, string signer, MemberRole role = MemberRole.Node)
     {
         if (!string.Equals(record.Member, signer, StringComparison.Ordinal))
         {
             return $"usage record signed by '{signer}' describes '{record.Member}': a member's records describe only itself";
+        }
+
+        if (record.Origin.Length > 0 && (role != MemberRole.Integrator || !(record.Origin.StartsWith("pool:", StringComparison.Ordinal) || record.Origin.StartsWith("member:", StringComparison.Ordinal))))
+        {
+            return $"usage record of '{signer}' relays origin '{record.Origin}': only an integrator relays usage, from 'pool:NAME' or 'member:ID'";
         }
 
         foreach (var (window, entries) in new[] { ("minute", record.MinuteUsage), ("day", record.DayUsage) })
@@ -87,7 +92,8 @@ public static class RecordRules
                     return $"usage record of '{signer}' names tenant '{usage.Tenant}' twice or not at all in its {window}";
                 }
 
-                if (usage.Requests > MaxCount || usage.InputTokens > MaxCount || usage.OutputTokens > MaxCount || usage.SpendMicroUsd > MaxCount)
+                if (usage.Requests > MaxCount || usage.InputTokens > MaxCount || usage.OutputTokens > MaxCount || usage.SpendMicroUsd > MaxCount
+                    || usage.Ended > MaxCount || usage.Members > MaxCount)
                 {
                     return $"usage record of '{signer}': tenant '{usage.Tenant}' counts more than {MaxCount} in its {window}";
                 }

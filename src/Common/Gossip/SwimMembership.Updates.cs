@@ -64,6 +64,9 @@ public sealed partial class SwimMembership
             case Update.KindOneofCase.Routes:
                 ReceiveRoutes(signed, update.Routes);
                 break;
+            case Update.KindOneofCase.Usage:
+                ReceiveUsage(signed, update.Usage);
+                break;
         }
     }
 
@@ -155,6 +158,8 @@ public sealed partial class SwimMembership
         entry.Pool = alive.Pool;
         entry.Role = alive.Role;
         entry.Incarnation = alive.Incarnation;
+        // A new life numbers its usage records from 1 again.
+        entry.UsageSequences.Clear();
         entry.Alive = signed;
         entry.Key = key;
         entry.StatusUpdate = null;
@@ -390,6 +395,25 @@ public sealed partial class SwimMembership
         entry.RoutesReceived = _scheduler.Now;
         _visibleChange = true;
         _queue.Enqueue(RoutesKey(entry.Id), signed);
+    }
+
+    /// <summary>A usage record: news per member and origin (a higher sequence), verified, checked, handed to the ledger and spread on.</summary>
+    private void ReceiveUsage(SignedUpdate signed, UsageRecord usage)
+    {
+        if (!_members.TryGetValue(usage.Member, out var entry) || entry == _self || entry.IsDown
+            || (entry.UsageSequences.TryGetValue(usage.Origin, out var known) && usage.Sequence <= known))
+        {
+            return;
+        }
+
+        if (!Verified(signed, usage.Member) || Refused(RecordRules.Usage(usage, entry.Id, entry.Role)))
+        {
+            return;
+        }
+
+        entry.UsageSequences[usage.Origin] = usage.Sequence;
+        _queue.Enqueue(UsageKey(entry.Id, usage.Origin), signed);
+        UsageReceived?.Invoke(usage, entry.Role);
     }
 
     /// <summary>Refuses a record whose content breaks <see cref="RecordRules"/>; true when it was refused.</summary>

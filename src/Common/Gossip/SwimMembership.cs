@@ -34,6 +34,7 @@ public sealed partial class SwimMembership
     private ReadOnlyMemory<byte> _certificate;
     private ulong _modelVersion;
     private ulong _loadSequence;
+    private ulong _usageSequence;
     private bool _running;
     private bool _leaving;
     private TimeSpan? _lastCatchUp;
@@ -77,6 +78,12 @@ public sealed partial class SwimMembership
 
     /// <summary>Raised on every change of another member's status and on model changes.</summary>
     public event Action<MemberEvent>? Changed;
+
+    /// <summary>
+    /// Raised for every usage record that is news (verified, within the record rules), with its signer's role: the
+    /// host's usage ledger takes it (DESIGN.md section 13). Usage is not routing state: it is not in the snapshot.
+    /// </summary>
+    public event Action<UsageRecord, MemberRole>? UsageReceived;
 
     /// <summary>Raised when an update is refused (bad signature, foreign certificate, forged origin), with the reason.</summary>
     public event Action<string>? Rejected;
@@ -276,6 +283,20 @@ public sealed partial class SwimMembership
     }
 
     /// <summary>
+    /// Announces a usage slot: this member's own (no origin) or, from an integrator, one it relays from beyond a
+    /// border. Sent through gossip only; a newer record of the same origin replaces an older one in the queue, and
+    /// the host republishes now and then, so a member that joined later hears it too.
+    /// </summary>
+    public void PublishUsage(UsageRecord record)
+    {
+        record.Member = _self.Id;
+        record.Sequence = ++_usageSequence;
+        EnsureValid(RecordRules.Usage(record, _self.Id, _self.Role));
+        _queue.Enqueue(UsageKey(_self.Id, record.Origin), _signer.Sign(new Update { Usage = record }));
+        EndStep();
+    }
+
+    /// <summary>
     /// Handles a request from another member. <paramref name="sender"/> is the identity the transport
     /// authenticated (the certificate's member id), or null in the simulator. The response goes to
     /// <paramref name="reply"/>, at once or after an indirect probe.
@@ -353,6 +374,8 @@ public sealed partial class SwimMembership
     private static string LoadKey(string member) => "load:" + member;
 
     private static string RoutesKey(string member) => "routes:" + member;
+
+    private static string UsageKey(string member, string origin) => "usage:" + member + ":" + origin;
 
     private int RetransmitLimit => _options.RetransmitLimit(_members.Count);
 

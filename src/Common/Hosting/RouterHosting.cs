@@ -9,6 +9,7 @@ using LlmRouter.Common.Grpc;
 using LlmRouter.Common.Identity;
 using LlmRouter.Common.Membership;
 using LlmRouter.Common.Pipeline;
+using LlmRouter.Common.Quotas;
 using LlmRouter.Common.Resilience;
 using LlmRouter.Common.Routing;
 using LlmRouter.Common.Services;
@@ -56,6 +57,7 @@ internal static class RouterHosting
 
         builder.Services.AddMeshTelemetry(application, self, mesh, metricsListen);
         builder.Services.AddMeshAccess(mesh);
+        builder.Services.AddMeshQuotas();
         builder.Services.AddRoutingCore();
         if (lifetime is not null)
         {

@@ -33,6 +33,7 @@ internal sealed partial class ChatPipeline(
     Func<double> random,
     RouterMetrics metrics,
     RequestTracing tracing,
+    Quotas.QuotaGate quotas,
     ILogger<ChatPipeline> logger)
 {
     private const uint DefaultBroadcastFanout = 2;
@@ -43,12 +44,16 @@ internal sealed partial class ChatPipeline(
         var snapshot = host.Current;
         Arrival? admitted = null;
         IDisposable? open = null;
+        Quotas.QuotaGate.Admitted? quota = null;
         try
         {
             open = drain.Enter(host.Id);
             admitted = await arrivals.RouterAsync(context, snapshot.Mesh).ConfigureAwait(false);
             RequestValidator.Validate(request, snapshot.Server, checkSchemas: !admitted.Forwarded);
             Access.TenantPermits.CheckProfile(request, admitted.Tenant, snapshot.Routing, snapshot.Mesh.SourcePath);
+
+            // Quotas count at the entry hop only: the hops below serve a request the entry already admitted.
+            quota = admitted.Forwarded ? null : quotas.Admit(admitted.Tenant, snapshot.Mesh.SourcePath);
         }
         catch (RpcException ex)
         {
@@ -60,10 +65,11 @@ internal sealed partial class ChatPipeline(
 
         var arrival = admitted;
         using var draining = open;
+        using var counted = quota;
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId, ["Tenant"] = arrival.Tenant.Name, ["Caller"] = arrival.Principal.ProvenBy });
         if (request.IdempotencyKey.Length == 0 || arrival.Forwarded)
         {
-            await RouteAsync(request, stream, context, arrival, snapshot, receivedAt).ConfigureAwait(false);
+            await RouteAsync(request, stream, context, arrival, snapshot, receivedAt, quota).ConfigureAwait(false);
             return;
         }
 
@@ -81,7 +87,7 @@ internal sealed partial class ChatPipeline(
 
         try
         {
-            await RouteAsync(request, answer.Recording(stream), context, arrival, snapshot, receivedAt).ConfigureAwait(false);
+            await RouteAsync(request, answer.Recording(stream), context, arrival, snapshot, receivedAt, quota).ConfigureAwait(false);
             answer.Complete(null);
         }
         catch (Exception ex)
@@ -93,7 +99,8 @@ internal sealed partial class ChatPipeline(
     }
 
     /// <summary>Routes the chat and records how it ended (<see cref="RouterMetrics"/>): whole, continued, or failed with its status.</summary>
-    private async Task RouteAsync(ChatRequest request, IServerStreamWriter<ChatResponse> stream, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt)
+    private async Task RouteAsync(
+        ChatRequest request, IServerStreamWriter<ChatResponse> stream, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt, Quotas.QuotaGate.Admitted? quota)
     {
         // Only the entry node continues an answer after its first token (AttemptBudget): it holds the text the client has.
         var continues = request.AllowContinuation && !arrival.Forwarded;
@@ -108,6 +115,24 @@ internal sealed partial class ChatPipeline(
         {
             throw;
         }
+        finally
+        {
+            // Whole or failed: what the answer's completion reported is what it used.
+            Charge(quota, output.Usage, output.Served);
+        }
+    }
+
+    /// <summary>Counts what the answer used against the tenant's quotas: its tokens, and their price on the model that served it.</summary>
+    private static void Charge(Quotas.QuotaGate.Admitted? quota, TokenUsage? usage, RouteCandidate? served)
+    {
+        if (quota is null || usage is null)
+        {
+            return;
+        }
+
+        var price = served is null ? 0m
+            : (((decimal)usage.InputTokens * (decimal)served.InputPricePerMillion) + ((decimal)usage.OutputTokens * (decimal)served.OutputPricePerMillion)) / 1_000_000m;
+        quota.Used((long)usage.InputTokens, (long)usage.OutputTokens, price);
     }
 
     /// <summary>
@@ -182,6 +207,7 @@ internal sealed partial class ChatPipeline(
                     var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output) : request;
                     var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
                     var used = await ServeAsync(attemptRequest, candidate, forward, output, lifetime.Token).ConfigureAwait(false);
+                    output.Served = candidate;
                     metrics.Routed(candidate, entry: !arrival.Forwarded);
                     ledger.Served(used);
                     ledger.Report(context.ResponseTrailers);
@@ -344,6 +370,7 @@ internal sealed partial class ChatPipeline(
             }
 
             metrics.Routed(racers[race.Winner], entry: true);
+            output.Served = racers[race.Winner];
             return;
         }
 

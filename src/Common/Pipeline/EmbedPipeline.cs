@@ -19,6 +19,7 @@ internal sealed class EmbedPipeline(
     Forwarder forwarder,
     CopyBreakers breakers,
     DrainState drain,
+    Quotas.QuotaGate quotas,
     TimeProvider time)
 {
     public async Task<EmbedResponse> EmbedAsync(EmbedRequest request, ServerCallContext context)
@@ -28,6 +29,7 @@ internal sealed class EmbedPipeline(
         using var open = drain.Enter(host.Id);
         var arrival = await arrivals.RouterAsync(context, snapshot.Mesh).ConfigureAwait(false);
         RequestValidator.Validate(request);
+        using var quota = arrival.Forwarded ? null : quotas.Admit(arrival.Tenant, snapshot.Mesh.SourcePath);
 
         var query = RouteQuery.For(request, arrival.Seat.Name);
         var scope = planner.Scope(arrival, RoutingMode.Auto);
@@ -53,6 +55,7 @@ internal sealed class EmbedPipeline(
                         ? (await host.Local!.EmbedAsync(request, candidate, RoutePlanner.LocalRoute(attempt, candidate), lifetime.Token).ConfigureAwait(false), 1)
                         : await forwarder.EmbedAsync(request, candidate, attempt, lifetime.Token).ConfigureAwait(false);
                     await breakers.RecordSuccessAsync(candidate.Key).ConfigureAwait(false);
+                    quota?.Used((long)(response.Usage?.InputTokens ?? 0), 0, (response.Usage?.InputTokens ?? 0) * (decimal)candidate.InputPricePerMillion / 1_000_000m);
                     ledger.Served(used);
                     ledger.Report(context.ResponseTrailers);
                     return response;

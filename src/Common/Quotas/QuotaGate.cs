@@ -7,17 +7,35 @@ namespace LlmRouter.Common.Quotas;
 /// <summary>
 /// A tenant's quotas at the entry hop (DESIGN.md section 13): requests, input and output tokens per minute and
 /// spend per day against the mesh's usage as the ledger knows it, and concurrent streams exactly on this member.
-/// A request is counted when it is admitted (so its count spreads at once); its tokens and spend when it ends.
-/// Tokens and spend cannot be known before the answer, so a request is refused only once they are used up.
-/// A refusal is RESOURCE_EXHAUSTED naming the limit, what the mesh used, the setting, and when the window frees
-/// (also as <c>grpc-retry-pushback-ms</c>).
+///
+/// Two checks. The hard one: a limit the mesh has used up refuses. The paced one bounds what gossip's delay can let
+/// through: every member may have admitted for up to <c>spread</c> (the time usage takes to reach every member)
+/// without the others knowing, so each admits within any such interval at most its share, <c>B / M</c>, of the
+/// headroom <c>B</c> (what is left of the limit beyond what every member surely knows) among the <c>M</c> members
+/// sending the tenant's requests. Shares add up to the headroom, so with usage spreading within <c>spread</c> the
+/// mesh stays within the limit (docs/access.md has the bound). A share under one request is a chance: once per
+/// spread, the member admits one request with that probability, so the mesh admits the headroom on average rather
+/// than one request per member. A member that just started sending is not yet counted by the others, so until its
+/// first admission has had <c>spread</c> to travel it takes the share of one member in all the mesh's.
+///
+/// Token and spend limits are paced in requests: what is left over what one request of the tenant has used on
+/// average (its ended requests), less the requests still in flight. Until one of the tenant's requests has ended
+/// (nothing known of what a request costs), each member has at most one of its requests in flight.
+///
+/// A refusal is RESOURCE_EXHAUSTED naming the limit, what the mesh used, the setting, and when to retry (also as
+/// <c>grpc-retry-pushback-ms</c>).
 /// </summary>
-internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time)
+internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long> meshMembers, TimeSpan spread, Func<double> random)
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, int> _streams = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Pace> _paces = new(StringComparer.Ordinal);
 
-    /// <summary>Admits one request of the tenant or throws the refusal; dispose the result when the request ends.</summary>
+    public UsageLedger Ledger => ledger;
+
+    /// <summary>How long usage takes to reach every member, the interval each member's share is counted over.</summary>
+    public TimeSpan Spread => spread;
+
+    /// <summary>Admits one request of the tenant or throws the refusal; record its usage on the result and dispose it when the request ends.</summary>
     public Admitted Admit(TenantConfig tenant, string meshFile)
     {
         var limits = tenant.Limits;
@@ -29,35 +47,164 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time)
         if (limits.BudgetPerDayUsd is { } budget && day.SpendMicroUsd >= MicroUsd(budget))
         {
             throw Exhausted(UsageWindows.UntilNextDay(now),
-                $"tenant '{tenant.Name}' spent its budget_per_day_usd ({budget.ToString(CultureInfo.InvariantCulture)}; {(day.SpendMicroUsd / 1_000_000m).ToString("0.######", CultureInfo.InvariantCulture)} spent today across the mesh)",
+                $"tenant '{tenant.Name}' spent its budget_per_day_usd ({budget.ToString(CultureInfo.InvariantCulture)}; {Usd(day.SpendMicroUsd)} spent today across the mesh)",
                 tenant, meshFile, "budget_per_day_usd");
         }
 
-        if (limits.ConcurrentStreams is { } streams)
+        var timestamp = time.GetTimestamp();
+        lock (_lock)
         {
-            lock (_lock)
+            if (!_paces.TryGetValue(tenant.Name, out var pace))
             {
-                var open = _streams.GetValueOrDefault(tenant.Name);
-                if (open >= streams)
-                {
-                    throw Exhausted(TimeSpan.FromSeconds(1),
-                        $"tenant '{tenant.Name}' has {open} streams open on this node, its concurrent_streams ({streams.ToString(CultureInfo.InvariantCulture)}, a cap per node)",
-                        tenant, meshFile, "concurrent_streams");
-                }
-
-                _streams[tenant.Name] = open + 1;
+                pace = new Pace();
+                _paces[tenant.Name] = pace;
             }
+
+            if (limits.ConcurrentStreams is { } streams && pace.Open >= streams)
+            {
+                throw Exhausted(TimeSpan.FromSeconds(1),
+                    $"tenant '{tenant.Name}' has {pace.Open} streams open on this node, its concurrent_streams ({streams.ToString(CultureInfo.InvariantCulture)}, a cap per node)",
+                    tenant, meshFile, "concurrent_streams");
+            }
+
+            PaceShare(tenant, meshFile, pace, minute, day, now, timestamp);
+            pace.Admitted(timestamp, UsageWindows.At(now).Minute, BucketTicks);
         }
 
         ledger.Add(tenant.Name, new UsageCounts(1, 0, 0, 0), now);
-        return new Admitted(this, tenant.Name, limits.ConcurrentStreams is not null);
+        return new Admitted(this, tenant.Name);
     }
 
-    /// <summary>The usage of an answered request (its tokens, and their price), counted in this member's slot.</summary>
-    public void Used(string tenant, long inputTokens, long outputTokens, decimal spendUsd) =>
-        ledger.Add(tenant, new UsageCounts(0, inputTokens, outputTokens, MicroUsd(spendUsd)), time.GetUtcNow());
+    /// <summary>The tenant's pacing state on this member (for the Admin API and tests): its admissions within the spread, and the members its share is counted among.</summary>
+    public (long Recent, long Sharing) Share(string tenant)
+    {
+        var now = time.GetUtcNow();
+        var timestamp = time.GetTimestamp();
+        lock (_lock)
+        {
+            if (!_paces.TryGetValue(tenant, out var pace))
+            {
+                return (0, Math.Max(1, meshMembers()));
+            }
+
+            return (pace.Recent(timestamp, SpreadTicks, BucketTicks), Sharing(tenant, pace, now, timestamp));
+        }
+    }
+
+    private long SpreadTicks => (long)(spread.TotalSeconds * time.TimestampFrequency);
+
+    private long BucketTicks => Math.Max(1, SpreadTicks / 16);
+
+    /// <summary>
+    /// The members this one's share is counted among: those others know to be sending the tenant's requests and
+    /// itself, once its own sending has had the spread to become known; all the mesh's members before that.
+    /// </summary>
+    private long Sharing(string tenant, Pace pace, DateTimeOffset now, long timestamp)
+    {
+        var others = ledger.ActiveOthers(tenant, now);
+        var known = pace.ActiveSince is { } since && time.GetElapsedTime(since, timestamp) >= spread;
+        return known ? others + 1 : Math.Max(others + 1, meshMembers());
+    }
+
+    private void PaceShare(TenantConfig tenant, string meshFile, Pace pace, UsageCounts minute, UsageCounts day, DateTimeOffset now, long timestamp)
+    {
+        pace.Roll(UsageWindows.At(now).Minute);
+        pace.Learn(minute, day);
+        if (Headroom(tenant.Limits, pace, minute, day) is not { } headroom)
+        {
+            return;
+        }
+
+        if (headroom.Requests is null)
+        {
+            // Nothing is known yet of what one of the tenant's requests uses: one at a time on this member.
+            if (pace.Open > 0)
+            {
+                throw Exhausted(spread / 4,
+                    $"tenant '{tenant.Name}' has its {headroom.Setting} set and none of its requests has ended yet, so what one uses is not known; this node admits one at a time until then",
+                    tenant, meshFile, headroom.Setting);
+            }
+
+            return;
+        }
+
+        var recent = pace.Recent(timestamp, SpreadTicks, BucketTicks);
+        var sharing = Sharing(tenant.Name, pace, now, timestamp);
+        var share = (headroom.Requests.Value + recent) / sharing;
+        var admitted = headroom.Requests.Value > 0 && (share >= 1 ? recent + 1 <= share : recent == 0 && Draw(pace, share, timestamp));
+        if (!admitted)
+        {
+            var frees = pace.OldestRecent(timestamp, SpreadTicks, BucketTicks) is { } oldest
+                ? spread - time.GetElapsedTime(oldest, timestamp)
+                : spread;
+            throw Exhausted(frees < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : frees,
+                $"tenant '{tenant.Name}' is near its {headroom.Setting} ({headroom.Describe}); this node admits its share, {Math.Max(0, share).ToString("0.##", CultureInfo.InvariantCulture)} requests as one of the {sharing.ToString(CultureInfo.InvariantCulture)} members sending, per {spread.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s",
+                tenant, meshFile, headroom.Setting);
+        }
+    }
+
+    /// <summary>A share under one request: one draw per spread, won with the share's probability.</summary>
+    private bool Draw(Pace pace, double share, long timestamp)
+    {
+        if (pace.DrawnAt is { } drawn && time.GetElapsedTime(drawn, timestamp) < spread)
+        {
+            return false;
+        }
+
+        pace.DrawnAt = timestamp;
+        return random() < share;
+    }
+
+    /// <summary>What is left of the tightest limit, in requests (null Requests: a token or spend limit whose request cost is not known yet); null when nothing is limited.</summary>
+    private static Left? Headroom(TenantLimits limits, Pace pace, UsageCounts minute, UsageCounts day)
+    {
+        Left? tightest = null;
+        void Consider(Left left)
+        {
+            if (tightest is null || (tightest.Requests is not null && (left.Requests is null || left.Requests < tightest.Requests)))
+            {
+                tightest = left;
+            }
+        }
+
+        if (limits.RequestsPerMinute is { } requests)
+        {
+            Consider(new Left("requests_per_minute", requests - minute.Requests,
+                $"{minute.Requests.ToString(CultureInfo.InvariantCulture)} of {requests.ToString(CultureInfo.InvariantCulture)} requests this minute across the mesh"));
+        }
+
+        if (limits.InputTokensPerMinute is { } input)
+        {
+            Consider(Spent("input_tokens_per_minute", input, minute.InputTokens, pace.InputPerRequest, minute.InFlight, "input tokens this minute"));
+        }
+
+        if (limits.OutputTokensPerMinute is { } output)
+        {
+            Consider(Spent("output_tokens_per_minute", output, minute.OutputTokens, pace.OutputPerRequest, minute.InFlight, "output tokens this minute"));
+        }
+
+        if (limits.BudgetPerDayUsd is { } budget)
+        {
+            Consider(Spent("budget_per_day_usd", MicroUsd(budget), day.SpendMicroUsd, pace.SpendPerRequest, day.InFlight, "millionths of a dollar today"));
+        }
+
+        return tightest;
+    }
+
+    private static Left Spent(string setting, long cap, long used, double? perRequest, long inFlight, string what)
+    {
+        var describe = $"{used.ToString(CultureInfo.InvariantCulture)} of {cap.ToString(CultureInfo.InvariantCulture)} {what} across the mesh";
+        return perRequest switch
+        {
+            null => new Left(setting, null, describe),
+            <= 0 => new Left(setting, double.PositiveInfinity, describe),
+            { } mean => new Left(setting, ((cap - used) / mean) - inFlight, describe),
+        };
+    }
 
     private static long MicroUsd(decimal usd) => (long)decimal.Round(usd * 1_000_000m, MidpointRounding.AwayFromZero);
+
+    private static string Usd(long microUsd) => (microUsd / 1_000_000m).ToString("0.######", CultureInfo.InvariantCulture);
 
     private static void Check(TenantConfig tenant, string meshFile, string setting, long? limit, long wouldBe, long used, TimeSpan frees, string what, bool atLimit = false)
     {
@@ -73,35 +220,130 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time)
         var milliseconds = Math.Max(1, (long)Math.Ceiling(frees.TotalMilliseconds));
         var trailers = new Metadata { { Protocol.RouterMetadata.RetryPushback, milliseconds.ToString(CultureInfo.InvariantCulture) } };
         return new RpcException(new Status(StatusCode.ResourceExhausted,
-            $"{what}: retry in {frees.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s, or raise tenants[{tenant.Name}].limits.{setting} in {meshFile}"), trailers);
+            $"{what}: retry in {(milliseconds / 1000.0).ToString("0.###", CultureInfo.InvariantCulture)} s, or raise tenants[{tenant.Name}].limits.{setting} in {meshFile}"), trailers);
     }
 
-    private void Release(string tenant)
+    /// <summary>A request ended: its usage is counted in this member's slot, and its stream slot freed.</summary>
+    private void Ended(string tenant, long inputTokens, long outputTokens, decimal spendUsd)
     {
+        ledger.Add(tenant, new UsageCounts(0, inputTokens, outputTokens, MicroUsd(spendUsd), Ended: 1), time.GetUtcNow());
         lock (_lock)
         {
-            var open = _streams.GetValueOrDefault(tenant) - 1;
-            if (open <= 0)
+            if (_paces.TryGetValue(tenant, out var pace))
             {
-                _streams.Remove(tenant);
-            }
-            else
-            {
-                _streams[tenant] = open;
+                pace.Open--;
             }
         }
     }
 
-    /// <summary>An admitted request: disposing it frees its stream slot (once).</summary>
-    internal sealed class Admitted(QuotaGate gate, string tenant, bool holdsStream) : IDisposable
+    /// <summary>What is left of one limit, in requests (null when what one request uses is not known yet).</summary>
+    private sealed record Left(string Setting, double? Requests, string Describe);
+
+    /// <summary>One tenant's pacing on this member: its requests open, its recent admissions, and what one of its requests uses on average.</summary>
+    private sealed class Pace
     {
-        private int _released;
+        private readonly LinkedList<(long Bucket, long Count)> _recent = new();
+        private long _lastMinute;
+
+        public long Open { get; set; }
+
+        /// <summary>When this member last drew for a share under one request.</summary>
+        public long? DrawnAt { get; set; }
+
+        /// <summary>When this member began its current run of admissions for the tenant (a run ends after a minute without one).</summary>
+        public long? ActiveSince { get; private set; }
+
+        public double? InputPerRequest { get; private set; }
+
+        public double? OutputPerRequest { get; private set; }
+
+        public double? SpendPerRequest { get; private set; }
+
+        /// <summary>A run of sending ends when the member sent nothing in the previous minute: the others no longer count it.</summary>
+        public void Roll(long minute)
+        {
+            if (ActiveSince is not null && minute > _lastMinute + 1)
+            {
+                ActiveSince = null;
+            }
+        }
+
+        /// <summary>Keeps what one request uses on average, from whichever window has ended requests (and keeps it across windows).</summary>
+        public void Learn(UsageCounts minute, UsageCounts day)
+        {
+            var source = minute.Ended > 0 ? minute : day;
+            if (source.Ended > 0)
+            {
+                InputPerRequest = (double)source.InputTokens / source.Ended;
+                OutputPerRequest = (double)source.OutputTokens / source.Ended;
+            }
+
+            if (day.Ended > 0)
+            {
+                SpendPerRequest = (double)day.SpendMicroUsd / day.Ended;
+            }
+        }
+
+        public void Admitted(long timestamp, long minute, long bucketTicks)
+        {
+            ActiveSince ??= timestamp;
+            _lastMinute = minute;
+            Open++;
+            var bucket = timestamp / bucketTicks;
+            if (_recent.Last is { } last && last.Value.Bucket == bucket)
+            {
+                last.ValueRef.Count++;
+            }
+            else
+            {
+                _recent.AddLast((bucket, 1));
+            }
+        }
+
+        /// <summary>Admissions within the last spread (by buckets of a sixteenth of it, counted whole: never fewer than there were).</summary>
+        public long Recent(long timestamp, long spreadTicks, long bucketTicks)
+        {
+            Trim(timestamp, spreadTicks, bucketTicks);
+            return _recent.Sum(r => r.Count);
+        }
+
+        /// <summary>When the oldest recent admissions were made, at the latest (the end of their bucket): a spread later they no longer count.</summary>
+        public long? OldestRecent(long timestamp, long spreadTicks, long bucketTicks)
+        {
+            Trim(timestamp, spreadTicks, bucketTicks);
+            return _recent.First is { } first ? (first.Value.Bucket + 1) * bucketTicks : null;
+        }
+
+        private void Trim(long timestamp, long spreadTicks, long bucketTicks)
+        {
+            while (_recent.First is { } first && (first.Value.Bucket + 1) * bucketTicks <= timestamp - spreadTicks)
+            {
+                _recent.RemoveFirst();
+            }
+        }
+    }
+
+    /// <summary>An admitted request: record what it used, then dispose it when it ends (counted once).</summary>
+    internal sealed class Admitted(QuotaGate gate, string tenant) : IDisposable
+    {
+        private int _ended;
+        private long _input;
+        private long _output;
+        private decimal _spend;
+
+        /// <summary>The request's usage as its answer reported it, and its price.</summary>
+        public void Used(long inputTokens, long outputTokens, decimal spendUsd)
+        {
+            _input = inputTokens;
+            _output = outputTokens;
+            _spend = spendUsd;
+        }
 
         public void Dispose()
         {
-            if (holdsStream && Interlocked.Exchange(ref _released, 1) == 0)
+            if (Interlocked.Exchange(ref _ended, 1) == 0)
             {
-                gate.Release(tenant);
+                gate.Ended(tenant, _input, _output, _spend);
             }
         }
     }

@@ -29,26 +29,34 @@ internal readonly record struct UsageWindows(long Minute, long Day)
     }
 }
 
-/// <summary>What one tenant used in one window on one member. Counters only grow within a window.</summary>
+/// <summary>What one tenant used in one window on one member (or, carried by an integrator, in one pool). Counters only grow within a window.</summary>
 /// <param name="SpendMicroUsd">Spend in millionths of a dollar (integers add and compare exactly).</param>
-internal readonly record struct UsageCounts(long Requests, long InputTokens, long OutputTokens, long SpendMicroUsd)
+/// <param name="Ended">Requests that ended: their tokens and spend are counted, so <c>Requests - Ended</c> are in flight.</param>
+/// <param name="Members">Members whose admissions these are: 1 in a member's own slot, how many in a pool's sum.</param>
+internal readonly record struct UsageCounts(long Requests, long InputTokens, long OutputTokens, long SpendMicroUsd, long Ended = 0, long Members = 0)
 {
     public static UsageCounts Zero => default;
 
-    public static UsageCounts operator +(UsageCounts a, UsageCounts b) =>
-        new(a.Requests + b.Requests, a.InputTokens + b.InputTokens, a.OutputTokens + b.OutputTokens, a.SpendMicroUsd + b.SpendMicroUsd);
+    public long InFlight => Math.Max(0, Requests - Ended);
+
+    public static UsageCounts operator +(UsageCounts a, UsageCounts b) => new(
+        a.Requests + b.Requests, a.InputTokens + b.InputTokens, a.OutputTokens + b.OutputTokens, a.SpendMicroUsd + b.SpendMicroUsd, a.Ended + b.Ended, a.Members + b.Members);
 
     /// <summary>The merge of two readings of one slot: each counter's larger value (it only grows, so the larger is the later).</summary>
     public static UsageCounts Max(UsageCounts a, UsageCounts b) => new(
-        Math.Max(a.Requests, b.Requests), Math.Max(a.InputTokens, b.InputTokens), Math.Max(a.OutputTokens, b.OutputTokens), Math.Max(a.SpendMicroUsd, b.SpendMicroUsd));
+        Math.Max(a.Requests, b.Requests), Math.Max(a.InputTokens, b.InputTokens), Math.Max(a.OutputTokens, b.OutputTokens),
+        Math.Max(a.SpendMicroUsd, b.SpendMicroUsd), Math.Max(a.Ended, b.Ended), Math.Max(a.Members, b.Members));
 }
 
 /// <summary>
-/// One member's slot: its own counts per tenant for one minute and one day. The member alone writes it; everyone
-/// else only merges readings of it.
+/// One slot: a member's own counts per tenant for one minute and one day, or a pool's sum an integrator carries.
+/// One member alone writes it; everyone else only merges readings of it.
 /// </summary>
+/// <param name="Member">Whose slot: a member's id, or <c>pool:NAME</c> for a pool's sum.</param>
 internal sealed record UsageSlot(string Member, long Minute, long Day, IReadOnlyDictionary<string, UsageCounts> MinuteCounts, IReadOnlyDictionary<string, UsageCounts> DayCounts)
 {
+    public static UsageSlot Empty(string member) => new(member, 0, 0, new Dictionary<string, UsageCounts>(), new Dictionary<string, UsageCounts>());
+
     /// <summary>
     /// The merge of two readings of the slot (a state-based CRDT: commutative, associative, idempotent, so gossip
     /// may deliver readings in any order, any number of times): a later window replaces an earlier one, and within
@@ -60,6 +68,11 @@ internal sealed record UsageSlot(string Member, long Minute, long Day, IReadOnly
         var (day, dayCounts) = MergeWindow(a.Day, a.DayCounts, b.Day, b.DayCounts);
         return new UsageSlot(a.Member, minute, day, minuteCounts, dayCounts);
     }
+
+    /// <summary>The slot's counts for the tenant in the windows of <paramref name="windows"/> (zero for a window it is not in).</summary>
+    public (UsageCounts Minute, UsageCounts Day) Counted(string tenant, UsageWindows windows) =>
+        (Minute == windows.Minute ? MinuteCounts.GetValueOrDefault(tenant) : UsageCounts.Zero,
+         Day == windows.Day ? DayCounts.GetValueOrDefault(tenant) : UsageCounts.Zero);
 
     private static (long Window, IReadOnlyDictionary<string, UsageCounts> Counts) MergeWindow(
         long windowA, IReadOnlyDictionary<string, UsageCounts> a, long windowB, IReadOnlyDictionary<string, UsageCounts> b)
@@ -79,18 +92,32 @@ internal sealed record UsageSlot(string Member, long Minute, long Day, IReadOnly
     }
 }
 
+/// <summary>Where a slot was heard: natively in one of this host's pools (and whether from a node), or relayed by an integrator.</summary>
+internal readonly record struct SlotSource(string? Pool, bool Node)
+{
+    public static SlotSource Relayed => new(null, false);
+}
+
 /// <summary>
 /// Usage of every tenant across the mesh, as this member knows it (DESIGN.md section 13): per-member slots, each a
-/// grow-only counter per tenant and window that only its member increments, merged by maximum, summed for the mesh.
+/// grow-only counter per tenant and window that only its member increments, merged by maximum, summed for the mesh;
+/// beyond the borders, the pools' sums integrators carry (<see cref="Receive"/>, <see cref="Relayed"/>).
 /// No member waits for another and there is no central store; the price is that a member sees the others' usage
-/// as late as gossip brings it, so the mesh can admit past a cap by about its admit rate times that delay.
+/// as late as gossip brings it, which <see cref="QuotaGate"/> bounds by pacing its own share.
 /// Thread-safe; readers get sums of immutable slots.
 /// </summary>
-internal sealed class UsageLedger(string self)
+internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownPools = null)
 {
+    private const string PoolPrefix = "pool:";
+    private const string MemberPrefix = "member:";
+
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, UsageSlot> _others = new(StringComparer.Ordinal);
-    private UsageSlot _own = new(self, 0, 0, new Dictionary<string, UsageCounts>(), new Dictionary<string, UsageCounts>());
+    private readonly Dictionary<string, (UsageSlot Slot, SlotSource Source)> _others = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _poolMembers = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _ownPools = new(ownPools ?? [], StringComparer.Ordinal);
+    private UsageSlot _own = UsageSlot.Empty(self);
+
+    public string Self => self;
 
     /// <summary>This member's slot, as it is published (the current windows at <paramref name="now"/>).</summary>
     public UsageSlot Own(DateTimeOffset now)
@@ -117,7 +144,7 @@ internal sealed class UsageLedger(string self)
     }
 
     /// <summary>Merges a reading of another member's slot (this member's own slot is never taken from outside).</summary>
-    public void Merge(UsageSlot slot)
+    public void Merge(UsageSlot slot, SlotSource source = default)
     {
         if (string.Equals(slot.Member, self, StringComparison.Ordinal))
         {
@@ -126,18 +153,96 @@ internal sealed class UsageLedger(string self)
 
         lock (_lock)
         {
-            _others[slot.Member] = _others.TryGetValue(slot.Member, out var known) ? UsageSlot.Merge(known, slot) : slot;
+            _others[slot.Member] = _others.TryGetValue(slot.Member, out var known)
+                ? (UsageSlot.Merge(known.Slot, slot), known.Source.Pool is null ? source : known.Source)
+                : (slot, source);
         }
     }
 
-    /// <summary>Forgets a member that left: its usage in the current windows stays counted until they end.</summary>
-    public void Forget(string member, DateTimeOffset now)
+    /// <summary>
+    /// Takes a usage record received in <paramref name="pool"/> from <paramref name="sender"/> (checked and verified
+    /// by the membership): a member's own slot; or, from an integrator, a pool's sum or another integrator's slot.
+    /// A sum of a pool this member sits in is ignored: its own members' slots count that pool already.
+    /// </summary>
+    public void Receive(V1.UsageRecord record, string pool, V1.MemberRole senderRole)
     {
+        var slot = UsageRecords.FromRecord(record);
+        if (record.Origin.Length == 0)
+        {
+            Merge(slot, new SlotSource(pool, senderRole == V1.MemberRole.Node));
+        }
+        else if (record.Origin.StartsWith(MemberPrefix, StringComparison.Ordinal))
+        {
+            Merge(slot with { Member = record.Origin[MemberPrefix.Length..] }, SlotSource.Relayed);
+        }
+        else if (record.Origin.StartsWith(PoolPrefix, StringComparison.Ordinal) && !_ownPools.Contains(record.Origin[PoolPrefix.Length..]))
+        {
+            Merge(slot with { Member = record.Origin }, SlotSource.Relayed);
+            lock (_lock)
+            {
+                _poolMembers[record.Origin] = Math.Max(_poolMembers.GetValueOrDefault(record.Origin), record.Members);
+            }
+        }
+    }
+
+    /// <summary>
+    /// What an integrator carries into <paramref name="pool"/>: for every other pool it sits in, the sum of its
+    /// nodes' slots (<c>pool:NAME</c>, with <paramref name="poolNodes"/> as its size); the pools' sums it heard from
+    /// other integrators, for pools other than <paramref name="pool"/>; and the slots of other integrators.
+    /// </summary>
+    public IReadOnlyList<(string Origin, UsageSlot Slot, long Members)> Relayed(string pool, Func<string, int> poolNodes, DateTimeOffset now)
+    {
+        var windows = UsageWindows.At(now);
+        var relayed = new List<(string, UsageSlot, long)>();
         lock (_lock)
         {
-            if (_others.TryGetValue(member, out var slot) && slot.Day < UsageWindows.At(now).Day)
+            foreach (var other in _ownPools.Where(p => !string.Equals(p, pool, StringComparison.Ordinal)))
             {
-                _others.Remove(member);
+                var nodes = _others.Values.Where(s => s.Source.Node && string.Equals(s.Source.Pool, other, StringComparison.Ordinal)).Select(s => s.Slot);
+                relayed.Add((PoolPrefix + other, Sum(PoolPrefix + other, nodes, windows), poolNodes(other)));
+            }
+
+            foreach (var (key, (slot, source)) in _others)
+            {
+                if (key.StartsWith(PoolPrefix, StringComparison.Ordinal))
+                {
+                    if (!string.Equals(key, PoolPrefix + pool, StringComparison.Ordinal))
+                    {
+                        relayed.Add((key, slot, _poolMembers.GetValueOrDefault(key)));
+                    }
+                }
+                else if (!source.Node)
+                {
+                    relayed.Add((MemberPrefix + key, slot, 1));
+                }
+            }
+        }
+
+        return relayed;
+    }
+
+    /// <summary>Members beyond this member's pools, as the integrators' sums count them.</summary>
+    public long RemoteMembers
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _poolMembers.Values.Sum();
+            }
+        }
+    }
+
+    /// <summary>Forgets slots of an earlier day (members that left, pools no longer heard): the current windows stay counted until they end.</summary>
+    public void Prune(DateTimeOffset now)
+    {
+        var day = UsageWindows.At(now).Day;
+        lock (_lock)
+        {
+            foreach (var key in _others.Where(p => p.Value.Slot.Day < day).Select(p => p.Key).ToList())
+            {
+                _others.Remove(key);
+                _poolMembers.Remove(key);
             }
         }
     }
@@ -149,10 +254,10 @@ internal sealed class UsageLedger(string self)
         lock (_lock)
         {
             Roll(windows);
-            var (minute, day) = Counted(_own, tenant, windows);
-            foreach (var slot in _others.Values)
+            var (minute, day) = _own.Counted(tenant, windows);
+            foreach (var (slot, _) in _others.Values)
             {
-                var (slotMinute, slotDay) = Counted(slot, tenant, windows);
+                var (slotMinute, slotDay) = slot.Counted(tenant, windows);
                 minute += slotMinute;
                 day += slotDay;
             }
@@ -161,14 +266,72 @@ internal sealed class UsageLedger(string self)
         }
     }
 
-    private static (UsageCounts Minute, UsageCounts Day) Counted(UsageSlot slot, string tenant, UsageWindows windows) =>
-        (slot.Minute == windows.Minute ? slot.MinuteCounts.GetValueOrDefault(tenant) : UsageCounts.Zero,
-         slot.Day == windows.Day ? slot.DayCounts.GetValueOrDefault(tenant) : UsageCounts.Zero);
+    /// <summary>
+    /// How many other members sent the tenant's requests in this minute or the one before, as far as this member
+    /// knows: the members its own share of a quota is paced against (<see cref="QuotaGate"/>).
+    /// </summary>
+    public long ActiveOthers(string tenant, DateTimeOffset now)
+    {
+        var minute = UsageWindows.At(now).Minute;
+        lock (_lock)
+        {
+            return _others.Values.Where(s => s.Slot.Minute >= minute - 1).Sum(s =>
+                s.Slot.MinuteCounts.TryGetValue(tenant, out var counts) && counts.Requests > 0 ? Math.Max(1, counts.Members) : 0);
+        }
+    }
+
+    /// <summary>Every slot's counts for the tenant in the current windows, this member's first (the Admin API's per-member view).</summary>
+    public IReadOnlyList<(string Member, UsageCounts Minute, UsageCounts Day)> PerSlot(string tenant, DateTimeOffset now)
+    {
+        var windows = UsageWindows.At(now);
+        lock (_lock)
+        {
+            Roll(windows);
+            var own = _own.Counted(tenant, windows);
+            var rows = new List<(string, UsageCounts, UsageCounts)> { (self, own.Minute, own.Day) };
+            foreach (var (key, (slot, _)) in _others.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                var (minute, day) = slot.Counted(tenant, windows);
+                if (minute != UsageCounts.Zero || day != UsageCounts.Zero)
+                {
+                    rows.Add((key, minute, day));
+                }
+            }
+
+            return rows;
+        }
+    }
+
+    private static UsageSlot Sum(string member, IEnumerable<UsageSlot> slots, UsageWindows windows)
+    {
+        var minute = new Dictionary<string, UsageCounts>(StringComparer.Ordinal);
+        var day = new Dictionary<string, UsageCounts>(StringComparer.Ordinal);
+        foreach (var slot in slots)
+        {
+            if (slot.Minute == windows.Minute)
+            {
+                foreach (var (tenant, counts) in slot.MinuteCounts)
+                {
+                    minute[tenant] = minute.GetValueOrDefault(tenant) + counts;
+                }
+            }
+
+            if (slot.Day == windows.Day)
+            {
+                foreach (var (tenant, counts) in slot.DayCounts)
+                {
+                    day[tenant] = day.GetValueOrDefault(tenant) + counts;
+                }
+            }
+        }
+
+        return new UsageSlot(member, windows.Minute, windows.Day, minute, day);
+    }
 
     private static Dictionary<string, UsageCounts> With(IReadOnlyDictionary<string, UsageCounts> counts, string tenant, UsageCounts added)
     {
         var next = new Dictionary<string, UsageCounts>(counts, StringComparer.Ordinal);
-        next[tenant] = next.GetValueOrDefault(tenant) + added;
+        next[tenant] = (next.GetValueOrDefault(tenant) + added) with { Members = 1 };
         return next;
     }
 
@@ -190,9 +353,16 @@ internal sealed class UsageLedger(string self)
 /// <summary>A slot as gossip carries it (<see cref="V1.UsageRecord"/>), and back.</summary>
 internal static class UsageRecords
 {
-    public static V1.UsageRecord ToRecord(UsageSlot slot, ulong sequence)
+    /// <summary>A member's own slot as its record (signed by the member itself).</summary>
+    public static V1.UsageRecord ToRecord(UsageSlot slot, ulong sequence) => ToRecord(slot, sequence, slot.Member, "", 1);
+
+    /// <summary>A slot as the record <paramref name="member"/> signs: its own (no origin), or what an integrator relays from <paramref name="origin"/>.</summary>
+    public static V1.UsageRecord ToRecord(UsageSlot slot, ulong sequence, string member, string origin, long members)
     {
-        var record = new V1.UsageRecord { Member = slot.Member, Sequence = sequence, Minute = slot.Minute, Day = slot.Day };
+        var record = new V1.UsageRecord
+        {
+            Member = member, Sequence = sequence, Minute = slot.Minute, Day = slot.Day, Origin = origin, Members = (uint)Math.Clamp(members, 0, uint.MaxValue),
+        };
         record.MinuteUsage.Add(slot.MinuteCounts.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => Entry(p.Key, p.Value)));
         record.DayUsage.Add(slot.DayCounts.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => Entry(p.Key, p.Value)));
         return record;
@@ -211,8 +381,10 @@ internal static class UsageRecords
         InputTokens = (ulong)counts.InputTokens,
         OutputTokens = (ulong)counts.OutputTokens,
         SpendMicroUsd = (ulong)counts.SpendMicroUsd,
+        Ended = (ulong)counts.Ended,
+        Members = (ulong)counts.Members,
     };
 
     private static UsageCounts Counts(V1.TenantUsage usage) =>
-        new((long)usage.Requests, (long)usage.InputTokens, (long)usage.OutputTokens, (long)usage.SpendMicroUsd);
+        new((long)usage.Requests, (long)usage.InputTokens, (long)usage.OutputTokens, (long)usage.SpendMicroUsd, (long)usage.Ended, (long)usage.Members);
 }

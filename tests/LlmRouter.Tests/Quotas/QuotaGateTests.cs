@@ -12,11 +12,14 @@ public sealed class QuotaGateTests
 
     private static TenantConfig Tenant(TenantLimits limits) => TenantConfig.Open("team") with { Limits = limits };
 
+    /// <summary>A gate on a member of a mesh of <paramref name="members"/>, with usage taking a second to spread.</summary>
+    private QuotaGate Gate(UsageLedger ledger, long members = 1, double draw = 0) => new(ledger, _time, () => members, TimeSpan.FromSeconds(1), () => draw);
+
     [Fact]
     public void RequestsPerMinute_CountsTheMesh_AndFreesWithTheNextMinute()
     {
         var ledger = new UsageLedger("a");
-        var gate = new QuotaGate(ledger, _time);
+        var gate = Gate(ledger);
         var tenant = Tenant(TenantLimits.None with { RequestsPerMinute = 3 });
         var peer = new UsageLedger("b");
         peer.Add("team", new UsageCounts(2, 0, 0, 0), _time.GetUtcNow());
@@ -37,27 +40,26 @@ public sealed class QuotaGateTests
     [Fact]
     public void Tokens_RefusedOnceUsedUp_BudgetUntilTheNextDay()
     {
-        var gate = new QuotaGate(new UsageLedger("a"), _time);
+        var gate = Gate(new UsageLedger("a"));
         var tenant = Tenant(TenantLimits.None with { OutputTokensPerMinute = 100, BudgetPerDayUsd = 0.5m });
 
-        gate.Admit(tenant, "m").Dispose();
-        gate.Used("team", 10, 99, 0.25m);
-        gate.Admit(tenant, "m").Dispose();
-        gate.Used("team", 10, 1, 0.25m);
+        Answer(gate.Admit(tenant, "m"), 10, 60, 0.25m);
+        _time.Advance(TimeSpan.FromSeconds(1.1));
+        Answer(gate.Admit(tenant, "m"), 10, 40, 0.25m);
 
         var tokens = Assert.Throws<RpcException>(() => gate.Admit(tenant, "m"));
         Assert.Contains("output_tokens_per_minute (100; 100 output tokens", tokens.Status.Detail, StringComparison.Ordinal);
         _time.Advance(TimeSpan.FromMinutes(1));
         var budget = Assert.Throws<RpcException>(() => gate.Admit(tenant, "m"));
         Assert.Contains("budget_per_day_usd (0.5; 0.5 spent today", budget.Status.Detail, StringComparison.Ordinal);
-        Assert.Equal(((long)(TimeSpan.FromHours(12) - TimeSpan.FromSeconds(75)).TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        Assert.Equal(((long)(TimeSpan.FromHours(12) - TimeSpan.FromSeconds(76.1)).TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
             budget.Trailers.GetValue("grpc-retry-pushback-ms"));
     }
 
     [Fact]
     public void ConcurrentStreams_ExactOnThisNode_FreedWhenAStreamEnds()
     {
-        var gate = new QuotaGate(new UsageLedger("a"), _time);
+        var gate = Gate(new UsageLedger("a"));
         var tenant = Tenant(TenantLimits.None with { ConcurrentStreams = 2 });
 
         var first = gate.Admit(tenant, "m");
@@ -68,5 +70,104 @@ public sealed class QuotaGateTests
         first.Dispose();
         using var third = gate.Admit(tenant, "m");
         Assert.Throws<RpcException>(() => gate.Admit(tenant, "m"));
+    }
+
+    [Fact]
+    public void Share_ANewcomerTakesItsShareOfTheWholeMesh_ThenTheMeshsHeadroomOnceKnown()
+    {
+        // A mesh of 4, a cap of 100: a member that just began sending admits a quarter of the headroom per spread.
+        var gate = Gate(new UsageLedger("a"), members: 4);
+        var tenant = Tenant(TenantLimits.None with { RequestsPerMinute = 100 });
+        var admitted = Admitted(gate, tenant, 200);
+        Assert.Equal(25, admitted);
+
+        var paced = Assert.Throws<RpcException>(() => gate.Admit(tenant, "mesh.yaml"));
+        Assert.Equal(StatusCode.ResourceExhausted, paced.StatusCode);
+        Assert.Contains("near its requests_per_minute (25 of 100 requests this minute across the mesh); this node admits its share, 25 requests as one of the 4 members sending, per 1 s", paced.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("raise tenants[team].limits.requests_per_minute in mesh.yaml", paced.Status.Detail, StringComparison.Ordinal);
+        // When the oldest of its recent admissions leaves the spread (counted by sixteenths of it, never early).
+        Assert.InRange(long.Parse(paced.Trailers.GetValue("grpc-retry-pushback-ms")!, System.Globalization.CultureInfo.InvariantCulture), 1000, 1063);
+
+        // A spread later the others know it sends, and it knows no one else does: the whole headroom is its share.
+        _time.Advance(TimeSpan.FromSeconds(1.1));
+        Assert.Equal(75, Admitted(gate, tenant, 200));
+        Assert.Contains("at its requests_per_minute (100; 100 requests", Assert.Throws<RpcException>(() => gate.Admit(tenant, "m")).Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Share_SplitAmongTheMembersKnownToSend()
+    {
+        var ledger = new UsageLedger("a");
+        var gate = Gate(ledger, members: 10);
+        var tenant = Tenant(TenantLimits.None with { RequestsPerMinute = 100 });
+        Assert.Equal(10, Admitted(gate, tenant, 50));
+        _time.Advance(TimeSpan.FromSeconds(1.1));
+
+        // Two others send too: 100 - 10 - 20 = 70 left, shared by three.
+        foreach (var other in new[] { "b", "c" })
+        {
+            var peer = new UsageLedger(other);
+            peer.Add("team", new UsageCounts(10, 0, 0, 0), _time.GetUtcNow());
+            ledger.Merge(peer.Own(_time.GetUtcNow()));
+        }
+
+        Assert.Equal(23, Admitted(gate, tenant, 50));
+        Assert.Equal((23L, 3L), gate.Share("team"));
+    }
+
+    [Fact]
+    public void Share_UnderOneRequest_IsOneDrawPerSpread()
+    {
+        // A cap of 3 among 10 members: each may admit 0.3 of a request per spread, as one draw.
+        var tenant = Tenant(TenantLimits.None with { RequestsPerMinute = 3 });
+        var lucky = Gate(new UsageLedger("a"), members: 10, draw: 0.29);
+        Assert.Equal(1, Admitted(lucky, tenant, 5));
+        var unlucky = Gate(new UsageLedger("b"), members: 10, draw: 0.31);
+        Assert.Equal(0, Admitted(unlucky, tenant, 5));
+        _time.Advance(TimeSpan.FromSeconds(0.5));
+        Assert.Equal(0, Admitted(unlucky, tenant, 5));
+    }
+
+    [Fact]
+    public void Tokens_UntilOneRequestEnded_OneAtATime_ThenPacedByWhatARequestUses()
+    {
+        var gate = Gate(new UsageLedger("a"), members: 1);
+        var tenant = Tenant(TenantLimits.None with { OutputTokensPerMinute = 1000 });
+        var first = gate.Admit(tenant, "m");
+        var waiting = Assert.Throws<RpcException>(() => gate.Admit(tenant, "m"));
+        Assert.Contains("none of its requests has ended yet", waiting.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("tenants[team].limits.output_tokens_per_minute", waiting.Status.Detail, StringComparison.Ordinal);
+        Answer(first, 10, 100, 0);
+
+        // 900 tokens left at 100 a request: nine more, counting those still in flight.
+        var open = Enumerable.Range(0, 9).Select(_ => gate.Admit(tenant, "m")).ToList();
+        Assert.Contains("near its output_tokens_per_minute (100 of 1000 output tokens this minute across the mesh)",
+            Assert.Throws<RpcException>(() => gate.Admit(tenant, "m")).Status.Detail, StringComparison.Ordinal);
+        open.ForEach(r => Answer(r, 10, 50, 0));
+        Assert.Equal(new UsageCounts(10, 100, 550, 0, Ended: 10, Members: 1), gate.Ledger.Total("team", _time.GetUtcNow()).Minute);
+    }
+
+    private static int Admitted(QuotaGate gate, TenantConfig tenant, int tries)
+    {
+        var admitted = 0;
+        for (var i = 0; i < tries; i++)
+        {
+            try
+            {
+                gate.Admit(tenant, "mesh.yaml").Dispose();
+                admitted++;
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
+            {
+            }
+        }
+
+        return admitted;
+    }
+
+    private static void Answer(QuotaGate.Admitted request, long input, long output, decimal spend)
+    {
+        request.Used(input, output, spend);
+        request.Dispose();
     }
 }

@@ -50,13 +50,14 @@ public sealed class UsageLedgerTests
         a.Merge(b.Own(Noon));
         a.Merge(a.Own(Noon) with { Member = "a", MinuteCounts = new Dictionary<string, UsageCounts> { ["team"] = new(99, 0, 0, 0) } });
 
-        Assert.Equal((new UsageCounts(5, 11, 22, 330), new UsageCounts(5, 11, 22, 330)), a.Total("team", Noon));
+        // Members: whose admissions the sum is (one per member slot).
+        Assert.Equal((new UsageCounts(5, 11, 22, 330, Members: 2), new UsageCounts(5, 11, 22, 330, Members: 2)), a.Total("team", Noon));
 
         // A minute later the minute's counts start again; the day's stay.
         var later = Noon.AddMinutes(1);
-        Assert.Equal((UsageCounts.Zero, new UsageCounts(5, 11, 22, 330)), a.Total("team", later));
+        Assert.Equal((UsageCounts.Zero, new UsageCounts(5, 11, 22, 330, Members: 2)), a.Total("team", later));
         a.Add("team", new UsageCounts(1, 0, 0, 0), later);
-        Assert.Equal(new UsageCounts(1, 0, 0, 0), a.Total("team", later).Minute);
+        Assert.Equal(new UsageCounts(1, 0, 0, 0, Members: 1), a.Total("team", later).Minute);
         Assert.Equal(6, a.Total("team", later).Day.Requests);
     }
 

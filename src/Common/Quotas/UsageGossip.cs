@@ -1,0 +1,123 @@
+using LlmRouter.Common.Gossip;
+using LlmRouter.Common.Membership;
+using LlmRouter.Common.Pipeline;
+using LlmRouter.V1;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace LlmRouter.Common.Quotas;
+
+/// <summary>
+/// Carries usage through the mesh (DESIGN.md section 13): every seat's membership hands the usage records it
+/// receives to the ledger, and this host publishes its own slot into each of its pools as soon as it changed (at
+/// most once per gossip interval), and again every few seconds so members that joined later hear it. An integrator
+/// also publishes, into each pool, what it knows of the others (<see cref="UsageLedger.Relayed"/>), so a tenant's
+/// quota holds across every border.
+/// </summary>
+internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemberships memberships, TimeProvider time) : IHostedService, IDisposable
+{
+    private static readonly TimeSpan Republish = TimeSpan.FromSeconds(5);
+
+    private readonly Dictionary<string, (string Fingerprint, long At)> _published = new(StringComparer.Ordinal);
+    private ITimer? _timer;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        memberships.Joining += (seat, state) => state.UsageReceived += (record, role) => ledger.Receive(record, seat.Name, role);
+        var interval = host.Current.Mesh.Gossip.Options().GossipInterval;
+        _timer = time.CreateTimer(_ => Publish(), null, interval, interval);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose() => _timer?.Dispose();
+
+    /// <summary>The spread the quota gate paces over: ten gossip intervals (a record crosses a pool in a few, and a border in a few more).</summary>
+    public static TimeSpan Spread(MembershipOptions options) => options.GossipInterval * 10;
+
+    /// <summary>Members that may admit a tenant's requests: this host's pools' members alive, and those beyond the borders the integrators count.</summary>
+    public static long MeshMembers(IRouterHost host, UsageLedger ledger) =>
+        host.Seats.SelectMany(seat => seat.Snapshot.Members).Where(m => m.Status is MemberStatus.Alive or MemberStatus.Suspect).Select(m => m.Id).Distinct().Count()
+        + ledger.RemoteMembers;
+
+    private void Publish()
+    {
+        var now = time.GetUtcNow();
+        ledger.Prune(now);
+        var own = ledger.Own(now);
+        foreach (var seat in host.Seats)
+        {
+            if (seat.Membership is not { } membership)
+            {
+                continue;
+            }
+
+            var records = new List<UsageRecord>();
+            if (own.MinuteCounts.Count > 0 || own.DayCounts.Count > 0)
+            {
+                records.Add(UsageRecords.ToRecord(own, 0));
+            }
+
+            if (host.Role == MemberRole.Integrator)
+            {
+                records.AddRange(ledger.Relayed(seat.Name, pool => PoolNodes(pool), now)
+                    .Where(r => r.Slot.MinuteCounts.Count > 0 || r.Slot.DayCounts.Count > 0)
+                    .Select(r => UsageRecords.ToRecord(r.Slot, 0, host.Id, r.Origin, r.Members)));
+            }
+
+            var due = records.Where(record => Due(seat.Name, record)).ToList();
+            if (due.Count > 0)
+            {
+                membership.Post(state => due.ForEach(state.PublishUsage));
+            }
+        }
+    }
+
+    /// <summary>Whether a record changed since it was last published into the pool, or was published long enough ago to repeat.</summary>
+    private bool Due(string pool, UsageRecord record)
+    {
+        var key = pool + "\u001f" + record.Origin;
+        var fingerprint = record.ToString();
+        var at = time.GetTimestamp();
+        if (_published.TryGetValue(key, out var last) && last.Fingerprint == fingerprint && time.GetElapsedTime(last.At, at) < Republish)
+        {
+            return false;
+        }
+
+        _published[key] = (fingerprint, at);
+        return true;
+    }
+
+    /// <summary>The nodes of a pool this integrator sits in, alive as it sees them.</summary>
+    private int PoolNodes(string pool) =>
+        host.Seats.FirstOrDefault(s => string.Equals(s.Name, pool, StringComparison.Ordinal))?.Snapshot.Members
+            .Count(m => m.Role == MemberRole.Node && m.Status is MemberStatus.Alive or MemberStatus.Suspect) ?? 0;
+}
+
+/// <summary>Quotas wired once for nodes and integrators: the ledger, the gate the pipeline asks, and the gossip that feeds them.</summary>
+internal static class QuotaHosting
+{
+    public static IServiceCollection AddMeshQuotas(this IServiceCollection services)
+    {
+        services.AddSingleton(provider =>
+        {
+            var host = provider.GetRequiredService<IRouterHost>();
+            return new UsageLedger(host.Id, host.Seats.Select(s => s.Name).ToList());
+        });
+        services.AddSingleton(provider =>
+        {
+            var host = provider.GetRequiredService<IRouterHost>();
+            var ledger = provider.GetRequiredService<UsageLedger>();
+            return new QuotaGate(ledger, provider.GetRequiredService<TimeProvider>(), () => UsageGossip.MeshMembers(host, ledger),
+                UsageGossip.Spread(host.Current.Mesh.Gossip.Options()), provider.GetRequiredService<Func<double>>());
+        });
+        services.AddSingleton<UsageGossip>();
+        services.AddHostedService(provider => provider.GetRequiredService<UsageGossip>());
+        return services;
+    }
+}

@@ -1,0 +1,92 @@
+using LlmRouter.Common.Gossip;
+using LlmRouter.Common.Quotas;
+using LlmRouter.Simulation;
+using LlmRouter.V1;
+
+namespace LlmRouter.Tests.Quotas;
+
+/// <summary>
+/// Usage travels: records reach every member of a pool through gossip, only an integrator relays what lies
+/// beyond a border, and a pool's sum reported by two integrators (or echoed back) counts once.
+/// </summary>
+public sealed class UsageSpreadTests
+{
+    private static readonly TimeSpan Step = TimeSpan.FromMilliseconds(100);
+    private static readonly DateTimeOffset Noon = new(2026, 11, 30, 12, 0, 10, TimeSpan.Zero);
+
+    [Fact]
+    public void Records_ReachEveryMember_NewestPerOriginKept()
+    {
+        var network = new SimulatedNetwork(seed: 21, MembershipOptions.Lan);
+        var members = network.AddPool(8);
+        network.Clock.RunUntil(() => members.All(m => m.Membership.Count == 8), TimeSpan.FromSeconds(10), Step);
+        var ledgers = members.ToDictionary(m => m.Id, m => new UsageLedger(m.Id, [network.Pool]));
+        foreach (var member in members)
+        {
+            member.Membership.UsageReceived += (record, role) => ledgers[member.Id].Receive(record, network.Pool, role);
+        }
+
+        ledgers["m3"].Add("team", new UsageCounts(4, 0, 0, 0), Noon);
+        members[3].Membership.PublishUsage(UsageRecords.ToRecord(ledgers["m3"].Own(Noon), 0));
+        ledgers["m3"].Add("team", new UsageCounts(3, 0, 0, 0), Noon);
+        members[3].Membership.PublishUsage(UsageRecords.ToRecord(ledgers["m3"].Own(Noon), 0));
+
+        var spread = network.Clock.RunUntil(() => ledgers.Values.All(l => l.Total("team", Noon).Minute.Requests == 7), TimeSpan.FromSeconds(5), Step);
+        Assert.NotNull(spread);
+        Assert.True(spread < UsageGossip.Spread(MembershipOptions.Lan), $"usage took {spread} to reach 8 members");
+    }
+
+    [Fact]
+    public void Relaying_IsForIntegratorsOnly()
+    {
+        var network = new SimulatedNetwork(seed: 22, MembershipOptions.Lan);
+        var members = network.AddPool(3);
+        network.Clock.RunUntil(() => members.All(m => m.Membership.Count == 3), TimeSpan.FromSeconds(10), Step);
+        var heard = new List<UsageRecord>();
+        members[0].Membership.UsageReceived += (record, _) => heard.Add(record);
+
+        var relayed = new UsageRecord { Member = "m2", Sequence = 1, Origin = "pool:elsewhere", Members = 50 };
+        members[2].Gossip(members[0], new InsecureSigner("m2").Sign(new Update { Usage = relayed }));
+        network.Clock.RunFor(TimeSpan.FromSeconds(1));
+
+        Assert.Empty(heard);
+        Assert.Contains("only an integrator relays usage", members[0].Membership.Statistics.LastRejection, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => members[2].Membership.PublishUsage(relayed));
+    }
+
+    [Fact]
+    public void PoolSums_FromTwoIntegrators_CountOnce_AndAPoolsOwnSumIsIgnored()
+    {
+        // Pool a: node a1 and integrators i1, i2, both also in pool b, where b1 and b2 sent 5 and 6 requests.
+        var i1 = new UsageLedger("i1", ["a", "b"]);
+        var b1 = new UsageLedger("b1", ["b"]);
+        var b2 = new UsageLedger("b2", ["b"]);
+        b1.Add("team", new UsageCounts(5, 0, 0, 0), Noon);
+        b2.Add("team", new UsageCounts(6, 0, 0, 0), Noon);
+        i1.Receive(UsageRecords.ToRecord(b1.Own(Noon), 1), "b", MemberRole.Node);
+        i1.Receive(UsageRecords.ToRecord(b2.Own(Noon), 1), "b", MemberRole.Node);
+        i1.Add("team", new UsageCounts(1, 0, 0, 0), Noon);
+
+        var intoA = i1.Relayed("a", _ => 2, Noon);
+        var sum = Assert.Single(intoA);
+        Assert.Equal(("pool:b", 2L), (sum.Origin, sum.Members));
+        Assert.Equal(11, sum.Slot.MinuteCounts["team"].Requests);
+
+        // a1 hears the sum from i1 and an older one from i2, and i1's own slot: 11 + 1, once.
+        var a1 = new UsageLedger("a1", ["a"]);
+        a1.Receive(UsageRecords.ToRecord(sum.Slot, 4, "i1", sum.Origin, sum.Members), "a", MemberRole.Integrator);
+        var older = sum.Slot with { MinuteCounts = new Dictionary<string, UsageCounts> { ["team"] = new(9, 0, 0, 0) } };
+        a1.Receive(UsageRecords.ToRecord(older, 2, "i2", sum.Origin, sum.Members), "a", MemberRole.Integrator);
+        a1.Receive(UsageRecords.ToRecord(i1.Own(Noon), 5), "a", MemberRole.Integrator);
+        Assert.Equal(12, a1.Total("team", Noon).Minute.Requests);
+        Assert.Equal(2, a1.RemoteMembers);
+
+        // A sum of a pool the receiver sits in is its own members' slots already: ignored.
+        var b3 = new UsageLedger("b3", ["b"]);
+        b3.Receive(UsageRecords.ToRecord(sum.Slot, 6, "i1", "pool:b", 2), "b", MemberRole.Integrator);
+        Assert.Equal(0, b3.Total("team", Noon).Minute.Requests);
+
+        // Into pool b, i1 carries nothing of b back; a's node slots and i1's own are counted natively there.
+        Assert.DoesNotContain(i1.Relayed("b", _ => 1, Noon), r => r.Origin == "pool:b");
+    }
+}
