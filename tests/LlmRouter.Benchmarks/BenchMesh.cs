@@ -10,9 +10,15 @@ internal static class BenchMesh
 {
     /// <summary>Writes mesh.yaml (the common header, then <paramref name="pools"/>) in the directory, loads it and creates its certificates.</summary>
     /// <param name="pools">The file from its <c>pools:</c> key on.</param>
-    public static async Task<(string Path, MeshConfig Mesh, CertificateStore Store)> CreateAsync(DirectoryInfo directory, string pools, string preset = "local")
+    /// <param name="tenants">The tenants section (default: one tenant, everyone, with no limits).</param>
+    public static async Task<(string Path, MeshConfig Mesh, CertificateStore Store)> CreateAsync(DirectoryInfo directory, string pools, string preset = "local", string? tenants = null)
     {
         var path = Path.Combine(directory.FullName, "mesh.yaml");
+        tenants ??= """
+            tenants:
+              - name: everyone
+                clients: [client]
+            """;
         await File.WriteAllTextAsync(path, $"""
             mesh:
               name: bench
@@ -20,9 +26,7 @@ internal static class BenchMesh
             access:
               anonymous: everyone
               operators: [client]
-            tenants:
-              - name: everyone
-                clients: [client]
+            {tenants}
             gossip:
               preset: {preset}
             server:

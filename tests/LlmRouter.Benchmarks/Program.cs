@@ -3,7 +3,8 @@ using LlmRouter.Benchmarks;
 
 // llmrouter-bench                everything below, then one summary table (about 10 minutes)
 // llmrouter-bench gossip [N ...] the membership simulator for N = 10, 100, 1000 (or the sizes given)
-// llmrouter-bench quotas [N ...] a tenant's cap over a simulated pool of N = 10, 100, 1000: admitted over the cap
+// llmrouter-bench quotas [N ...|real] a tenant's cap over a simulated pool of N = 10, 100, 1000, then over five node
+//                                 processes in two pools and an integrator: admitted over the cap
 // llmrouter-bench node           the router's own cost against a bare gRPC echo, and the cost of a hop
 // llmrouter-bench streams        time to first token and gaps between tokens through 0, 1 and 2 hops
 // llmrouter-bench capacity       paced streams held by one node, and its memory idle and with 1000 streams
@@ -17,7 +18,8 @@ var code = args switch
 {
     [] or ["all"] => await AllAsync(),
     ["gossip", .. var sizes] => GossipBenchmark.Run(sizes),
-    ["quotas", .. var quotaSizes] => QuotaBenchmark.Run(quotaSizes),
+    ["quotas", "real"] => await QuotaBenchmark.RealAsync(),
+    ["quotas", .. var quotaSizes] => QuotaBenchmark.Run(quotaSizes) + await QuotaBenchmark.RealAsync(),
     ["node"] => await NodeBenchmark.RunAsync(),
     ["streams"] => await StreamBenchmark.RunAsync(),
     ["capacity"] => await CapacityBenchmark.RunAsync(),
@@ -50,6 +52,7 @@ static async Task<int> AllAsync()
         () => Task.FromResult(MicroBenchmark.Run()),
         () => Task.FromResult(GossipBenchmark.Run([])),
         () => Task.FromResult(QuotaBenchmark.Run([])),
+        QuotaBenchmark.RealAsync,
     })
     {
         // Each part starts on a clean heap, so one part's garbage does not pause the next one's figures.

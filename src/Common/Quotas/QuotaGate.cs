@@ -75,8 +75,8 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
         return new Admitted(this, tenant.Name);
     }
 
-    /// <summary>The tenant's pacing state on this member (for the Admin API and tests): its admissions within the spread, and the members its share is counted among.</summary>
-    public (long Recent, long Sharing) Share(string tenant)
+    /// <summary>The tenant's pacing on this member (the Admin API, tests): its streams open, its admissions within the spread, and the members its share is counted among.</summary>
+    public (long Open, long Recent, long Sharing) Share(string tenant)
     {
         var now = time.GetUtcNow();
         var timestamp = time.GetTimestamp();
@@ -84,10 +84,10 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
         {
             if (!_paces.TryGetValue(tenant, out var pace))
             {
-                return (0, Math.Max(1, meshMembers()));
+                return (0, 0, Math.Max(ledger.ActiveOthers(tenant, now) + 1, meshMembers()));
             }
 
-            return (pace.Recent(timestamp, SpreadTicks, BucketTicks), Sharing(tenant, pace, now, timestamp));
+            return (pace.Open, pace.Recent(timestamp, SpreadTicks, BucketTicks), Sharing(tenant, pace, now, timestamp));
         }
     }
 

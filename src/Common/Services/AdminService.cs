@@ -13,7 +13,7 @@ namespace LlmRouter.Common.Services;
 /// The operator's Admin API on every node and integrator: the pool's members, models and load as this host
 /// sees them, and how it would route a request; on an integrator, for the pool whose listener was called.
 /// </summary>
-internal sealed class AdminService(Arrivals arrivals, RoutePlanner planner, IRouterHost host)
+internal sealed class AdminService(Arrivals arrivals, RoutePlanner planner, IRouterHost host, Quotas.QuotaGate quotas, TimeProvider time)
 {
     /// <summary>How this host would route the request if it arrived on this listener now: candidates, score terms, winner.</summary>
     public Task<ExplainResponse> Explain(ExplainRequest request, ServerCallContext context)
@@ -90,6 +90,78 @@ internal sealed class AdminService(Arrivals arrivals, RoutePlanner planner, IRou
             return load;
         }));
         return Task.FromResult(response);
+    }
+
+    /// <summary>Each tenant's usage against its limits: the mesh's as this host knows it, per member or pool, and this host's pacing.</summary>
+    public Task<UsageResponse> Usage(UsageRequest request, ServerCallContext context)
+    {
+        arrivals.Operator(context);
+        var mesh = host.Current.Mesh;
+        var tenants = request.Tenant.Length == 0 ? mesh.Tenants
+            : [mesh.FindTenant(request.Tenant) ?? throw new RpcException(new Status(StatusCode.NotFound,
+                $"tenant: '{request.Tenant}' is not a tenant of {mesh.SourcePath} (tenants: {string.Join(", ", mesh.Tenants.Select(t => t.Name))})"))];
+        var now = time.GetUtcNow();
+        var response = new UsageResponse { Node = host.Id, Spread = Duration.FromTimeSpan(quotas.Spread) };
+        foreach (var tenant in tenants)
+        {
+            var (minute, day) = quotas.Ledger.Total(tenant.Name, now);
+            var (open, recent, sharing) = quotas.Share(tenant.Name);
+            var report = new TenantUsageReport
+            {
+                Tenant = tenant.Name,
+                Limits = Limits(tenant.Limits),
+                Minute = Figures(minute),
+                Day = Figures(day),
+                OpenStreams = (uint)open,
+                RecentAdmissions = (ulong)recent,
+                SharingMembers = (ulong)sharing,
+            };
+            report.Members.AddRange(quotas.Ledger.PerSlot(tenant.Name, now)
+                .Select(slot => new SlotUsage { Member = slot.Member, Minute = Figures(slot.Minute), Day = Figures(slot.Day) }));
+            response.Tenants.Add(report);
+        }
+
+        return Task.FromResult(response);
+    }
+
+    private static UsageFigures Figures(Quotas.UsageCounts counts) => new()
+    {
+        Requests = (ulong)counts.Requests,
+        InputTokens = (ulong)counts.InputTokens,
+        OutputTokens = (ulong)counts.OutputTokens,
+        SpendUsd = counts.SpendMicroUsd / 1_000_000.0,
+        InFlight = (ulong)counts.InFlight,
+    };
+
+    private static UsageLimits Limits(Configuration.TenantLimits limits)
+    {
+        var proto = new UsageLimits();
+        if (limits.RequestsPerMinute is { } requests)
+        {
+            proto.RequestsPerMinute = (ulong)requests;
+        }
+
+        if (limits.InputTokensPerMinute is { } input)
+        {
+            proto.InputTokensPerMinute = (ulong)input;
+        }
+
+        if (limits.OutputTokensPerMinute is { } output)
+        {
+            proto.OutputTokensPerMinute = (ulong)output;
+        }
+
+        if (limits.ConcurrentStreams is { } streams)
+        {
+            proto.ConcurrentStreams = (uint)streams;
+        }
+
+        if (limits.BudgetPerDayUsd is { } budget)
+        {
+            proto.BudgetPerDayUsd = (double)budget;
+        }
+
+        return proto;
     }
 
     /// <summary>The membership of the pool whose listener was called (UNAVAILABLE while it starts).</summary>

@@ -25,6 +25,7 @@ internal static class AdminCommands
             }
         });
         yield return Explain();
+        yield return Usage();
         yield return Command("mesh-models", "List every model in a node's pool and the member that serves it, and the routes integrators advertise", async (admin, token) =>
         {
             var response = await admin.ListMeshModelsAsync(new ListMeshModelsRequest(), deadline: Deadline(), cancellationToken: token).ConfigureAwait(false);
@@ -103,6 +104,51 @@ internal static class AdminCommands
             return 0;
         });
         return command;
+    }
+
+    /// <summary><c>usage</c>: each tenant's usage against its limits, across the mesh and per member, as a node knows it.</summary>
+    public static Command Usage()
+    {
+        var address = new NodeAddressOptions();
+        var tenant = new Option<string?>("--tenant", "-t") { Description = "One tenant (default: every tenant of the mesh file)" };
+        var command = new Command("usage", "Show each tenant's usage against its quotas: across the mesh and per member (per pool beyond a border), this minute and today") { tenant };
+        address.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var (channel, _) = address.Connect(parse);
+            using (channel)
+            {
+                var response = await new Admin.AdminClient(channel).UsageAsync(new UsageRequest { Tenant = parse.GetValue(tenant) ?? "" }, deadline: Deadline(), cancellationToken: cancellationToken)
+                    .ConfigureAwait(false);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"as {response.Node} knows it; usage takes up to {response.Spread.ToTimeSpan().TotalSeconds:0.#} s to spread (each member paces its share over that)"));
+                Console.WriteLine($"{"TENANT",-16} {"MEMBER",-16} {"REQUESTS/MIN",14} {"IN TOKENS/MIN",16} {"OUT TOKENS/MIN",16} {"SPENT TODAY USD",20} {"IN FLIGHT",9}");
+                foreach (var report in response.Tenants)
+                {
+                    var limits = report.Limits;
+                    Row(report.Tenant, "mesh", report.Minute, report.Day, limits);
+                    foreach (var slot in report.Members)
+                    {
+                        Row("", slot.Member, slot.Minute, slot.Day, null);
+                    }
+
+                    var streams = limits.HasConcurrentStreams ? string.Create(CultureInfo.InvariantCulture, $" of {limits.ConcurrentStreams} per node") : "";
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{"",-16} this node: {report.OpenStreams} streams open{streams}, {report.RecentAdmissions} admitted within the spread, its share counted among {report.SharingMembers} members"));
+                }
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static void Row(string tenant, string member, UsageFigures minute, UsageFigures day, UsageLimits? limits)
+    {
+        static string Of(ulong used, bool limited, ulong limit) => limited ? string.Create(CultureInfo.InvariantCulture, $"{used}/{limit}") : used.ToString(CultureInfo.InvariantCulture);
+        var spend = string.Create(CultureInfo.InvariantCulture, $"{day.SpendUsd:0.######}") + (limits?.HasBudgetPerDayUsd == true ? string.Create(CultureInfo.InvariantCulture, $"/{limits.BudgetPerDayUsd:0.######}") : "");
+        Console.WriteLine($"{tenant,-16} {member,-16} {Of(minute.Requests, limits?.HasRequestsPerMinute == true, limits?.RequestsPerMinute ?? 0),14} "
+            + $"{Of(minute.InputTokens, limits?.HasInputTokensPerMinute == true, limits?.InputTokensPerMinute ?? 0),16} "
+            + $"{Of(minute.OutputTokens, limits?.HasOutputTokensPerMinute == true, limits?.OutputTokensPerMinute ?? 0),16} {spend,20} {minute.InFlight,9}");
     }
 
     private static Command Command(string name, string description, Func<Admin.AdminClient, CancellationToken, Task> run)

@@ -132,6 +132,7 @@ internal sealed class BorderMesh : IAsyncDisposable
     /// <param name="maxConcurrency">Every backend's max_concurrency (a route's free capacity is the sum over its copies).</param>
     /// <param name="metrics">Gives every node and integrator a Prometheus endpoint (metrics_listen) on a port of its own.</param>
     /// <param name="price">Every model's price in dollars per million tokens, input and output alike.</param>
+    /// <param name="access">The access and tenants sections (default: <see cref="MeshYaml.OpenAccess"/>).</param>
     public static string Yaml(
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
@@ -140,10 +141,11 @@ internal sealed class BorderMesh : IAsyncDisposable
         int maxConcurrency = 8,
         Func<string, double>? qualityFor = null,
         bool metrics = false,
-        double price = 0)
+        double price = 0,
+        string? access = null)
     {
         string MetricsListen(string indent) => metrics ? $"{indent}metrics_listen: http://127.0.0.1:{TestMesh.FreePort()}\n" : "";
-        var text = new System.Text.StringBuilder(MeshYaml.OpenAccess).Append("""
+        var text = new System.Text.StringBuilder(access ?? MeshYaml.OpenAccess).Append("""
             mesh:
               name: test
               certificates: certs

@@ -112,7 +112,7 @@ public sealed class QuotaGateTests
         }
 
         Assert.Equal(23, Admitted(gate, tenant, 50));
-        Assert.Equal((23L, 3L), gate.Share("team"));
+        Assert.Equal((0L, 23L, 3L), gate.Share("team"));
     }
 
     [Fact]
