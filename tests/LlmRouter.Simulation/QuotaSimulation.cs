@@ -60,7 +60,7 @@ public static class QuotaSimulation
         {
             var ledger = new UsageLedger(member.Id, [network.Pool]);
             var gate = new QuotaGate(ledger, time, () => members, spread, random.NextDouble);
-            member.Membership.UsageReceived += (record, role) => ledger.Receive(record, network.Pool, role);
+            member.Membership.UsageReceived += (record, role) => ledger.Receive(record, network.Pool, role, time.GetUtcNow());
             PublishEvery(member, ledger, time, network.Options.GossipInterval, "");
             if (!sending.Contains(member))
             {

@@ -23,7 +23,7 @@ internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemb
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        memberships.Joining += (seat, state) => state.UsageReceived += (record, role) => ledger.Receive(record, seat.Name, role);
+        memberships.Joining += (seat, state) => state.UsageReceived += (record, role) => ledger.Receive(record, seat.Name, role, time.GetUtcNow());
         var interval = host.Current.Mesh.Gossip.Options().GossipInterval;
         _timer = time.CreateTimer(_ => Publish(), null, interval, interval);
         return Task.CompletedTask;

@@ -162,10 +162,20 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
     /// <summary>
     /// Takes a usage record received in <paramref name="pool"/> from <paramref name="sender"/> (checked and verified
     /// by the membership): a member's own slot; or, from an integrator, a pool's sum or another integrator's slot.
-    /// A sum of a pool this member sits in is ignored: its own members' slots count that pool already.
+    /// A sum of a pool this member sits in is ignored: its own members' slots count that pool already. So is a
+    /// record of a window more than one ahead of this member's clock: a later window replaces an earlier one in the
+    /// merge, so a far-future reading would hide the slot's real usage (or, from a lying integrator, a pool's sum
+    /// honest integrators report) until that window came; one window of skew between clocks is allowed.
+    /// Returns whether the record was taken.
     /// </summary>
-    public void Receive(V1.UsageRecord record, string pool, V1.MemberRole senderRole)
+    public bool Receive(V1.UsageRecord record, string pool, V1.MemberRole senderRole, DateTimeOffset now)
     {
+        var windows = UsageWindows.At(now);
+        if (record.Minute > windows.Minute + 1 || record.Day > windows.Day + 1)
+        {
+            return false;
+        }
+
         var slot = UsageRecords.FromRecord(record);
         if (record.Origin.Length == 0)
         {
@@ -183,6 +193,8 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
                 _poolMembers[record.Origin] = Math.Max(_poolMembers.GetValueOrDefault(record.Origin), record.Members);
             }
         }
+
+        return true;
     }
 
     /// <summary>

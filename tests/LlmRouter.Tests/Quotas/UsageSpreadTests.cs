@@ -23,7 +23,7 @@ public sealed class UsageSpreadTests
         var ledgers = members.ToDictionary(m => m.Id, m => new UsageLedger(m.Id, [network.Pool]));
         foreach (var member in members)
         {
-            member.Membership.UsageReceived += (record, role) => ledgers[member.Id].Receive(record, network.Pool, role);
+            member.Membership.UsageReceived += (record, role) => ledgers[member.Id].Receive(record, network.Pool, role, Noon);
         }
 
         ledgers["m3"].Add("team", new UsageCounts(4, 0, 0, 0), Noon);
@@ -63,8 +63,8 @@ public sealed class UsageSpreadTests
         var b2 = new UsageLedger("b2", ["b"]);
         b1.Add("team", new UsageCounts(5, 0, 0, 0), Noon);
         b2.Add("team", new UsageCounts(6, 0, 0, 0), Noon);
-        i1.Receive(UsageRecords.ToRecord(b1.Own(Noon), 1), "b", MemberRole.Node);
-        i1.Receive(UsageRecords.ToRecord(b2.Own(Noon), 1), "b", MemberRole.Node);
+        i1.Receive(UsageRecords.ToRecord(b1.Own(Noon), 1), "b", MemberRole.Node, Noon);
+        i1.Receive(UsageRecords.ToRecord(b2.Own(Noon), 1), "b", MemberRole.Node, Noon);
         i1.Add("team", new UsageCounts(1, 0, 0, 0), Noon);
 
         var intoA = i1.Relayed("a", _ => 2, Noon);
@@ -74,17 +74,22 @@ public sealed class UsageSpreadTests
 
         // a1 hears the sum from i1 and an older one from i2, and i1's own slot: 11 + 1, once.
         var a1 = new UsageLedger("a1", ["a"]);
-        a1.Receive(UsageRecords.ToRecord(sum.Slot, 4, "i1", sum.Origin, sum.Members), "a", MemberRole.Integrator);
+        a1.Receive(UsageRecords.ToRecord(sum.Slot, 4, "i1", sum.Origin, sum.Members), "a", MemberRole.Integrator, Noon);
         var older = sum.Slot with { MinuteCounts = new Dictionary<string, UsageCounts> { ["team"] = new(9, 0, 0, 0) } };
-        a1.Receive(UsageRecords.ToRecord(older, 2, "i2", sum.Origin, sum.Members), "a", MemberRole.Integrator);
-        a1.Receive(UsageRecords.ToRecord(i1.Own(Noon), 5), "a", MemberRole.Integrator);
+        a1.Receive(UsageRecords.ToRecord(older, 2, "i2", sum.Origin, sum.Members), "a", MemberRole.Integrator, Noon);
+        a1.Receive(UsageRecords.ToRecord(i1.Own(Noon), 5), "a", MemberRole.Integrator, Noon);
         Assert.Equal(12, a1.Total("team", Noon).Minute.Requests);
         Assert.Equal(2, a1.RemoteMembers);
 
         // A sum of a pool the receiver sits in is its own members' slots already: ignored.
         var b3 = new UsageLedger("b3", ["b"]);
-        b3.Receive(UsageRecords.ToRecord(sum.Slot, 6, "i1", "pool:b", 2), "b", MemberRole.Integrator);
+        b3.Receive(UsageRecords.ToRecord(sum.Slot, 6, "i1", "pool:b", 2), "b", MemberRole.Integrator, Noon);
         Assert.Equal(0, b3.Total("team", Noon).Minute.Requests);
+
+        // A reading of a window ahead of the receiver's clock (by more than one) would hide the pool's real sum: refused.
+        var ahead = UsageRecords.ToRecord(sum.Slot with { Minute = sum.Slot.Minute + 2 }, 7, "i2", sum.Origin, sum.Members);
+        Assert.False(a1.Receive(ahead, "a", MemberRole.Integrator, Noon));
+        Assert.Equal(12, a1.Total("team", Noon).Minute.Requests);
 
         // Into pool b, i1 carries nothing of b back; a's node slots and i1's own are counted natively there.
         Assert.DoesNotContain(i1.Relayed("b", _ => 1, Noon), r => r.Origin == "pool:b");
