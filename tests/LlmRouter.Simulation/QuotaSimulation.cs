@@ -17,10 +17,11 @@ public sealed record QuotaOutcome(int Members, string Limit, long Cap, long Offe
 
 /// <summary>
 /// A tenant's quota over a simulated pool (DESIGN.md section 13): real <see cref="SwimMembership"/>s carry every
-/// member's usage records (published as <c>UsageGossip</c> does: on change, once per gossip interval), and each
-/// member's real <see cref="QuotaGate"/> admits the tenant's requests against its <see cref="UsageLedger"/>, in
-/// virtual time. The tenant sends from every member at once (or from one), the window starts cold, and what was
-/// admitted in it is counted against the cap.
+/// member's usage records (published as <c>UsageGossip</c> does: when changed, at most once per gossip interval, and
+/// every 5 s), and each member's real <see cref="QuotaGate"/> admits the tenant's requests against its
+/// <see cref="UsageLedger"/>, in virtual time. The tenant sends from every member at once (or from one), from the
+/// window's first instant (cold) or already through the whole minute before it (warm: every member is counted as
+/// sending when the window turns), and what was admitted in the window is counted against the cap.
 /// </summary>
 public static class QuotaSimulation
 {
@@ -29,17 +30,19 @@ public static class QuotaSimulation
     /// <param name="limit">"requests": requests_per_minute = cap; "budget": budget_per_day_usd paying for cap requests of 1000 input tokens at $1 per million.</param>
     /// <param name="offeredPerSecond">The tenant's requests per second, over all the members sending.</param>
     /// <param name="senders">How many members the tenant sends to (all when null).</param>
-    public static QuotaOutcome Run(int members, string limit, long cap, double offeredPerSecond, int seed, int? senders = null)
+    /// <param name="warm">The tenant sends through the minute before the window too (requests per minute only).</param>
+    public static QuotaOutcome Run(int members, string limit, long cap, double offeredPerSecond, int seed, int? senders = null, bool warm = false)
     {
         var network = new SimulatedNetwork(seed, MembershipOptions.Lan);
         var pool = network.AddPool(members);
         network.Clock.RunUntil(() => pool.All(m => m.Membership.Count == members), TimeSpan.FromMinutes(5), TimeSpan.FromMilliseconds(100));
         network.Clock.RunFor(TimeSpan.FromSeconds(10));
 
-        // The window starts now: the virtual clock reads the first instant of a UTC minute.
+        // The window starts now (cold) or a minute from now (warm): the virtual clock then reads the first instant of a UTC minute.
+        var lead = warm ? TimeSpan.FromMinutes(1) : TimeSpan.Zero;
         var windowStart = new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
-        var time = new VirtualTime(network.Clock, windowStart - network.Clock.Now);
-        var begin = network.Clock.Now;
+        var time = new VirtualTime(network.Clock, windowStart - lead - network.Clock.Now);
+        var begin = network.Clock.Now + lead;
         var tenant = TenantConfig.Open("team") with
         {
             Limits = limit switch
@@ -55,13 +58,13 @@ public static class QuotaSimulation
         long offered = 0;
         var sending = pool.Take(senders ?? members).ToList();
         var perMember = offeredPerSecond / sending.Count;
-        var spread = UsageGossip.Spread(network.Options);
+        var spread = GossipSettings.Default.QuotaSpread();
         foreach (var member in pool)
         {
             var ledger = new UsageLedger(member.Id, [network.Pool]);
             var gate = new QuotaGate(ledger, time, () => members, spread, random.NextDouble);
             member.Membership.UsageReceived += (record, role) => ledger.Receive(record, network.Pool, role, time.GetUtcNow());
-            PublishEvery(member, ledger, time, network.Options.GossipInterval, "");
+            PublishEvery(member, ledger, time, network.Options.GossipInterval, "", TimeSpan.Zero);
             if (!sending.Contains(member))
             {
                 continue;
@@ -75,11 +78,16 @@ public static class QuotaSimulation
                     return;
                 }
 
-                offered++;
+                var inWindow = network.Clock.Now >= begin;
+                offered += inWindow ? 1 : 0;
                 try
                 {
                     var request = gate.Admit(tenant, "sim.yaml");
-                    admitted.Add(network.Clock.Now - begin);
+                    if (inWindow)
+                    {
+                        admitted.Add(network.Clock.Now - begin);
+                    }
+
                     member.Schedule(Latency, () =>
                     {
                         request.Used(1000, 100, 0.001m);
@@ -96,24 +104,25 @@ public static class QuotaSimulation
             member.Schedule(TimeSpan.FromSeconds(random.NextDouble() / perMember), Arrive);
         }
 
-        network.Clock.RunFor(TimeSpan.FromMinutes(1));
+        network.Clock.RunFor(lead + TimeSpan.FromMinutes(1));
         var reached = admitted.Count >= cap ? admitted.Order().ElementAt((int)cap - 1).TotalSeconds : (double?)null;
         return new QuotaOutcome(members, limit, cap, offered, admitted.Count, reached);
     }
 
-    /// <summary>Publishes the member's own slot when it changed, once per gossip interval, as the hosts do.</summary>
-    private static void PublishEvery(SimulatedMember member, UsageLedger ledger, TimeProvider time, TimeSpan interval, string last)
+    /// <summary>Publishes the member's own slot as the hosts do: when it changed (checked once per gossip interval), and every 5 s.</summary>
+    private static void PublishEvery(SimulatedMember member, UsageLedger ledger, TimeProvider time, TimeSpan interval, string last, TimeSpan lastAt)
     {
         member.Schedule(interval, () =>
         {
             var record = UsageRecords.ToRecord(ledger.Own(time.GetUtcNow()), 0);
             var fingerprint = record.ToString();
-            if (fingerprint != last && record.MinuteUsage.Count > 0)
+            var due = (record.MinuteUsage.Count > 0 || record.DayUsage.Count > 0) && (fingerprint != last || member.Now - lastAt >= TimeSpan.FromSeconds(5));
+            if (due)
             {
                 member.Membership.PublishUsage(record);
             }
 
-            PublishEvery(member, ledger, time, interval, fingerprint);
+            PublishEvery(member, ledger, time, interval, fingerprint, due ? member.Now : lastAt);
         });
     }
 

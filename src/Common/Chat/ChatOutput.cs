@@ -53,6 +53,7 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
     /// </summary>
     public void BeginSeam(string reason)
     {
+        CharactersBeforeSeam = DeliveredCharacters;
         _seamReason = reason;
         _route = null;
     }
@@ -71,7 +72,10 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
         _text?.Append(frame.Delta.Text);
     }
 
-    /// <summary>The candidate whose answer completed (its price is what the usage cost).</summary>
+    /// <summary>Characters the client had when the last continuation began: text the continuing attempt's usage does not count.</summary>
+    public long CharactersBeforeSeam { get; private set; }
+
+    /// <summary>The candidate of the attempt the client is reading (its price is what the usage cost).</summary>
     public Routing.RouteCandidate? Served { get; set; }
 
     /// <summary>The usage the answer's completion frame reported (what quotas count at the entry hop).</summary>

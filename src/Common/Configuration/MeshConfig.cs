@@ -65,7 +65,12 @@ public sealed record IntegratorPoolConfig(string Pool, Uri Listen)
 /// <summary>Mesh-wide membership settings: memberlist's preset by name, and overrides of its settings.</summary>
 /// <param name="SuspicionMultiplier">Overrides the preset's suspicion multiplier (memberlist's SuspicionMult):
 /// a longer suspicion gives a stalled member more time to refute before it is declared dead.</param>
-public sealed record GossipSettings(string Preset, int? SuspicionMultiplier = null)
+/// <param name="UsageSpread">
+/// How long a tenant's usage takes to reach every member, the interval each member paces its share of a quota over
+/// (docs/access.md); null: ten gossip intervals of the preset, enough for a pool and one border. Longer for a mesh
+/// of many borders in a row.
+/// </param>
+public sealed record GossipSettings(string Preset, int? SuspicionMultiplier = null, TimeSpan? UsageSpread = null)
 {
     public static IReadOnlyList<string> Presets { get; } = ["lan", "wan", "local"];
 
@@ -77,6 +82,9 @@ public sealed record GossipSettings(string Preset, int? SuspicionMultiplier = nu
         var preset = MembershipOptions.Preset(Preset) ?? MembershipOptions.Lan;
         return SuspicionMultiplier is { } multiplier ? preset with { SuspicionMultiplier = multiplier } : preset;
     }
+
+    /// <summary>The usage spread quotas pace over: the setting, or ten gossip intervals (a record crosses a pool in a few, and a border in a few more).</summary>
+    public TimeSpan QuotaSpread() => UsageSpread ?? Options().GossipInterval * 10;
 }
 
 /// <summary>One llm-router-node: where it listens and which backends it reaches itself.</summary>

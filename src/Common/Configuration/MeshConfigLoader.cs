@@ -251,8 +251,9 @@ public static partial class MeshConfigLoader
         }
 
         var suspicionMultiplier = fields.OptionalInt("suspicion_multiplier", 1, 100);
+        TimeSpan? usageSpread = fields.Has("usage_spread") ? fields.Duration("usage_spread", TimeSpan.Zero, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1)) : null;
         fields.RejectUnknownKeys();
-        return new GossipSettings(preset, suspicionMultiplier);
+        return new GossipSettings(preset, suspicionMultiplier, usageSpread);
     }
 
     private static YamlMappingNode? ParseYaml(string text, ConfigErrorList errors)

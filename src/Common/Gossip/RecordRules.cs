@@ -62,8 +62,9 @@ public static class RecordRules
 
     /// <summary>
     /// Why a usage record signed by <paramref name="signer"/> is refused, or null when it is valid: it is the signer's
-    /// own slot (or, from an integrator, what it relays), names each tenant once per window, with counts a single
-    /// member could have reached (a forged count of 2^63 would lock a tenant out of the mesh until the window ends).
+    /// own slot (or, from an integrator, what it relays), names each tenant once per window, with counts that fit
+    /// every receiver's arithmetic. (A member can still claim a tenant's whole cap and so hold it there until the
+    /// window ends; docs/access.md says what a lying member can do.)
     /// </summary>
     public static string? Usage(UsageRecord record, string signer, MemberRole role = MemberRole.Node)
     {
@@ -93,7 +94,7 @@ public static class RecordRules
                 }
 
                 if (usage.Requests > MaxCount || usage.InputTokens > MaxCount || usage.OutputTokens > MaxCount || usage.SpendMicroUsd > MaxCount
-                    || usage.Ended > MaxCount || usage.Members > MaxCount)
+                    || usage.Ended > MaxCount || usage.Members > MaxCount || usage.Charged > MaxCount)
                 {
                     return $"usage record of '{signer}': tenant '{usage.Tenant}' counts more than {MaxCount} in its {window}";
                 }

@@ -52,8 +52,9 @@ internal sealed partial class ChatPipeline(
             RequestValidator.Validate(request, snapshot.Server, checkSchemas: !admitted.Forwarded);
             Access.TenantPermits.CheckProfile(request, admitted.Tenant, snapshot.Routing, snapshot.Mesh.SourcePath);
 
-            // Quotas count at the entry hop only: the hops below serve a request the entry already admitted.
-            quota = admitted.Forwarded ? null : quotas.Admit(admitted.Tenant, snapshot.Mesh.SourcePath);
+            // Quotas count at the entry hop only: the hops below serve a request the entry already admitted. A request
+            // with an idempotency key is admitted below, only when it is not a replay (a replay uses nothing).
+            quota = admitted.Forwarded || request.IdempotencyKey.Length > 0 ? null : quotas.Admit(admitted.Tenant, snapshot.Mesh.SourcePath);
         }
         catch (RpcException ex)
         {
@@ -87,13 +88,28 @@ internal sealed partial class ChatPipeline(
 
         try
         {
-            await RouteAsync(request, answer.Recording(stream), context, arrival, snapshot, receivedAt, quota).ConfigureAwait(false);
+            using var admittedNew = AdmitNew(request, arrival, snapshot, receivedAt);
+            await RouteAsync(request, answer.Recording(stream), context, arrival, snapshot, receivedAt, admittedNew).ConfigureAwait(false);
             answer.Complete(null);
         }
         catch (Exception ex)
         {
             answers.Forget(key, answer);
             answer.Complete(ex as RpcException ?? new RpcException(new Status(StatusCode.Unavailable, "the first request with this idempotency key ended without an answer; retry")));
+            throw;
+        }
+    }
+
+    /// <summary>Admits a new request with an idempotency key against the tenant's quotas; a refusal is counted as one before routing.</summary>
+    private Quotas.QuotaGate.Admitted AdmitNew(ChatRequest request, Arrival arrival, HostSnapshot snapshot, long receivedAt)
+    {
+        try
+        {
+            return quotas.Admit(arrival.Tenant, snapshot.Mesh.SourcePath);
+        }
+        catch (RpcException ex)
+        {
+            Refused(ex, request, arrival, receivedAt);
             throw;
         }
     }
@@ -117,22 +133,30 @@ internal sealed partial class ChatPipeline(
         }
         finally
         {
-            // Whole or failed: what the answer's completion reported is what it used.
-            Charge(quota, output.Usage, output.Served);
+            // Whole or failed: what the answer used counts.
+            Charge(quota, request, output);
         }
     }
 
-    /// <summary>Counts what the answer used against the tenant's quotas: its tokens, and their price on the model that served it.</summary>
-    private static void Charge(Quotas.QuotaGate.Admitted? quota, TokenUsage? usage, RouteCandidate? served)
+    /// <summary>
+    /// Counts what the answer used against the tenant's quotas, priced at the model that served it: the usage the
+    /// answer reported. What the client received was used even where no usage says so, at about four characters a
+    /// token: the text of the attempts before a continuation (the continuing attempt reports only its own part), and
+    /// all of it when no usage came back (a stream cancelled or failed after its text), with the conversation's
+    /// text as the input then. A request that failed before any text used nothing the tenant is charged for.
+    /// </summary>
+    private static void Charge(Quotas.QuotaGate.Admitted? quota, ChatRequest request, ChatOutput output)
     {
-        if (quota is null || usage is null)
+        static long Tokens(long characters) => (characters + 3) / 4;
+        if (quota is null || (output.Usage is null && output.DeliveredCharacters == 0))
         {
             return;
         }
 
-        var price = served is null ? 0m
-            : (((decimal)usage.InputTokens * (decimal)served.InputPricePerMillion) + ((decimal)usage.OutputTokens * (decimal)served.OutputPricePerMillion)) / 1_000_000m;
-        quota.Used((long)usage.InputTokens, (long)usage.OutputTokens, price);
+        var input = output.Usage is { } usage ? (long)usage.InputTokens : Tokens(request.Messages.Sum(m => (long)m.Content.Length + m.Parts.Sum(p => p.Text.Length)));
+        var generated = output.Usage is { } reported ? (long)reported.OutputTokens + Tokens(output.CharactersBeforeSeam) : Tokens(output.DeliveredCharacters);
+        var price = output.Served is { } served ? ((input * served.InputPricePerMillion) + (generated * served.OutputPricePerMillion)) / 1_000_000 : 0;
+        quota.Used(input, generated, (decimal)Math.Clamp(price, 0, 1e12));
     }
 
     /// <summary>
@@ -206,8 +230,8 @@ internal sealed partial class ChatPipeline(
                 {
                     var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output) : request;
                     var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
-                    var used = await ServeAsync(attemptRequest, candidate, forward, output, lifetime.Token).ConfigureAwait(false);
                     output.Served = candidate;
+                    var used = await ServeAsync(attemptRequest, candidate, forward, output, lifetime.Token).ConfigureAwait(false);
                     metrics.Routed(candidate, entry: !arrival.Forwarded);
                     ledger.Served(used);
                     ledger.Report(context.ResponseTrailers);
@@ -364,13 +388,13 @@ internal sealed partial class ChatPipeline(
         cancellationToken.ThrowIfCancellationRequested();
         if (race.Winner >= 0)
         {
+            output.Served = racers[race.Winner];
             if (outcomes[race.Winner].Error is { } failed)
             {
                 throw failed;
             }
 
             metrics.Routed(racers[race.Winner], entry: true);
-            output.Served = racers[race.Winner];
             return;
         }
 

@@ -20,7 +20,8 @@ namespace LlmRouter.Common.Quotas;
 ///
 /// Token and spend limits are paced in requests: what is left over what one request of the tenant has used on
 /// average (its ended requests), less the requests still in flight. Until one of the tenant's requests has ended
-/// (nothing known of what a request costs), each member has at most one of its requests in flight.
+/// (nothing known of what a request costs), each member has at most one of its requests in flight. The requests in
+/// flight are counted over the day (one may end, and use its tokens, in a later minute than it began).
 ///
 /// A refusal is RESOURCE_EXHAUSTED naming the limit, what the mesh used, the setting, and when to retry (also as
 /// <c>grpc-retry-pushback-ms</c>).
@@ -40,39 +41,65 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
     {
         var limits = tenant.Limits;
         var now = time.GetUtcNow();
-        var (minute, day) = ledger.Total(tenant.Name, now);
-        Check(tenant, meshFile, "requests_per_minute", limits.RequestsPerMinute, minute.Requests + 1, minute.Requests, UsageWindows.UntilNextMinute(now), "requests");
-        Check(tenant, meshFile, "input_tokens_per_minute", limits.InputTokensPerMinute, minute.InputTokens, minute.InputTokens, UsageWindows.UntilNextMinute(now), "input tokens", atLimit: true);
-        Check(tenant, meshFile, "output_tokens_per_minute", limits.OutputTokensPerMinute, minute.OutputTokens, minute.OutputTokens, UsageWindows.UntilNextMinute(now), "output tokens", atLimit: true);
-        if (limits.BudgetPerDayUsd is { } budget && day.SpendMicroUsd >= MicroUsd(budget))
+        if (limits == TenantLimits.None)
         {
-            throw Exhausted(UsageWindows.UntilNextDay(now),
-                $"tenant '{tenant.Name}' spent its budget_per_day_usd ({budget.ToString(CultureInfo.InvariantCulture)}; {Usd(day.SpendMicroUsd)} spent today across the mesh)",
-                tenant, meshFile, "budget_per_day_usd");
+            // Nothing to hold: the request is only counted (Admin Usage shows every tenant's usage).
+            return Counted(tenant.Name, now);
         }
 
-        var timestamp = time.GetTimestamp();
+        // One admission at a time: the totals read, the checks, and the count that the next admission reads.
         lock (_lock)
         {
-            if (!_paces.TryGetValue(tenant.Name, out var pace))
+            var (minute, day) = ledger.Total(tenant.Name, now);
+            Check(tenant, meshFile, "requests_per_minute", limits.RequestsPerMinute, minute.Requests + 1, minute.Requests, UsageWindows.UntilNextMinute(now), "requests");
+            Check(tenant, meshFile, "input_tokens_per_minute", limits.InputTokensPerMinute, minute.InputTokens, minute.InputTokens, UsageWindows.UntilNextMinute(now), "input tokens", atLimit: true);
+            Check(tenant, meshFile, "output_tokens_per_minute", limits.OutputTokensPerMinute, minute.OutputTokens, minute.OutputTokens, UsageWindows.UntilNextMinute(now), "output tokens", atLimit: true);
+            if (limits.BudgetPerDayUsd is { } budget && day.SpendMicroUsd >= MicroUsd(budget))
             {
-                pace = new Pace();
-                _paces[tenant.Name] = pace;
+                throw Exhausted(UsageWindows.UntilNextDay(now),
+                    $"tenant '{tenant.Name}' spent its budget_per_day_usd ({budget.ToString(CultureInfo.InvariantCulture)}; {Usd(day.SpendMicroUsd)} spent today across the mesh)",
+                    tenant, meshFile, "budget_per_day_usd");
             }
 
+            var timestamp = time.GetTimestamp();
+            var pace = PaceOf(tenant.Name);
             if (limits.ConcurrentStreams is { } streams && pace.Open >= streams)
             {
                 throw Exhausted(TimeSpan.FromSeconds(1),
-                    $"tenant '{tenant.Name}' has {pace.Open} streams open on this node, its concurrent_streams ({streams.ToString(CultureInfo.InvariantCulture)}, a cap per node)",
+                    $"tenant '{tenant.Name}' has {pace.Open} requests open on this node, its concurrent_streams ({streams.ToString(CultureInfo.InvariantCulture)}, a cap per node)",
                     tenant, meshFile, "concurrent_streams");
             }
 
             PaceShare(tenant, meshFile, pace, minute, day, now, timestamp);
             pace.Admitted(timestamp, UsageWindows.At(now).Minute, BucketTicks);
+            ledger.Add(tenant.Name, new UsageCounts(1, 0, 0, 0), now);
         }
 
-        ledger.Add(tenant.Name, new UsageCounts(1, 0, 0, 0), now);
         return new Admitted(this, tenant.Name);
+    }
+
+    /// <summary>Admits a request of a tenant without limits: counted in this member's slot and among its open streams.</summary>
+    private Admitted Counted(string tenant, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            PaceOf(tenant).Open++;
+        }
+
+        ledger.Add(tenant, new UsageCounts(1, 0, 0, 0), now);
+        return new Admitted(this, tenant);
+    }
+
+    /// <summary>The tenant's pacing state, made on its first request (call under the lock).</summary>
+    private Pace PaceOf(string tenant)
+    {
+        if (!_paces.TryGetValue(tenant, out var pace))
+        {
+            pace = new Pace();
+            _paces[tenant] = pace;
+        }
+
+        return pace;
     }
 
     /// <summary>The tenant's pacing on this member (the Admin API, tests): its streams open, its admissions within the spread, and the members its share is counted among.</summary>
@@ -173,14 +200,15 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
                 $"{minute.Requests.ToString(CultureInfo.InvariantCulture)} of {requests.ToString(CultureInfo.InvariantCulture)} requests this minute across the mesh"));
         }
 
+        // Requests in flight are counted over the day: one admitted in the minute before ends (and uses) in this one.
         if (limits.InputTokensPerMinute is { } input)
         {
-            Consider(Spent("input_tokens_per_minute", input, minute.InputTokens, pace.InputPerRequest, minute.InFlight, "input tokens this minute"));
+            Consider(Spent("input_tokens_per_minute", input, minute.InputTokens, pace.InputPerRequest, day.InFlight, "input tokens this minute"));
         }
 
         if (limits.OutputTokensPerMinute is { } output)
         {
-            Consider(Spent("output_tokens_per_minute", output, minute.OutputTokens, pace.OutputPerRequest, minute.InFlight, "output tokens this minute"));
+            Consider(Spent("output_tokens_per_minute", output, minute.OutputTokens, pace.OutputPerRequest, day.InFlight, "output tokens this minute"));
         }
 
         if (limits.BudgetPerDayUsd is { } budget)
@@ -223,10 +251,10 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
             $"{what}: retry in {(milliseconds / 1000.0).ToString("0.###", CultureInfo.InvariantCulture)} s, or raise tenants[{tenant.Name}].limits.{setting} in {meshFile}"), trailers);
     }
 
-    /// <summary>A request ended: its usage is counted in this member's slot, and its stream slot freed.</summary>
-    private void Ended(string tenant, long inputTokens, long outputTokens, decimal spendUsd)
+    /// <summary>A request ended: its usage (when it had some) is counted in this member's slot, and its place among the open ones freed.</summary>
+    private void Ended(string tenant, long inputTokens, long outputTokens, decimal spendUsd, bool charged)
     {
-        ledger.Add(tenant, new UsageCounts(0, inputTokens, outputTokens, MicroUsd(spendUsd), Ended: 1), time.GetUtcNow());
+        ledger.Add(tenant, new UsageCounts(0, inputTokens, outputTokens, MicroUsd(spendUsd), Ended: 1, Charged: charged ? 1 : 0), time.GetUtcNow());
         lock (_lock)
         {
             if (_paces.TryGetValue(tenant, out var pace))
@@ -268,19 +296,22 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
             }
         }
 
-        /// <summary>Keeps what one request uses on average, from whichever window has ended requests (and keeps it across windows).</summary>
+        /// <summary>
+        /// Keeps what one request uses on average, over the requests whose usage was counted (one that failed before
+        /// any text says nothing of what a request costs), from whichever window has some; kept across windows.
+        /// </summary>
         public void Learn(UsageCounts minute, UsageCounts day)
         {
-            var source = minute.Ended > 0 ? minute : day;
-            if (source.Ended > 0)
+            var source = minute.Charged > 0 ? minute : day;
+            if (source.Charged > 0)
             {
-                InputPerRequest = (double)source.InputTokens / source.Ended;
-                OutputPerRequest = (double)source.OutputTokens / source.Ended;
+                InputPerRequest = (double)source.InputTokens / source.Charged;
+                OutputPerRequest = (double)source.OutputTokens / source.Charged;
             }
 
-            if (day.Ended > 0)
+            if (day.Charged > 0)
             {
-                SpendPerRequest = (double)day.SpendMicroUsd / day.Ended;
+                SpendPerRequest = (double)day.SpendMicroUsd / day.Charged;
             }
         }
 
@@ -330,20 +361,22 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
         private long _input;
         private long _output;
         private decimal _spend;
+        private bool _charged;
 
-        /// <summary>The request's usage as its answer reported it, and its price.</summary>
+        /// <summary>The request's usage (as its answer reported it, or as estimated from its text), and its price.</summary>
         public void Used(long inputTokens, long outputTokens, decimal spendUsd)
         {
             _input = inputTokens;
             _output = outputTokens;
             _spend = spendUsd;
+            _charged = true;
         }
 
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _ended, 1) == 0)
             {
-                gate.Ended(tenant, _input, _output, _spend);
+                gate.Ended(tenant, _input, _output, _spend, _charged);
             }
         }
     }

@@ -37,9 +37,6 @@ internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemb
 
     public void Dispose() => _timer?.Dispose();
 
-    /// <summary>The spread the quota gate paces over: ten gossip intervals (a record crosses a pool in a few, and a border in a few more).</summary>
-    public static TimeSpan Spread(MembershipOptions options) => options.GossipInterval * 10;
-
     /// <summary>Members that may admit a tenant's requests: this host's pools' members alive, and those beyond the borders the integrators count.</summary>
     public static long MeshMembers(IRouterHost host, UsageLedger ledger) =>
         host.Seats.SelectMany(seat => seat.Snapshot.Members).Where(m => m.Status is MemberStatus.Alive or MemberStatus.Suspect).Select(m => m.Id).Distinct().Count()
@@ -60,7 +57,7 @@ internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemb
             var records = new List<UsageRecord>();
             if (own.MinuteCounts.Count > 0 || own.DayCounts.Count > 0)
             {
-                records.Add(UsageRecords.ToRecord(own, 0));
+                records.Add(UsageRecords.Own(ledger, now));
             }
 
             if (host.Role == MemberRole.Integrator)
@@ -107,14 +104,14 @@ internal static class QuotaHosting
         services.AddSingleton(provider =>
         {
             var host = provider.GetRequiredService<IRouterHost>();
-            return new UsageLedger(host.Id, host.Seats.Select(s => s.Name).ToList());
+            return new UsageLedger(host.Id, host.Seats.Select(s => s.Name).ToList(), (ulong)provider.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds());
         });
         services.AddSingleton(provider =>
         {
             var host = provider.GetRequiredService<IRouterHost>();
             var ledger = provider.GetRequiredService<UsageLedger>();
             return new QuotaGate(ledger, provider.GetRequiredService<TimeProvider>(), () => UsageGossip.MeshMembers(host, ledger),
-                UsageGossip.Spread(host.Current.Mesh.Gossip.Options()), provider.GetRequiredService<Func<double>>());
+                host.Current.Mesh.Gossip.QuotaSpread(), provider.GetRequiredService<Func<double>>());
         });
         services.AddSingleton<UsageGossip>();
         services.AddHostedService(provider => provider.GetRequiredService<UsageGossip>());

@@ -33,19 +33,21 @@ internal readonly record struct UsageWindows(long Minute, long Day)
 /// <param name="SpendMicroUsd">Spend in millionths of a dollar (integers add and compare exactly).</param>
 /// <param name="Ended">Requests that ended: their tokens and spend are counted, so <c>Requests - Ended</c> are in flight.</param>
 /// <param name="Members">Members whose admissions these are: 1 in a member's own slot, how many in a pool's sum.</param>
-internal readonly record struct UsageCounts(long Requests, long InputTokens, long OutputTokens, long SpendMicroUsd, long Ended = 0, long Members = 0)
+/// <param name="Charged">Ended requests whose usage is counted: the tokens and spend divided by it are what one request uses.</param>
+internal readonly record struct UsageCounts(long Requests, long InputTokens, long OutputTokens, long SpendMicroUsd, long Ended = 0, long Members = 0, long Charged = 0)
 {
     public static UsageCounts Zero => default;
 
     public long InFlight => Math.Max(0, Requests - Ended);
 
     public static UsageCounts operator +(UsageCounts a, UsageCounts b) => new(
-        a.Requests + b.Requests, a.InputTokens + b.InputTokens, a.OutputTokens + b.OutputTokens, a.SpendMicroUsd + b.SpendMicroUsd, a.Ended + b.Ended, a.Members + b.Members);
+        a.Requests + b.Requests, a.InputTokens + b.InputTokens, a.OutputTokens + b.OutputTokens, a.SpendMicroUsd + b.SpendMicroUsd, a.Ended + b.Ended, a.Members + b.Members,
+        a.Charged + b.Charged);
 
     /// <summary>The merge of two readings of one slot: each counter's larger value (it only grows, so the larger is the later).</summary>
     public static UsageCounts Max(UsageCounts a, UsageCounts b) => new(
         Math.Max(a.Requests, b.Requests), Math.Max(a.InputTokens, b.InputTokens), Math.Max(a.OutputTokens, b.OutputTokens),
-        Math.Max(a.SpendMicroUsd, b.SpendMicroUsd), Math.Max(a.Ended, b.Ended), Math.Max(a.Members, b.Members));
+        Math.Max(a.SpendMicroUsd, b.SpendMicroUsd), Math.Max(a.Ended, b.Ended), Math.Max(a.Members, b.Members), Math.Max(a.Charged, b.Charged));
 }
 
 /// <summary>
@@ -104,20 +106,35 @@ internal readonly record struct SlotSource(string? Pool, bool Node)
 /// beyond the borders, the pools' sums integrators carry (<see cref="Receive"/>, <see cref="Relayed"/>).
 /// No member waits for another and there is no central store; the price is that a member sees the others' usage
 /// as late as gossip brings it, which <see cref="QuotaGate"/> bounds by pacing its own share.
-/// Thread-safe; readers get sums of immutable slots.
+///
+/// A slot is one life of a member: its key is the member's id and the time its process started (<c>boot</c>), so a
+/// member that restarts within a window starts a new slot and the old one stays counted beside it until its day
+/// ends. Thread-safe; readers get sums of immutable slots.
 /// </summary>
-internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownPools = null)
+/// <param name="boot">When this process started (Unix milliseconds; 0 in the simulator, whose members never restart).</param>
+internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownPools = null, ulong boot = 0)
 {
     private const string PoolPrefix = "pool:";
     private const string MemberPrefix = "member:";
 
+    /// <summary>The most members a pool's sum may speak for (a larger claim would shrink every newcomer's share to nothing).</summary>
+    public const uint MaxPoolMembers = 10_000;
+
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (UsageSlot Slot, SlotSource Source)> _others = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _poolMembers = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Key, string Tenant), (long Minute, long Members)> _lastActive = [];
     private readonly HashSet<string> _ownPools = new(ownPools ?? [], StringComparer.Ordinal);
-    private UsageSlot _own = UsageSlot.Empty(self);
+    private UsageSlot _own = UsageSlot.Empty(SlotKey(self, boot));
 
+    /// <summary>This member's id (its records are signed as it).</summary>
     public string Self => self;
+
+    /// <summary>This process's start, carried in its records so each life is a slot of its own.</summary>
+    public ulong Boot => boot;
+
+    /// <summary>A member's slot key: its id, and its life when it has one.</summary>
+    public static string SlotKey(string member, ulong boot) => boot == 0 ? member : member + "#" + boot.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>This member's slot, as it is published (the current windows at <paramref name="now"/>).</summary>
     public UsageSlot Own(DateTimeOffset now)
@@ -143,35 +160,60 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
         }
     }
 
-    /// <summary>Merges a reading of another member's slot (this member's own slot is never taken from outside).</summary>
+    /// <summary>
+    /// Merges a reading of another slot. This member's own slot is never taken from outside, and a slot heard
+    /// natively (from its member, in one of this member's pools) is not taken from a relay.
+    /// </summary>
     public void Merge(UsageSlot slot, SlotSource source = default)
     {
-        if (string.Equals(slot.Member, self, StringComparison.Ordinal))
+        if (string.Equals(slot.Member, _own.Member, StringComparison.Ordinal))
         {
             return;
         }
 
         lock (_lock)
         {
-            _others[slot.Member] = _others.TryGetValue(slot.Member, out var known)
-                ? (UsageSlot.Merge(known.Slot, slot), known.Source.Pool is null ? source : known.Source)
-                : (slot, source);
+            if (_others.TryGetValue(slot.Member, out var known))
+            {
+                if (source.Pool is null && known.Source.Pool is not null)
+                {
+                    return;
+                }
+
+                _others[slot.Member] = (UsageSlot.Merge(known.Slot, slot), source.Pool is null ? known.Source : source);
+            }
+            else
+            {
+                _others[slot.Member] = (slot, source);
+            }
+
+            foreach (var (tenant, counts) in slot.MinuteCounts.Where(p => p.Value.Requests > 0))
+            {
+                var key = (slot.Member, tenant);
+                if (!_lastActive.TryGetValue(key, out var last) || slot.Minute >= last.Minute)
+                {
+                    _lastActive[key] = (slot.Minute, slot.Minute == last.Minute ? Math.Max(last.Members, counts.Members) : counts.Members);
+                }
+            }
         }
     }
 
     /// <summary>
-    /// Takes a usage record received in <paramref name="pool"/> from <paramref name="sender"/> (checked and verified
-    /// by the membership): a member's own slot; or, from an integrator, a pool's sum or another integrator's slot.
-    /// A sum of a pool this member sits in is ignored: its own members' slots count that pool already. So is a
-    /// record of a window more than one ahead of this member's clock: a later window replaces an earlier one in the
-    /// merge, so a far-future reading would hide the slot's real usage (or, from a lying integrator, a pool's sum
-    /// honest integrators report) until that window came; one window of skew between clocks is allowed.
-    /// Returns whether the record was taken.
+    /// Takes a usage record received in <paramref name="pool"/> (checked and verified by the membership): a member's
+    /// own slot; or, from an integrator, a pool's sum or another integrator's slot. Refused (false):
+    /// <list type="bullet">
+    /// <item>a sum of a pool this member sits in: its own members' slots count that pool already;</item>
+    /// <item>a window later than this member's clock: a later window replaces an earlier one in the merge, so a
+    /// reading from the future would hide the slot's real usage (or, from a lying integrator, the sum honest
+    /// integrators report) until that window came. A member whose clock runs ahead is heard once this one's has
+    /// turned too (it publishes again on its next change, or within 5 s);</item>
+    /// <item>a pool's sum speaking for more than <see cref="MaxPoolMembers"/> members.</item>
+    /// </list>
     /// </summary>
     public bool Receive(V1.UsageRecord record, string pool, V1.MemberRole senderRole, DateTimeOffset now)
     {
         var windows = UsageWindows.At(now);
-        if (record.Minute > windows.Minute + 1 || record.Day > windows.Day + 1)
+        if (record.Minute > windows.Minute || record.Day > windows.Day)
         {
             return false;
         }
@@ -179,19 +221,26 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
         var slot = UsageRecords.FromRecord(record);
         if (record.Origin.Length == 0)
         {
-            Merge(slot, new SlotSource(pool, senderRole == V1.MemberRole.Node));
+            Merge(slot with { Member = SlotKey(record.Member, record.Boot) }, new SlotSource(pool, senderRole == V1.MemberRole.Node));
+            return true;
         }
-        else if (record.Origin.StartsWith(MemberPrefix, StringComparison.Ordinal))
+
+        if (record.Origin.StartsWith(MemberPrefix, StringComparison.Ordinal))
         {
             Merge(slot with { Member = record.Origin[MemberPrefix.Length..] }, SlotSource.Relayed);
+            return true;
         }
-        else if (record.Origin.StartsWith(PoolPrefix, StringComparison.Ordinal) && !_ownPools.Contains(record.Origin[PoolPrefix.Length..]))
+
+        var origin = record.Origin;
+        if (!origin.StartsWith(PoolPrefix, StringComparison.Ordinal) || _ownPools.Contains(origin[PoolPrefix.Length..]) || record.Members > MaxPoolMembers)
         {
-            Merge(slot with { Member = record.Origin }, SlotSource.Relayed);
-            lock (_lock)
-            {
-                _poolMembers[record.Origin] = Math.Max(_poolMembers.GetValueOrDefault(record.Origin), record.Members);
-            }
+            return false;
+        }
+
+        Merge(slot with { Member = origin }, SlotSource.Relayed);
+        lock (_lock)
+        {
+            _poolMembers[origin] = Math.Max(_poolMembers.GetValueOrDefault(origin), record.Members);
         }
 
         return true;
@@ -245,7 +294,7 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
         }
     }
 
-    /// <summary>Forgets slots of an earlier day (members that left, pools no longer heard): the current windows stay counted until they end.</summary>
+    /// <summary>Forgets slots of an earlier day (members that left or restarted, pools no longer heard): the current windows stay counted until they end.</summary>
     public void Prune(DateTimeOffset now)
     {
         var day = UsageWindows.At(now).Day;
@@ -255,6 +304,11 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
             {
                 _others.Remove(key);
                 _poolMembers.Remove(key);
+            }
+
+            foreach (var key in _lastActive.Keys.Where(k => !_others.ContainsKey(k.Key)).ToList())
+            {
+                _lastActive.Remove(key);
             }
         }
     }
@@ -280,15 +334,16 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
 
     /// <summary>
     /// How many other members sent the tenant's requests in this minute or the one before, as far as this member
-    /// knows: the members its own share of a quota is paced against (<see cref="QuotaGate"/>).
+    /// knows (remembered from the last readings of each slot, so a member that began a new minute without sending
+    /// yet still counts): the members its own share of a quota is paced against (<see cref="QuotaGate"/>).
     /// </summary>
     public long ActiveOthers(string tenant, DateTimeOffset now)
     {
         var minute = UsageWindows.At(now).Minute;
         lock (_lock)
         {
-            return _others.Values.Where(s => s.Slot.Minute >= minute - 1).Sum(s =>
-                s.Slot.MinuteCounts.TryGetValue(tenant, out var counts) && counts.Requests > 0 ? Math.Max(1, counts.Members) : 0);
+            return _lastActive.Where(p => string.Equals(p.Key.Tenant, tenant, StringComparison.Ordinal) && p.Value.Minute >= minute - 1)
+                .Sum(p => Math.Max(1, p.Value.Members));
         }
     }
 
@@ -365,15 +420,18 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
 /// <summary>A slot as gossip carries it (<see cref="V1.UsageRecord"/>), and back.</summary>
 internal static class UsageRecords
 {
-    /// <summary>A member's own slot as its record (signed by the member itself).</summary>
+    /// <summary>A member's own slot as its record, for a member without lives (the simulator, tests).</summary>
     public static V1.UsageRecord ToRecord(UsageSlot slot, ulong sequence) => ToRecord(slot, sequence, slot.Member, "", 1);
 
+    /// <summary>This member's own slot as its record: signed by it, with its life.</summary>
+    public static V1.UsageRecord Own(UsageLedger ledger, DateTimeOffset now) => ToRecord(ledger.Own(now), 0, ledger.Self, "", 1, ledger.Boot);
+
     /// <summary>A slot as the record <paramref name="member"/> signs: its own (no origin), or what an integrator relays from <paramref name="origin"/>.</summary>
-    public static V1.UsageRecord ToRecord(UsageSlot slot, ulong sequence, string member, string origin, long members)
+    public static V1.UsageRecord ToRecord(UsageSlot slot, ulong sequence, string member, string origin, long members, ulong boot = 0)
     {
         var record = new V1.UsageRecord
         {
-            Member = member, Sequence = sequence, Minute = slot.Minute, Day = slot.Day, Origin = origin, Members = (uint)Math.Clamp(members, 0, uint.MaxValue),
+            Member = member, Sequence = sequence, Minute = slot.Minute, Day = slot.Day, Origin = origin, Members = (uint)Math.Clamp(members, 0, uint.MaxValue), Boot = boot,
         };
         record.MinuteUsage.Add(slot.MinuteCounts.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => Entry(p.Key, p.Value)));
         record.DayUsage.Add(slot.DayCounts.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => Entry(p.Key, p.Value)));
@@ -395,8 +453,9 @@ internal static class UsageRecords
         SpendMicroUsd = (ulong)counts.SpendMicroUsd,
         Ended = (ulong)counts.Ended,
         Members = (ulong)counts.Members,
+        Charged = (ulong)counts.Charged,
     };
 
     private static UsageCounts Counts(V1.TenantUsage usage) =>
-        new((long)usage.Requests, (long)usage.InputTokens, (long)usage.OutputTokens, (long)usage.SpendMicroUsd, (long)usage.Ended, (long)usage.Members);
+        new((long)usage.Requests, (long)usage.InputTokens, (long)usage.OutputTokens, (long)usage.SpendMicroUsd, (long)usage.Ended, (long)usage.Members, (long)usage.Charged);
 }

@@ -144,7 +144,67 @@ public sealed class QuotaGateTests
         Assert.Contains("near its output_tokens_per_minute (100 of 1000 output tokens this minute across the mesh)",
             Assert.Throws<RpcException>(() => gate.Admit(tenant, "m")).Status.Detail, StringComparison.Ordinal);
         open.ForEach(r => Answer(r, 10, 50, 0));
-        Assert.Equal(new UsageCounts(10, 100, 550, 0, Ended: 10, Members: 1), gate.Ledger.Total("team", _time.GetUtcNow()).Minute);
+        Assert.Equal(new UsageCounts(10, 100, 550, 0, Ended: 10, Members: 1, Charged: 10), gate.Ledger.Total("team", _time.GetUtcNow()).Minute);
+    }
+
+    [Fact]
+    public async Task Admit_ConcurrentCallers_NeverPastTheCap()
+    {
+        var gate = Gate(new UsageLedger("a"));
+        var tenant = Tenant(TenantLimits.None with { RequestsPerMinute = 10 });
+        using var start = new ManualResetEventSlim();
+        var callers = Enumerable.Range(0, 30).Select(_ => Task.Run(() =>
+        {
+            start.Wait();
+            return Admitted(gate, tenant, 1);
+        })).ToList();
+        start.Set();
+
+        Assert.Equal(10, (await Task.WhenAll(callers)).Sum());
+    }
+
+    [Fact]
+    public void Tokens_RequestsEndedWithoutUsage_TellNothingOfWhatOneCosts()
+    {
+        var gate = Gate(new UsageLedger("a"));
+        var tenant = Tenant(TenantLimits.None with { OutputTokensPerMinute = 1000 });
+
+        // Failed before any text: ended, not charged, so still one at a time.
+        gate.Admit(tenant, "m").Dispose();
+        using var open = gate.Admit(tenant, "m");
+        Assert.Contains("none of its requests has ended yet", Assert.Throws<RpcException>(() => gate.Admit(tenant, "m")).Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Tokens_RequestsStillInFlightFromTheMinuteBefore_AreReserved()
+    {
+        var gate = Gate(new UsageLedger("a"));
+        var tenant = Tenant(TenantLimits.None with { OutputTokensPerMinute = 1000 });
+        Answer(gate.Admit(tenant, "m"), 0, 100, 0);
+        _time.Advance(TimeSpan.FromSeconds(1.1));
+        var previous = Enumerable.Range(0, 9).Select(_ => gate.Admit(tenant, "m")).ToList();
+
+        // The next minute: 1000 tokens again, but the nine still in flight will use about 900 of them.
+        _time.Advance(TimeSpan.FromSeconds(50));
+        var next = gate.Admit(tenant, "m");
+        Assert.Contains("near its output_tokens_per_minute (0 of 1000 output tokens", Assert.Throws<RpcException>(() => gate.Admit(tenant, "m")).Status.Detail, StringComparison.Ordinal);
+        previous.Append(next).ToList().ForEach(r => r.Dispose());
+    }
+
+    [Fact]
+    public void Share_AMemberThatSentLastMinute_StillCountsAfterItsSlotTurned()
+    {
+        var ledger = new UsageLedger("a");
+        var peer = new UsageLedger("b");
+        peer.Add("team", new UsageCounts(5, 0, 0, 0), _time.GetUtcNow());
+        ledger.Merge(peer.Own(_time.GetUtcNow()));
+        _time.Advance(TimeSpan.FromMinutes(1));
+
+        // b's slot of the new minute has nothing for the tenant yet (only its day counts): b still sends.
+        ledger.Merge(peer.Own(_time.GetUtcNow()));
+        Assert.Equal(1, ledger.ActiveOthers("team", _time.GetUtcNow()));
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(0, ledger.ActiveOthers("team", _time.GetUtcNow()));
     }
 
     private static int Admitted(QuotaGate gate, TenantConfig tenant, int tries)

