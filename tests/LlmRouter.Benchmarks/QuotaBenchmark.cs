@@ -171,7 +171,7 @@ internal static class QuotaBenchmark
                 spent += (usage.InputTokens + usage.OutputTokens) * (decimal)pricePerMillion / 1_000_000m;
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted && !ex.Status.Detail.Contains(" near its ", StringComparison.Ordinal)
-                                          && !ex.Status.Detail.Contains("none of its requests has ended", StringComparison.Ordinal))
+                                          && !ex.Status.Detail.Contains("none of its requests has used anything", StringComparison.Ordinal))
             {
                 break;
             }

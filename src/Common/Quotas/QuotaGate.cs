@@ -19,9 +19,10 @@ namespace LlmRouter.Common.Quotas;
 /// first admission has had <c>spread</c> to travel it takes the share of one member in all the mesh's.
 ///
 /// Token and spend limits are paced in requests: what is left over what one request of the tenant has used on
-/// average (its ended requests), less the requests still in flight. Until one of the tenant's requests has ended
-/// (nothing known of what a request costs), each member has at most one of its requests in flight. The requests in
-/// flight are counted over the day (one may end, and use its tokens, in a later minute than it began).
+/// average (over its requests whose usage was counted), less the requests still in flight. Until one of the
+/// tenant's requests has used anything (nothing known of what a request costs), each member has at most one of its
+/// requests in flight. The requests in flight are counted over the day (one may end, and use its tokens, in a later
+/// minute than it began).
 ///
 /// A refusal is RESOURCE_EXHAUSTED naming the limit, what the mesh used, the setting, and when to retry (also as
 /// <c>grpc-retry-pushback-ms</c>).
@@ -148,7 +149,7 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
             if (pace.Open > 0)
             {
                 throw Exhausted(spread / 4,
-                    $"tenant '{tenant.Name}' has its {headroom.Setting} set and none of its requests has ended yet, so what one uses is not known; this node admits one at a time until then",
+                    $"tenant '{tenant.Name}' has its {headroom.Setting} set and none of its requests has used anything yet, so what one uses is not known; this node admits one at a time until then",
                     tenant, meshFile, headroom.Setting);
             }
 

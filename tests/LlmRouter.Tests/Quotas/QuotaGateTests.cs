@@ -135,7 +135,7 @@ public sealed class QuotaGateTests
         var tenant = Tenant(TenantLimits.None with { OutputTokensPerMinute = 1000 });
         var first = gate.Admit(tenant, "m");
         var waiting = Assert.Throws<RpcException>(() => gate.Admit(tenant, "m"));
-        Assert.Contains("none of its requests has ended yet", waiting.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("none of its requests has used anything yet", waiting.Status.Detail, StringComparison.Ordinal);
         Assert.Contains("tenants[team].limits.output_tokens_per_minute", waiting.Status.Detail, StringComparison.Ordinal);
         Answer(first, 10, 100, 0);
 
@@ -172,7 +172,7 @@ public sealed class QuotaGateTests
         // Failed before any text: ended, not charged, so still one at a time.
         gate.Admit(tenant, "m").Dispose();
         using var open = gate.Admit(tenant, "m");
-        Assert.Contains("none of its requests has ended yet", Assert.Throws<RpcException>(() => gate.Admit(tenant, "m")).Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("none of its requests has used anything yet", Assert.Throws<RpcException>(() => gate.Admit(tenant, "m")).Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
