@@ -176,6 +176,37 @@ public sealed class HttpIngressTests
     }
 
     [Fact]
+    public async Task Tenant_OverItsQuota_429WithRetryAfterNamingTheLimitAndTheSetting()
+    {
+        var yaml = MeshYaml.SingleNode(MeshYaml.Simulated());
+        var limited = yaml.Replace("    clients: [client]\n", "    clients: [client]\n    limits: { requests_per_minute: 1 }\n", StringComparison.Ordinal);
+        Assert.NotEqual(yaml, limited);
+        await using var node = await TestNode.StartAsync(limited, httpIngress: true);
+        const string body = """{"model":"sim-model","messages":[{"role":"user","content":"hello"}]}""";
+
+        // The cap is per UTC minute: should the minute turn between the two requests, they are sent again.
+        for (var attempt = 0; ; attempt++)
+        {
+            var minute = TimeProvider.System.GetUtcNow().ToUnixTimeSeconds() / 60;
+            using var first = await Http.PostAsync(new Uri(node.IngressAddress!, "/v1/chat/completions"), Json(body));
+            using var second = await Http.PostAsync(new Uri(node.IngressAddress!, "/v1/chat/completions"), Json(body));
+            if (TimeProvider.System.GetUtcNow().ToUnixTimeSeconds() / 60 != minute && attempt < 3)
+            {
+                continue;
+            }
+
+            Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+            var retryAfter = second.Headers.RetryAfter?.Delta;
+            Assert.NotNull(retryAfter);
+            Assert.InRange(retryAfter!.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
+            var message = JsonDocument.Parse(await second.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("message").GetString();
+            Assert.Contains("tenant 'everyone' is at its requests_per_minute (1; 1 requests this minute across the mesh)", message, StringComparison.Ordinal);
+            Assert.Contains("raise tenants[everyone].limits.requests_per_minute in", message, StringComparison.Ordinal);
+            return;
+        }
+    }
+
+    [Fact]
     public async Task Request_OverTheSizeLimit_413NamingTheSetting()
     {
         await using var node = await Node(server: "max_request_bytes: 2048");
