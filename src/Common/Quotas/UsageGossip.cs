@@ -62,8 +62,10 @@ internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemb
 
             if (host.Role == MemberRole.Integrator)
             {
+                // A pool's sum goes out even while it is empty: it tells the members how many there are beyond the
+                // border, whose share of a quota a member that begins sending must leave them.
                 records.AddRange(ledger.Relayed(seat.Name, pool => PoolNodes(pool), now)
-                    .Where(r => r.Slot.MinuteCounts.Count > 0 || r.Slot.DayCounts.Count > 0)
+                    .Where(r => r.Origin.StartsWith("pool:", StringComparison.Ordinal) || r.Slot.MinuteCounts.Count > 0 || r.Slot.DayCounts.Count > 0)
                     .Select(r => UsageRecords.ToRecord(r.Slot, 0, host.Id, r.Origin, r.Members)));
             }
 

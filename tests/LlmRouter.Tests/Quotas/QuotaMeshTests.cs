@@ -66,6 +66,16 @@ public sealed class QuotaMeshTests : IDisposable
                 }),
                 "every member alive in both pools and a route across the border", () => Task.FromResult(_group.Outputs("members")), TimeSpan.FromSeconds(60));
 
+            // And every node counts the members beyond the border (the integrator's sums of the other pool arrived):
+            // four in pool a (the integrator among them) and two in b, or three in b and three in a.
+            foreach (var (id, channel) in channels)
+            {
+                ulong sharing = 0;
+                await Eventually.WaitUntil(Eventually.Answered(async () =>
+                        (sharing = (await new Admin.AdminClient(channel).UsageAsync(new UsageRequest { Tenant = "team" })).Tenants.Single().SharingMembers) == 6),
+                    $"{id} counts the whole mesh", () => Task.FromResult($"{sharing} members"), TimeSpan.FromSeconds(30));
+            }
+
             var served = new ConcurrentBag<decimal>();
             var refusals = new ConcurrentBag<RpcException>();
             var failures = new ConcurrentBag<RpcException>();
