@@ -94,7 +94,7 @@ public static class RecordRules
                 }
 
                 if (usage.Requests > MaxCount || usage.InputTokens > MaxCount || usage.OutputTokens > MaxCount || usage.SpendMicroUsd > MaxCount
-                    || usage.Ended > MaxCount || usage.Members > MaxCount || usage.Charged > MaxCount)
+                    || usage.Ended > MaxCount || usage.Members > MaxCount || usage.Charged > MaxCount || usage.Asked > MaxCount)
                 {
                     return $"usage record of '{signer}': tenant '{usage.Tenant}' counts more than {MaxCount} in its {window}";
                 }

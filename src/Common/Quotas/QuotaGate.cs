@@ -15,8 +15,9 @@ namespace LlmRouter.Common.Quotas;
 /// sending the tenant's requests. Shares add up to the headroom, so with usage spreading within <c>spread</c> the
 /// mesh stays within the limit (docs/access.md has the bound). A share under one request is a chance: once per
 /// spread, the member admits one request with that probability, so the mesh admits the headroom on average rather
-/// than one request per member. A member that just started sending is not yet counted by the others, so until its
-/// first admission has had <c>spread</c> to travel it takes the share of one member in all the mesh's.
+/// than one request per member. A member counts as sending once it is asked for the tenant's requests (admitted or
+/// refused: the others see it in its slot); one that just began is not yet counted by the others, so until its
+/// first request has had <c>spread</c> to travel it takes the share of one member in all the mesh's.
 ///
 /// Token and spend limits are paced in requests: what is left over what one request of the tenant has used on
 /// average (over its requests whose usage was counted), less the requests still in flight. Until one of the
@@ -64,16 +65,27 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
 
             var timestamp = time.GetTimestamp();
             var pace = PaceOf(tenant.Name);
-            if (limits.ConcurrentStreams is { } streams && pace.Open >= streams)
+            pace.Asked(timestamp, UsageWindows.At(now).Minute);
+            try
             {
-                throw Exhausted(TimeSpan.FromSeconds(1),
-                    $"tenant '{tenant.Name}' has {pace.Open} requests open on this node, its concurrent_streams ({streams.ToString(CultureInfo.InvariantCulture)}, a cap per node)",
-                    tenant, meshFile, "concurrent_streams");
+                if (limits.ConcurrentStreams is { } streams && pace.Open >= streams)
+                {
+                    throw Exhausted(TimeSpan.FromSeconds(1),
+                        $"tenant '{tenant.Name}' has {pace.Open} requests open on this node, its concurrent_streams ({streams.ToString(CultureInfo.InvariantCulture)}, a cap per node)",
+                        tenant, meshFile, "concurrent_streams");
+                }
+
+                PaceShare(tenant, meshFile, pace, minute, day, now, timestamp);
+            }
+            catch (RpcException)
+            {
+                // Refused, yet asked: the others count this member among those sending the tenant's requests.
+                ledger.Add(tenant.Name, new UsageCounts(0, 0, 0, 0, Asked: 1), now);
+                throw;
             }
 
-            PaceShare(tenant, meshFile, pace, minute, day, now, timestamp);
-            pace.Admitted(timestamp, UsageWindows.At(now).Minute, BucketTicks);
-            ledger.Add(tenant.Name, new UsageCounts(1, 0, 0, 0), now);
+            pace.Admitted(timestamp, BucketTicks);
+            ledger.Add(tenant.Name, new UsageCounts(1, 0, 0, 0, Asked: 1), now);
         }
 
         return new Admitted(this, tenant.Name);
@@ -87,7 +99,7 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
             PaceOf(tenant).Open++;
         }
 
-        ledger.Add(tenant, new UsageCounts(1, 0, 0, 0), now);
+        ledger.Add(tenant, new UsageCounts(1, 0, 0, 0, Asked: 1), now);
         return new Admitted(this, tenant);
     }
 
@@ -136,7 +148,6 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
 
     private void PaceShare(TenantConfig tenant, string meshFile, Pace pace, UsageCounts minute, UsageCounts day, DateTimeOffset now, long timestamp)
     {
-        pace.Roll(UsageWindows.At(now).Minute);
         pace.Learn(minute, day);
         if (Headroom(tenant.Limits, pace, minute, day) is not { } headroom)
         {
@@ -279,7 +290,7 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
         /// <summary>When this member last drew for a share under one request.</summary>
         public long? DrawnAt { get; set; }
 
-        /// <summary>When this member began its current run of admissions for the tenant (a run ends after a minute without one).</summary>
+        /// <summary>When this member was first asked for the tenant's requests in its current run (a run ends after a minute without one).</summary>
         public long? ActiveSince { get; private set; }
 
         public double? InputPerRequest { get; private set; }
@@ -288,13 +299,20 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
 
         public double? SpendPerRequest { get; private set; }
 
-        /// <summary>A run of sending ends when the member sent nothing in the previous minute: the others no longer count it.</summary>
-        public void Roll(long minute)
+        /// <summary>
+        /// The member was asked for one of the tenant's requests: it is sending them, and the others count it once its
+        /// asking has had the spread to reach them. A run ends when it was asked for none in the previous minute (the
+        /// others no longer count it then).
+        /// </summary>
+        public void Asked(long timestamp, long minute)
         {
             if (ActiveSince is not null && minute > _lastMinute + 1)
             {
                 ActiveSince = null;
             }
+
+            ActiveSince ??= timestamp;
+            _lastMinute = minute;
         }
 
         /// <summary>
@@ -316,10 +334,8 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
             }
         }
 
-        public void Admitted(long timestamp, long minute, long bucketTicks)
+        public void Admitted(long timestamp, long bucketTicks)
         {
-            ActiveSince ??= timestamp;
-            _lastMinute = minute;
             Open++;
             var bucket = timestamp / bucketTicks;
             if (_recent.Last is { } last && last.Value.Bucket == bucket)

@@ -34,7 +34,8 @@ internal readonly record struct UsageWindows(long Minute, long Day)
 /// <param name="Ended">Requests that ended: their tokens and spend are counted, so <c>Requests - Ended</c> are in flight.</param>
 /// <param name="Members">Members whose admissions these are: 1 in a member's own slot, how many in a pool's sum.</param>
 /// <param name="Charged">Ended requests whose usage is counted: the tokens and spend divided by it are what one request uses.</param>
-internal readonly record struct UsageCounts(long Requests, long InputTokens, long OutputTokens, long SpendMicroUsd, long Ended = 0, long Members = 0, long Charged = 0)
+/// <param name="Asked">Requests asked for, admitted or refused: a member with any is sending the tenant's requests.</param>
+internal readonly record struct UsageCounts(long Requests, long InputTokens, long OutputTokens, long SpendMicroUsd, long Ended = 0, long Members = 0, long Charged = 0, long Asked = 0)
 {
     public static UsageCounts Zero => default;
 
@@ -42,12 +43,12 @@ internal readonly record struct UsageCounts(long Requests, long InputTokens, lon
 
     public static UsageCounts operator +(UsageCounts a, UsageCounts b) => new(
         a.Requests + b.Requests, a.InputTokens + b.InputTokens, a.OutputTokens + b.OutputTokens, a.SpendMicroUsd + b.SpendMicroUsd, a.Ended + b.Ended, a.Members + b.Members,
-        a.Charged + b.Charged);
+        a.Charged + b.Charged, a.Asked + b.Asked);
 
     /// <summary>The merge of two readings of one slot: each counter's larger value (it only grows, so the larger is the later).</summary>
     public static UsageCounts Max(UsageCounts a, UsageCounts b) => new(
         Math.Max(a.Requests, b.Requests), Math.Max(a.InputTokens, b.InputTokens), Math.Max(a.OutputTokens, b.OutputTokens),
-        Math.Max(a.SpendMicroUsd, b.SpendMicroUsd), Math.Max(a.Ended, b.Ended), Math.Max(a.Members, b.Members), Math.Max(a.Charged, b.Charged));
+        Math.Max(a.SpendMicroUsd, b.SpendMicroUsd), Math.Max(a.Ended, b.Ended), Math.Max(a.Members, b.Members), Math.Max(a.Charged, b.Charged), Math.Max(a.Asked, b.Asked));
 }
 
 /// <summary>
@@ -187,7 +188,7 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
                 _others[slot.Member] = (slot, source);
             }
 
-            foreach (var (tenant, counts) in slot.MinuteCounts.Where(p => p.Value.Requests > 0))
+            foreach (var (tenant, counts) in slot.MinuteCounts.Where(p => p.Value.Asked > 0 || p.Value.Requests > 0))
             {
                 var key = (slot.Member, tenant);
                 if (!_lastActive.TryGetValue(key, out var last) || slot.Minute >= last.Minute)
@@ -333,9 +334,10 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
     }
 
     /// <summary>
-    /// How many other members sent the tenant's requests in this minute or the one before, as far as this member
-    /// knows (remembered from the last readings of each slot, so a member that began a new minute without sending
-    /// yet still counts): the members its own share of a quota is paced against (<see cref="QuotaGate"/>).
+    /// How many other members were asked for the tenant's requests (admitted or not) in this minute or the one
+    /// before, as far as this member knows (remembered from the last readings of each slot, so a member that began a
+    /// new minute without a request yet still counts): the members its own share of a quota is paced against
+    /// (<see cref="QuotaGate"/>).
     /// </summary>
     public long ActiveOthers(string tenant, DateTimeOffset now)
     {
@@ -454,8 +456,9 @@ internal static class UsageRecords
         Ended = (ulong)counts.Ended,
         Members = (ulong)counts.Members,
         Charged = (ulong)counts.Charged,
+        Asked = (ulong)counts.Asked,
     };
 
     private static UsageCounts Counts(V1.TenantUsage usage) =>
-        new((long)usage.Requests, (long)usage.InputTokens, (long)usage.OutputTokens, (long)usage.SpendMicroUsd, (long)usage.Ended, (long)usage.Members, (long)usage.Charged);
+        new((long)usage.Requests, (long)usage.InputTokens, (long)usage.OutputTokens, (long)usage.SpendMicroUsd, (long)usage.Ended, (long)usage.Members, (long)usage.Charged, (long)usage.Asked);
 }

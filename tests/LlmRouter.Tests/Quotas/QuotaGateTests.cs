@@ -144,7 +144,8 @@ public sealed class QuotaGateTests
         Assert.Contains("near its output_tokens_per_minute (100 of 1000 output tokens this minute across the mesh)",
             Assert.Throws<RpcException>(() => gate.Admit(tenant, "m")).Status.Detail, StringComparison.Ordinal);
         open.ForEach(r => Answer(r, 10, 50, 0));
-        Assert.Equal(new UsageCounts(10, 100, 550, 0, Ended: 10, Members: 1, Charged: 10), gate.Ledger.Total("team", _time.GetUtcNow()).Minute);
+        // Asked: the ten admitted and the two refused.
+        Assert.Equal(new UsageCounts(10, 100, 550, 0, Ended: 10, Members: 1, Charged: 10, Asked: 12), gate.Ledger.Total("team", _time.GetUtcNow()).Minute);
     }
 
     [Fact]
@@ -205,6 +206,20 @@ public sealed class QuotaGateTests
         Assert.Equal(1, ledger.ActiveOthers("team", _time.GetUtcNow()));
         _time.Advance(TimeSpan.FromMinutes(1));
         Assert.Equal(0, ledger.ActiveOthers("team", _time.GetUtcNow()));
+    }
+
+    [Fact]
+    public void Share_AMemberOnlyRefusedSoFar_IsCountedAsSendingByTheOthers()
+    {
+        // b was asked for the tenant's requests and refused them all (its share not drawn): a still shares with it.
+        var peer = Gate(new UsageLedger("b"), members: 10, draw: 0.99);
+        var tenant = Tenant(TenantLimits.None with { RequestsPerMinute = 3 });
+        Assert.Equal(0, Admitted(peer, tenant, 3));
+        var ledger = new UsageLedger("a");
+        ledger.Merge(peer.Ledger.Own(_time.GetUtcNow()));
+
+        Assert.Equal(1, ledger.ActiveOthers("team", _time.GetUtcNow()));
+        Assert.Equal(3, ledger.Total("team", _time.GetUtcNow()).Minute.Asked);
     }
 
     private static int Admitted(QuotaGate gate, TenantConfig tenant, int tries)
