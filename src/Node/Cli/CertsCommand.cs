@@ -8,7 +8,8 @@ internal static class CertsCommand
 {
     public static Command Create()
     {
-        var config = new Option<string>("--config", "-c") { Description = "Mesh file", DefaultValueFactory = _ => "mesh.sample.yaml" };
+        // Recursive: "certs client NAME --config FILE" reads the same file as "certs --config FILE client NAME".
+        var config = new Option<string>("--config", "-c") { Description = "Mesh file", DefaultValueFactory = _ => "mesh.sample.yaml", Recursive = true };
         var command = new Command("certs", "Create the mesh CA and the missing certificates of every node in the file") { config, ClientCommand(config) };
         command.SetAction(parse =>
         {

@@ -76,8 +76,17 @@ internal sealed class NodeAddressOptions
             }
 
             authority = store.LoadCertificate(CertificateStore.CaName);
-            var clientName = parse.GetValue(ClientCertificate) ?? CertificateStore.ClientName;
-            client = store.Has(clientName) ? store.LoadWithKey(clientName) : null;
+            // A certificate asked for by name must be there: calling without it would be served as someone else.
+            var asked = parse.GetValue(ClientCertificate);
+            if (asked is not null && !store.Has(asked) && !File.Exists(asked))
+            {
+                throw new CliException($"--cert: no client certificate '{asked}' in {store.Directory} (create it with 'llm-router-node certs client {asked}'), nor a file of that name");
+            }
+
+            var clientName = asked ?? CertificateStore.ClientName;
+            client = store.Has(clientName) ? store.LoadWithKey(clientName)
+                : asked is not null ? X509Certificate2.CreateFromPemFile(asked, Path.ChangeExtension(asked, ".key"))
+                : null;
         }
 
         return (MeshChannels.Create(address, authority, client), address.ToString());
