@@ -69,6 +69,29 @@ public sealed class NodeProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task CertsClient_ConfigAfterTheName_IssuesIt_AndACertificateNotThereIsAnError()
+    {
+        var path = WriteMesh(MeshYaml.SingleNode(MeshYaml.Simulated()).Replace("clients: [client]", "clients: [client, reports]", StringComparison.Ordinal));
+        using (var certs = NodeProcessRunner.Start("certs", "--config", path))
+        {
+            Assert.Equal(0, await certs.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        using (var client = NodeProcessRunner.Start("certs", "client", "reports", "--config", path))
+        {
+            Assert.Equal(0, await client.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Contains("for spiffe://test/client/reports", client.Output);
+            Assert.Contains("it acts as tenant 'everyone'", client.Output);
+        }
+
+        // Asked for by name and not there: an error, never a call made without it (served as someone else).
+        using var chat = NodeProcessRunner.Start("chat", "--config", path, "--node", "n1", "--cert", "nobody", "hello");
+        Assert.Equal(2, await chat.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("--cert: no client certificate 'nobody'", chat.Output);
+        Assert.Contains("llm-router-node certs client nobody", chat.Output);
+    }
+
+    [Fact]
     public async Task Run_UnknownNode_ExitsNamingTheNodesInTheFile()
     {
         var path = WriteMesh(MeshYaml.SingleNode(MeshYaml.Simulated()));
