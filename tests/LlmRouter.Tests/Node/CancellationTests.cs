@@ -29,14 +29,16 @@ public sealed class CancellationTests
             deltas += call.ResponseStream.Current.Delta is null ? 0 : 1;
         }
 
+        // The generation ends first and its backend slot is handed back a step later: the test waits for both (a
+        // loaded machine once read the slot in between).
         cancel.Cancel();
-        await Eventually.WaitUntil(() => counters.ActiveGenerations == 0, "generation ends after the client cancels",
-            () => $"active {counters.ActiveGenerations}, produced {counters.TokensProduced}");
+        var admission = node.Catalog.Current.Backends[0].Admission;
+        await Eventually.WaitUntil(() => counters.ActiveGenerations == 0 && admission.Running == 0, "generation ends and its slot is free after the client cancels",
+            () => $"active {counters.ActiveGenerations}, produced {counters.TokensProduced}, slots running {admission.Running}");
 
         Assert.Equal(1, counters.CancelledGenerations);
         Assert.Equal(0, counters.TokensAfterCancellation);
         Assert.InRange(counters.TokensProduced, 2, 10);
-        Assert.Equal(0, node.Catalog.Current.Backends[0].Admission.Running);
     }
 
     [Fact]
