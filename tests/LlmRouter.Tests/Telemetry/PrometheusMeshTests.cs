@@ -95,13 +95,22 @@ public sealed class PrometheusMeshTests : IDisposable
         using var scrape = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var b3 = mesh.FindNode("b3")!;
         using var toB3 = ProcessGroup.Channel(store, b3.Listen);
+        // The endpoint may answer a scrape from its cache of a moment ago, so each request is followed by a short wait
+        // for the transition to show (the requests themselves fail in milliseconds once the breaker is open).
         var opened = false;
         for (var i = 0; !opened; i++)
         {
             Assert.True(i < 10, $"b3 never opened the breaker of its failing backend\n{_group.Outputs("breaker")}");
             seen.Add(await AskAsync(new Router.RouterClient(toB3), "shared", i, RoutingMode.Local));
-            opened = (await scrape.GetStringAsync(new Uri(b3.MetricsListen!, "/metrics"))).Split('\n').Any(line =>
-                line.StartsWith("llmrouter_breaker_transitions_total{", StringComparison.Ordinal) && line.Contains("llmrouter_breaker_state=\"opened\"", StringComparison.Ordinal));
+            for (var look = 0; look < 4 && !opened; look++)
+            {
+                opened = (await scrape.GetStringAsync(new Uri(b3.MetricsListen!, "/metrics"))).Split('\n').Any(line =>
+                    line.StartsWith("llmrouter_breaker_transitions_total{", StringComparison.Ordinal) && line.Contains("llmrouter_breaker_state=\"opened\"", StringComparison.Ordinal));
+                if (!opened)
+                {
+                    await Task.Delay(250);
+                }
+            }
         }
 
         seen.Add(await AskAsync(router, "nowhere", 0));
