@@ -28,21 +28,33 @@ internal sealed class TestMesh : IAsyncDisposable
     /// <param name="backends">A node's backends: list entries under backends:, indented 10 spaces; default one simulated model-ID.</param>
     public static async Task<TestMesh> StartAsync(int count, bool start = true, Func<string, string>? backends = null)
     {
-        var directory = System.IO.Directory.CreateTempSubdirectory("llmrouter-mesh-");
-        var path = Path.Combine(directory.FullName, "mesh.yaml");
-        await File.WriteAllTextAsync(path, Yaml(Enumerable.Range(1, count).Select(i => ($"n{i}", FreePort())).ToList(), backends: backends));
-        var mesh = MeshConfigLoader.Load(path);
-        new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
-        var testMesh = new TestMesh(directory, mesh);
-        if (start)
+        for (var attempt = 1; ; attempt++)
         {
-            foreach (var node in mesh.AllNodes)
+            var directory = System.IO.Directory.CreateTempSubdirectory("llmrouter-mesh-");
+            var path = Path.Combine(directory.FullName, "mesh.yaml");
+            await File.WriteAllTextAsync(path, Yaml(Enumerable.Range(1, count).Select(i => ($"n{i}", FreePort())).ToList(), backends: backends));
+            var mesh = MeshConfigLoader.Load(path);
+            new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+            var testMesh = new TestMesh(directory, mesh);
+            try
             {
-                testMesh.Nodes.Add(await TestNode.StartAsync(mesh, node.Id));
+                if (start)
+                {
+                    foreach (var node in mesh.AllNodes)
+                    {
+                        testMesh.Nodes.Add(await TestNode.StartAsync(mesh, node.Id));
+                    }
+                }
+
+                return testMesh;
+            }
+            catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException && attempt < 3)
+            {
+                // A port found free was taken by another process before the node bound it (it failed a stressed CI
+                // run): the mesh starts again on new ports.
+                await testMesh.DisposeAsync();
             }
         }
-
-        return testMesh;
     }
 
     /// <param name="nodes">Node ids and the loopback ports they listen on.</param>
