@@ -3,8 +3,10 @@ using LlmRouter.Benchmarks;
 
 // llmrouter-bench                everything below, then one summary table (about 10 minutes)
 // llmrouter-bench gossip [N ...] the membership simulator for N = 10, 100, 1000 (or the sizes given)
-// llmrouter-bench quotas [N ...|real] a tenant's cap over a simulated pool of N = 10, 100, 1000, then over five node
+// llmrouter-bench quotas         a tenant's cap over a simulated pool of N = 10, 100, 1000, then over five node
 //                                 processes in two pools and an integrator: admitted over the cap
+// llmrouter-bench quotas [N ...] [cold|warm|one]  the simulated pools alone (the sizes and rows given)
+// llmrouter-bench quotas real    the processes alone
 // llmrouter-bench node           the router's own cost against a bare gRPC echo, and the cost of a hop
 // llmrouter-bench streams        time to first token and gaps between tokens through 0, 1 and 2 hops
 // llmrouter-bench capacity       paced streams held by one node, and its memory idle and with 1000 streams
@@ -19,7 +21,8 @@ var code = args switch
     [] or ["all"] => await AllAsync(),
     ["gossip", .. var sizes] => GossipBenchmark.Run(sizes),
     ["quotas", "real"] => await QuotaBenchmark.RealAsync(),
-    ["quotas", .. var quotaSizes] => QuotaBenchmark.Run(quotaSizes) + await QuotaBenchmark.RealAsync(),
+    ["quotas"] => QuotaBenchmark.Run([]) + await QuotaBenchmark.RealAsync(),
+    ["quotas", .. var quotaSizes] => QuotaBenchmark.Run(quotaSizes),
     ["node"] => await NodeBenchmark.RunAsync(),
     ["streams"] => await StreamBenchmark.RunAsync(),
     ["capacity"] => await CapacityBenchmark.RunAsync(),

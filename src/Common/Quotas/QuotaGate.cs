@@ -17,7 +17,8 @@ namespace LlmRouter.Common.Quotas;
 /// spread, the member admits one request with that probability, so the mesh admits the headroom on average rather
 /// than one request per member. A member counts as sending once it is asked for the tenant's requests (admitted or
 /// refused: the others see it in its slot); one that just began is not yet counted by the others, so until its
-/// first request has had <c>spread</c> to travel it takes the share of one member in all the mesh's.
+/// first request has had <c>spread</c> to travel it takes the share of one member in all the mesh's, and the members
+/// counted leave room for as many such newcomers as began within the last spread.
 ///
 /// Token and spend limits are paced in requests: what is left over what one request of the tenant has used on
 /// average (over its requests whose usage was counted), less the requests still in flight. Until one of the
@@ -136,14 +137,17 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
     private long BucketTicks => Math.Max(1, SpreadTicks / 16);
 
     /// <summary>
-    /// The members this one's share is counted among: those others know to be sending the tenant's requests and
-    /// itself, once its own sending has had the spread to become known; all the mesh's members before that.
+    /// The members this one's share is counted among. Before its own sending has had the spread to become known: all
+    /// the mesh's members (the others do not leave it room yet). After: those known to be sending and itself, and as
+    /// many again as began sending within the last spread, room for the members beginning now that no one counts
+    /// yet (each takes a share of the whole mesh for its first spread beside the shares of the members counted).
     /// </summary>
     private long Sharing(string tenant, Pace pace, DateTimeOffset now, long timestamp)
     {
         var others = ledger.ActiveOthers(tenant, now);
+        var joined = pace.Joined(timestamp, others, SpreadTicks);
         var known = pace.ActiveSince is { } since && time.GetElapsedTime(since, timestamp) >= spread;
-        return known ? others + 1 : Math.Max(others + 1, meshMembers());
+        return known ? others + 1 + joined : Math.Max(others + 1, meshMembers());
     }
 
     private void PaceShare(TenantConfig tenant, string meshFile, Pace pace, UsageCounts minute, UsageCounts day, DateTimeOffset now, long timestamp)
@@ -283,6 +287,7 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
     private sealed class Pace
     {
         private readonly LinkedList<(long Bucket, long Count)> _recent = new();
+        private readonly LinkedList<(long At, long Others)> _senders = new();
         private long _lastMinute;
 
         public long Open { get; set; }
@@ -309,6 +314,7 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
             if (ActiveSince is not null && minute > _lastMinute + 1)
             {
                 ActiveSince = null;
+                _senders.Clear();
             }
 
             ActiveSince ??= timestamp;
@@ -332,6 +338,26 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
             {
                 SpendPerRequest = (double)day.SpendMicroUsd / day.Charged;
             }
+        }
+
+        /// <summary>
+        /// How many more other members send now (<paramref name="others"/>) than at the fewest within the last spread:
+        /// those that began sending within it, as far as this member has heard. Kept as the counts seen when asked,
+        /// each from when it was first seen; the one in effect when the spread began stays as its baseline.
+        /// </summary>
+        public long Joined(long timestamp, long others, long spreadTicks)
+        {
+            if (_senders.Last is not { } last || last.Value.Others != others)
+            {
+                _senders.AddLast((timestamp, others));
+            }
+
+            while (_senders.First?.Next is { } second && second.Value.At <= timestamp - spreadTicks)
+            {
+                _senders.RemoveFirst();
+            }
+
+            return Math.Max(0, others - _senders.Min(s => s.Others));
         }
 
         public void Admitted(long timestamp, long bucketTicks)

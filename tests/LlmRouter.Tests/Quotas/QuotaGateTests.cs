@@ -103,7 +103,8 @@ public sealed class QuotaGateTests
         Assert.Equal(10, Admitted(gate, tenant, 50));
         _time.Advance(TimeSpan.FromSeconds(1.1));
 
-        // Two others send too: 100 - 10 - 20 = 70 left, shared by three.
+        // Two others send too: 100 - 10 - 20 = 70 left. Just heard of, they began within the last spread, and as many
+        // may begin in the next one unheard of: room is left for them (five shares) until they have been known a spread.
         foreach (var other in new[] { "b", "c" })
         {
             var peer = new UsageLedger(other);
@@ -111,8 +112,40 @@ public sealed class QuotaGateTests
             ledger.Merge(peer.Own(_time.GetUtcNow()));
         }
 
-        Assert.Equal(23, Admitted(gate, tenant, 50));
-        Assert.Equal((0L, 23L, 3L), gate.Share("team"));
+        Assert.Equal((0L, 0L, 5L), gate.Share("team"));
+        Assert.Equal(14, Admitted(gate, tenant, 50));
+        _time.Advance(TimeSpan.FromSeconds(1.1));
+
+        // Shared by three now: (70 - 14 + 0 recent) / 3.
+        Assert.Equal(18, Admitted(gate, tenant, 50));
+        Assert.Equal((0L, 18L, 3L), gate.Share("team"));
+    }
+
+    [Fact]
+    public void Share_RoomForNewcomers_FollowsHowManyBeganInTheLastSpread()
+    {
+        var ledger = new UsageLedger("a");
+        var gate = Gate(ledger, members: 100);
+        var tenant = Tenant(TenantLimits.None with { RequestsPerMinute = 1000 });
+        gate.Admit(tenant, "m").Dispose();
+        _time.Advance(TimeSpan.FromSeconds(1.1));
+        Assert.Equal(1, gate.Share("team").Sharing);
+
+        // Members begin one after another, one every 0.25 s: about four began within any spread.
+        for (var i = 0; i < 12; i++)
+        {
+            var peer = new UsageLedger("b" + i);
+            peer.Add("team", new UsageCounts(0, 0, 0, 0, Asked: 1), _time.GetUtcNow());
+            ledger.Merge(peer.Own(_time.GetUtcNow()));
+            var sharing = gate.Share("team").Sharing;
+            Assert.InRange(sharing - (i + 2), Math.Min(i + 1, 4), Math.Min(i + 1, 5));
+            _time.Advance(TimeSpan.FromSeconds(0.25));
+        }
+
+        // Then no one new: after a spread, only the members sending and itself.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(13, gate.Share("team").Sharing);
+        Assert.Equal(13, gate.Share("team").Sharing);
     }
 
     [Fact]

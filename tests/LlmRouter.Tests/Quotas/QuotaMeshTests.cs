@@ -166,13 +166,17 @@ public sealed class QuotaMeshTests : IDisposable
     }
 
     /// <summary>The budget is per UTC day: a run that would straddle midnight waits for the new day first.</summary>
-    private static async Task AwayFromMidnightAsync()
+    /// <summary>
+    /// The daily budget's window must not turn during the test (the mesh would admit a fresh budget): within five
+    /// minutes of UTC midnight (far longer than the test takes), it starts in the new day.
+    /// </summary>
+    private static Task AwayFromMidnightAsync()
     {
-        var now = TimeProvider.System.GetUtcNow().UtcDateTime;
-        var untilMidnight = now.Date.AddDays(1) - now;
-        if (untilMidnight < TimeSpan.FromMinutes(10))
-        {
-            await Task.Delay(untilMidnight + TimeSpan.FromSeconds(1));
-        }
+        var start = TimeProvider.System.GetUtcNow().UtcDateTime;
+        var untilMidnight = start.Date.AddDays(1) - start;
+        return untilMidnight >= TimeSpan.FromMinutes(5)
+            ? Task.CompletedTask
+            : Eventually.WaitUntil(() => TimeProvider.System.GetUtcNow().UtcDateTime.Date > start.Date, "waiting for the UTC day to turn",
+                () => $"now {TimeProvider.System.GetUtcNow():O}", untilMidnight + TimeSpan.FromMinutes(1));
     }
 }
