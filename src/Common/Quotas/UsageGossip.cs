@@ -19,6 +19,7 @@ internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemb
     private static readonly TimeSpan Republish = TimeSpan.FromSeconds(5);
 
     private readonly Dictionary<string, (string Fingerprint, long At)> _published = new(StringComparer.Ordinal);
+    private readonly Lock _publishing = new();
     private ITimer? _timer;
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -42,7 +43,29 @@ internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemb
         host.Seats.SelectMany(seat => seat.Snapshot.Members).Where(m => m.Status is MemberStatus.Alive or MemberStatus.Suspect).Select(m => m.Id).Distinct().Count()
         + ledger.RemoteMembers;
 
+    /// <summary>
+    /// One tick of the timer. Ticks may overlap (a timer does not wait for its callback: on a loaded machine the first
+    /// ones, still being compiled, took longer than the 200 ms interval and two wrote <see cref="_published"/> at once,
+    /// which ended the process); a tick that finds the previous one still running leaves the publishing to it.
+    /// </summary>
     private void Publish()
+    {
+        if (!_publishing.TryEnter())
+        {
+            return;
+        }
+
+        try
+        {
+            PublishChanged();
+        }
+        finally
+        {
+            _publishing.Exit();
+        }
+    }
+
+    private void PublishChanged()
     {
         var now = time.GetUtcNow();
         ledger.Prune(now);
