@@ -66,7 +66,9 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
 
             var timestamp = time.GetTimestamp();
             var pace = PaceOf(tenant.Name);
-            pace.Asked(timestamp, UsageWindows.At(now).Minute);
+            // Marked once a minute, not counted per request: a tenant sending ten times its cap would otherwise
+            // change every member's slot with each refusal, and gossip would carry the refusals' churn instead of usage.
+            var asked = pace.Asked(timestamp, UsageWindows.At(now).Minute) ? 1 : 0;
             try
             {
                 if (limits.ConcurrentStreams is { } streams && pace.Open >= streams)
@@ -81,12 +83,16 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
             catch (RpcException)
             {
                 // Refused, yet asked: the others count this member among those sending the tenant's requests.
-                ledger.Add(tenant.Name, new UsageCounts(0, 0, 0, 0, Asked: 1), now);
+                if (asked > 0)
+                {
+                    ledger.Add(tenant.Name, new UsageCounts(0, 0, 0, 0, Asked: asked), now);
+                }
+
                 throw;
             }
 
             pace.Admitted(timestamp, BucketTicks);
-            ledger.Add(tenant.Name, new UsageCounts(1, 0, 0, 0, Asked: 1), now);
+            ledger.Add(tenant.Name, new UsageCounts(1, 0, 0, 0, Asked: asked), now);
         }
 
         return new Admitted(this, tenant.Name);
@@ -100,7 +106,7 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
             PaceOf(tenant).Open++;
         }
 
-        ledger.Add(tenant, new UsageCounts(1, 0, 0, 0, Asked: 1), now);
+        ledger.Add(tenant, new UsageCounts(1, 0, 0, 0), now);
         return new Admitted(this, tenant);
     }
 
@@ -309,7 +315,8 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
         /// asking has had the spread to reach them. A run ends when it was asked for none in the previous minute (the
         /// others no longer count it then).
         /// </summary>
-        public void Asked(long timestamp, long minute)
+        /// <returns>Whether this is its first ask in this minute (its slot marks the minute as asked once).</returns>
+        public bool Asked(long timestamp, long minute)
         {
             if (ActiveSince is not null && minute > _lastMinute + 1)
             {
@@ -317,8 +324,10 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
                 _senders.Clear();
             }
 
+            var first = ActiveSince is null || minute != _lastMinute;
             ActiveSince ??= timestamp;
             _lastMinute = minute;
+            return first;
         }
 
         /// <summary>

@@ -34,7 +34,8 @@ internal readonly record struct UsageWindows(long Minute, long Day)
 /// <param name="Ended">Requests that ended: their tokens and spend are counted, so <c>Requests - Ended</c> are in flight.</param>
 /// <param name="Members">Members whose admissions these are: 1 in a member's own slot, how many in a pool's sum.</param>
 /// <param name="Charged">Ended requests whose usage is counted: the tokens and spend divided by it are what one request uses.</param>
-/// <param name="Asked">Requests asked for, admitted or refused: a member with any is sending the tenant's requests.</param>
+/// <param name="Asked">Minutes in which the member was asked for the tenant's requests (admitted or refused; marked once
+/// a minute, so refusals do not churn its slot): a member with any in this minute or the last is sending them.</param>
 internal readonly record struct UsageCounts(long Requests, long InputTokens, long OutputTokens, long SpendMicroUsd, long Ended = 0, long Members = 0, long Charged = 0, long Asked = 0)
 {
     public static UsageCounts Zero => default;

@@ -177,8 +177,8 @@ public sealed class QuotaGateTests
         Assert.Contains("near its output_tokens_per_minute (100 of 1000 output tokens this minute across the mesh)",
             Assert.Throws<RpcException>(() => gate.Admit(tenant, "m")).Status.Detail, StringComparison.Ordinal);
         open.ForEach(r => Answer(r, 10, 50, 0));
-        // Asked: the ten admitted and the two refused.
-        Assert.Equal(new UsageCounts(10, 100, 550, 0, Ended: 10, Members: 1, Charged: 10, Asked: 12), gate.Ledger.Total("team", _time.GetUtcNow()).Minute);
+        // Asked: marked once in the minute, however many were admitted or refused.
+        Assert.Equal(new UsageCounts(10, 100, 550, 0, Ended: 10, Members: 1, Charged: 10, Asked: 1), gate.Ledger.Total("team", _time.GetUtcNow()).Minute);
     }
 
     [Fact]
@@ -252,7 +252,26 @@ public sealed class QuotaGateTests
         ledger.Merge(peer.Ledger.Own(_time.GetUtcNow()));
 
         Assert.Equal(1, ledger.ActiveOthers("team", _time.GetUtcNow()));
-        Assert.Equal(3, ledger.Total("team", _time.GetUtcNow()).Minute.Asked);
+        Assert.Equal(1, ledger.Total("team", _time.GetUtcNow()).Minute.Asked);
+    }
+
+    [Fact]
+    public void Refusals_MarkTheMinuteOnce_SoTheSlotDoesNotChangeWithEachOne()
+    {
+        // A tenant far over its cap: refusal after refusal leaves the slot gossip carries as it was.
+        var gate = Gate(new UsageLedger("a"), members: 10, draw: 0.99);
+        var tenant = Tenant(TenantLimits.None with { RequestsPerMinute = 3 });
+        Assert.Equal(0, Admitted(gate, tenant, 1));
+        var published = UsageRecords.ToRecord(gate.Ledger.Own(_time.GetUtcNow()), 0);
+        _time.Advance(TimeSpan.FromSeconds(0.5));
+        Assert.Equal(0, Admitted(gate, tenant, 50));
+        Assert.Equal(published, UsageRecords.ToRecord(gate.Ledger.Own(_time.GetUtcNow()), 0));
+
+        // The next minute is marked again, once.
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Admitted(gate, tenant, 5);
+        Assert.Equal(1, gate.Ledger.Total("team", _time.GetUtcNow()).Minute.Asked);
+        Assert.Equal(2, gate.Ledger.Total("team", _time.GetUtcNow()).Day.Asked);
     }
 
     private static int Admitted(QuotaGate gate, TenantConfig tenant, int tries)
