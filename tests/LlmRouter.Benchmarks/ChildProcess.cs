@@ -45,11 +45,21 @@ internal sealed class ChildProcess : IAsyncDisposable
     public static ChildProcess StartWithoutPgo(string assembly, int? core, params string[] arguments) =>
         StartProgram("dotnet", core, null, [Path.Combine(AppContext.BaseDirectory, assembly), .. arguments], WithoutPgo);
 
+    /// <summary>
+    /// As <see cref="StartWithoutPgo"/>, with the runtime writing its perf map (<c>/tmp/perf-PID.map</c>: the name of
+    /// every method it compiles, so <see cref="CpuProfile"/> can name a sample's frames) and its compiled code mapped
+    /// once, writable and executable, rather than twice (W^X), whose second mapping perf cannot name.
+    /// </summary>
+    public static ChildProcess StartProfiled(string assembly, int? core, params string[] arguments) =>
+        StartProgram("dotnet", core, null, [Path.Combine(AppContext.BaseDirectory, assembly), .. arguments], Profiled);
+
     /// <summary>Starts any program (a peer gateway, nginx) the same way: pinned to a core when one is given, its output kept.</summary>
     public static ChildProcess StartProgram(string program, int? core, string? workingDirectory, params string[] arguments) =>
         StartProgram(program, core, workingDirectory, arguments, []);
 
     private static readonly KeyValuePair<string, string>[] WithoutPgo = [new("DOTNET_TieredPGO", "0")];
+
+    private static readonly KeyValuePair<string, string>[] Profiled = [.. WithoutPgo, new("DOTNET_PerfMapEnabled", "3"), new("DOTNET_EnableWriteXorExecute", "0")];
 
     private static ChildProcess StartProgram(string program, int? core, string? workingDirectory, string[] arguments, IEnumerable<KeyValuePair<string, string>> environment)
     {

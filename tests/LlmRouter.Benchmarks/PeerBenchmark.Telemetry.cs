@@ -18,6 +18,7 @@ internal static partial class PeerBenchmark
     private static readonly TimeSpan ThroughputWindow = TimeSpan.FromSeconds(4);
     private const int ThroughputConcurrency = 16;
     private const int ThroughputPasses = 6;
+    private static readonly TimeSpan ProfileWindow = TimeSpan.FromSeconds(10);
 
     // The control: the same node with nothing exported, in a second process. What it differs by from the first is
     // what two processes of one build and one configuration differ by (code layout, JIT and GC decisions), the
@@ -61,7 +62,7 @@ internal static partial class PeerBenchmark
                     ? $"telemetry:\n  trace_sample_ratio: {traced.ToString(CultureInfo.InvariantCulture)}\n  otlp:\n    endpoint: {collector.Endpoint}\n    protocol: http/protobuf\n    metrics: false\n"
                     : "";
                 var (config, _, _) = await BenchMesh.CreateAsync(directory.CreateSubdirectory(targets.Count.ToString(CultureInfo.InvariantCulture)), telemetry + pools);
-                processes.Add(ChildProcess.StartWithoutPgo("llm-router-node.dll", gateway, ["run", "--config", config, "--node", "n", .. (debug ? new[] { "--log-level", "Debug" } : [])]));
+                processes.Add(ChildProcess.StartProfiled("llm-router-node.dll", gateway, ["run", "--config", config, "--node", "n", .. (debug ? new[] { "--log-level", "Debug" } : [])]));
                 targets.Add(new(name, new Uri($"http://127.0.0.1:{ingressPort}/"), []));
             }
 
@@ -77,6 +78,7 @@ internal static partial class PeerBenchmark
             Console.WriteLine();
             var (latency, rounds) = await SequentialRounds(http, targets, stream: false);
             var throughput = await ThroughputAsync(http, targets, processes);
+            var profiles = await ProfileAsync(http, targets, processes, directory);
             await scraping.CancelAsync();
             await scraper;
 
@@ -89,6 +91,11 @@ internal static partial class PeerBenchmark
             Console.WriteLine($"ms; answers/s at {ThroughputConcurrency} concurrent requests and the CPU time the target's process used per answer, " +
                 $"medians of {ThroughputPasses} passes of {ThroughputWindow.TotalSeconds:0} s each (after one warming pass), targets alternating; OTLP exports received: {collector.Exports}");
             ReportTelemetryCost(targets, rounds, throughput);
+            if (profiles is not null)
+            {
+                ReportProfiles(targets, rounds, throughput, profiles);
+            }
+
             return 0;
         }
         finally
@@ -96,7 +103,9 @@ internal static partial class PeerBenchmark
             await scraping.CancelAsync();
             foreach (var process in processes)
             {
+                var pid = process.Id;
                 await process.DisposeAsync();
+                CpuProfile.DeleteMaps(pid);
             }
 
             directory.Delete(recursive: true);
@@ -134,6 +143,104 @@ internal static partial class PeerBenchmark
                 logging || control ? "" : "<= 5% of own cost and of throughput",
                 logging || control ? null : share <= 0.05 && cpu <= 0.05);
         }
+    }
+
+    /// <summary>
+    /// Each node's CPU by whose work it was (<see cref="CpuProfile"/>), sampled for <see cref="ProfileWindow"/> while
+    /// it alone answers <see cref="ThroughputConcurrency"/> concurrent requests; null (with a note) where perf cannot
+    /// sample. The first entry (the mock) is not profiled.
+    /// </summary>
+    private static async Task<List<CpuProfile.Shares?>?> ProfileAsync(HttpClient http, List<Target> targets, List<ChildProcess> processes, DirectoryInfo directory)
+    {
+        if (await CpuProfile.UnavailableAsync() is { } why)
+        {
+            Console.WriteLine($"CPU profiles skipped: {why}");
+            return null;
+        }
+
+        var profiles = new List<CpuProfile.Shares?> { null };
+        foreach (var (target, process) in targets.Zip(processes).Skip(1))
+        {
+            using var load = new CancellationTokenSource();
+            var driving = Task.WhenAll(Enumerable.Range(0, ThroughputConcurrency).Select(async _ =>
+            {
+                while (!load.IsCancellationRequested)
+                {
+                    await OnceAsync(http, target, stream: false);
+                }
+            }));
+            profiles.Add(await CpuProfile.RecordAsync(process.Id, ProfileWindow, directory));
+            await load.CancelAsync();
+            await driving;
+        }
+
+        return profiles;
+    }
+
+    /// <summary>
+    /// The cost of each variant's telemetry read from its own profile. With nothing exported a node still spends some
+    /// of its CPU in trace frames: every request's trace context is carried (ASP.NET Core's activity from the caller's
+    /// traceparent, HttpClient's into each forward and backend call), for the trace id a route reports and logs carry.
+    /// That is the reference, the mean of the two processes with nothing exported; a variant's cost is its share of
+    /// CPU in metrics and trace frames beyond it, against 5% of the node's own cost with twice its sampling error,
+    /// and that share of the CPU time per answer against the node's own added latency at concurrency 1 (as if all of
+    /// it were on the request's path, which the exporter's batches are not). Logging's share is shown beside them.
+    /// </summary>
+    private static void ReportProfiles(List<Target> targets, List<double[]> rounds, Throughput throughput, List<CpuProfile.Shares?> profiles)
+    {
+        const int first = 1, second = 2;
+        var telemetryWork = new[] { CpuProfile.Work.Metrics, CpuProfile.Work.Traces };
+        var own = Throughput.Median(rounds.Select(round => ((round[first] + round[second]) / 2) - round[0])) * 1000;
+        if (profiles[first] is not { } one || profiles[second] is not { } two)
+        {
+            return;
+        }
+
+        var reference = (one.Share(telemetryWork) + two.Share(telemetryWork)) / 2;
+        var referenceError = Math.Sqrt((one.Error(telemetryWork) * one.Error(telemetryWork)) + (two.Error(telemetryWork) * two.Error(telemetryWork))) / 2;
+        Console.WriteLine();
+        Console.WriteLine($"{"CPU by whose work it was",-40} {"samples",8} {"router",7} {"framework",10} {"metrics",8} {"traces",7} {"logging",8} {"telemetry",10} {"added",16} {"us/answer",10}");
+        for (var i = first; i < targets.Count; i++)
+        {
+            if (profiles[i] is not { } shares)
+            {
+                continue;
+            }
+
+            var telemetry = shares.Share(telemetryWork);
+            var added = telemetry - reference;
+            var error = Math.Sqrt((shares.Error(telemetryWork) * shares.Error(telemetryWork)) + (referenceError * referenceError));
+            var perAnswer = added * throughput.Cpu(i);
+            Console.WriteLine($"{targets[i].Name,-40} {shares.Total,8} {shares.Share(CpuProfile.Work.Router),7:0.0%} {shares.Share(CpuProfile.Work.Framework),10:0.0%} " +
+                $"{shares.Share(CpuProfile.Work.Metrics),8:0.0%} {shares.Share(CpuProfile.Work.Traces),7:0.0%} {shares.Share(CpuProfile.Work.Logging),8:0.0%} {telemetry,10:0.0%} {$"{added:+0.0%;-0.0%;0.0%} ± {error:0.0%}",16} {perAnswer,10:+0.0;-0.0;0.0}");
+            var logging = targets[i].Name.Contains("logs", StringComparison.Ordinal);
+            var exported = !logging && i != first && i != second;
+            Findings.Add("telemetry, profiled", logging
+                    ? $"{targets[i].Name}: share of the node's CPU in logging frames"
+                    : $"{targets[i].Name}: share of the node's CPU in metrics and trace frames beyond the reference",
+                logging ? $"{shares.Share(CpuProfile.Work.Logging):0.0%}" : $"{added:+0.0%;-0.0%;0.0%} ± {error:0.0%} ({perAnswer:+0.0;-0.0;0.0} us an answer: {perAnswer / own:+0.0%;-0.0%;0.0%} of the node's own {own:0} us at concurrency 1)",
+                $"nothing exported: {reference:0.0%} (carrying trace context); {shares.Total} samples",
+                exported ? "<= 5% of own cost and of throughput" : "",
+                exported ? added + (2 * error) <= 0.05 && perAnswer <= 0.05 * own : null);
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("where each node's metrics, traces and logging went (the frames that decided the most samples, as shares of all its samples):");
+        for (var i = first; i < targets.Count; i++)
+        {
+            if (profiles[i] is { } shares)
+            {
+                Console.WriteLine($"  {targets[i].Name}:");
+                foreach (var work in new[] { CpuProfile.Work.Metrics, CpuProfile.Work.Traces, CpuProfile.Work.Logging })
+                {
+                    Console.WriteLine($"    {work,-8} " + string.Join("; ", shares.Top(work, 4).Select(t => $"{t.Frame} {t.Share:0.0%}")));
+                }
+            }
+        }
+
+        Console.WriteLine($"share of each node's CPU samples ({ProfileWindow.TotalSeconds:0} s at {ThroughputConcurrency} concurrent requests, perf at 1 kHz with call stacks), by the first frame from the leaf " +
+            "that says whose work it was; telemetry = metrics + traces; added = beyond the mean of the two processes with nothing exported, ± one standard deviation; " +
+            "us/answer = that share of the CPU time per answer measured above");
     }
 
     /// <summary>
