@@ -18,7 +18,7 @@ public sealed record QuotaOutcome(int Members, string Limit, long Cap, long Offe
 /// <summary>
 /// A tenant's quota over a simulated pool (DESIGN.md section 13): real <see cref="SwimMembership"/>s carry every
 /// member's usage records (published as <c>UsageGossip</c> does: when changed, at most once per gossip interval, and
-/// every 5 s), and each member's real <see cref="QuotaGate"/> admits the tenant's requests against its
+/// repeated as <see cref="UsagePublication"/> says), and each member's real <see cref="QuotaGate"/> admits the tenant's requests against its
 /// <see cref="UsageLedger"/>, in virtual time. The tenant sends from every member at once (or from one), from the
 /// window's first instant (cold) or already through the whole minute before it (warm: every member is counted as
 /// sending when the window turns), and what was admitted in the window is counted against the cap.
@@ -64,7 +64,7 @@ public static class QuotaSimulation
             var ledger = new UsageLedger(member.Id, [network.Pool]);
             var gate = new QuotaGate(ledger, time, () => members, spread, random.NextDouble);
             member.Membership.UsageReceived += (record, role) => ledger.Receive(record, network.Pool, role, time.GetUtcNow());
-            PublishEvery(member, ledger, time, network.Options.GossipInterval, "", TimeSpan.Zero);
+            PublishEvery(member, ledger, time, new UsagePublication(time), network.Options.GossipInterval, members);
             if (!sending.Contains(member))
             {
                 continue;
@@ -109,20 +109,18 @@ public static class QuotaSimulation
         return new QuotaOutcome(members, limit, cap, offered, admitted.Count, reached);
     }
 
-    /// <summary>Publishes the member's own slot as the hosts do: when it changed (checked once per gossip interval), and every 5 s.</summary>
-    private static void PublishEvery(SimulatedMember member, UsageLedger ledger, TimeProvider time, TimeSpan interval, string last, TimeSpan lastAt)
+    /// <summary>Publishes the member's own slot as the hosts do: checked once per gossip interval, published when <see cref="UsagePublication"/> says it is due.</summary>
+    private static void PublishEvery(SimulatedMember member, UsageLedger ledger, TimeProvider time, UsagePublication published, TimeSpan interval, int members)
     {
         member.Schedule(interval, () =>
         {
             var record = UsageRecords.ToRecord(ledger.Own(time.GetUtcNow()), 0);
-            var fingerprint = record.ToString();
-            var due = (record.MinuteUsage.Count > 0 || record.DayUsage.Count > 0) && (fingerprint != last || member.Now - lastAt >= TimeSpan.FromSeconds(5));
-            if (due)
+            if ((record.MinuteUsage.Count > 0 || record.DayUsage.Count > 0) && published.Due("", record, members))
             {
                 member.Membership.PublishUsage(record);
             }
 
-            PublishEvery(member, ledger, time, interval, fingerprint, due ? member.Now : lastAt);
+            PublishEvery(member, ledger, time, published, interval, members);
         });
     }
 

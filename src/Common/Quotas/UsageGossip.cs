@@ -10,15 +10,14 @@ namespace LlmRouter.Common.Quotas;
 /// <summary>
 /// Carries usage through the mesh (DESIGN.md section 13): every seat's membership hands the usage records it
 /// receives to the ledger, and this host publishes its own slot into each of its pools as soon as it changed (at
-/// most once per gossip interval), and again every few seconds so members that joined later hear it. An integrator
+/// most once per gossip interval), and again now and then so members that joined later hear it
+/// (<see cref="UsagePublication"/>). An integrator
 /// also publishes, into each pool, what it knows of the others (<see cref="UsageLedger.Relayed"/>), so a tenant's
 /// quota holds across every border.
 /// </summary>
 internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemberships memberships, TimeProvider time) : IHostedService, IDisposable
 {
-    private static readonly TimeSpan Republish = TimeSpan.FromSeconds(5);
-
-    private readonly Dictionary<string, (string Fingerprint, long At)> _published = new(StringComparer.Ordinal);
+    private readonly UsagePublication _published = new(time);
     private readonly Lock _publishing = new();
     private ITimer? _timer;
 
@@ -45,7 +44,7 @@ internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemb
 
     /// <summary>
     /// One tick of the timer. Ticks may overlap (a timer does not wait for its callback: on a loaded machine the first
-    /// ones, still being compiled, took longer than the 200 ms interval and two wrote <see cref="_published"/> at once,
+    /// ones, still being compiled, took longer than the 200 ms interval and two wrote what was published at once,
     /// which ended the process); a tick that finds the previous one still running leaves the publishing to it.
     /// </summary>
     private void Publish()
@@ -92,27 +91,13 @@ internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemb
                     .Select(r => UsageRecords.ToRecord(r.Slot, 0, host.Id, r.Origin, r.Members)));
             }
 
-            var due = records.Where(record => Due(seat.Name, record)).ToList();
+            var members = seat.Snapshot.Members.Count;
+            var due = records.Where(record => _published.Due(seat.Name + "\u001f" + record.Origin, record, members)).ToList();
             if (due.Count > 0)
             {
                 membership.Post(state => due.ForEach(state.PublishUsage));
             }
         }
-    }
-
-    /// <summary>Whether a record changed since it was last published into the pool, or was published long enough ago to repeat.</summary>
-    private bool Due(string pool, UsageRecord record)
-    {
-        var key = pool + "\u001f" + record.Origin;
-        var fingerprint = record.ToString();
-        var at = time.GetTimestamp();
-        if (_published.TryGetValue(key, out var last) && last.Fingerprint == fingerprint && time.GetElapsedTime(last.At, at) < Republish)
-        {
-            return false;
-        }
-
-        _published[key] = (fingerprint, at);
-        return true;
     }
 
     /// <summary>The nodes of a pool this integrator sits in, alive as it sees them.</summary>
