@@ -5,7 +5,7 @@ using LlmRouter.Benchmarks;
 // llmrouter-bench gossip [N ...] the membership simulator for N = 10, 100, 1000 (or the sizes given)
 // llmrouter-bench quotas         a tenant's cap over a simulated pool of N = 10, 100, 1000, then over five node
 //                                 processes in two pools and an integrator: admitted over the cap
-// llmrouter-bench quotas [N ...] [cold|warm|one]  the simulated pools alone (the sizes and rows given)
+// llmrouter-bench quotas [N ...] [cold|warm|one] [--spread S]  the simulated pools alone (the sizes and rows given)
 // llmrouter-bench quotas real    the processes alone
 // llmrouter-bench node           the router's own cost against a bare gRPC echo, and the cost of a hop
 // llmrouter-bench streams        time to first token and gaps between tokens through 0, 1 and 2 hops

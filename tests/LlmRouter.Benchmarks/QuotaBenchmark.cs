@@ -21,6 +21,21 @@ internal static class QuotaBenchmark
 
     public static int Run(string[] args)
     {
+        // --spread SECONDS: the gates' gossip.usage_spread instead of the LAN preset's 2 s.
+        var spreadAt = Array.IndexOf(args, "--spread");
+        TimeSpan? spread = null;
+        if (spreadAt >= 0)
+        {
+            if (spreadAt + 1 >= args.Length || !double.TryParse(args[spreadAt + 1], CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
+            {
+                Console.Error.WriteLine("quotas: --spread takes a number of seconds greater than 0");
+                return 2;
+            }
+
+            spread = TimeSpan.FromSeconds(seconds);
+            args = [.. args[..spreadAt], .. args[(spreadAt + 2)..]];
+        }
+
         var rows = args.Where(a => RowNames.Contains(a, StringComparer.Ordinal)).ToHashSet(StringComparer.Ordinal);
         var numbers = args.Where(a => !rows.Contains(a)).ToArray();
         if (numbers.FirstOrDefault(a => !int.TryParse(a, CultureInfo.InvariantCulture, out var n) || n < 2) is { } bad)
@@ -30,7 +45,7 @@ internal static class QuotaBenchmark
         }
 
         var sizes = numbers.Length > 0 ? numbers.Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : [10, 100, 1000];
-        Console.WriteLine("Quotas across the mesh, simulated (LAN preset: gossip 200 ms to 3; spread 2 s; usage published on change once per gossip interval; 400 ms per request)");
+        Console.WriteLine($"Quotas across the mesh, simulated (LAN preset: gossip 200 ms to 3; spread {(spread ?? TimeSpan.FromSeconds(2)).TotalSeconds:0.###} s; usage published on change once per gossip interval; 400 ms per request)");
         Console.WriteLine();
         Console.WriteLine($"{"N",6} {"limit",9} {"senders",10} {"cap",6} {"offered",8} {"admitted",9} {"over cap",9} {"cap reached",12} {"wall",6}");
         var worst = 0.0;
@@ -47,7 +62,7 @@ internal static class QuotaBenchmark
             {
                 const long cap = 600;
                 var wall = Stopwatch.StartNew();
-                var outcome = QuotaSimulation.Run(n, limit, cap, offeredPerSecond: cap * 10 / 60.0, seed: n, senders, warm);
+                var outcome = QuotaSimulation.Run(n, limit, cap, offeredPerSecond: cap * 10 / 60.0, seed: n, senders, warm, spread);
                 if (senders is null)
                 {
                     worst = Math.Max(worst, outcome.OverCap);
@@ -55,7 +70,7 @@ internal static class QuotaBenchmark
 
                 var who = (senders is null ? "all" : senders.Value.ToString(CultureInfo.InvariantCulture)) + (warm ? ", warm" : "");
                 Console.WriteLine($"{n,6} {limit,9} {who,10} {cap,6} {outcome.Offered,8} {outcome.Admitted,9} {outcome.OverCap,9:+0.0%;-0.0%} {(outcome.CapReachedSeconds is { } s ? $"{s:0.0} s" : "never"),12} {wall.Elapsed.TotalSeconds,5:0}s");
-                Findings.Add("quotas, simulated", $"N = {n}, {limit} cap {cap}, {(senders is null ? "every member sending" : "one member sending")}{(warm ? " (already in the minute before)" : "")}: admitted over cap",
+                Findings.Add("quotas, simulated", $"N = {n}, {limit} cap {cap}, {(senders is null ? "every member sending" : "one member sending")}{(warm ? " (already in the minute before)" : "")}{(spread is { } given ? $", spread {given.TotalSeconds:0.###} s" : "")}: admitted over cap",
                     $"{outcome.OverCap:+0.0%;-0.0%}", target: senders is null ? "<= +5%" : "", met: senders is null ? outcome.OverCap <= 0.05 : null);
             }
         }

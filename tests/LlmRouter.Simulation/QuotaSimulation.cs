@@ -31,7 +31,8 @@ public static class QuotaSimulation
     /// <param name="offeredPerSecond">The tenant's requests per second, over all the members sending.</param>
     /// <param name="senders">How many members the tenant sends to (all when null).</param>
     /// <param name="warm">The tenant sends through the minute before the window too (requests per minute only).</param>
-    public static QuotaOutcome Run(int members, string limit, long cap, double offeredPerSecond, int seed, int? senders = null, bool warm = false)
+    /// <param name="spread">The gates' <c>gossip.usage_spread</c> (by default the LAN preset's, 2 s).</param>
+    public static QuotaOutcome Run(int members, string limit, long cap, double offeredPerSecond, int seed, int? senders = null, bool warm = false, TimeSpan? spread = null)
     {
         var network = new SimulatedNetwork(seed, MembershipOptions.Lan);
         var pool = network.AddPool(members);
@@ -58,11 +59,11 @@ public static class QuotaSimulation
         long offered = 0;
         var sending = pool.Take(senders ?? members).ToList();
         var perMember = offeredPerSecond / sending.Count;
-        var spread = GossipSettings.Default.QuotaSpread();
+        var usageSpread = spread ?? GossipSettings.Default.QuotaSpread();
         foreach (var member in pool)
         {
             var ledger = new UsageLedger(member.Id, [network.Pool]);
-            var gate = new QuotaGate(ledger, time, () => members, spread, random.NextDouble);
+            var gate = new QuotaGate(ledger, time, () => members, usageSpread, random.NextDouble);
             member.Membership.UsageReceived += (record, role) => ledger.Receive(record, network.Pool, role, time.GetUtcNow());
             PublishEvery(member, ledger, time, new UsagePublication(time), network.Options.GossipInterval, members);
             if (!sending.Contains(member))

@@ -208,7 +208,7 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
     /// <item>a window later than this member's clock: a later window replaces an earlier one in the merge, so a
     /// reading from the future would hide the slot's real usage (or, from a lying integrator, the sum honest
     /// integrators report) until that window came. A member whose clock runs ahead is heard once this one's has
-    /// turned too (it publishes again on its next change, or within 5 s);</item>
+    /// turned too (it publishes again on its next change, or when it repeats its record: <see cref="UsagePublication"/>);</item>
     /// <item>a pool's sum speaking for more than <see cref="MaxPoolMembers"/> members.</item>
     /// </list>
     /// </summary>
