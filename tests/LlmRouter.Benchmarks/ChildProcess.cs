@@ -46,7 +46,7 @@ internal sealed class ChildProcess : IAsyncDisposable
         StartProgram("dotnet", core, null, [Path.Combine(AppContext.BaseDirectory, assembly), .. arguments], WithoutPgo);
 
     /// <summary>
-    /// As <see cref="StartWithoutPgo"/>, with the runtime writing its perf map (<c>/tmp/perf-PID.map</c>: the name of
+    /// As <see cref="StartWithoutPgo"/>, with the runtime writing its perf map (<c>/tmp/perf-PID.map</c>, where perf reads it whatever TMPDIR says: the name of
     /// every method it compiles, so <see cref="CpuProfile"/> can name a sample's frames) and its compiled code mapped
     /// once, writable and executable, rather than twice (W^X), whose second mapping perf cannot name.
     /// </summary>
@@ -59,7 +59,7 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     private static readonly KeyValuePair<string, string>[] WithoutPgo = [new("DOTNET_TieredPGO", "0")];
 
-    private static readonly KeyValuePair<string, string>[] Profiled = [.. WithoutPgo, new("DOTNET_PerfMapEnabled", "3"), new("DOTNET_EnableWriteXorExecute", "0")];
+    private static readonly KeyValuePair<string, string>[] Profiled = [.. WithoutPgo, new("DOTNET_PerfMapEnabled", "3"), new("DOTNET_PerfMapJitDumpPath", "/tmp"), new("DOTNET_EnableWriteXorExecute", "0")];
 
     private static ChildProcess StartProgram(string program, int? core, string? workingDirectory, string[] arguments, IEnumerable<KeyValuePair<string, string>> environment)
     {

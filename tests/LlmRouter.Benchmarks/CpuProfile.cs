@@ -18,7 +18,9 @@ namespace LlmRouter.Benchmarks;
 ///
 /// What it does not see: code inlined into its caller counts as the caller's; a garbage collection counts for the
 /// code whose allocation started it (the workstation GC runs on the allocating thread), which charges each caller
-/// for collections in proportion to what it allocates; a background collection's own thread counts as the framework's.
+/// for collections in proportion to what it allocates; a background collection's own thread counts as the framework's;
+/// precompiled (ReadyToRun) framework code that the runtime never recompiled has no name in the map and counts for its
+/// nearest named caller.
 /// </summary>
 internal static partial class CpuProfile
 {
@@ -113,6 +115,12 @@ internal static partial class CpuProfile
 
         await script.WaitForExitAsync();
         File.Delete(data);
+        if (script.ExitCode == 0 && samples[Work.Router] == 0)
+        {
+            // No frame of ours was named: the runtime's perf map was not where perf reads it (/tmp/perf-PID.map).
+            throw new InvalidOperationException($"perf named no frame of the router's in process {pid}: was it started with its perf map in /tmp (ChildProcess.StartProfiled)?");
+        }
+
         return script.ExitCode == 0 ? new Shares(samples, deciders) : throw new InvalidOperationException($"perf script exited {script.ExitCode}: {await errors}");
     }
 
@@ -121,62 +129,77 @@ internal static partial class CpuProfile
     {
         foreach (var prefix in new[] { "perf", "perfinfo" })
         {
-            File.Delete(Path.Combine(Path.GetTempPath(), $"{prefix}-{pid.ToString(CultureInfo.InvariantCulture)}.map"));
+            File.Delete(Path.Combine("/tmp", $"{prefix}-{pid.ToString(CultureInfo.InvariantCulture)}.map"));
         }
     }
 
-    /// <summary>Whose work a frame is, or null for a frame that says nothing (the framework's and the runtime's, which serve every caller).</summary>
+    /// <summary>
+    /// Whose work a frame is, or null for a frame that says nothing (the framework's and the runtime's, which serve
+    /// every caller, and native frames without a name). Decided by the method's own assembly and type, never by the
+    /// types in its signature (a method of the router that takes an Activity is the router's).
+    /// </summary>
     internal static Work? Classify(string frame)
     {
-        // Frames that only pass a request on: our Prometheus endpoint's middleware, in every request's stack, and
-        // HttpClient's diagnostics handler, below which the whole of every HTTP call runs (what it adds itself, the
-        // activity and the traceparent header, are frames of their own).
-        if (PassThrough().IsMatch(frame))
+        if (FrameMethod().Match(frame) is not { Success: true } match)
         {
             return null;
         }
 
-        if (MetricsFrame().IsMatch(frame))
+        var method = match.Groups["method"].Value;
+        // Frames that only pass a request on: our Prometheus endpoint's middleware, in every request's stack, and
+        // HttpClient's diagnostics handler, below which the whole of every HTTP call runs (what it adds itself, the
+        // activity and the traceparent header, are frames of their own).
+        if (PassThrough().IsMatch(method))
+        {
+            return null;
+        }
+
+        if (MetricsMethod().IsMatch(method))
         {
             return Work.Metrics;
         }
 
-        if (TracesFrame().IsMatch(frame))
+        if (TracesMethod().IsMatch(method))
         {
             return Work.Traces;
         }
 
-        if (LoggingFrame().IsMatch(frame))
+        if (LoggingMethod().IsMatch(method))
         {
             return Work.Logging;
         }
 
-        return RouterFrame().IsMatch(frame) ? Work.Router : null;
+        return RouterAssembly().IsMatch(match.Groups["assembly"].Value) ? Work.Router : null;
     }
 
     /// <summary>A frame's type and method, without its signature (the perf map's names are IL signatures).</summary>
-    private static string MethodName(string frame) => FrameMethod().Match(frame) is { Success: true } match ? match.Groups[1].Value : frame.Trim()[..Math.Min(120, frame.Trim().Length)];
+    private static string MethodName(string frame) =>
+        FrameMethod().Match(frame) is { Success: true } match ? match.Groups["method"].Value : frame.Trim()[..Math.Min(120, frame.Trim().Length)];
 
-    [GeneratedRegex(@"\] ([^\s\[\]]+::[^\s(\[]+)")]
+    // A perf map name: "RETURN [ASSEMBLY] NAMESPACE.TYPE::METHOD(SIGNATURE)[TIER]", the return type's own assembly
+    // tag written without a space ("[System.Runtime]System.Void").
+    [GeneratedRegex(@"\[(?<assembly>[^\]\s]+)\] (?<method>[^\s(]+::[^\s(]+)\(")]
     private static partial Regex FrameMethod();
 
-    [GeneratedRegex(@"TelemetryHosting\+<>c__DisplayClass\d+_\d+::<UseMetricsEndpoint>|DiagnosticsHandler(\+<SendAsyncCore>|::SendAsyncCore)")]
+    [GeneratedRegex(@"^LlmRouter\.Common\.Telemetry\.TelemetryHosting\+<>c__DisplayClass\d+_\d+::<UseMetricsEndpoint>|^System\.Net\.Http\.DiagnosticsHandler(\+<SendAsyncCore>|::SendAsyncCore)")]
     private static partial Regex PassThrough();
 
-    [GeneratedRegex(@"System\.Diagnostics\.Metrics\.|\] OpenTelemetry\.Metrics\.|OpenTelemetry\.Exporter\.Prometheus|LlmRouter\.Common\.Telemetry\.(RouterMetrics|BackendMetrics|MembershipMetrics|BorderMetrics|MeshMeter)")]
-    private static partial Regex MetricsFrame();
+    // Instruments and their SDK: measurements, aggregation, the Prometheus endpoint (and its per-request check), and
+    // our metric code (with the tags a backend call carries).
+    [GeneratedRegex(@"^(System\.Diagnostics\.Metrics\.|OpenTelemetry\.Metrics\.|OpenTelemetry\.Exporter\.Prometheus|Microsoft\.AspNetCore\.Builder\.PrometheusExporter|LlmRouter\.Common\.Telemetry\.(RouterMetrics|BackendMetrics|MembershipMetrics|BorderMetrics|MeshMeter|BackendCall|TelemetryBuckets|TelemetryHosting)\b)")]
+    private static partial Regex MetricsMethod();
 
     // Spans and what carries their context: the Activity types, W3C propagation into a forward's or a backend call's
-    // headers (HttpClient's DiagnosticsHandler), the SDK's sampling and processing, the OTLP exporter and its batching
-    // thread, ASP.NET Core's per-request activity, and our own span code.
-    [GeneratedRegex(@"System\.Diagnostics\.(Activity|DiagnosticListener|DistributedContextPropagator|W3CPropagator|LegacyPropagator)|System\.Net\.Http\.DiagnosticsHandler|\] OpenTelemetry\.(Trace|Internal|Exporter|BaseProcessor|BatchExport|SimpleExport|CompositeProcessor)|HostingApplicationDiagnostics|LlmRouter\.Common\.Telemetry\.")]
-    private static partial Regex TracesFrame();
+    // headers (HttpClient's diagnostics handler), ASP.NET Core's per-request activity, the SDK's sampling and
+    // processing, the OTLP exporter and its batching thread, and our own span code.
+    [GeneratedRegex(@"^(System\.Diagnostics\.(Activity|DiagnosticListener|DiagnosticSource|DistributedContextPropagator|W3CPropagator|LegacyPropagator)|System\.Net\.Http\.DiagnosticsHandler|Microsoft\.AspNetCore\.Hosting\.HostingApplicationDiagnostics|Microsoft\.AspNetCore\.Shared\.ActivityCreator|OpenTelemetry\.(Trace|Internal|Exporter\.OpenTelemetryProtocol|BaseProcessor|BatchExport|SimpleExport|CompositeProcessor|Sdk)|LlmRouter\.Common\.Telemetry\.(RouterSpans|GrpcClientSpans|MeshSampler|RequestTracing|RpcMethod)\b|LlmRouter\.Common\.Hosting\.TracePropagation)")]
+    private static partial Regex TracesMethod();
 
-    [GeneratedRegex(@"Microsoft\.Extensions\.Logging\.|\[Serilog[^\]]*\]")]
-    private static partial Regex LoggingFrame();
+    [GeneratedRegex(@"^(Microsoft\.Extensions\.Logging\.|Serilog\.)")]
+    private static partial Regex LoggingMethod();
 
-    [GeneratedRegex(@"\[(LlmRouter\.[A-Za-z.]+|llm-router-node|llm-router-integrator)\] ")]
-    private static partial Regex RouterFrame();
+    [GeneratedRegex(@"^(LlmRouter\.[A-Za-z.]+|llm-router-node|llm-router-integrator)$")]
+    private static partial Regex RouterAssembly();
 
     private static async Task<(int Code, string Output)> RunAsync(string program, string[] arguments)
     {

@@ -30,10 +30,6 @@ public static class ProcessLogging
         {
             logging.MinimumLevel.Is(minimum)
                 .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
-                // ASP.NET Core's request logger writes only Information lines (request starting and finished, below
-                // the Warning kept for Microsoft), yet while it is enabled at any level the server opens a log scope
-                // for every request. Our own lines carry the request's id and trace.
-                .MinimumLevel.Override("Microsoft.AspNetCore.Hosting.Diagnostics", LevelAlias.Off)
                 .MinimumLevel.Override("Grpc", LogEventLevel.Warning)
                 .Enrich.FromLogContext()
                 .Enrich.WithProperty("Self", self)

@@ -43,34 +43,34 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
     public Admitted Admit(TenantConfig tenant, string meshFile)
     {
         var limits = tenant.Limits;
-        var now = time.GetUtcNow();
         if (limits == TenantLimits.None)
         {
             // Nothing to hold: the request is only counted (Admin Usage shows every tenant's usage).
-            return Counted(tenant.Name, now);
+            return Counted(tenant.Name, time.GetUtcNow());
         }
 
-        // One admission at a time: the totals read, the checks, and the count that the next admission reads.
+        // One admission at a time: the clock, the totals read, the checks, and the count that the next admission reads.
         lock (_lock)
         {
-            var (minute, day) = ledger.Total(tenant.Name, now);
-            Check(tenant, meshFile, "requests_per_minute", limits.RequestsPerMinute, minute.Requests + 1, minute.Requests, UsageWindows.UntilNextMinute(now), "requests");
-            Check(tenant, meshFile, "input_tokens_per_minute", limits.InputTokensPerMinute, minute.InputTokens, minute.InputTokens, UsageWindows.UntilNextMinute(now), "input tokens", atLimit: true);
-            Check(tenant, meshFile, "output_tokens_per_minute", limits.OutputTokensPerMinute, minute.OutputTokens, minute.OutputTokens, UsageWindows.UntilNextMinute(now), "output tokens", atLimit: true);
-            if (limits.BudgetPerDayUsd is { } budget && day.SpendMicroUsd >= MicroUsd(budget))
-            {
-                throw Exhausted(UsageWindows.UntilNextDay(now),
-                    $"tenant '{tenant.Name}' spent its budget_per_day_usd ({budget.ToString(CultureInfo.InvariantCulture)}; {Usd(day.SpendMicroUsd)} spent today across the mesh)",
-                    tenant, meshFile, "budget_per_day_usd");
-            }
-
+            var now = time.GetUtcNow();
             var timestamp = time.GetTimestamp();
             var pace = PaceOf(tenant.Name);
             // Marked once a minute, not counted per request: a tenant sending ten times its cap would otherwise
             // change every member's slot with each refusal, and gossip would carry the refusals' churn instead of usage.
             var asked = pace.Asked(timestamp, UsageWindows.At(now).Minute) ? 1 : 0;
+            var (minute, day) = ledger.Total(tenant.Name, now);
             try
             {
+                Check(tenant, meshFile, "requests_per_minute", limits.RequestsPerMinute, minute.Requests + 1, minute.Requests, UsageWindows.UntilNextMinute(now), "requests");
+                Check(tenant, meshFile, "input_tokens_per_minute", limits.InputTokensPerMinute, minute.InputTokens, minute.InputTokens, UsageWindows.UntilNextMinute(now), "input tokens", atLimit: true);
+                Check(tenant, meshFile, "output_tokens_per_minute", limits.OutputTokensPerMinute, minute.OutputTokens, minute.OutputTokens, UsageWindows.UntilNextMinute(now), "output tokens", atLimit: true);
+                if (limits.BudgetPerDayUsd is { } budget && day.SpendMicroUsd >= MicroUsd(budget))
+                {
+                    throw Exhausted(UsageWindows.UntilNextDay(now),
+                        $"tenant '{tenant.Name}' spent its budget_per_day_usd ({budget.ToString(CultureInfo.InvariantCulture)}; {Usd(day.SpendMicroUsd)} spent today across the mesh)",
+                        tenant, meshFile, "budget_per_day_usd");
+                }
+
                 if (limits.ConcurrentStreams is { } streams && pace.Open >= streams)
                 {
                     throw Exhausted(TimeSpan.FromSeconds(1),
@@ -125,10 +125,10 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
     /// <summary>The tenant's pacing on this member (the Admin API, tests): its streams open, its admissions within the spread, and the members its share is counted among.</summary>
     public (long Open, long Recent, long Sharing) Share(string tenant)
     {
-        var now = time.GetUtcNow();
-        var timestamp = time.GetTimestamp();
         lock (_lock)
         {
+            var now = time.GetUtcNow();
+            var timestamp = time.GetTimestamp();
             if (!_paces.TryGetValue(tenant, out var pace))
             {
                 return (0, 0, Math.Max(ledger.ActiveOthers(tenant, now) + 1, meshMembers()));
@@ -153,7 +153,9 @@ internal sealed class QuotaGate(UsageLedger ledger, TimeProvider time, Func<long
         var others = ledger.ActiveOthers(tenant, now);
         var joined = pace.Joined(timestamp, others, SpreadTicks);
         var known = pace.ActiveSince is { } since && time.GetElapsedTime(since, timestamp) >= spread;
-        return known ? others + 1 + joined : Math.Max(others + 1, meshMembers());
+        var mesh = Math.Max(others + 1, meshMembers());
+        // Never more than the mesh: room for newcomers beyond every member would only slow the tenant.
+        return known ? Math.Min(others + 1 + joined, mesh) : mesh;
     }
 
     private void PaceShare(TenantConfig tenant, string meshFile, Pace pace, UsageCounts minute, UsageCounts day, DateTimeOffset now, long timestamp)

@@ -125,7 +125,7 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (UsageSlot Slot, SlotSource Source)> _others = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _poolMembers = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Key, string Tenant), (long Minute, long Members)> _lastActive = [];
+    private readonly Dictionary<(string Key, string Tenant), Active> _lastActive = [];
     private readonly HashSet<string> _ownPools = new(ownPools ?? [], StringComparer.Ordinal);
     private UsageSlot _own = UsageSlot.Empty(SlotKey(self, boot));
 
@@ -194,7 +194,9 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
                 var key = (slot.Member, tenant);
                 if (!_lastActive.TryGetValue(key, out var last) || slot.Minute >= last.Minute)
                 {
-                    _lastActive[key] = (slot.Minute, slot.Minute == last.Minute ? Math.Max(last.Members, counts.Members) : counts.Members);
+                    _lastActive[key] = slot.Minute == last.Minute
+                        ? last with { Members = Math.Max(last.Members, counts.Members) }
+                        : new Active(slot.Minute, counts.Members, slot.Minute == last.Minute + 1 ? last.Members : 0);
                 }
             }
         }
@@ -346,7 +348,7 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
         lock (_lock)
         {
             return _lastActive.Where(p => string.Equals(p.Key.Tenant, tenant, StringComparison.Ordinal) && p.Value.Minute >= minute - 1)
-                .Sum(p => Math.Max(1, p.Value.Members));
+                .Sum(p => Math.Max(1, p.Value.Sending(minute)));
         }
     }
 
@@ -405,15 +407,30 @@ internal sealed class UsageLedger(string self, IReadOnlyCollection<string>? ownP
         return next;
     }
 
-    /// <summary>Starts new windows in this member's slot when the minute or the day turned.</summary>
+    /// <summary>
+    /// The latest minute a slot was heard sending the tenant's requests in, and how many members it spoke for then (one
+    /// for a member's own slot; a pool's sum speaks for many) and in the minute before. A pool's sum starts each minute
+    /// over: until its members have been asked again, the minute before's count stands.
+    /// </summary>
+    private readonly record struct Active(long Minute, long Members, long Before)
+    {
+        /// <summary>The members the slot speaks for, as of <paramref name="minute"/> (its own minute or the next).</summary>
+        public long Sending(long minute) => minute == Minute ? Math.Max(Members, Before) : Members;
+    }
+
+    /// <summary>
+    /// Starts new windows in this member's slot when the minute or the day turned; never goes back: a caller that read
+    /// the clock a moment before another one turned the windows counts in the current ones (counting a request in the
+    /// next minute is safe; starting the minute over would drop what the new minute had counted).
+    /// </summary>
     private void Roll(UsageWindows windows)
     {
-        if (_own.Minute != windows.Minute)
+        if (windows.Minute > _own.Minute)
         {
             _own = _own with { Minute = windows.Minute, MinuteCounts = new Dictionary<string, UsageCounts>() };
         }
 
-        if (_own.Day != windows.Day)
+        if (windows.Day > _own.Day)
         {
             _own = _own with { Day = windows.Day, DayCounts = new Dictionary<string, UsageCounts>() };
         }

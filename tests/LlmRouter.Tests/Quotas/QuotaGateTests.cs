@@ -274,6 +274,50 @@ public sealed class QuotaGateTests
         Assert.Equal(2, gate.Ledger.Total("team", _time.GetUtcNow()).Day.Asked);
     }
 
+    [Fact]
+    public void Refusals_ByAUsedUpLimit_AlsoMarkTheMemberAsSending()
+    {
+        // The mesh used the cap before this member's first request of the minute: refused at once, yet sending.
+        var ledger = new UsageLedger("a");
+        var peer = new UsageLedger("b");
+        peer.Add("team", new UsageCounts(3, 0, 0, 0), _time.GetUtcNow());
+        ledger.Merge(peer.Own(_time.GetUtcNow()));
+        var gate = Gate(ledger, members: 2);
+        Assert.Contains("at its requests_per_minute", Assert.Throws<RpcException>(() => gate.Admit(Tenant(TenantLimits.None with { RequestsPerMinute = 3 }), "m")).Status.Detail, StringComparison.Ordinal);
+
+        Assert.Equal(1, ledger.Own(_time.GetUtcNow()).MinuteCounts["team"].Asked);
+    }
+
+    [Fact]
+    public void Ledger_AClockReadBeforeTheMinuteTurned_CountsInTheNewMinute()
+    {
+        // Two callers: one read the clock just before the turn and adds after the other started the new minute.
+        var ledger = new UsageLedger("a");
+        var turn = new DateTimeOffset(2026, 11, 30, 12, 1, 0, TimeSpan.Zero);
+        ledger.Add("team", new UsageCounts(1, 0, 0, 0), turn.AddMilliseconds(1));
+        ledger.Add("team", new UsageCounts(1, 0, 0, 0), turn.AddMilliseconds(-1));
+
+        Assert.Equal(2, ledger.Total("team", turn.AddMilliseconds(2)).Minute.Requests);
+    }
+
+    [Fact]
+    public void Ledger_APoolSumStartingItsMinuteOver_StillCountsTheMembersOfTheMinuteBefore()
+    {
+        var ledger = new UsageLedger("a");
+        var now = _time.GetUtcNow();
+        var windows = UsageWindows.At(now);
+        UsageSlot Pool(long minute, long members) => new("pool:b", minute, windows.Day,
+            new Dictionary<string, UsageCounts> { ["team"] = new(members, 0, 0, 0, Members: members, Asked: members) },
+            new Dictionary<string, UsageCounts> { ["team"] = new(members, 0, 0, 0, Members: members, Asked: members) });
+        ledger.Merge(Pool(windows.Minute, 50), new SlotSource("b", false));
+        Assert.Equal(50, ledger.ActiveOthers("team", now));
+
+        // The next minute's sum has heard from one member so far: the fifty still send.
+        _time.Advance(TimeSpan.FromMinutes(1));
+        ledger.Merge(Pool(windows.Minute + 1, 1), new SlotSource("b", false));
+        Assert.Equal(50, ledger.ActiveOthers("team", _time.GetUtcNow()));
+    }
+
     private static int Admitted(QuotaGate gate, TenantConfig tenant, int tries)
     {
         var admitted = 0;
