@@ -91,7 +91,7 @@ internal sealed class UsageGossip(IRouterHost host, UsageLedger ledger, SeatMemb
                     .Select(r => UsageRecords.ToRecord(r.Slot, 0, host.Id, r.Origin, r.Members)));
             }
 
-            var members = seat.Snapshot.Members.Count;
+            var members = seat.Snapshot.Members.Count(m => m.Status is MemberStatus.Alive or MemberStatus.Suspect);
             var due = records.Where(record => _published.Due(seat.Name + "\u001f" + record.Origin, record, members)).ToList();
             if (due.Count > 0)
             {

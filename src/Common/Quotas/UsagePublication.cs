@@ -14,7 +14,9 @@ namespace LlmRouter.Common.Quotas;
 /// <item>a slot whose minute turned with nothing in the new minute yet: receivers count a reading of an earlier
 /// minute as nothing this minute already (and still count its member as sending);</item>
 /// <item>a repetition of an unchanged record: repeated every 5 s, or, in pools of more than 50 members, every
-/// members / 10 seconds, so a whole pool repeats at most ten records a second.</item>
+/// members / 10 seconds, so a whole pool repeats at most ten records a second (a thousand members repeating every
+/// 5 s sent two hundred a second, many times what their gossip carries, and usage took far longer than the spread to
+/// arrive).</item>
 /// </list>
 /// Not thread-safe: one publisher calls it.
 /// </summary>

@@ -165,7 +165,6 @@ public sealed class QuotaMeshTests : IDisposable
         }
     }
 
-    /// <summary>The budget is per UTC day: a run that would straddle midnight waits for the new day first.</summary>
     /// <summary>
     /// The daily budget's window must not turn during the test (the mesh would admit a fresh budget): within five
     /// minutes of UTC midnight (far longer than the test takes), it starts in the new day.
