@@ -9,9 +9,9 @@ namespace LlmRouter.Tests.Node.Forwarding;
 
 /// <summary>
 /// Three real node processes; concurrent streamed requests enter n1 and are served by n2 (the better copy)
-/// or n3; n2 is killed with SIGKILL as soon as one of its streams has delivered a token. Every request ends
-/// with a whole answer, a continued answer (seam marked, continued by n3) or a status: none vanishes, and no
-/// answer is generated twice.
+/// or n3; the copy n1 ranks first (n2, unless n3 measured faster) is killed with SIGKILL as soon as one of its
+/// streams has delivered a token. Every request ends with a whole answer, a continued answer (seam marked,
+/// continued by the other copy) or a status: none vanishes, and no answer is generated twice.
 /// </summary>
 [Collection(ProcessCollection.Name)]
 public sealed class KillUnderLoadProcessTests : IDisposable
@@ -53,10 +53,13 @@ public sealed class KillUnderLoadProcessTests : IDisposable
             }
         }, "n1 knows both copies of shared", () => Task.FromResult(Processes["n1"].Output), TimeSpan.FromSeconds(60));
 
-        // The burst below must not be the first use of n1's connections to n2 and n3: a hiccup of a first connect
-        // under load would fail every call queued behind it at once, and open both breakers. One request served
-        // first, and n1 ranking n2 first with nothing cooling down, make the burst meet a path that works.
+        // The burst below must not be the first use of n1's connections: a hiccup of a first connect under load would
+        // fail every call queued behind it at once, and open both breakers. One request served first, and n1 ranking
+        // a copy first with nothing cooling down, make the burst meet a path that works. The copy ranked first is
+        // the one killed: n2 by its quality, unless on a loaded machine its first answers were slow enough that n3's
+        // measured speed outweighs it (the ranking is the router's to make, not the test's).
         var ranking = "";
+        var victim = "";
         await Eventually.WaitUntil(async () =>
         {
             try
@@ -64,17 +67,19 @@ public sealed class KillUnderLoadProcessTests : IDisposable
                 await ReadAll(router.Chat(Ask("shared", "warm up", maxTokens: 1), deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(10)));
                 var explained = await admin.ExplainAsync(new ExplainRequest { Request = Ask("shared", "rank", maxTokens: 60) });
                 ranking = string.Join(", ", explained.Candidates.Select(c => $"{c.Node} {c.Score:0.000} {c.Excluded}"));
-                return explained.WinnerNode == "n2" && explained.Candidates.Where(c => c.Node is "n2" or "n3").All(c => c.Excluded.Length == 0);
+                victim = explained.WinnerNode;
+                return victim is "n2" or "n3" && explained.Candidates.Where(c => c.Node is "n2" or "n3").All(c => c.Excluded.Length == 0);
             }
             catch (RpcException ex)
             {
                 ranking = ex.Status.Detail;
                 return false;
             }
-        }, "n1 serves shared and ranks n2 first with nothing cooling down", () => Task.FromResult(ranking + "\n" + _group.Outputs("warm-up")), TimeSpan.FromSeconds(60));
+        }, "n1 serves shared and ranks n2 or n3 first with nothing cooling down", () => Task.FromResult(ranking + "\n" + _group.Outputs("warm-up")), TimeSpan.FromSeconds(60));
 
-        // Every stream reports its first token from n2: the kill waits for that event, not for a fixed time.
-        var n2Streaming = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Every stream reports its first token from the victim: the kill waits for that event, not for a fixed time.
+        var survivor = victim == "n2" ? "n3" : "n2";
+        var victimStreaming = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         const int Requests = 24;
         var outcomes = Enumerable.Range(0, Requests).Select(async i =>
         {
@@ -88,9 +93,9 @@ public sealed class KillUnderLoadProcessTests : IDisposable
                 await foreach (var frame in call.ResponseStream.ReadAllAsync())
                 {
                     frames.Add(frame);
-                    if (frame.Delta is not null && frames[0].Route?.ServingNode == "n2")
+                    if (frame.Delta is not null && frames[0].Route?.ServingNode == victim)
                     {
-                        n2Streaming.TrySetResult();
+                        victimStreaming.TrySetResult();
                     }
                 }
             }
@@ -104,31 +109,31 @@ public sealed class KillUnderLoadProcessTests : IDisposable
             return new Outcome(frames[0].Route?.ServingNode, kind, frames);
         }).ToList();
 
-        // n2 is the better copy (quality 0.9 against 0.5), so streams go there; kill it once one of them streams.
-        var first = await Task.WhenAny(n2Streaming.Task, Task.WhenAll(outcomes));
-        if (first != n2Streaming.Task)
+        // Streams go to the copy ranked first; kill it once one of them streams.
+        var first = await Task.WhenAny(victimStreaming.Task, Task.WhenAll(outcomes));
+        if (first != victimStreaming.Task)
         {
-            Assert.Fail(_group.Outputs("every request finished and none streamed from n2:\n"
+            Assert.Fail(_group.Outputs($"every request finished and none streamed from {victim}:\n"
                 + string.Join("\n", outcomes.Select(o => $"{o.Result.ServingNode}:{o.Result.Kind} {o.Result.Detail}"))));
         }
 
-        Processes["n2"].Process.Kill();
+        Processes[victim].Process.Kill();
         var results = await Task.WhenAll(outcomes);
 
         var counts = results.GroupBy(r => r.Kind).ToDictionary(g => g.Key, g => g.Count());
         Console.WriteLine($"{Requests} sent: " + string.Join(", ", counts.Select(c => $"{c.Value} {c.Key}"))
-            + $"; first served by n2: {results.Count(r => r.ServingNode == "n2")}");
+            + $"; first served by {victim} (killed): {results.Count(r => r.ServingNode == victim)}");
         Assert.Equal(Requests, results.Length);
         Assert.DoesNotContain("no final frame", counts.Keys);
         Assert.DoesNotContain("more than one route", counts.Keys);
         Assert.True(counts.GetValueOrDefault("continued") > 0, "no stream was continued after the kill: " + string.Join(", ", counts));
 
-        // Streams that began on n3 were never touched by the kill; every continued stream was taken over by n3.
-        Assert.All(results.Where(r => r.ServingNode == "n3"), r => Assert.Equal("whole", r.Kind));
+        // Streams that began on the survivor were never touched by the kill; every continued stream was taken over by it.
+        Assert.All(results.Where(r => r.ServingNode == survivor), r => Assert.Equal("whole", r.Kind));
         Assert.All(results.Where(r => r.Kind == "continued"), r =>
         {
-            Assert.Equal("n2", r.ServingNode);
-            Assert.Equal("n3", Assert.Single(r.Frames, f => f.Seam is not null).Seam.Route.ServingNode);
+            Assert.Equal(victim, r.ServingNode);
+            Assert.Equal(survivor, Assert.Single(r.Frames, f => f.Seam is not null).Seam.Route.ServingNode);
         });
     }
 
