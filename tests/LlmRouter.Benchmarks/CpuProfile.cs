@@ -12,9 +12,10 @@ namespace LlmRouter.Benchmarks;
 /// <see cref="Work.Logging"/>, the router's own code, or, with none of those on the stack, the framework's (Kestrel,
 /// gRPC, sockets, the runtime).
 ///
-/// Why: CPU time per answer compared between two processes moves by up to 8% here between two identical ones (code
-/// layout, JIT and GC decisions), more than the 5% a telemetry cost must be shown under. A share within one process
-/// is exact up to its sampling error, a fraction of a point with ten thousand samples.
+/// Why: CPU time per answer compared between two processes moved by up to 8% here between two identical ones (code
+/// layout, JIT and GC decisions) on a busy machine. A share within one process is exact up to its sampling error, a
+/// fraction of a point with ten thousand samples, and says where the cost goes; but it is a floor, since some cost
+/// has no frame of its own (below).
 ///
 /// What it does not see: code inlined into its caller counts as the caller's; a garbage collection counts for the
 /// code whose allocation started it (the workstation GC runs on the allocating thread), which charges each caller

@@ -178,13 +178,16 @@ internal static partial class PeerBenchmark
     }
 
     /// <summary>
-    /// The cost of each variant's telemetry read from its own profile. With nothing exported a node still spends some
-    /// of its CPU in trace frames: every request's trace context is carried (ASP.NET Core's activity from the caller's
-    /// traceparent, HttpClient's into each forward and backend call), for the trace id a route reports and logs carry.
-    /// That is the reference, the mean of the two processes with nothing exported; a variant's cost is its share of
-    /// CPU in metrics and trace frames beyond it, against 5% of the node's own cost with twice its sampling error,
-    /// and that share of the CPU time per answer against the node's own added latency at concurrency 1 (as if all of
-    /// it were on the request's path, which the exporter's batches are not). Logging's share is shown beside them.
+    /// Where each variant's telemetry cost goes, read from its own profile: the frames it can name. It is a floor, not
+    /// the verdict: a run on an idle machine measured Prometheus at +3.5% of the CPU in metrics frames and +8.6% of CPU
+    /// per answer against the processes with nothing exported (whose control differed by 0.1%); what the frames do not
+    /// show (collections of what telemetry allocated, caches, code inlined into ours) is the rest. With nothing
+    /// exported a node still spends some of its CPU in trace frames: every request's trace context is carried
+    /// (ASP.NET Core's activity from the caller's traceparent, HttpClient's into each forward and backend call), for
+    /// the trace id a route reports and logs carry.
+    /// That is the reference, the mean of the two processes with nothing exported; a variant's share is its CPU in
+    /// metrics and trace frames beyond it, and that share of the CPU time per answer against the node's own added
+    /// latency at concurrency 1. Logging's share is shown beside them.
     /// </summary>
     private static void ReportProfiles(List<Target> targets, List<double[]> rounds, Throughput throughput, List<CpuProfile.Shares?> profiles)
     {
@@ -219,9 +222,7 @@ internal static partial class PeerBenchmark
                     ? $"{targets[i].Name}: share of the node's CPU in logging frames"
                     : $"{targets[i].Name}: share of the node's CPU in metrics and trace frames beyond the reference",
                 logging ? $"{shares.Share(CpuProfile.Work.Logging):0.0%}" : $"{added:+0.0%;-0.0%;0.0%} ± {error:0.0%} ({perAnswer:+0.0;-0.0;0.0} us an answer: {perAnswer / own:+0.0%;-0.0%;0.0%} of the node's own {own:0} us at concurrency 1)",
-                $"nothing exported: {reference:0.0%} (carrying trace context); {shares.Total} samples",
-                exported ? "<= 5% of own cost and of throughput" : "",
-                exported ? added + (2 * error) <= 0.05 && perAnswer <= 0.05 * own : null);
+                $"nothing exported: {reference:0.0%} (carrying trace context); {shares.Total} samples");
         }
 
         Console.WriteLine();
