@@ -36,8 +36,12 @@ internal static partial class CpuProfile
     }
 
     /// <summary>One process's samples, by whose work they were, and the frames that decided it most often.</summary>
-    public sealed record Shares(IReadOnlyDictionary<Work, int> Samples, IReadOnlyDictionary<(Work Work, string Frame), int> Deciders)
+    /// <param name="Leaves">Samples by the frame they were taken in (the leaf): where time went whoever asked for it.</param>
+    public sealed record Shares(IReadOnlyDictionary<Work, int> Samples, IReadOnlyDictionary<(Work Work, string Frame), int> Deciders, IReadOnlyDictionary<string, int> Leaves)
     {
+        /// <summary>A leaf frame's share of all samples.</summary>
+        public double LeafShare(string frame) => (double)Leaves.GetValueOrDefault(frame) / Math.Max(1, Total);
+
         /// <summary>The frames that decided the most samples for <paramref name="work"/>, with their share of all samples.</summary>
         public IEnumerable<(string Frame, double Share)> Top(Work work, int count) => Deciders
             .Where(d => d.Key.Work == work).OrderByDescending(d => d.Value).Take(count)
@@ -78,10 +82,12 @@ internal static partial class CpuProfile
 
         var samples = Enum.GetValues<Work>().ToDictionary(w => w, _ => 0);
         var deciders = new Dictionary<(Work, string), int>();
-        using var script = Process.Start(new ProcessStartInfo("perf", ["script", "-i", data, "-F", "comm,ip,sym"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var leaves = new Dictionary<string, int>();
+        using var script = Process.Start(new ProcessStartInfo("perf", ["script", "-i", data, "-F", "comm,ip,sym,dso"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         var errors = script.StandardError.ReadToEndAsync();
         (Work Work, string Frame)? decided = null;
         var inSample = false;
+        var leafTaken = false;
         void Count()
         {
             if (inSample)
@@ -102,7 +108,15 @@ internal static partial class CpuProfile
                 Count();
                 decided = null;
                 inSample = line.Length > 0;
+                leafTaken = false;
                 continue;
+            }
+
+            if (!leafTaken)
+            {
+                var leaf = LeafName(line);
+                leaves[leaf] = leaves.GetValueOrDefault(leaf) + 1;
+                leafTaken = true;
             }
 
             inSample = true;
@@ -122,7 +136,7 @@ internal static partial class CpuProfile
             throw new InvalidOperationException($"perf named no frame of the router's in process {pid}: was it started with its perf map in /tmp (ChildProcess.StartProfiled)?");
         }
 
-        return script.ExitCode == 0 ? new Shares(samples, deciders) : throw new InvalidOperationException($"perf script exited {script.ExitCode}: {await errors}");
+        return script.ExitCode == 0 ? new Shares(samples, deciders, leaves) : throw new InvalidOperationException($"perf script exited {script.ExitCode}: {await errors}");
     }
 
     /// <summary>Forgets the perf map files the runtime wrote for a process that has ended.</summary>
@@ -176,6 +190,23 @@ internal static partial class CpuProfile
     /// <summary>A frame's type and method, without its signature (the perf map's names are IL signatures).</summary>
     private static string MethodName(string frame) =>
         FrameMethod().Match(frame) is { Success: true } match ? match.Groups["method"].Value : frame.Trim()[..Math.Min(120, frame.Trim().Length)];
+
+    /// <summary>A leaf frame's method, or for a native frame its symbol and library ("gc_heap::mark_object (libcoreclr.so)").</summary>
+    private static string LeafName(string frame)
+    {
+        if (FrameMethod().Match(frame) is { Success: true } match)
+        {
+            return match.Groups["method"].Value;
+        }
+
+        // "ADDRESS SYMBOL+OFFSET (LIBRARY)": the symbol without its offset, and the library's file name.
+        var parts = frame.Trim().Split(' ', 2);
+        var rest = parts.Length > 1 ? parts[1] : parts[0];
+        var at = rest.LastIndexOf(" (", StringComparison.Ordinal);
+        var library = at >= 0 ? Path.GetFileName(rest[(at + 2)..].TrimEnd(')')) : "";
+        var symbol = (at >= 0 ? rest[..at] : rest).Split('+')[0];
+        return library.Length > 0 ? $"{symbol} ({library})" : symbol;
+    }
 
     // A perf map name: "RETURN [ASSEMBLY] NAMESPACE.TYPE::METHOD(SIGNATURE)[TIER]", the return type's own assembly
     // tag written without a space ("[System.Runtime]System.Void").

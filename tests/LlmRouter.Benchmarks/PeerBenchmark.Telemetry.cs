@@ -239,6 +239,19 @@ internal static partial class PeerBenchmark
             }
         }
 
+        Console.WriteLine("the frames samples were taken in (leaves) that grew the most beyond the reference, as shares of all samples:");
+        var leaves = one.Leaves.Keys.Union(two.Leaves.Keys).ToList();
+        for (var i = second + 1; i < targets.Count; i++)
+        {
+            if (profiles[i] is { } shares)
+            {
+                var grown = shares.Leaves.Keys.Union(leaves)
+                    .Select(leaf => (Leaf: leaf, Added: shares.LeafShare(leaf) - ((one.LeafShare(leaf) + two.LeafShare(leaf)) / 2)))
+                    .OrderByDescending(g => g.Added).Take(8);
+                Console.WriteLine($"  {targets[i].Name}: " + string.Join("; ", grown.Select(g => $"{g.Leaf} {g.Added:+0.0%;-0.0%}")));
+            }
+        }
+
         Console.WriteLine($"share of each node's CPU samples ({ProfileWindow.TotalSeconds:0} s at {ThroughputConcurrency} concurrent requests, perf at 1 kHz with call stacks), by the first frame from the leaf " +
             "that says whose work it was; telemetry = metrics + traces; added = beyond the mean of the two processes with nothing exported, ± one standard deviation; " +
             "us/answer = that share of the CPU time per answer measured above");
