@@ -17,6 +17,9 @@ public sealed record MeshConfig(
     /// <summary>Membership settings: memberlist's preset by name (lan, wan or local).</summary>
     public GossipSettings Gossip { get; init; } = GossipSettings.Default;
 
+    /// <summary>Masking before a border (DESIGN.md section 15).</summary>
+    public ProtectionConfig Protection { get; init; } = ProtectionConfig.Default;
+
     /// <summary>Logs, metrics and traces of every process of the mesh.</summary>
     public TelemetrySettings Telemetry { get; init; } = TelemetrySettings.Default;
 
@@ -232,4 +235,5 @@ public sealed record SimulatedBackendConfig(
     double FailureRate,
     int? FailAfterTokens,
     int? StallAfterTokens,
-    int? AnswerTokens = null);
+    int? AnswerTokens = null,
+    bool Echo = false);

@@ -52,12 +52,14 @@ public static partial class MeshConfigLoader
         var integrators = top.MapList("integrators", required: false).Select(ReadIntegrator).ToList();
         var (access, accessFields) = ReadAccess(top.Map("access"), baseDirectory);
         var tenants = top.MapList("tenants", required: false).Select(ReadTenant).ToList();
+        var (protection, maskingRules) = ReadProtection(top.Map("protection"));
         top.RejectUnknownKeys();
 
         CheckUnique(pools, errors);
         CheckIntegrators(integrators, pools, errors);
         CheckMetricsListens(pools, integrators, errors);
         CheckAccess(access, accessFields, tenants, routing, errors);
+        CheckMasking(maskingRules, tenants, pools, errors);
         if (errors.Any)
         {
             throw new ConfigException(file, errors.Items);
@@ -76,6 +78,7 @@ public static partial class MeshConfigLoader
             Integrators = integrators.Select(i => i.Config).ToList(),
             Access = access,
             Tenants = tenants.Select(t => t.Config).ToList(),
+            Protection = protection,
         };
     }
 
@@ -506,7 +509,8 @@ public static partial class MeshConfigLoader
             FailureRate: fields.Double("failure_rate", 0, 0, 1),
             FailAfterTokens: fields.OptionalInt("fail_after_tokens", 0, 1_000_000),
             StallAfterTokens: fields.OptionalInt("stall_after_tokens", 0, 1_000_000),
-            AnswerTokens: fields.OptionalInt("answer_tokens", 1, 1_000_000));
+            AnswerTokens: fields.OptionalInt("answer_tokens", 1, 1_000_000),
+            Echo: fields.Bool("echo", false));
         fields.RejectUnknownKeys();
         return config;
     }

@@ -158,6 +158,10 @@ internal sealed class YamlFields
         return url;
     }
 
+    /// <summary>A list of strings, or one string written alone (<c>when: always</c> for <c>when: [always]</c>).</summary>
+    public IReadOnlyList<string> StringOrList(string key) =>
+        Find(key, required: false) is YamlScalarNode ? (String(key) is { } one ? [one] : []) : StringList(key);
+
     public IReadOnlyList<string> StringList(string key)
     {
         var node = Find(key, required: false);

@@ -190,6 +190,7 @@ internal sealed partial class ChatPipeline(
         RouterSpans.Ranked(span, candidates);
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
         var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
+        var masking = arrival.Forwarded ? null : Protection.RequestMasking.ForEntry(snapshot.Mesh.Protection.Masking, arrival.Tenant, request.PolicyLabels, arrival.Seat.Name);
 
         // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
@@ -200,7 +201,7 @@ internal sealed partial class ChatPipeline(
             {
                 // Racers are attempts: no more of them than the request's budget (the validator bounds the fanout by it too).
                 var fanout = Math.Min(ledger.Remaining, (int)(request.BroadcastFanout > 0 ? request.BroadcastFanout : DefaultBroadcastFanout));
-                await BroadcastAsync(request, candidates.Take(fanout).Select(c => c.Target).ToList(), call, output, ledger, lifetime.Token).ConfigureAwait(false);
+                await BroadcastAsync(request, candidates.Take(fanout).Select(c => c.Target).ToList(), call, output, ledger, masking, lifetime.Token).ConfigureAwait(false);
                 ledger.Report(context.ResponseTrailers);
                 LogServed(logger, arrival.RequestId, "broadcast", time.GetElapsedTime(receivedAt).TotalMilliseconds);
                 return;
@@ -231,7 +232,7 @@ internal sealed partial class ChatPipeline(
                     var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output) : request;
                     var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
                     output.Served = candidate;
-                    var used = await ServeAsync(attemptRequest, candidate, forward, output, lifetime.Token).ConfigureAwait(false);
+                    var used = await ServeAsync(attemptRequest, candidate, forward, output, masking, lifetime.Token).ConfigureAwait(false);
                     metrics.Routed(candidate, entry: !arrival.Forwarded);
                     ledger.Served(used);
                     ledger.Report(context.ResponseTrailers);
@@ -295,15 +296,30 @@ internal sealed partial class ChatPipeline(
             LogFailed(logger, arrival.RequestId, ex.StatusCode, ex.Status.Detail);
             throw ledger.Report(ex, output.Delivered);
         }
+        finally
+        {
+            if (masking is { Masked: > 0 })
+            {
+                metrics.Masked(masking.MaskedByLabel);
+                span?.SetTag("llmrouter.masked_values", masking.Masked);
+            }
+        }
     }
 
     /// <summary>
     /// Serves one attempt on one candidate, on this host's backend or forwarded to the member that has it, and
     /// records it on the candidate's breaker; returns the backends it used (more than one when a hop below
-    /// failed over).
+    /// failed over). At the entry, an attempt the masking policy covers carries the masked request and its answer
+    /// is restored on the way to the client.
     /// </summary>
-    private async Task<int> ServeAsync(ChatRequest request, RouteCandidate candidate, ForwardingContext call, IChatSink sink, CancellationToken cancellationToken)
+    private async Task<int> ServeAsync(
+        ChatRequest request, RouteCandidate candidate, ForwardingContext call, IChatSink sink, Protection.RequestMasking? masking, CancellationToken cancellationToken)
     {
+        if (masking is not null)
+        {
+            (request, sink) = masking.For(request, candidate, sink);
+        }
+
         int used;
         if (candidate.IsLocal)
         {
@@ -352,7 +368,8 @@ internal sealed partial class ChatPipeline(
     /// racer fails before a token, the failures are reported together; a winner that fails later ends the
     /// stream with its status (and the partial flag). Each racer is one attempt, with no failover below it.
     /// </summary>
-    private async Task BroadcastAsync(ChatRequest request, List<RouteCandidate> racers, ForwardingContext call, ChatOutput output, AttemptLedger ledger, CancellationToken cancellationToken)
+    private async Task BroadcastAsync(
+        ChatRequest request, List<RouteCandidate> racers, ForwardingContext call, ChatOutput output, AttemptLedger ledger, Protection.RequestMasking? masking, CancellationToken cancellationToken)
     {
         using var race = new BroadcastRace(output, racers.Count, cancellationToken);
         async Task<(RouteCandidate Candidate, RpcException? Error)> RaceAsync(RouteCandidate candidate, int index)
@@ -360,7 +377,7 @@ internal sealed partial class ChatPipeline(
             using var attempt = RouterSpans.Attempt(candidate, (uint)index + 1);
             try
             {
-                await ServeAsync(request, candidate, call with { AttemptsBefore = (uint)index, AttemptsLeft = 1 }, race.Sink(index), race.Token(index)).ConfigureAwait(false);
+                await ServeAsync(request, candidate, call with { AttemptsBefore = (uint)index, AttemptsLeft = 1 }, race.Sink(index), masking, race.Token(index)).ConfigureAwait(false);
                 return (candidate, null);
             }
             catch (OperationCanceledException) when (race.Token(index).IsCancellationRequested && !cancellationToken.IsCancellationRequested)

@@ -10,7 +10,8 @@ namespace LlmRouter.Common.Pipeline;
 /// <summary>
 /// Takes an Embed from the Router service to its answer through the same stages as a chat (admission,
 /// arrival, validation, ranking in the host's scope, attempts within the request's budget for the whole
-/// path, failures recorded against the copy that failed), on the host's own backend or forwarded.
+/// path, failures recorded against the copy that failed), on the host's own backend or forwarded. At the
+/// entry, the inputs an attempt sends are masked where the masking policy covers it.
 /// </summary>
 internal sealed class EmbedPipeline(
     IRouterHost host,
@@ -36,6 +37,7 @@ internal sealed class EmbedPipeline(
         var candidates = planner.Rank(snapshot, query, scope);
         var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
+        var masking = arrival.Forwarded ? null : Protection.RequestMasking.ForEntry(snapshot.Mesh.Protection.Masking, arrival.Tenant, request.PolicyLabels, arrival.Seat.Name);
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore, arrival.Tenant.Name);
         try
@@ -51,9 +53,10 @@ internal sealed class EmbedPipeline(
                 try
                 {
                     var attempt = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
+                    var sent = masking?.For(request, candidate) ?? request;
                     var (response, used) = candidate.IsLocal
-                        ? (await host.Local!.EmbedAsync(request, candidate, RoutePlanner.LocalRoute(attempt, candidate), lifetime.Token).ConfigureAwait(false), 1)
-                        : await forwarder.EmbedAsync(request, candidate, attempt, lifetime.Token).ConfigureAwait(false);
+                        ? (await host.Local!.EmbedAsync(sent, candidate, RoutePlanner.LocalRoute(attempt, candidate), lifetime.Token).ConfigureAwait(false), 1)
+                        : await forwarder.EmbedAsync(sent, candidate, attempt, lifetime.Token).ConfigureAwait(false);
                     await breakers.RecordSuccessAsync(candidate.Key).ConfigureAwait(false);
                     quota?.Used((long)(response.Usage?.InputTokens ?? 0), 0, (response.Usage?.InputTokens ?? 0) * (decimal)candidate.InputPricePerMillion / 1_000_000m);
                     ledger.Served(used);

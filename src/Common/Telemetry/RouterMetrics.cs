@@ -24,6 +24,7 @@ internal sealed class RouterMetrics
     private readonly Counter<long> _excluded;
     private readonly Histogram<double> _added;
     private readonly Counter<long> _breakers;
+    private readonly Counter<long> _masked;
 
     public RouterMetrics(MeshMeter meter)
     {
@@ -46,6 +47,8 @@ internal sealed class RouterMetrics
             "Candidates that serve the model asked for but were left out of a ranking, by reason (features, requirements, policy_label, scope, cooling)");
         _breakers = m.CreateCounter<long>("llmrouter.breaker.transitions", "{transition}",
             "Breakers of copies (node/backend, or integrator/route:model) that opened (the copy cools down), half-opened or closed");
+        _masked = m.CreateCounter<long>("llmrouter.protection.masked", "{value}",
+            "Distinct values the entry node masked before a request left (counted once per request), by the placeholder's kind (EMAIL, IBAN, a custom pattern's name)");
         _added = meter.Histogram("llmrouter.hop.added_time", "s",
             "What a hop adds to the time to first token: its own time to first token minus the next hop's (forward) or the backend's (serve)",
             TelemetryBuckets.Milliseconds);
@@ -95,6 +98,15 @@ internal sealed class RouterMetrics
         false => "forwarded",
         null => "unknown",
     };
+
+    /// <summary>The values one request had masked, by kind; nothing is recorded for a request with none.</summary>
+    public void Masked(IReadOnlyDictionary<string, int> byLabel)
+    {
+        foreach (var (label, count) in byLabel)
+        {
+            _masked.Add(count, _meter.Node, new("llmrouter.kind", label));
+        }
+    }
 
     /// <summary>Candidates of the model asked for that one ranking left out, by reason; nothing is recorded for a zero.</summary>
     public void Excluded(string reason, int count)

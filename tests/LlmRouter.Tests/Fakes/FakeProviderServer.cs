@@ -81,11 +81,22 @@ internal abstract class FakeProviderServer : IAsyncDisposable
 
     protected abstract void Map(WebApplication app);
 
-    /// <summary>The reply as the request's token limit leaves it, when the reply reads one (<see cref="FakeReply.TokenLimitField"/>).</summary>
-    protected static FakeReply Limited(FakeReply reply, JsonNode body) =>
-        reply.TokenLimitField is { } field && body[field] is { } limit
+    /// <summary>
+    /// The reply to this request: an echo of its last user message (<see cref="FakeReply.EchoPieces"/>), and as its
+    /// token limit leaves it, when the reply reads one (<see cref="FakeReply.TokenLimitField"/>).
+    /// </summary>
+    protected static FakeReply Limited(FakeReply reply, JsonNode body)
+    {
+        if (reply.EchoPieces is { } size && body["messages"]?.AsArray().LastOrDefault(m => m?["role"]?.GetValue<string>() == "user")?["content"] is { } content)
+        {
+            var text = content is JsonValue ? content.GetValue<string>() : string.Concat(content.AsArray().Select(part => part?["text"]?.GetValue<string>() ?? ""));
+            reply = reply with { Tokens = text.Chunk(size).Select(piece => new string(piece)).ToList() };
+        }
+
+        return reply.TokenLimitField is { } field && body[field] is { } limit
             ? reply with { Tokens = reply.Tokens.Take(limit.GetValue<int>()).ToList() }
             : reply;
+    }
 
     protected async Task<JsonNode> ReadBody(HttpContext context)
     {

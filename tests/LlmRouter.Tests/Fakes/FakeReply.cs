@@ -5,6 +5,12 @@ internal sealed record FakeReply
 {
     public IReadOnlyList<string> Tokens { get; init; } = ["Hello", ",", " world", "!"];
 
+    /// <summary>
+    /// An echo: the answer is the last user message as the provider received it, streamed in pieces of this many
+    /// characters (instead of <see cref="Tokens"/>), so a test reads back exactly what reached the provider.
+    /// </summary>
+    public int? EchoPieces { get; init; }
+
     public TimeSpan DelayBeforeFirstToken { get; init; } = TimeSpan.Zero;
 
     public TimeSpan DelayBetweenTokens { get; init; } = TimeSpan.Zero;

@@ -31,16 +31,20 @@ internal sealed class BorderMesh : IAsyncDisposable
     /// <param name="integrators">Each integrator's id, the pools it joins, and its export list (empty: everything).</param>
     /// <param name="simulated">Every node's simulated: settings, one "key: value" per line.</param>
     /// <param name="simulatedFor">A node's own simulated: settings, where they differ from <paramref name="simulated"/>.</param>
+    /// <param name="backendFor">A node's backends: entries of its own, in place of the simulated one (null: the simulated one).</param>
+    /// <param name="sections">Top-level sections of the mesh file added as they are (protection:, telemetry:).</param>
     public static async Task<BorderMesh> StartAsync(
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
         string simulated = "time_to_first_token: 0ms\ntokens_per_second: 0",
         Func<string, string?>? simulatedFor = null,
-        Func<string, double>? qualityFor = null)
+        Func<string, double>? qualityFor = null,
+        Func<string, string?>? backendFor = null,
+        string sections = "")
     {
         var directory = Directory.CreateTempSubdirectory("llmrouter-border-");
         var path = Path.Combine(directory.FullName, "mesh.yaml");
-        await File.WriteAllTextAsync(path, Yaml(pools, integrators, simulated, simulatedFor, qualityFor: qualityFor));
+        await File.WriteAllTextAsync(path, sections + Yaml(pools, integrators, simulated, simulatedFor, qualityFor: qualityFor, backendFor: backendFor));
         var mesh = MeshConfigLoader.Load(path);
         new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
         var border = new BorderMesh(directory, mesh);
@@ -133,6 +137,7 @@ internal sealed class BorderMesh : IAsyncDisposable
     /// <param name="metrics">Gives every node and integrator a Prometheus endpoint (metrics_listen) on a port of its own.</param>
     /// <param name="price">Every model's price in dollars per million tokens, input and output alike.</param>
     /// <param name="access">The access and tenants sections (default: <see cref="MeshYaml.OpenAccess"/>).</param>
+    /// <param name="backendFor">A node's backends: entries of its own, in place of the simulated one (null: the simulated one).</param>
     public static string Yaml(
         IReadOnlyList<(string Pool, IReadOnlyList<(string Node, string Model)> Nodes)> pools,
         IReadOnlyList<(string Id, IReadOnlyList<string> Pools, IReadOnlyList<string> Export)> integrators,
@@ -142,7 +147,8 @@ internal sealed class BorderMesh : IAsyncDisposable
         Func<string, double>? qualityFor = null,
         bool metrics = false,
         double price = 0,
-        string? access = null)
+        string? access = null,
+        Func<string, string?>? backendFor = null)
     {
         string MetricsListen(string indent) => metrics ? $"{indent}metrics_listen: http://127.0.0.1:{TestMesh.FreePort()}\n" : "";
         var text = new System.Text.StringBuilder(access ?? MeshYaml.OpenAccess).Append("""
@@ -167,7 +173,7 @@ internal sealed class BorderMesh : IAsyncDisposable
                     .AppendLine($"        http_listen: http://127.0.0.1:{TestMesh.FreePort()}")
                     .Append(MetricsListen("        "))
                     .AppendLine("        backends:")
-                    .AppendLine(TestMesh.Backend($"sim-{node}", model, quality: qualityFor?.Invoke(node) ?? 0.5, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency, features: "[tools, json, vision]", price: price));
+                    .AppendLine(backendFor?.Invoke(node) ?? TestMesh.Backend($"sim-{node}", model, quality: qualityFor?.Invoke(node) ?? 0.5, simulated: simulatedFor?.Invoke(node) ?? simulated, maxConcurrency: maxConcurrency, features: "[tools, json, vision]", price: price));
             }
         }
 

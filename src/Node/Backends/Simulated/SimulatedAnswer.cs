@@ -15,10 +15,12 @@ namespace LlmRouter.Node.Backends.Simulated;
 /// (<see cref="SimulatedJson"/>) and stream in pieces of 8 characters; the call id is derived from the
 /// conversation.</item>
 /// <item>A JSON schema response format: JSON satisfying the schema; JSON mode: an object with an "answer".</item>
+/// <item>An echo backend (<c>simulated.echo</c>): the last user message as it arrived, word by word, so what
+/// reached the backend can be read in the answer (masking, for one, shows its placeholders here).</item>
 /// <item>Otherwise the deterministic words of <see cref="SimulatedText"/>.</item>
 /// </list>
 /// </summary>
-internal sealed class SimulatedAnswer
+internal sealed partial class SimulatedAnswer
 {
     private const int PieceLength = 8;
 
@@ -40,11 +42,11 @@ internal sealed class SimulatedAnswer
     public bool CallsTools { get; }
 
     /// <exception cref="Grpc.Core.RpcException">INVALID_ARGUMENT: a schema asks for more JSON than the simulator writes (the client's input, not a backend failure).</exception>
-    public static SimulatedAnswer For(IReadOnlyList<ChatMessage> conversation, ChatOptions? options, ulong seed, int? fixedLength)
+    public static SimulatedAnswer For(IReadOnlyList<ChatMessage> conversation, ChatOptions? options, ulong seed, int? fixedLength, bool echo = false)
     {
         try
         {
-            return Plan(conversation, options, seed, fixedLength);
+            return Plan(conversation, options, seed, fixedLength, echo);
         }
         catch (SimulatedJsonTooLargeException ex)
         {
@@ -52,7 +54,7 @@ internal sealed class SimulatedAnswer
         }
     }
 
-    private static SimulatedAnswer Plan(IReadOnlyList<ChatMessage> conversation, ChatOptions? options, ulong seed, int? fixedLength)
+    private static SimulatedAnswer Plan(IReadOnlyList<ChatMessage> conversation, ChatOptions? options, ulong seed, int? fixedLength, bool echo)
     {
         if (ToolsToCall(conversation, options) is { Count: > 0 } tools)
         {
@@ -78,8 +80,18 @@ internal sealed class SimulatedAnswer
             return new SimulatedAnswer(seed, pieces.Count, pieces, callsTools: false);
         }
 
+        if (echo && conversation.LastOrDefault(m => m.Role == ChatRole.User) is { Text.Length: > 0 } asked)
+        {
+            var words = EchoWord().Matches(asked.Text).Select(word => (AIContent)new TextContent(word.Value)).ToList();
+            return new SimulatedAnswer(seed, words.Count, words, callsTools: false);
+        }
+
         return new SimulatedAnswer(seed, fixedLength ?? SimulatedText.NaturalLength(seed), null, callsTools: false);
     }
+
+    // A word with the spaces after it (leading spaces go with the first).
+    [System.Text.RegularExpressions.GeneratedRegex(@"\s*\S+\s*")]
+    private static partial System.Text.RegularExpressions.Regex EchoWord();
 
     /// <summary>The piece at <paramref name="index"/>: text, or a piece of a tool call.</summary>
     public AIContent Piece(int index) => _pieces?[index] ?? new TextContent(SimulatedText.Token(_seed, index));

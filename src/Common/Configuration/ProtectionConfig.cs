@@ -1,0 +1,49 @@
+namespace LlmRouter.Common.Configuration;
+
+/// <summary>The <c>protection:</c> section: what the mesh changes or stops in what travels (DESIGN.md section 15).</summary>
+public sealed record ProtectionConfig(MaskingConfig Masking)
+{
+    public static ProtectionConfig Default { get; } = new(MaskingConfig.Off);
+}
+
+/// <summary>
+/// Masking at the entry node: which recognizers run, custom patterns, and where masking applies. The first rule whose
+/// conditions all hold for an attempt decides; with none, <see cref="When"/>.
+/// </summary>
+/// <param name="Recognizers">The built-in recognizers by name (email, phone, iban, card, ip, us_ssn, pesel, nip, secret).</param>
+/// <param name="Custom">Patterns of the operator's own, each with the name its placeholders carry.</param>
+public sealed record MaskingConfig(MaskWhen When, IReadOnlyList<string> Recognizers, IReadOnlyList<CustomPattern> Custom, IReadOnlyList<MaskingRule> Rules)
+{
+    /// <summary>No masking anywhere: what a mesh file without a <c>protection.masking</c> section gets.</summary>
+    public static MaskingConfig Off { get; } = new(MaskWhen.Never, [], [], []);
+
+    /// <summary>Whether any request can be masked at all (a rule or the default says so somewhere).</summary>
+    public bool CanApply => When != MaskWhen.Never || Rules.Any(r => r.When != MaskWhen.Never);
+}
+
+/// <summary>A value the operator's pattern finds; its placeholders read <c>[NAME_1]</c>.</summary>
+/// <param name="Name">Letters, digits and underscores; the placeholder's label is its upper case.</param>
+/// <param name="Pattern">A .NET regular expression, run in linear time (no backreferences or lookarounds); a group named <c>value</c> masks only that group.</param>
+public sealed record CustomPattern(string Name, string Pattern);
+
+/// <summary>Where masking applies for the attempts it matches: each condition left null matches anything.</summary>
+/// <param name="Tenant">The request's tenant.</param>
+/// <param name="Label">A policy label the request carries (its own or its tenant's).</param>
+/// <param name="Pool">The pool the request entered the mesh in.</param>
+/// <param name="Backend">The backend id that would serve the attempt (unknown for a route through an integrator: such a rule does not match it).</param>
+public sealed record MaskingRule(string? Tenant, string? Label, string? Pool, string? Backend, MaskWhen When);
+
+/// <summary>Where a request is masked: before it leaves its entry subnet, before a cloud backend, both, always or never.</summary>
+[Flags]
+public enum MaskWhen
+{
+    Never = 0,
+
+    /// <summary>An attempt that takes the request out of the pool it entered in (through an integrator, or from an integrator into another pool).</summary>
+    LeavingSubnet = 1,
+
+    /// <summary>An attempt whose serving backend is a cloud API (openai, anthropic).</summary>
+    Cloud = 2,
+
+    Always = 4,
+}

@@ -1,0 +1,84 @@
+using LlmRouter.Common.Chat;
+using LlmRouter.V1;
+
+namespace LlmRouter.Common.Protection;
+
+/// <summary>
+/// An attempt's view of the client's stream when its request went out masked: text deltas and each tool call's
+/// arguments pass through a <see cref="TextRestorer"/> on their way to the client, and what is still held back goes
+/// out before the completion. An attempt that fails takes what it held back with it: the client never had it, and
+/// a continuation starts from what the client has. One per attempt.
+/// </summary>
+internal sealed class RestoringSink(IChatSink inner, MaskingSession session) : IChatSink
+{
+    private readonly TextRestorer _text = new(session);
+    private readonly SortedDictionary<uint, TextRestorer> _arguments = [];
+
+    // A frame written without a flush is sent by the next write; when this sink then holds a whole frame back, it
+    // still owes the client that flush.
+    private bool _unflushed;
+
+    public void Route(RouteInfo route) => inner.Route(route);
+
+    public async Task DeltaAsync(ChatResponse frame, bool flush, CancellationToken cancellationToken)
+    {
+        var restored = frame.FrameCase == ChatResponse.FrameOneofCase.ToolCall ? ToolCall(frame.ToolCall) : Text(frame.Delta);
+        if (restored is not null)
+        {
+            await inner.DeltaAsync(restored, flush, cancellationToken).ConfigureAwait(false);
+            _unflushed = !flush;
+        }
+        else if (flush && _unflushed)
+        {
+            await inner.DeltaAsync(new ChatResponse { Delta = new TextDelta() }, flush: true, cancellationToken).ConfigureAwait(false);
+            _unflushed = false;
+        }
+    }
+
+    public async Task CompletedAsync(ChatResponse frame, CancellationToken cancellationToken)
+    {
+        if (_text.Flush() is { Length: > 0 } text)
+        {
+            await inner.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = text } }, flush: false, cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var (index, restorer) in _arguments)
+        {
+            if (restorer.Flush() is { Length: > 0 } arguments)
+            {
+                await inner.DeltaAsync(new ChatResponse { ToolCall = new ToolCallDelta { Index = index, Arguments = arguments } }, flush: false, cancellationToken)
+                    .ConfigureAwait(false);
+            }
+        }
+
+        await inner.CompletedAsync(frame, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The delta as the client may read it now; null when all of it is held back.</summary>
+    private ChatResponse? Text(TextDelta delta)
+    {
+        var text = _text.Push(delta.Text);
+        return text.Length == 0 && delta.Text.Length > 0 ? null
+            : ReferenceEquals(text, delta.Text) ? new ChatResponse { Delta = delta }
+            : new ChatResponse { Delta = new TextDelta { Text = text } };
+    }
+
+    /// <summary>The tool call delta with its arguments restored so far; null when it carries nothing else and all of them are held back.</summary>
+    private ChatResponse? ToolCall(ToolCallDelta delta)
+    {
+        if (!_arguments.TryGetValue(delta.Index, out var restorer))
+        {
+            _arguments[delta.Index] = restorer = new TextRestorer(session, json: true);
+        }
+
+        var arguments = restorer.Push(delta.Arguments);
+        if (arguments.Length == 0 && delta.Id.Length == 0 && delta.Name.Length == 0)
+        {
+            return null;
+        }
+
+        var restored = delta.Clone();
+        restored.Arguments = arguments;
+        return new ChatResponse { ToolCall = restored };
+    }
+}
