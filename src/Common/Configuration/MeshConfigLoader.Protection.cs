@@ -41,6 +41,16 @@ public static partial class MeshConfigLoader
         }
 
         var custom = fields.MapList("custom", required: false).Select(ReadCustomPattern).OfType<CustomPattern>().ToList();
+        foreach (var twice in custom.GroupBy(c => c.Name.ToUpperInvariant()).Where(g => g.Count() > 1))
+        {
+            fields.Errors.Add(fields.PositionOf("custom"), fields.FieldPath("custom"),
+                $"the names {string.Join(" and ", twice.Select(c => $"'{c.Name}'"))} give the same placeholders ([{twice.Key}_n]); choose names that differ by more than case");
+        }
+
+        if (fields.Has("recognizers") && recognizers.Count == 0 && custom.Count == 0)
+        {
+            fields.Errors.Add(fields.PositionOf("recognizers"), fields.FieldPath("recognizers"), "lists no recognizer and there is no custom pattern: nothing would ever be masked");
+        }
         var rules = fields.MapList("rules", required: false).Select(rule =>
         {
             var tenant = rule.String("tenant");
@@ -75,6 +85,11 @@ public static partial class MeshConfigLoader
 
         var when = MaskWhen.Never;
         var words = fields.StringOrList(key);
+        if (words.Count == 0)
+        {
+            fields.Errors.Add(fields.PositionOf(key), fields.FieldPath(key), "names nothing (never, always, or leaving_subnet and/or cloud)");
+        }
+
         foreach (var word in words)
         {
             var known = Array.FindIndex(MaskWhenNames, n => n.Name == word);

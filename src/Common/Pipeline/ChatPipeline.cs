@@ -190,7 +190,7 @@ internal sealed partial class ChatPipeline(
         RouterSpans.Ranked(span, candidates);
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
         var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
-        var masking = arrival.Forwarded ? null : Protection.RequestMasking.ForEntry(snapshot.Mesh.Protection.Masking, arrival.Tenant, request.PolicyLabels, arrival.Seat.Name);
+        var masking = arrival.Forwarded ? null : Protection.RequestMasking.ForEntry(snapshot.Mesh.Protection.Masking, arrival.Tenant, request.PolicyLabels, arrival.Seat.Name, candidates);
 
         // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);

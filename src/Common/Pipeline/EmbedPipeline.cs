@@ -37,7 +37,7 @@ internal sealed class EmbedPipeline(
         var candidates = planner.Rank(snapshot, query, scope);
         var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
-        var masking = arrival.Forwarded ? null : Protection.RequestMasking.ForEntry(snapshot.Mesh.Protection.Masking, arrival.Tenant, request.PolicyLabels, arrival.Seat.Name);
+        var masking = arrival.Forwarded ? null : Protection.RequestMasking.ForEntry(snapshot.Mesh.Protection.Masking, arrival.Tenant, request.PolicyLabels, arrival.Seat.Name, candidates);
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore, arrival.Tenant.Name);
         try

@@ -15,24 +15,57 @@ namespace LlmRouter.Common.Protection;
 /// </summary>
 internal static class MaskingPolicy
 {
-    /// <summary>Whether this attempt must carry the masked request.</summary>
+    /// <summary>
+    /// Whether an attempt on <paramref name="candidate"/> must carry the masked request. The hop below may move the
+    /// request to another copy on its own (a member fails over between its backends of the model; an integrator picks
+    /// among the copies beyond the border), so the attempt is masked when any copy it may reach asks for it: every
+    /// copy of the model on that member, and for a route under a cloud policy always, since the integrator's choice
+    /// may be a cloud copy.
+    /// </summary>
+    /// <param name="labels">The request's policy labels with its tenant's.</param>
+    /// <param name="known">The candidates ranked for the request: where a member's other copies of the model are found.</param>
+    public static bool AppliesToAttempt(
+        MaskingConfig config, string tenant, IReadOnlyCollection<string> labels, string entryPool, RouteCandidate candidate, IEnumerable<RouteCandidate> known)
+    {
+        if (Applies(config, tenant, labels, entryPool, candidate))
+        {
+            return true;
+        }
+
+        if (candidate.IsLocal)
+        {
+            return false;
+        }
+
+        return candidate.IsRoute
+            ? When(config, tenant, labels, entryPool, candidate).HasFlag(MaskWhen.Cloud)
+            : known.Any(copy => copy.Node == candidate.Node && copy.Model == candidate.Model && !ReferenceEquals(copy, candidate)
+                && Applies(config, tenant, labels, entryPool, copy));
+    }
+
+    /// <summary>Whether the request may reach <paramref name="candidate"/> only masked (one copy, as the hop that serves it).</summary>
     /// <param name="labels">The request's policy labels with its tenant's.</param>
     public static bool Applies(MaskingConfig config, string tenant, IReadOnlyCollection<string> labels, string entryPool, RouteCandidate candidate)
     {
-        var when = config.When;
-        foreach (var rule in config.Rules)
-        {
-            if (Matches(rule, tenant, labels, entryPool, candidate))
-            {
-                when = rule.When;
-                break;
-            }
-        }
-
+        var when = When(config, tenant, labels, entryPool, candidate);
         var leaving = candidate.IsRoute || candidate.Pool != entryPool;
         return when.HasFlag(MaskWhen.Always)
             || (when.HasFlag(MaskWhen.LeavingSubnet) && leaving)
             || (when.HasFlag(MaskWhen.Cloud) && candidate.Cloud);
+    }
+
+    /// <summary>The first matching rule's when, or the section's own.</summary>
+    private static MaskWhen When(MaskingConfig config, string tenant, IReadOnlyCollection<string> labels, string entryPool, RouteCandidate candidate)
+    {
+        foreach (var rule in config.Rules)
+        {
+            if (Matches(rule, tenant, labels, entryPool, candidate))
+            {
+                return rule.When;
+            }
+        }
+
+        return config.When;
     }
 
     private static bool Matches(MaskingRule rule, string tenant, IReadOnlyCollection<string> labels, string entryPool, RouteCandidate candidate) =>

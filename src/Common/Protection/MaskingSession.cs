@@ -1,4 +1,6 @@
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using LlmRouter.V1;
 
@@ -48,9 +50,11 @@ internal sealed partial class MaskingSession(IReadOnlyList<Recognizer> recognize
     public int LongestPlaceholder { get; private set; }
 
     /// <summary>
-    /// The request as it may leave: every message's text, content parts' text, tool calls' arguments and tool results,
-    /// and a continuation's partial answer, masked. The same request asked for again (a broadcast's racers, a
-    /// failover) gets the same masked copy.
+    /// The request as it may leave: every message's text, its text parts, tool calls' arguments and tool results, and
+    /// a continuation's partial answer, masked. Arguments and a tool result that is JSON are masked value by value (a
+    /// string, or a number a recognizer takes whole, becomes a placeholder string), so what goes out is still JSON and
+    /// the values found are the decoded ones. The same request asked for again (a broadcast's racers, a failover)
+    /// gets the same masked copy.
     /// </summary>
     public ChatRequest Mask(ChatRequest request)
     {
@@ -61,27 +65,21 @@ internal sealed partial class MaskingSession(IReadOnlyList<Recognizer> recognize
                 return last.Masked;
             }
 
-            // Text that already looks like a placeholder is the caller's own: no value is given its name.
-            foreach (var text in Texts(request))
-            {
-                foreach (Match match in PlaceholderShape().Matches(text))
-                {
-                    _inText.Add(match.Value);
-                }
-            }
-
+            // Text that already looks like a placeholder is the caller's own, in any field (a stop sequence, a schema, a
+            // tool's description): no value is given its name, and the answer's copy of it is never turned into one.
+            Reserve(request.ToString());
             var masked = request.Clone();
             foreach (var message in masked.Messages)
             {
-                message.Content = MaskLocked(message.Content);
-                foreach (var part in message.Parts)
+                message.Content = message.Role == Role.Tool ? MaskJsonOrText(message.Content) : MaskLocked(message.Content);
+                foreach (var part in message.Parts.Where(p => p.PartCase == ContentPart.PartOneofCase.Text))
                 {
-                    part.Text = MaskLocked(part.Text);
+                    part.Text = message.Role == Role.Tool ? MaskJsonOrText(part.Text) : MaskLocked(part.Text);
                 }
 
                 foreach (var call in message.ToolCalls)
                 {
-                    call.ArgumentsJson = MaskLocked(call.ArgumentsJson);
+                    call.ArgumentsJson = MaskJsonOrText(call.ArgumentsJson);
                 }
             }
 
@@ -100,12 +98,16 @@ internal sealed partial class MaskingSession(IReadOnlyList<Recognizer> recognize
     {
         lock (_lock)
         {
-            foreach (Match match in PlaceholderShape().Matches(text))
-            {
-                _inText.Add(match.Value);
-            }
-
+            Reserve(text);
             return MaskLocked(text);
+        }
+    }
+
+    private void Reserve(string text)
+    {
+        foreach (Match match in PlaceholderShape().Matches(text))
+        {
+            _inText.Add(match.Value);
         }
     }
 
@@ -135,25 +137,84 @@ internal sealed partial class MaskingSession(IReadOnlyList<Recognizer> recognize
         }
     }
 
-    private static IEnumerable<string> Texts(ChatRequest request)
+    /// <summary>JSON masked value by value, written back as JSON; text that is not JSON masked as text.</summary>
+    private string MaskJsonOrText(string text)
     {
-        foreach (var message in request.Messages)
+        var trimmed = text.AsSpan().TrimStart();
+        if (trimmed.Length == 0 || (trimmed[0] != '{' && trimmed[0] != '['))
         {
-            yield return message.Content;
-            foreach (var part in message.Parts)
-            {
-                yield return part.Text;
-            }
-
-            foreach (var call in message.ToolCalls)
-            {
-                yield return call.ArgumentsJson;
-            }
+            return MaskLocked(text);
         }
 
-        if (request.Continuation is { } continuation)
+        JsonNode? node;
+        try
         {
-            yield return continuation.PartialText;
+            node = JsonNode.Parse(text);
+        }
+        catch (JsonException)
+        {
+            return MaskLocked(text);
+        }
+
+        // Written back only when a value changed, with no more escaping than JSON needs.
+        var before = _replaced;
+        var result = node is null ? null : MaskNode(node) ?? node;
+        return result is null || _replaced == before ? text : result.ToJsonString(RelaxedJson);
+    }
+
+    private static readonly JsonSerializerOptions RelaxedJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    // JSON values replaced so far: whether a JSON text has to be written back.
+    private int _replaced;
+
+    /// <summary>Masks the values inside <paramref name="node"/>; returns a replacement for it when it is a value that changed.</summary>
+    private JsonNode? MaskNode(JsonNode node)
+    {
+        switch (node)
+        {
+            case JsonObject json:
+                foreach (var (key, child) in json.ToList())
+                {
+                    if (child is not null && MaskNode(child) is { } replaced)
+                    {
+                        json[key] = replaced;
+                    }
+                }
+
+                return null;
+            case JsonArray array:
+                for (var i = 0; i < array.Count; i++)
+                {
+                    if (array[i] is { } child && MaskNode(child) is { } replaced)
+                    {
+                        array[i] = replaced;
+                    }
+                }
+
+                return null;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                var text = value.GetValue<string>();
+                var masked = MaskLocked(text);
+                if (ReferenceEquals(masked, text))
+                {
+                    return null;
+                }
+
+                _replaced++;
+                return JsonValue.Create(masked);
+            case JsonValue value when value.GetValueKind() == JsonValueKind.Number:
+                // A number a recognizer takes whole (a card number written as a number) becomes a placeholder string.
+                var digits = value.ToJsonString();
+                var whole = MaskLocked(digits);
+                if (whole.Length == 0 || whole[0] != '[' || whole[^1] != ']' || !PlaceholderShape().IsMatch(whole))
+                {
+                    return null;
+                }
+
+                _replaced++;
+                return JsonValue.Create(whole);
+            default:
+                return null;
         }
     }
 

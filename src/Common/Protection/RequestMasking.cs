@@ -12,15 +12,17 @@ namespace LlmRouter.Common.Protection;
 /// session, and so every placeholder, is the request's: a failover or a continuation masks and restores with the
 /// same mapping. Hops below the entry never mask: what reaches them is already masked where it had to be.
 /// </summary>
-internal sealed class RequestMasking(MaskingConfig config, string tenant, IReadOnlyCollection<string> labels, string entryPool)
+/// <param name="known">The candidates ranked for the request (<see cref="MaskingPolicy.AppliesToAttempt"/>).</param>
+internal sealed class RequestMasking(MaskingConfig config, string tenant, IReadOnlyCollection<string> labels, string entryPool, IEnumerable<RouteCandidate> known)
 {
     private MaskingSession? _session;
 
     /// <summary>The masking of a request entering here; null when the mesh file masks nothing.</summary>
     /// <param name="requestLabels">The request's own policy labels (its tenant's are added).</param>
-    public static RequestMasking? ForEntry(MaskingConfig config, TenantConfig tenant, IEnumerable<string> requestLabels, string entryPool) =>
+    /// <param name="ranked">The candidates ranked for the request.</param>
+    public static RequestMasking? ForEntry(MaskingConfig config, TenantConfig tenant, IEnumerable<string> requestLabels, string entryPool, IEnumerable<ScoredCandidate> ranked) =>
         config.CanApply
-            ? new RequestMasking(config, tenant.Name, [.. requestLabels, .. tenant.Labels], entryPool)
+            ? new RequestMasking(config, tenant.Name, [.. requestLabels, .. tenant.Labels], entryPool, ranked.Select(c => c.Target).ToList())
             : null;
 
     /// <summary>Distinct values masked so far (for the span and the route log; never the values).</summary>
@@ -32,19 +34,19 @@ internal sealed class RequestMasking(MaskingConfig config, string tenant, IReadO
     /// <summary>The request and the sink an attempt on <paramref name="candidate"/> uses.</summary>
     public (ChatRequest Request, IChatSink Sink) For(ChatRequest request, RouteCandidate candidate, IChatSink sink)
     {
-        if (!MaskingPolicy.Applies(config, tenant, labels, entryPool, candidate))
+        if (!MaskingPolicy.AppliesToAttempt(config, tenant, labels, entryPool, candidate, known))
         {
             return (request, sink);
         }
 
         var session = Session();
-        return (session.Mask(request), new RestoringSink(sink, session));
+        return (session.Mask(request), new RestoringSink(sink, session, jsonAnswer: request.ResponseFormat is { FormatCase: not ResponseFormat.FormatOneofCase.None }));
     }
 
     /// <summary>The embedding request an attempt on <paramref name="candidate"/> sends: its inputs masked where the policy says (vectors are not restored).</summary>
     public EmbedRequest For(EmbedRequest request, RouteCandidate candidate)
     {
-        if (!MaskingPolicy.Applies(config, tenant, labels, entryPool, candidate))
+        if (!MaskingPolicy.AppliesToAttempt(config, tenant, labels, entryPool, candidate, known))
         {
             return request;
         }

@@ -7,11 +7,12 @@ namespace LlmRouter.Common.Protection;
 /// An attempt's view of the client's stream when its request went out masked: text deltas and each tool call's
 /// arguments pass through a <see cref="TextRestorer"/> on their way to the client, and what is still held back goes
 /// out before the completion. An attempt that fails takes what it held back with it: the client never had it, and
-/// a continuation starts from what the client has. One per attempt.
+/// a continuation starts from what the client has. An answer asked for as JSON (a response format) gets its values
+/// JSON-escaped, as tool calls' arguments do. One per attempt.
 /// </summary>
-internal sealed class RestoringSink(IChatSink inner, MaskingSession session) : IChatSink
+internal sealed class RestoringSink(IChatSink inner, MaskingSession session, bool jsonAnswer = false) : IChatSink
 {
-    private readonly TextRestorer _text = new(session);
+    private readonly TextRestorer _text = new(session, jsonAnswer);
     private readonly SortedDictionary<uint, TextRestorer> _arguments = [];
 
     // A frame written without a flush is sent by the next write; when this sink then holds a whole frame back, it
@@ -22,6 +23,12 @@ internal sealed class RestoringSink(IChatSink inner, MaskingSession session) : I
 
     public async Task DeltaAsync(ChatResponse frame, bool flush, CancellationToken cancellationToken)
     {
+        if (frame.FrameCase == ChatResponse.FrameOneofCase.ToolCall && _text.Pending > 0)
+        {
+            // The text ended where the calls begin: what it held back goes out before them, in its place.
+            await inner.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = _text.Flush() } }, flush: false, cancellationToken).ConfigureAwait(false);
+        }
+
         var restored = frame.FrameCase == ChatResponse.FrameOneofCase.ToolCall ? ToolCall(frame.ToolCall) : Text(frame.Delta);
         if (restored is not null)
         {
@@ -30,7 +37,11 @@ internal sealed class RestoringSink(IChatSink inner, MaskingSession session) : I
         }
         else if (flush && _unflushed)
         {
-            await inner.DeltaAsync(new ChatResponse { Delta = new TextDelta() }, flush: true, cancellationToken).ConfigureAwait(false);
+            // An empty frame of the same kind (a tool call's keeps its index), so no client reads a break in the call.
+            var empty = frame.FrameCase == ChatResponse.FrameOneofCase.ToolCall
+                ? new ChatResponse { ToolCall = new ToolCallDelta { Index = frame.ToolCall.Index } }
+                : new ChatResponse { Delta = new TextDelta() };
+            await inner.DeltaAsync(empty, flush: true, cancellationToken).ConfigureAwait(false);
             _unflushed = false;
         }
     }

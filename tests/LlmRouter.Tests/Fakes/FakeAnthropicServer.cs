@@ -36,7 +36,7 @@ internal sealed class FakeAnthropicServer : FakeProviderServer
     private async Task Messages(HttpContext context)
     {
         var body = await ReadBody(context);
-        var reply = Limited(Reply, body);
+        var reply = Limited(NextReply?.Invoke() ?? Reply, body);
         context.Response.Headers["request-id"] = "req_fake";
         // The API takes the key as x-api-key; the official SDK (13.x) sends it as a bearer token.
         if (RequiredApiKey is { } key

@@ -64,7 +64,7 @@ internal sealed class FakeOpenAIServer : FakeProviderServer
     private async Task ChatCompletions(HttpContext context)
     {
         var body = await ReadBody(context);
-        var reply = Limited(Reply, body);
+        var reply = Limited(NextReply?.Invoke() ?? Reply, body);
         if (await Refused(context, reply))
         {
             return;

@@ -23,6 +23,9 @@ internal abstract class FakeProviderServer : IAsyncDisposable
 
     public FakeReply Reply { get; set; } = new();
 
+    /// <summary>When set, asked for each request's reply instead of <see cref="Reply"/> (fakes that share one sequence of replies).</summary>
+    public Func<FakeReply>? NextReply { get; set; }
+
     /// <summary>When set, requests without this key are refused as the provider refuses them (401).</summary>
     public string? RequiredApiKey { get; set; }
 

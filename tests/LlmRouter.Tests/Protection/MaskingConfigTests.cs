@@ -73,6 +73,9 @@ public sealed class MaskingConfigTests
     [InlineData("rules: [{ backend: gpt, when: always }]", "protection.masking.rules[0].backend: no node has a backend 'gpt'")]
     [InlineData("rules: [{ label: secret-ish, when: always }]", "protection.masking.rules[0].label: unknown policy label 'secret-ish' (known: on-prem-only, subnet-only)")]
     [InlineData("rules: [{ tenant: team }]", "protection.masking.rules[0].when: is required (never, always, or leaving_subnet and/or cloud)")]
+    [InlineData("when: []", "protection.masking.when: names nothing (never, always, or leaving_subnet and/or cloud)")]
+    [InlineData("recognizers: []", "protection.masking.recognizers: lists no recognizer and there is no custom pattern: nothing would ever be masked")]
+    [InlineData("custom: [{ name: emp, pattern: x }, { name: EMP, pattern: y }]", "protection.masking.custom: the names 'emp' and 'EMP' give the same placeholders ([EMP_n])")]
     public void Parse_BadMasking_NamesTheFieldAndWhy(string line, string expected)
     {
         var error = Assert.Throws<ConfigException>(() => Parse($"protection:\n  masking:\n    {line}\n"));
@@ -113,9 +116,26 @@ public sealed class MaskingConfigTests
         Assert.False(MaskingPolicy.Applies(config, "other", ["on-prem-only"], "pool-a", across));
     }
 
-    private static RouteCandidate Candidate(string pool, bool route, bool cloud, string backend) => new()
+    [Fact]
+    public void AppliesToAttempt_AMemberWithACloudCopyOfTheModel_IsMaskedForACloudPolicy()
     {
-        Node = "n", Pool = pool, Address = "https://127.0.0.1:1", Backend = backend, BackendKind = "openai-compatible", Cloud = cloud,
+        var config = new MaskingConfig(MaskWhen.Cloud, Recognizers.Names, [], []);
+        var local = Candidate("pool-a", route: false, cloud: false, "lmstudio");
+        var cloudCopy = Candidate("pool-a", route: false, cloud: true, "openai");
+        var elsewhere = Candidate("pool-a", route: false, cloud: true, "openai", node: "other");
+        var route = Candidate("pool-a", route: true, cloud: false, "");
+
+        // n may fail over from lmstudio to its own openai copy: masked. A cloud copy on another member is not n's to choose.
+        Assert.True(MaskingPolicy.AppliesToAttempt(config, "team", [], "pool-a", local, [local, cloudCopy]));
+        Assert.False(MaskingPolicy.AppliesToAttempt(config, "team", [], "pool-a", local, [local, elsewhere]));
+        // An integrator chooses among the copies beyond the border, cloud ones among them.
+        Assert.True(MaskingPolicy.AppliesToAttempt(config, "team", [], "pool-a", route, [route]));
+        Assert.False(MaskingPolicy.AppliesToAttempt(new MaskingConfig(MaskWhen.Never, Recognizers.Names, [], []), "team", [], "pool-a", route, [route]));
+    }
+
+    private static RouteCandidate Candidate(string pool, bool route, bool cloud, string backend, string node = "n") => new()
+    {
+        Node = node, Pool = pool, Address = "https://127.0.0.1:1", Backend = backend, BackendKind = "openai-compatible", Cloud = cloud,
         Model = "m", Aliases = [], Kind = ModelKindConfig.Chat, Quality = 0.5, ContextTokens = 8192, Features = [],
         InputPricePerMillion = 0, OutputPricePerMillion = 0, ViaPools = route ? ["pool-b"] : [],
     };

@@ -73,14 +73,16 @@ public sealed class MaskingMeshTests
     [Fact]
     public async Task Chat_ContinuedAfterACut_TheNextCopyGetsThePartialAnswerMaskedTheSameWay()
     {
-        // b1 answers first (higher quality) and its stream breaks after the whole echo; b2 continues.
-        await using var cut = await FakeOpenAIServer.StartAsync();
-        cut.Reply = new FakeReply { EchoPieces = 4, CutShort = true };
-        await using var next = await FakeOpenAIServer.StartAsync();
-        next.Reply = new FakeReply { EchoPieces = 6 };
-        await using var mesh = await EchoMeshAsync(cut, next);
+        // Whichever copy the integrator picks first breaks its stream after the whole echo; the other continues.
+        var requests = 0;
+        FakeReply Next() => Interlocked.Increment(ref requests) == 1 ? new FakeReply { EchoPieces = 4, CutShort = true } : new FakeReply { EchoPieces = 6 };
+        await using var b1 = await FakeOpenAIServer.StartAsync();
+        await using var b2 = await FakeOpenAIServer.StartAsync();
+        b1.NextReply = b2.NextReply = Next;
+        await using var mesh = await EchoMeshAsync(b1, b2);
 
         var (text, frames) = await ChatAsync(mesh.Nodes["a1"], "far", continuation: true);
+        var (cut, next) = b1.Requests.Count == 1 && b2.Requests.Count == 1 && b2.Requests[0]["messages"]!.AsArray().Count > 1 ? (b1, b2) : (b2, b1);
 
         Assert.Single(frames, f => f.Seam is not null);
         Assert.Equal(Prompt + Prompt, text);

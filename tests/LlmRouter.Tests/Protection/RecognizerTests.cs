@@ -107,6 +107,28 @@ public sealed class RecognizerTests
     public void BuiltIn_FindsEachKind(string text, string expected) => Assert.Equal(expected, Masked(text));
 
     [Theory]
+    [InlineData("IBAN PL61 1090 1014 0000 0712 1981 2874 PLN", "IBAN [IBAN_1] PLN")]
+    [InlineData("DE89370400440532013000 100 EUR", "[IBAN_1] 100 EUR")]
+    [InlineData("card 4111 1111 1111 1111 12/27 cvc", "card [CARD_1] 12/27 cvc")]
+    [InlineData("card 4111111111111111 12/27", "card [CARD_1] 12/27")]
+    [InlineData("{\"token\": \"abcd1234efgh\"}", "{\"token\": \"[SECRET_1]\"}")]
+    [InlineData("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [SECRET_1]")]
+    [InlineData("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG", "AWS_SECRET_ACCESS_KEY=[SECRET_1]")]
+    [InlineData("Authorization: Bearer 0123456789abcdefXYZ.tok", "Authorization: Bearer [SECRET_1]")]
+    [InlineData("password: \"correct horse battery\"", "password: \"[SECRET_1]\"")]
+    [InlineData("VAT id PL5261040828 and NIP: 5261040828", "VAT id PL[NIP_1] and NIP: [NIP_1]")]
+    [InlineData("phone 555.123.4567.", "phone [PHONE_1].")]
+    public void BuiltIn_FindsValuesWithWhatFollowsThem(string text, string expected) => Assert.Equal(expected, Masked(text));
+
+    [Theory]
+    [InlineData("Budget: 250 000 000 PLN, or 300 000 000 zł")]
+    [InlineData("version 100.200.300 and 1.100.200.3000")]
+    [InlineData("created 1700000008 and 1700000019")]
+    [InlineData("max_tokens: 256000 and tokens=1000000")]
+    [InlineData("the iban-like ab12 cd34 ef56 gh78 ij90 kl")]
+    public void BuiltIn_LeavesAmountsVersionsTimestampsAndCountsAlone(string text) => Assert.Equal(text, Masked(text));
+
+    [Theory]
     [InlineData("version 1.2.3.4.5 of the tool")]
     [InlineData("at 12:30:45 on 2026-11-30")]
     [InlineData("order 4111111111111112 shipped")]

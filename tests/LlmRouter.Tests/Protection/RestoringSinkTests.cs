@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using LlmRouter.Common.Chat;
 using LlmRouter.Common.Protection;
 using LlmRouter.V1;
@@ -64,6 +65,50 @@ public sealed class RestoringSinkTests
 
         Assert.True(client.Flushed, "the frame written without a flush was left unsent");
         Assert.Equal("written, ", client.Text);
+    }
+
+    [Fact]
+    public async Task HeldBackToolCallFrame_ThatOwedAFlush_FlushesWithAnEmptyPieceOfTheSameCall()
+    {
+        var session = new MaskingSession(Recognizers.BuiltIn);
+        session.Mask("ann@example.com");
+        var client = new RecordingSink();
+        var sink = new RestoringSink(client, session);
+
+        await sink.DeltaAsync(Call(0, "call_1", "send", "{\"to\":\""), flush: false, CancellationToken.None);
+        await sink.DeltaAsync(Call(0, "", "", "[EMA"), flush: true, CancellationToken.None);
+
+        Assert.True(client.Flushed);
+        Assert.All(client.Frames, f => Assert.Equal(ChatResponse.FrameOneofCase.ToolCall, f.FrameCase));
+        Assert.Equal(0u, client.Frames[^1].ToolCall.Index);
+    }
+
+    [Fact]
+    public async Task TextHeldBackWhenToolCallsBegin_GoesOutBeforeThem()
+    {
+        var session = new MaskingSession(Recognizers.BuiltIn);
+        session.Mask("ann@example.com");
+        var client = new RecordingSink();
+        var sink = new RestoringSink(client, session);
+
+        await sink.DeltaAsync(Text("Calling [EMA"), flush: true, CancellationToken.None);
+        await sink.DeltaAsync(Call(0, "call_1", "send", "{}"), flush: true, CancellationToken.None);
+
+        Assert.Equal(["Calling ", "[EMA"], client.Frames.Where(f => f.Delta is not null).Select(f => f.Delta.Text));
+        Assert.Equal(ChatResponse.FrameOneofCase.ToolCall, client.Frames[^1].FrameCase);
+    }
+
+    [Fact]
+    public async Task JsonAnswer_RestoresValuesEscaped()
+    {
+        var session = new MaskingSession(Recognizers.BuiltIn);
+        session.Mask("password: \"ab\\cd ef\"");
+        var client = new RecordingSink();
+        var sink = new RestoringSink(client, session, jsonAnswer: true);
+
+        await sink.DeltaAsync(Text("{\"secret\": \"[SECRET_1]\"}"), flush: true, CancellationToken.None);
+
+        Assert.Equal("ab\\cd ef", JsonDocument.Parse(client.Text).RootElement.GetProperty("secret").GetString());
     }
 
     private static ChatResponse Text(string text) => new() { Delta = new TextDelta { Text = text } };
