@@ -161,9 +161,8 @@ internal static partial class CpuProfile
         }
 
         var method = match.Groups["method"].Value;
-        // Frames that only pass a request on: our Prometheus endpoint's middleware, in every request's stack, and
-        // HttpClient's diagnostics handler, below which the whole of every HTTP call runs (what it adds itself, the
-        // activity and the traceparent header, are frames of their own).
+        // Frames that only pass a request on: HttpClient's diagnostics handler, below which the whole of every HTTP
+        // call runs (what it adds itself, the activity and the traceparent header, are frames of their own).
         if (PassThrough().IsMatch(method))
         {
             return null;
@@ -213,7 +212,7 @@ internal static partial class CpuProfile
     [GeneratedRegex(@"\[(?<assembly>[^\]\s]+)\] (?<method>[^\s(]+::[^\s(]+)\(")]
     private static partial Regex FrameMethod();
 
-    [GeneratedRegex(@"^LlmRouter\.Common\.Telemetry\.TelemetryHosting\+<>c__DisplayClass\d+_\d+::<UseMetricsEndpoint>|^System\.Net\.Http\.DiagnosticsHandler(\+<SendAsyncCore>|::SendAsyncCore)")]
+    [GeneratedRegex(@"^System\.Net\.Http\.DiagnosticsHandler(\+<SendAsyncCore>|::SendAsyncCore)")]
     private static partial Regex PassThrough();
 
     // Instruments and their SDK: measurements, aggregation, the Prometheus endpoint (and its per-request check), and

@@ -15,12 +15,12 @@ namespace LlmRouter.Common.Telemetry;
 internal sealed class RouterMetrics
 {
     private readonly MeshMeter _meter;
-    private readonly Counter<long> _requests;
+    private readonly IndexedCounter _requests;
     private readonly Histogram<double> _duration;
-    private readonly Counter<long> _attempts;
+    private readonly IndexedCounter _attempts;
     private readonly Counter<long> _failovers;
     private readonly Counter<long> _continuations;
-    private readonly Counter<long> _routes;
+    private readonly IndexedCounter _routes;
     private readonly Counter<long> _excluded;
     private readonly Histogram<double> _added;
     private readonly Counter<long> _breakers;
@@ -30,19 +30,28 @@ internal sealed class RouterMetrics
     {
         _meter = meter;
         var m = meter.Meter;
-        _requests = m.CreateCounter<long>("llmrouter.requests", "{request}",
-            "Chat requests this process finished, by hop (entry or forwarded), routing mode, outcome (whole, continued, failed) and gRPC status");
+        // The counters every request adds to are indexed (IndexedCounter): their attribute sets are a few enums' product.
+        _requests = new IndexedCounter(m, "llmrouter.requests", "{request}",
+            "Chat requests this process finished, by hop (entry or forwarded), routing mode, outcome (whole, continued, failed) and gRPC status",
+            Hops.Length * Outcomes.Length * Modes.Length * StatusNames.Length,
+            slot => [meter.Node, new("llmrouter.hop", Hops[slot / (Outcomes.Length * Modes.Length * StatusNames.Length)]),
+                new("llmrouter.outcome", Outcomes[slot / (Modes.Length * StatusNames.Length) % Outcomes.Length]),
+                new("llmrouter.mode", Modes[slot / StatusNames.Length % Modes.Length]), new("llmrouter.status", StatusNames[slot % StatusNames.Length])]);
         _duration = meter.Histogram("llmrouter.request.duration", "s",
             "Time from a chat's arrival at this process to its last frame, by hop and outcome",
             TelemetryBuckets.Seconds);
-        _attempts = m.CreateCounter<long>("llmrouter.attempts", "{attempt}",
-            "Attempts on candidates, by target (local, peer, integrator) and result (served, failed, skipped while cooling down)");
+        _attempts = new IndexedCounter(m, "llmrouter.attempts", "{attempt}",
+            "Attempts on candidates, by target (local, peer, integrator) and result (served, failed, skipped while cooling down)",
+            Targets.Length * Results.Length,
+            slot => [meter.Node, new("llmrouter.target", Targets[slot / Results.Length]), new("llmrouter.attempt.result", Results[slot % Results.Length])]);
         _failovers = m.CreateCounter<long>("llmrouter.failovers", "{failover}",
             "Attempts that failed before the first token and moved the request on to the next candidate, by the failure's status");
         _continuations = m.CreateCounter<long>("llmrouter.continuations", "{continuation}",
             "Answers cut after their first token that another candidate continued from the text already sent");
-        _routes = m.CreateCounter<long>("llmrouter.route.decisions", "{request}",
-            "Where each hop sent the attempt that served a chat: served_here, forwarded (to a member of the pool) or integrator (across a border), by hop (entry, forwarded)");
+        _routes = new IndexedCounter(m, "llmrouter.route.decisions", "{request}",
+            "Where each hop sent the attempt that served a chat: served_here, forwarded (to a member of the pool) or integrator (across a border), by hop (entry, forwarded)",
+            Routes.Length * 2,
+            slot => [meter.Node, new("llmrouter.route", Routes[slot / 2]), new("llmrouter.hop", Hops[slot % 2])]);
         _excluded = m.CreateCounter<long>("llmrouter.candidates.excluded", "{candidate}",
             "Candidates that serve the model asked for but were left out of a ranking, by reason (features, requirements, policy_label, scope, cooling)");
         _breakers = m.CreateCounter<long>("llmrouter.breaker.transitions", "{transition}",
@@ -68,36 +77,55 @@ internal sealed class RouterMetrics
     /// <param name="entry">True at the mesh's entry, false on a hop below it, null for a call refused before its metadata was read.</param>
     public void RequestEnded(bool? entry, RoutingMode mode, RequestOutcome outcome, StatusCode status, TimeSpan duration)
     {
-        var tags = new TagList
-        {
-            _meter.Node,
-            { "llmrouter.hop", HopName(entry) },
-            { "llmrouter.outcome", OutcomeName(outcome) },
-        };
-        _duration.Record(duration.TotalSeconds, tags);
-        tags.Add("llmrouter.mode", ModeName(mode));
-        tags.Add("llmrouter.status", StatusName(status));
-        _requests.Add(1, tags);
+        var hop = HopIndex(entry);
+        var ended = OutcomeIndex(outcome);
+        _duration.Record(duration.TotalSeconds, _meter.Node, new("llmrouter.hop", Hops[hop]), new("llmrouter.outcome", Outcomes[ended]));
+        _requests.Add((((hop * Outcomes.Length) + ended) * Modes.Length * StatusNames.Length) + (ModeIndex(mode) * StatusNames.Length) + StatusIndex(status));
     }
 
     /// <summary>One attempt's end on one candidate.</summary>
-    public void Attempt(RouteCandidate candidate, AttemptResult result) =>
-        _attempts.Add(1, _meter.Node, new("llmrouter.target", TargetName(candidate)), new("llmrouter.attempt.result", ResultName(result)));
+    public void Attempt(RouteCandidate candidate, AttemptResult result) => _attempts.Add((TargetIndex(candidate) * Results.Length) + (int)result);
 
     public void Failover(StatusCode status) => _failovers.Add(1, _meter.Node, new("llmrouter.status", StatusName(status)));
 
     public void Continuation() => _continuations.Add(1, _meter.Node);
 
     /// <summary>The route a hop chose for a served chat: the target of the attempt that served it.</summary>
-    public void Routed(RouteCandidate served, bool entry) => _routes.Add(1, _meter.Node,
-        new("llmrouter.route", served.IsLocal ? "served_here" : served.IsRoute ? "integrator" : "forwarded"), new("llmrouter.hop", HopName(entry)));
+    public void Routed(RouteCandidate served, bool entry) => _routes.Add((TargetIndex(served) * 2) + HopIndex(entry));
 
-    private static string HopName(bool? entry) => entry switch
+    // Each attribute's values, in the order of their index; a target's index is also its route's (local is served_here).
+    private static readonly string[] Hops = ["entry", "forwarded", "unknown"];
+    private static readonly string[] Outcomes = ["whole", "continued", "failed"];
+    private static readonly string[] Modes = ["auto", "local", "broadcast"];
+    private static readonly string[] Targets = ["local", "peer", "integrator"];
+    private static readonly string[] Routes = ["served_here", "forwarded", "integrator"];
+    private static readonly string[] Results = ["served", "failed", "skipped"];
+
+    private static int HopIndex(bool? entry) => entry switch
     {
-        true => "entry",
-        false => "forwarded",
-        null => "unknown",
+        true => 0,
+        false => 1,
+        null => 2,
     };
+
+    private static int OutcomeIndex(RequestOutcome outcome) => outcome switch
+    {
+        RequestOutcome.Whole => 0,
+        RequestOutcome.Continued => 1,
+        _ => 2,
+    };
+
+    private static int ModeIndex(RoutingMode mode) => mode switch
+    {
+        RoutingMode.Local => 1,
+        RoutingMode.Broadcast => 2,
+        _ => 0,
+    };
+
+    private static int TargetIndex(RouteCandidate candidate) => candidate.IsLocal ? 0 : candidate.IsRoute ? 2 : 1;
+
+    // UNKNOWN for a code outside gRPC's table.
+    private static int StatusIndex(StatusCode status) => (int)status is >= 0 and < 17 ? (int)status : (int)StatusCode.Unknown;
 
     /// <summary>The values one request had masked, by kind; nothing is recorded for a request with none.</summary>
     public void Masked(IReadOnlyDictionary<string, int> byLabel)
@@ -121,31 +149,8 @@ internal sealed class RouterMetrics
     public void HopAdded(bool serve, TimeSpan added) =>
         _added.Record(Math.Max(0, added.TotalSeconds), _meter.Node, new("llmrouter.hop.kind", serve ? "serve" : "forward"));
 
-    private static string TargetName(RouteCandidate candidate) => candidate.IsLocal ? "local" : candidate.IsRoute ? "integrator" : "peer";
-
-    private static string OutcomeName(RequestOutcome outcome) => outcome switch
-    {
-        RequestOutcome.Whole => "whole",
-        RequestOutcome.Continued => "continued",
-        _ => "failed",
-    };
-
-    private static string ResultName(AttemptResult result) => result switch
-    {
-        AttemptResult.Served => "served",
-        AttemptResult.Failed => "failed",
-        _ => "skipped",
-    };
-
-    private static string ModeName(RoutingMode mode) => mode switch
-    {
-        RoutingMode.Local => "local",
-        RoutingMode.Broadcast => "broadcast",
-        _ => "auto",
-    };
-
     /// <summary>The status as gRPC names it (UNAVAILABLE), from a fixed table: no string is built per request.</summary>
-    public static string StatusName(StatusCode status) => (int)status is >= 0 and < 17 ? StatusNames[(int)status] : "UNKNOWN";
+    public static string StatusName(StatusCode status) => StatusNames[StatusIndex(status)];
 
     private static readonly string[] StatusNames =
     [
@@ -167,7 +172,7 @@ internal enum RequestOutcome
     Failed,
 }
 
-/// <summary>How one attempt on one candidate ended.</summary>
+/// <summary>How one attempt on one candidate ended (in the order of <see cref="RouterMetrics"/>'s attempt slots).</summary>
 internal enum AttemptResult
 {
     Served,

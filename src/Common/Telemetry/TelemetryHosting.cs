@@ -105,17 +105,16 @@ internal static class TelemetryHosting
             return app;
         }
 
-        app.UseOpenTelemetryPrometheusScrapingEndpoint(context =>
-            context.Features.Get<MetricsListener>() is not null && context.Request.Path == ScrapePath);
-        app.Use(next => context =>
+        // One check of the connection on every request (the router's calls pass on at once); the metrics listener's
+        // requests go to a branch of their own.
+        app.MapWhen(context => context.Features.Get<MetricsListener>() is not null, metrics =>
         {
-            if (context.Features.Get<MetricsListener>() is null)
+            metrics.UseOpenTelemetryPrometheusScrapingEndpoint(context => context.Request.Path == ScrapePath);
+            metrics.Run(context =>
             {
-                return next(context);
-            }
-
-            context.Response.StatusCode = StatusCodes.Status404NotFound;
-            return context.Response.WriteAsync($"only {ScrapePath} is served here\n");
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return context.Response.WriteAsync($"only {ScrapePath} is served here\n");
+            });
         });
         return app;
     }
