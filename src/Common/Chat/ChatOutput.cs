@@ -8,7 +8,8 @@ namespace LlmRouter.Common.Chat;
 /// The client's stream, with the route frame held back until the first token (or the completion): a
 /// failover before the first token then shows the client one route, the one that answers.
 /// </summary>
-internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool keepText) : IChatSink
+/// <param name="time">Reads when the first frame went out (null: not read).</param>
+internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool keepText, TimeProvider? time = null) : IChatSink
 {
     private readonly System.Text.StringBuilder? _text = keepText ? new() : null;
     private RouteInfo? _route;
@@ -16,6 +17,9 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
 
     /// <summary>Whether the route frame has gone out: from then on the answer is committed to that route.</summary>
     public bool Committed { get; private set; }
+
+    /// <summary>When the first frame (the route with the first token) went out, as the time provider's timestamp; 0 before.</summary>
+    public long CommittedAt { get; private set; }
 
     /// <summary>Characters of answer text the client has received.</summary>
     public long DeliveredCharacters { get; private set; }
@@ -95,6 +99,7 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
         if (!Committed)
         {
             Committed = true;
+            CommittedAt = time?.GetTimestamp() ?? 0;
             CommittedRoute = route;
             // The route (or seam) frame always has the token after it: one flush carries both.
             await stream.WriteAsync(new ChatResponse { Route = route }, flush: false, cancellationToken).ConfigureAwait(false);

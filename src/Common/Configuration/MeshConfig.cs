@@ -17,6 +17,9 @@ public sealed record MeshConfig(
     /// <summary>Membership settings: memberlist's preset by name (lan, wan or local).</summary>
     public GossipSettings Gossip { get; init; } = GossipSettings.Default;
 
+    /// <summary>Where every process keeps its route log (DESIGN.md section 15); relative to the mesh file, route-log/ by default.</summary>
+    public Audit.RouteLogSettings Audit { get; init; } = new(System.IO.Path.GetFullPath("route-log"), TimeSpan.FromSeconds(10), 64L * 1024 * 1024);
+
     /// <summary>Masking before a border (DESIGN.md section 15).</summary>
     public ProtectionConfig Protection { get; init; } = ProtectionConfig.Default;
 

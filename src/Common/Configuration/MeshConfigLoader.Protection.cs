@@ -170,6 +170,16 @@ public static partial class MeshConfigLoader
         }
     }
 
+    /// <summary>The <c>audit:</c> section: where every process keeps its route log, how often it signs a checkpoint, when a segment rotates.</summary>
+    private static Audit.RouteLogSettings ReadAudit(YamlFields? fields, string baseDirectory)
+    {
+        var directory = fields?.String("directory") ?? "route-log";
+        var interval = fields?.Duration("checkpoint_interval", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)) ?? TimeSpan.FromSeconds(10);
+        var megabytes = fields?.Int("segment_megabytes", 64, 1, 64 * 1024) ?? 64;
+        fields?.RejectUnknownKeys();
+        return new Audit.RouteLogSettings(System.IO.Path.GetFullPath(directory, baseDirectory), interval, megabytes * 1024L * 1024);
+    }
+
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]*$")]
     private static partial Regex CustomName();
 }

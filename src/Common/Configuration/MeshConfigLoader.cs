@@ -53,6 +53,7 @@ public static partial class MeshConfigLoader
         var (access, accessFields) = ReadAccess(top.Map("access"), baseDirectory);
         var tenants = top.MapList("tenants", required: false).Select(ReadTenant).ToList();
         var (protection, maskingRules) = ReadProtection(top.Map("protection"));
+        var audit = ReadAudit(top.Map("audit"), baseDirectory);
         top.RejectUnknownKeys();
 
         CheckUnique(pools, errors);
@@ -79,6 +80,7 @@ public static partial class MeshConfigLoader
             Access = access,
             Tenants = tenants.Select(t => t.Config).ToList(),
             Protection = protection,
+            Audit = audit,
         };
     }
 

@@ -119,6 +119,14 @@ internal static class RouterHosting
         services.AddSingleton<Arrivals>();
         services.AddSingleton<Forwarder>();
         services.AddSingleton<IdempotentAnswers>();
+        // The route log signs its checkpoints with the host's certificate (an integrator's first seat's: every seat's names it).
+        services.AddSingleton(provider =>
+        {
+            var router = provider.GetRequiredService<IRouterHost>();
+            return Audit.RouteLog.Open(router.Current.Mesh.Audit, router.Id, () => router.Seats[0].Certificate.Current, time,
+                provider.GetRequiredService<ILoggerFactory>().CreateLogger<Audit.RouteLog>());
+        });
+        services.AddSingleton<Audit.RouteRecorder>();
         services.AddSingleton<ChatPipeline>();
         services.AddSingleton<EmbedPipeline>();
 

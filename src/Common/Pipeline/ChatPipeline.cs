@@ -34,6 +34,7 @@ internal sealed partial class ChatPipeline(
     RouterMetrics metrics,
     RequestTracing tracing,
     Quotas.QuotaGate quotas,
+    Audit.RouteRecorder recorder,
     ILogger<ChatPipeline> logger)
 {
     private const uint DefaultBroadcastFanout = 2;
@@ -120,14 +121,17 @@ internal sealed partial class ChatPipeline(
     {
         // Only the entry node continues an answer after its first token (AttemptBudget): it holds the text the client has.
         var continues = request.AllowContinuation && !arrival.Forwarded;
-        var output = new ChatOutput(stream, keepText: continues);
+        var output = new ChatOutput(stream, keepText: continues, time);
+        var account = new RequestAccount();
         using var span = RouterSpans.Chat(request, arrival.RequestId, !arrival.Forwarded, arrival.Tenant.Name, context, tracing);
         try
         {
-            await RouteAsync(request, output, continues, context, arrival, snapshot, receivedAt, span).ConfigureAwait(false);
-            metrics.RequestEnded(!arrival.Forwarded, request.Mode, output.Continued ? RequestOutcome.Continued : RequestOutcome.Whole, StatusCode.OK, time.GetElapsedTime(receivedAt));
+            await RouteAsync(request, output, continues, context, arrival, snapshot, receivedAt, span, account).ConfigureAwait(false);
+            var outcome = output.Continued ? RequestOutcome.Continued : RequestOutcome.Whole;
+            metrics.RequestEnded(!arrival.Forwarded, request.Mode, outcome, StatusCode.OK, time.GetElapsedTime(receivedAt));
+            recorder.Chat(request, arrival, output, account.Masking, account.Attempts, outcome, StatusCode.OK, receivedAt);
         }
-        catch (Exception ex) when (Ended(ex, request, context, arrival, receivedAt, span))
+        catch (Exception ex) when (Ended(ex, request, context, arrival, receivedAt, span, output, account))
         {
             throw;
         }
@@ -163,11 +167,15 @@ internal sealed partial class ChatPipeline(
     /// Records a chat refused before routing (draining, an arrival rule, a bad request): failed with its status,
     /// at the hop its metadata names when it got that far ("unknown" when it did not).
     /// </summary>
-    private void Refused(RpcException error, ChatRequest request, Arrival? arrival, long receivedAt) =>
+    private void Refused(RpcException error, ChatRequest request, Arrival? arrival, long receivedAt)
+    {
         metrics.RequestEnded(arrival is null ? null : !arrival.Forwarded, request.Mode, RequestOutcome.Failed, error.StatusCode, time.GetElapsedTime(receivedAt));
+        recorder.Chat(request, arrival, null, null, 0, RequestOutcome.Failed, error.StatusCode, receivedAt);
+    }
 
     /// <summary>Records a chat that ended in a failure; false, so the exception goes on unchanged (an exception filter: nothing is unwound or rethrown here).</summary>
-    private bool Ended(Exception error, ChatRequest request, ServerCallContext context, Arrival arrival, long receivedAt, System.Diagnostics.Activity? span)
+    private bool Ended(
+        Exception error, ChatRequest request, ServerCallContext context, Arrival arrival, long receivedAt, System.Diagnostics.Activity? span, ChatOutput output, RequestAccount account)
     {
         var status = error switch
         {
@@ -177,12 +185,22 @@ internal sealed partial class ChatPipeline(
             _ => StatusCode.Internal,
         };
         metrics.RequestEnded(!arrival.Forwarded, request.Mode, RequestOutcome.Failed, status, time.GetElapsedTime(receivedAt));
+        recorder.Chat(request, arrival, output, account.Masking, account.Attempts, RequestOutcome.Failed, status, receivedAt);
         RouterSpans.Failed(span, status, (error as RpcException)?.Status.Detail ?? error.Message);
         return false;
     }
 
+    /// <summary>What the routing of one request did that its end records (the route log): its masking and how many attempts it made.</summary>
+    private sealed class RequestAccount
+    {
+        public Protection.RequestMasking? Masking { get; set; }
+
+        public int Attempts { get; set; }
+    }
+
     private async Task RouteAsync(
-        ChatRequest request, ChatOutput output, bool continues, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt, System.Diagnostics.Activity? span)
+        ChatRequest request, ChatOutput output, bool continues, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt, System.Diagnostics.Activity? span,
+        RequestAccount account)
     {
         var query = RouteQuery.For(request, arrival.Seat.Name);
         var scope = planner.Scope(arrival, request.Mode);
@@ -191,6 +209,7 @@ internal sealed partial class ChatPipeline(
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
         var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
         var masking = arrival.Forwarded ? null : Protection.RequestMasking.ForEntry(snapshot.Mesh.Protection.Masking, arrival.Tenant, request.PolicyLabels, arrival.Seat.Name, candidates);
+        account.Masking = masking;
 
         // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
@@ -298,6 +317,7 @@ internal sealed partial class ChatPipeline(
         }
         finally
         {
+            account.Attempts = ledger.Used;
             if (masking is { Masked: > 0 })
             {
                 metrics.Masked(masking.MaskedByLabel);

@@ -25,6 +25,9 @@ internal sealed class RequestMasking(MaskingConfig config, string tenant, IReadO
             ? new RequestMasking(config, tenant.Name, [.. requestLabels, .. tenant.Labels], entryPool, ranked.Select(c => c.Target).ToList())
             : null;
 
+    /// <summary>Whether an attempt went out masked (the route log names the policy then).</summary>
+    public bool Applied => _session is not null;
+
     /// <summary>Distinct values masked so far (for the span and the route log; never the values).</summary>
     public int Masked => _session?.Masked ?? 0;
 

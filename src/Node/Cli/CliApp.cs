@@ -18,6 +18,7 @@ internal static class CliApp
             HealthCommand.Create(),
             CertsCommand.Create(),
             KeysCommand.Create(),
+            AuditCommand.Create(),
         };
         foreach (var admin in AdminCommands.Create())
         {
