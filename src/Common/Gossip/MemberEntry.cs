@@ -53,6 +53,9 @@ internal sealed class MemberEntry(string id)
     /// <summary>When the load record arrived (scheduler time): it is fresh for its time to live from then.</summary>
     public TimeSpan LoadReceived { get; set; }
 
+    /// <summary>The time (Unix milliseconds) of the last route log checkpoint heard of the member, so only a later one is news.</summary>
+    public long CheckpointTime { get; set; }
+
     /// <summary>The last usage record's sequence per origin ("" for the member's own slot), so only news is taken.</summary>
     public Dictionary<string, ulong> UsageSequences { get; } = new(StringComparer.Ordinal);
 

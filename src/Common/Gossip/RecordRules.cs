@@ -61,6 +61,24 @@ public static class RecordRules
     }
 
     /// <summary>
+    /// Why a route log checkpoint signed by <paramref name="signer"/> is refused, or null when it is well formed: the
+    /// signer's own, a SHA-256 root, a P-256 signature, a certificate of sensible size. (Whether the checkpoint's own
+    /// signature holds is for whoever verifies the log: a peer keeps what the member gossiped, true or not.)
+    /// </summary>
+    public static string? Checkpoint(RouteLogCheckpoint record, string signer)
+    {
+        if (!string.Equals(record.Member, signer, StringComparison.Ordinal))
+        {
+            return $"route log checkpoint signed by '{signer}' describes '{record.Member}': a member's records describe only itself";
+        }
+
+        return record.Root.Length != 32 ? $"route log checkpoint of '{signer}' has a root of {record.Root.Length} bytes (SHA-256: 32)"
+            : record.Signature.Length is 0 or > 132 ? $"route log checkpoint of '{signer}' has a signature of {record.Signature.Length} bytes"
+            : record.Certificate.Length is 0 or > 8192 ? $"route log checkpoint of '{signer}' has a certificate of {record.Certificate.Length} bytes (at most 8192)"
+            : null;
+    }
+
+    /// <summary>
     /// Why a usage record signed by <paramref name="signer"/> is refused, or null when it is valid: it is the signer's
     /// own slot (or, from an integrator, what it relays), names each tenant once per window, with counts that fit
     /// every receiver's arithmetic. (A member can still claim a tenant's whole cap and so hold it there until the

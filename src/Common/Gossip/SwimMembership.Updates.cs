@@ -64,6 +64,9 @@ public sealed partial class SwimMembership
             case Update.KindOneofCase.Routes:
                 ReceiveRoutes(signed, update.Routes);
                 break;
+            case Update.KindOneofCase.Checkpoint:
+                ReceiveCheckpoint(signed, update.Checkpoint);
+                break;
             case Update.KindOneofCase.Usage:
                 ReceiveUsage(signed, update.Usage);
                 break;
@@ -414,6 +417,24 @@ public sealed partial class SwimMembership
         entry.UsageSequences[usage.Origin] = usage.Sequence;
         _queue.Enqueue(UsageKey(entry.Id, usage.Origin), signed);
         UsageReceived?.Invoke(usage, entry.Role);
+    }
+
+    /// <summary>A route log checkpoint: news when later than the last one heard of its member, verified, checked, kept (the host's store) and spread on.</summary>
+    private void ReceiveCheckpoint(SignedUpdate signed, RouteLogCheckpoint checkpoint)
+    {
+        if (!_members.TryGetValue(checkpoint.Member, out var entry) || entry == _self || checkpoint.TimeMs <= entry.CheckpointTime)
+        {
+            return;
+        }
+
+        if (!Verified(signed, checkpoint.Member) || Refused(RecordRules.Checkpoint(checkpoint, entry.Id)))
+        {
+            return;
+        }
+
+        entry.CheckpointTime = checkpoint.TimeMs;
+        _queue.Enqueue(CheckpointKey(entry.Id), signed);
+        CheckpointReceived?.Invoke(checkpoint);
     }
 
     /// <summary>Refuses a record whose content breaks <see cref="RecordRules"/>; true when it was refused.</summary>

@@ -85,6 +85,9 @@ public sealed partial class SwimMembership
     /// </summary>
     public event Action<UsageRecord, MemberRole>? UsageReceived;
 
+    /// <summary>A member's route log checkpoint arrived (later than the last of that member): the host keeps it (DESIGN.md section 15).</summary>
+    public event Action<RouteLogCheckpoint>? CheckpointReceived;
+
     /// <summary>Raised when an update is refused (bad signature, foreign certificate, forged origin), with the reason.</summary>
     public event Action<string>? Rejected;
 
@@ -282,6 +285,15 @@ public sealed partial class SwimMembership
         EndStep();
     }
 
+    /// <summary>Announces this member's latest route log checkpoint; a later one replaces it in the queue.</summary>
+    public void PublishCheckpoint(RouteLogCheckpoint checkpoint)
+    {
+        checkpoint.Member = _self.Id;
+        EnsureValid(RecordRules.Checkpoint(checkpoint, _self.Id));
+        _queue.Enqueue(CheckpointKey(_self.Id), _signer.Sign(new Update { Checkpoint = checkpoint }));
+        EndStep();
+    }
+
     /// <summary>
     /// Announces a usage slot: this member's own (no origin) or, from an integrator, one it relays from beyond a
     /// border. Sent through gossip only; a newer record of the same origin replaces an older one in the queue, and
@@ -376,6 +388,8 @@ public sealed partial class SwimMembership
     private static string RoutesKey(string member) => "routes:" + member;
 
     private static string UsageKey(string member, string origin) => "usage:" + member + ":" + origin;
+
+    private static string CheckpointKey(string member) => "checkpoint:" + member;
 
     private int RetransmitLimit => _options.RetransmitLimit(_members.Count);
 

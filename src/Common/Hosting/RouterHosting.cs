@@ -127,6 +127,8 @@ internal static class RouterHosting
                 provider.GetRequiredService<ILoggerFactory>().CreateLogger<Audit.RouteLog>());
         });
         services.AddSingleton<Audit.RouteRecorder>();
+        services.AddSingleton<Audit.CheckpointGossip>();
+        services.AddHostedService(provider => provider.GetRequiredService<Audit.CheckpointGossip>());
         services.AddSingleton<ChatPipeline>();
         services.AddSingleton<EmbedPipeline>();
 

@@ -1,0 +1,64 @@
+using LlmRouter.Common.Audit;
+using LlmRouter.Common.Identity;
+using LlmRouter.Tests.Infrastructure;
+using LlmRouter.V1;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace LlmRouter.Tests.Audit;
+
+/// <summary>
+/// The route log in a running mesh: every hop of a forwarded request writes its entry, the checkpoints a node signs
+/// reach its peer by gossip and are kept there, and with the peer's copy a log cut back, its own checkpoints removed
+/// with it, is still caught.
+/// </summary>
+public sealed class RouteLogMeshTests
+{
+    [Fact]
+    public async Task Chat_Forwarded_EachHopWritesItsEntry_AndThePeerKeepsTheCheckpointThatCatchesACutLog()
+    {
+        await using var mesh = await TestMesh.StartAsync(2, backends: node => node == "n2" ? TestMesh.Backend("sim-n2", "far") : TestMesh.DefaultBackend(node));
+        var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
+        await n1.KnowsModelAsync("far");
+
+        var request = new ChatRequest { Model = "far", Messages = { new ChatMessage { Role = Role.User, Content = "hello" } } };
+        using (var call = n1.Router.Chat(request))
+        {
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        }
+
+        var log1 = n1.Services.GetRequiredService<RouteLog>();
+        var log2 = n2.Services.GetRequiredService<RouteLog>();
+        var signed = await log1.FlushAsync();
+        await log2.FlushAsync();
+        Assert.NotNull(signed);
+
+        var entry = RouteLogFiles.ReadLines(RouteLogFiles.Segments(log1.Directory)[0].Path).Lines.Skip(1).Select(l => System.Text.Encoding.UTF8.GetString(l.Line)).Single();
+        var served = RouteLogFiles.ReadLines(RouteLogFiles.Segments(log2.Directory)[0].Path).Lines.Skip(1).Select(l => System.Text.Encoding.UTF8.GetString(l.Line)).Single();
+        Assert.Contains("\"hop\":\"entry\"", entry);
+        Assert.Contains("\"serving_node\":\"n2\"", entry);
+        Assert.Contains("\"hop\":\"forwarded\"", served);
+        Assert.Contains("\"path\":[\"n1\",\"n2\"]", served);
+        Assert.DoesNotContain("hello", entry + served);
+
+        var kept = Path.Combine(log2.Directory, RouteLogFiles.PeersDirectory, "n1.jsonl");
+        await Eventually.WaitUntil(() => RouteLogFiles.ReadCheckpoints(kept).Exists(c => c.Size == signed!.Size),
+            "n2 keeps n1's checkpoint", () => string.Join(", ", RouteLogFiles.ReadCheckpoints(kept).Select(c => c.Size)));
+
+        var store = new CertificateStore(mesh.Mesh.CertificatesDirectory);
+        using var authority = store.LoadCertificate(CertificateStore.CaName);
+        var peers = RouteLogFiles.ReadCheckpoints(kept).Select(c => (c, "kept by n2")).ToList();
+        Assert.True(RouteLogVerifier.Verify(log1.Directory, "n1", authority, mesh.Mesh.Name, peers).Verified);
+
+        // n1's log cut back to its header, and its own checkpoints with it: only n2's copy remembers.
+        await n1.DisposeAsync();
+        var segment = RouteLogFiles.Segments(log1.Directory)[0].Path;
+        await File.WriteAllLinesAsync(segment, [File.ReadLines(segment).First()]);
+        File.Delete(Path.Combine(log1.Directory, RouteLogFiles.CheckpointsFile));
+
+        var report = RouteLogVerifier.Verify(log1.Directory, "n1", authority, mesh.Mesh.Name, peers);
+        Assert.False(report.Verified);
+        Assert.Contains(report.Problems, p => p.Contains("(kept by n2) covers 1 entries: entries 0 to 0 were cut off", StringComparison.Ordinal));
+    }
+}
