@@ -14,6 +14,8 @@ using LlmRouter.Benchmarks;
 // llmrouter-bench micro          hot paths through BenchmarkDotNet, with allocations
 // llmrouter-bench peers [http|http-latency|grpc] our HTTP ingress beside Portkey and nginx (one mock OpenAI server behind
 //                                 them all), and our forwarding hop beside nginx grpc_pass
+// llmrouter-bench masking        a stream's time to first token and gaps with personal data masked and restored, against the
+//                                 same prompt unmasked
 // llmrouter-bench telemetry      the node with nothing exported, scraped by Prometheus, tracing every request over OTLP,
 //                                 and logging at Debug: what metrics, traces and logs cost
 var code = args switch
@@ -25,6 +27,7 @@ var code = args switch
     ["quotas", .. var quotaSizes] => QuotaBenchmark.Run(quotaSizes),
     ["node"] => await NodeBenchmark.RunAsync(),
     ["streams"] => await StreamBenchmark.RunAsync(),
+    ["masking"] => await MaskingBenchmark.RunAsync(),
     ["capacity"] => await CapacityBenchmark.RunAsync(),
     ["convergence"] => await ConvergenceBenchmark.RunAsync(),
     ["micro"] => MicroBenchmark.Run(),
@@ -48,6 +51,7 @@ static async Task<int> AllAsync()
     {
         NodeBenchmark.RunAsync,
         StreamBenchmark.RunAsync,
+        MaskingBenchmark.RunAsync,
         CapacityBenchmark.RunAsync,
         ConvergenceBenchmark.RunAsync,
         () => PeerBenchmark.RunAsync([]),
@@ -70,6 +74,6 @@ static async Task<int> AllAsync()
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: llmrouter-bench [all | gossip [N ...] | node | streams | capacity | convergence | peers | telemetry | micro]");
+    Console.Error.WriteLine("usage: llmrouter-bench [all | gossip [N ...] | node | streams | masking | capacity | convergence | peers | telemetry | micro]");
     return 2;
 }

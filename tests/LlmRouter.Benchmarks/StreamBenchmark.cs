@@ -19,7 +19,7 @@ namespace LlmRouter.Benchmarks;
 internal static class StreamBenchmark
 {
     private const int Deltas = 64;
-    private const int Concurrency = 8;
+    internal const int Concurrency = 8;
     private const int FirstTokenSamples = 300;
 
     public static async Task<int> RunAsync()
@@ -120,7 +120,7 @@ internal static class StreamBenchmark
         }
     }
 
-    private static (double TtftP50, double TtftP99, double LoadedP50, double LoadedP99, double GapP50, double GapP99) Summary(
+    internal static (double TtftP50, double TtftP99, double LoadedP50, double LoadedP99, double GapP50, double GapP99) Summary(
         (List<double> Ttft, List<double> Gaps) sample, List<double> first)
     {
         var alone = first.Order().ToList();
@@ -129,12 +129,19 @@ internal static class StreamBenchmark
         return (BenchMesh.Percentile(alone, 0.5), BenchMesh.Percentile(alone, 0.99), BenchMesh.Percentile(loaded, 0.5), BenchMesh.Percentile(loaded, 0.99), BenchMesh.Percentile(gaps, 0.5), BenchMesh.Percentile(gaps, 0.99));
     }
 
+    /// <summary>The request every measurement sends: one user message asking for <paramref name="maxTokens"/> tokens.</summary>
+    internal static ChatRequest Ask(string model, uint maxTokens, string prompt = "benchmark", params string[] labels)
+    {
+        var request = new ChatRequest { Model = model, Sampling = new SamplingParameters { MaxTokens = maxTokens }, PolicyLabels = { labels } };
+        request.Messages.Add(new ChatMessage { Role = Role.User, Content = prompt });
+        return request;
+    }
+
     /// <summary>One stream at a time, each a one-token answer: the time from the call to its first token, in ms.</summary>
-    private static async Task<List<double>> FirstTokensAsync(GrpcChannel channel, string model, int count)
+    internal static async Task<List<double>> FirstTokensAsync(GrpcChannel channel, string model, int count, ChatRequest? ask = null)
     {
         var client = new Router.RouterClient(channel);
-        var request = new ChatRequest { Model = model, Sampling = new SamplingParameters { MaxTokens = 1 } };
-        request.Messages.Add(new ChatMessage { Role = Role.User, Content = "benchmark" });
+        var request = ask ?? Ask(model, 1);
         var times = new List<double>(count);
         for (var i = 0; i < count; i++)
         {
@@ -153,7 +160,7 @@ internal static class StreamBenchmark
     }
 
     /// <summary>Runs the given number of streams, <see cref="Concurrency"/> at a time; returns every TTFT and gap in ms.</summary>
-    private static async Task<(List<double> Ttft, List<double> Gaps)> MeasureAsync(GrpcChannel channel, string model, int streams)
+    internal static async Task<(List<double> Ttft, List<double> Gaps)> MeasureAsync(GrpcChannel channel, string model, int streams, ChatRequest? ask = null)
     {
         var client = new Router.RouterClient(channel);
         var ttft = new List<double>();
@@ -163,8 +170,7 @@ internal static class StreamBenchmark
         {
             while (Interlocked.Increment(ref next) <= streams)
             {
-                var request = new ChatRequest { Model = model, Sampling = new SamplingParameters { MaxTokens = Deltas } };
-                request.Messages.Add(new ChatMessage { Role = Role.User, Content = "benchmark" });
+                var request = ask ?? Ask(model, Deltas);
                 var started = Stopwatch.GetTimestamp();
                 long last = 0;
                 var mine = new List<double>();
@@ -200,7 +206,7 @@ internal static class StreamBenchmark
         return (ttft, gaps);
     }
 
-    private static async Task WaitForAsync(GrpcChannel toA, string model, bool routes)
+    internal static async Task WaitForAsync(GrpcChannel toA, string model, bool routes)
     {
         var admin = new Admin.AdminClient(toA);
         var clock = Stopwatch.StartNew();

@@ -103,7 +103,7 @@ public sealed record Checkpoint(string Node, long Size, byte[] Root, DateTimeOff
                 Convert.FromBase64String(json.GetProperty("certificate").GetString()!),
                 Convert.FromBase64String(json.GetProperty("signature").GetString()!));
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or ArgumentOutOfRangeException)
         {
             return null;
         }

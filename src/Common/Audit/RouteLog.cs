@@ -25,13 +25,20 @@ public sealed partial class RouteLog : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly Task _writer;
     private readonly ITimer _checkpoints;
+
+    // Held for the log's life: a second writer of the same directory (another process, or a host started twice) fails
+    // to open it instead of interleaving its entries with these.
+    private readonly FileStream _lockFile;
     private MerkleFrontier _frontier;
     private byte[] _previous;
     private int _segment;
     private FileStream _stream;
 
-    // What is on disk (synced): the frontier a checkpoint signs, and the last checkpoint signed.
+    // What is on disk (synced): the frontier a checkpoint signs, the last leaf and the segment's length there, and the
+    // last checkpoint signed.
     private MerkleFrontier _durable;
+    private byte[] _durablePrevious;
+    private long _durableOffset;
     private Checkpoint? _lastCheckpoint;
     private long _appended;
     private long _written;
@@ -46,8 +53,11 @@ public sealed partial class RouteLog : IAsyncDisposable
         _settings = settings;
         _logger = logger;
         System.IO.Directory.CreateDirectory(directory);
+        _lockFile = new FileStream(Path.Combine(directory, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         (_segment, _frontier, _previous, _stream) = Recover();
         _durable = _frontier.Copy();
+        _durablePrevious = _previous;
+        _durableOffset = _stream.Position;
         _appended = _written = _frontier.Size;
         _lastCheckpoint = RouteLogFiles.ReadCheckpoints(Path.Combine(directory, RouteLogFiles.CheckpointsFile)).LastOrDefault();
         _writer = Task.Run(WriteAsync);
@@ -104,16 +114,22 @@ public sealed partial class RouteLog : IAsyncDisposable
         return SignCheckpoint();
     }
 
+    /// <summary>
+    /// The one writer. A batch that cannot be written or synced whole (a full disk) is taken back: the segment is cut
+    /// to what the last sync left on disk and the tree to what it held, so no checkpoint ever signs a root the file
+    /// does not have; its entries are lost and counted in the log. The writer never stops on a failure.
+    /// </summary>
     private async Task WriteAsync()
     {
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            var batch = 0;
+            var taken = 0;
             try
             {
                 while (reader.TryRead(out var entry))
                 {
+                    taken++;
                     if (_stream.Length >= _settings.SegmentBytes)
                     {
                         Rotate();
@@ -128,43 +144,84 @@ public sealed partial class RouteLog : IAsyncDisposable
                     _stream.Write(record);
                     _frontier.Append(leaf);
                     _previous = leaf;
-                    batch++;
                 }
 
-                _stream.Flush(flushToDisk: true);
-                lock (_lock)
-                {
-                    _durable = _frontier.Copy();
-                }
+                Synced();
             }
-            catch (IOException ex)
+            catch (Exception ex)
             {
-                LogWriteFailed(_logger, _directory, ex.Message);
+                TakeBack(taken, ex);
             }
 
-            Interlocked.Add(ref _written, batch);
+            Interlocked.Add(ref _written, taken);
             Interlocked.Exchange(ref _batchWritten, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         }
     }
 
-    /// <summary>Closes the current segment with a checkpoint at its end and starts the next.</summary>
-    private void Rotate()
+    /// <summary>Syncs the segment; what is on disk now is what a checkpoint may sign.</summary>
+    private void Synced()
     {
         _stream.Flush(flushToDisk: true);
         lock (_lock)
         {
             _durable = _frontier.Copy();
+            _durablePrevious = _previous;
+            _durableOffset = _stream.Position;
+        }
+    }
+
+    /// <summary>Cuts the segment back to its last sync and the tree with it, after a batch failed.</summary>
+    private void TakeBack(int taken, Exception error)
+    {
+        var lost = _frontier.Size - _durable.Size;
+        try
+        {
+            _stream.SetLength(_durableOffset);
+            _stream.Position = _durableOffset;
+            _stream.Flush(flushToDisk: true);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or UnauthorizedAccessException)
+        {
+            // The next start sets aside whatever is left past the last whole entry.
         }
 
+        _frontier = _durable.Copy();
+        _previous = _durablePrevious;
+        LogWriteFailed(_logger, _directory, Math.Max(lost, taken), error.Message);
+    }
+
+    /// <summary>
+    /// Closes the current segment with a checkpoint at its end and starts the next. The next segment is made before the
+    /// current one is closed: when it cannot be, the current one goes on (past its size) and the next entry tries again.
+    /// </summary>
+    private void Rotate()
+    {
+        Synced();
         SignCheckpoint();
+        FileStream next;
+        try
+        {
+            next = StartSegment(_segment + 1, _frontier, _previous);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogRotateFailed(_logger, _directory, ex.Message);
+            return;
+        }
+
         _stream.Dispose();
+        _stream = next;
         _segment++;
-        _stream = StartSegment(_segment, _frontier, _previous);
+        lock (_lock)
+        {
+            _durableOffset = _stream.Position;
+        }
     }
 
     /// <summary>Signs a checkpoint of what is on disk when it grew since the last one; returns the latest.</summary>
     private Checkpoint? SignCheckpoint()
     {
+        Checkpoint signed;
         lock (_lock)
         {
             if (_durable.Size == 0 || _durable.Size == _lastCheckpoint?.Size)
@@ -174,19 +231,28 @@ public sealed partial class RouteLog : IAsyncDisposable
 
             try
             {
-                var checkpoint = Checkpoint.Sign(_node, _durable.Size, _durable.Root(), _time.GetUtcNow(), _certificate());
-                AppendLine(Path.Combine(_directory, RouteLogFiles.CheckpointsFile), checkpoint.Serialize());
-                _lastCheckpoint = checkpoint;
+                signed = Checkpoint.Sign(_node, _durable.Size, _durable.Root(), _time.GetUtcNow(), _certificate());
+                AppendLine(Path.Combine(_directory, RouteLogFiles.CheckpointsFile), signed.Serialize());
+                _lastCheckpoint = signed;
             }
-            catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or InvalidOperationException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or InvalidOperationException)
             {
                 LogCheckpointFailed(_logger, _directory, ex.Message);
                 return _lastCheckpoint;
             }
         }
 
-        CheckpointSigned?.Invoke(_lastCheckpoint);
-        return _lastCheckpoint;
+        try
+        {
+            CheckpointSigned?.Invoke(signed);
+        }
+        catch (Exception ex)
+        {
+            // A listener's failure (gossip) is its own: the log and its writer go on.
+            LogCheckpointFailed(_logger, _directory, ex.Message);
+        }
+
+        return signed;
     }
 
     /// <summary>Appends a line to a JSON-lines file and syncs it; a torn last line left by a crash is ended first.</summary>
@@ -299,10 +365,14 @@ public sealed partial class RouteLog : IAsyncDisposable
         await _checkpoints.DisposeAsync().ConfigureAwait(false);
         SignCheckpoint();
         await _stream.DisposeAsync().ConfigureAwait(false);
+        await _lockFile.DisposeAsync().ConfigureAwait(false);
     }
 
-    [LoggerMessage(EventId = 1401, Level = LogLevel.Error, Message = "Route log {Directory}: an entry could not be written: {Reason}")]
-    private static partial void LogWriteFailed(ILogger logger, string directory, string reason);
+    [LoggerMessage(EventId = 1401, Level = LogLevel.Error, Message = "Route log {Directory}: {Lost} entries could not be written and are lost (the log goes on from its last sync): {Reason}")]
+    private static partial void LogWriteFailed(ILogger logger, string directory, long lost, string reason);
+
+    [LoggerMessage(EventId = 1404, Level = LogLevel.Error, Message = "Route log {Directory}: the next segment could not be started ({Reason}); the current one goes on")]
+    private static partial void LogRotateFailed(ILogger logger, string directory, string reason);
 
     [LoggerMessage(EventId = 1402, Level = LogLevel.Error, Message = "Route log {Directory}: a checkpoint could not be signed: {Reason}")]
     private static partial void LogCheckpointFailed(ILogger logger, string directory, string reason);

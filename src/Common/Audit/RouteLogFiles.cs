@@ -61,6 +61,11 @@ public static class RouteLogFiles
                 using var document = JsonDocument.Parse(line);
                 var json = document.RootElement;
                 var first = json.GetProperty("first_index").GetInt64();
+                if (first < 0)
+                {
+                    return null;
+                }
+
                 return new SegmentHeader(
                     json.GetProperty("segment").GetInt32(),
                     json.GetProperty("node").GetString()!,

@@ -25,11 +25,14 @@ public static class RouteLogVerifier
 
     /// <param name="directory">The process's log directory (DIRECTORY/NODE).</param>
     /// <param name="peers">Checkpoints of this process that its peers kept, with where each came from.</param>
-    public static Report Verify(string directory, string node, X509Certificate2 authority, string mesh, IEnumerable<(Checkpoint Checkpoint, string Source)> peers)
+    /// <param name="archived">Whether the oldest segments were archived on purpose: the log is then checked from its first segment here (whose start a checkpoint should vouch for); otherwise a log that does not start at entry 0 is a fault.</param>
+    public static Report Verify(string directory, string node, X509Certificate2 authority, string mesh, IEnumerable<(Checkpoint Checkpoint, string Source)> peers, bool archived = false)
     {
         var problems = new List<string>();
         var notes = new List<string>();
-        var checkpoints = TrustedCheckpoints(directory, node, authority, mesh, peers, problems);
+        var trusted = TrustedCheckpoints(directory, node, authority, mesh, peers, problems);
+        var checkpoints = trusted.ToLookup(c => c.Checkpoint.Size);
+        var misfitNamed = false;
         var segments = RouteLogFiles.Segments(directory);
         if (segments.Count == 0)
         {
@@ -47,6 +50,13 @@ public static class RouteLogVerifier
             var name = Path.GetFileName(path);
             var (lines, torn) = RouteLogFiles.ReadLines(path);
             var header = lines.Count > 0 ? RouteLogFiles.SegmentHeader.Parse(Encoding.UTF8.GetString(lines[0].Line)) : null;
+            if (header is null && s == segments.Count - 1 && lines.Count <= 1 && frontier is not null)
+            {
+                // A crash while a rotation wrote the next segment's header: the next start sets it aside.
+                notes.Add($"{name}: a segment begun and not written whole (a crash during a rotation): no entry in it");
+                break;
+            }
+
             if (header is null || header.Node != node)
             {
                 problems.Add($"{name}: its first line is not the segment header of '{node}'s log");
@@ -58,9 +68,14 @@ public static class RouteLogVerifier
                 frontier = header.Frontier.Copy();
                 previous = header.Previous;
                 start = header.FirstIndex;
+                if (start > 0 && !archived)
+                {
+                    problems.Add($"the log begins at entry {start} ({name}): the segments before it are not here (pass --archived if they were archived on purpose)");
+                }
+
                 if (start > 0)
                 {
-                    var vouched = checkpoints.Where(c => c.Checkpoint.Size == start).ToList();
+                    var vouched = checkpoints[start].ToList();
                     notes.Add($"entries before {start} are archived: the log is checked from {name}, " + (vouched.Count == 0
                         ? "whose start no checkpoint here vouches for"
                         : vouched.All(c => c.Checkpoint.Root.AsSpan().SequenceEqual(frontier.Root()))
@@ -82,9 +97,10 @@ public static class RouteLogVerifier
             foreach (var (offset, line) in lines.Skip(1))
             {
                 var index = frontier.Size;
-                if (problems.Count == 0 && Misfit(line, index, previous) is { } misfit)
+                if (!misfitNamed && Misfit(line, index, previous) is { } misfit)
                 {
-                    problems.Add($"entry {misfit.Index} ({name}, byte {(misfit.Index == index ? offset : previousOffset)}): {misfit.Why}");
+                    misfitNamed = true;
+                    problems.Insert(0, $"entry {misfit.Index} ({name}, byte {(misfit.Index == index ? offset : previousOffset)}): {misfit.Why}");
                 }
 
                 previousOffset = offset;
@@ -92,7 +108,7 @@ public static class RouteLogVerifier
                 var leaf = MerkleTree.LeafHash(line);
                 frontier.Append(leaf);
                 previous = leaf;
-                foreach (var (checkpoint, source) in checkpoints.Where(c => c.Checkpoint.Size == frontier.Size))
+                foreach (var (checkpoint, source) in checkpoints[frontier.Size])
                 {
                     if (checkpoint.Root.AsSpan().SequenceEqual(frontier.Root()))
                     {
@@ -120,15 +136,15 @@ public static class RouteLogVerifier
         }
 
         var size = frontier?.Size ?? 0;
-        foreach (var (checkpoint, source) in checkpoints.Where(c => c.Checkpoint.Size > size).OrderBy(c => c.Checkpoint.Size).Take(1))
+        foreach (var (checkpoint, source) in trusted.Where(c => c.Checkpoint.Size > size).OrderBy(c => c.Checkpoint.Size).Take(1))
         {
             problems.Add($"the log ends after entry {size - 1}, yet the checkpoint signed at {checkpoint.Time:O} ({source}) covers {checkpoint.Size} entries: entries {size} to {checkpoint.Size - 1} were cut off");
         }
 
-        var archived = checkpoints.Count(c => c.Checkpoint.Size < start);
-        if (archived > 0)
+        var older = trusted.Count(c => c.Checkpoint.Size < start);
+        if (older > 0)
         {
-            notes.Add($"{archived} checkpoint(s) of fewer than {start} entries cover archived entries and were not checked");
+            notes.Add($"{older} checkpoint(s) of fewer than {start} entries cover entries not here and were not checked");
         }
 
         return new Report(node, size - start, segments.Count, matched, problems, notes);
@@ -158,7 +174,7 @@ public static class RouteLogVerifier
                 ? null
                 : (index - 1, $"changed: entry {index} links to another entry before it");
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
             return (index, "not an entry of the route log (its JSON does not read)");
         }

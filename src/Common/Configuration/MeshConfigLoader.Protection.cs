@@ -175,7 +175,8 @@ public static partial class MeshConfigLoader
     {
         var directory = fields?.String("directory") ?? "route-log";
         var interval = fields?.Duration("checkpoint_interval", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)) ?? TimeSpan.FromSeconds(10);
-        var megabytes = fields?.Int("segment_megabytes", 64, 1, 64 * 1024) ?? 64;
+        // A segment is read whole at start and by the verifier: at most 1 GiB.
+        var megabytes = fields?.Int("segment_megabytes", 64, 1, 1024) ?? 64;
         fields?.RejectUnknownKeys();
         return new Audit.RouteLogSettings(System.IO.Path.GetFullPath(directory, baseDirectory), interval, megabytes * 1024L * 1024);
     }

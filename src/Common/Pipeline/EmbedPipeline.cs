@@ -48,7 +48,12 @@ internal sealed class EmbedPipeline(
         }
         catch (OperationCanceledException)
         {
-            recorder.Embed(request, arrival, null, masking, attempts, StatusCode.Cancelled, receivedAt);
+            recorder.Embed(request, arrival, null, masking, attempts, context.Deadline < time.GetUtcNow().UtcDateTime ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, receivedAt);
+            throw;
+        }
+        catch (Exception)
+        {
+            recorder.Embed(request, arrival, null, masking, attempts, StatusCode.Internal, receivedAt);
             throw;
         }
     }

@@ -62,6 +62,12 @@ internal sealed class NodeCatalog
             throw new InvalidOperationException($"{mesh.SourcePath}: the telemetry section changed; that needs a restart (the running node keeps the one it started with)");
         }
 
+        // The route log is opened once, in its directory, with its interval and segment size.
+        if (previous is not null && previous.Mesh.Audit != mesh.Audit)
+        {
+            throw new InvalidOperationException($"{mesh.SourcePath}: the audit section changed; that needs a restart (the running node keeps its route log where it started it)");
+        }
+
         // Which credential files are watched, and which issuer is trusted, is decided at start (the files themselves
         // are read again when they change; tenants, operators and the anonymous tenant reload with this file).
         if (previous is not null && (previous.Mesh.Access.KeysFile != mesh.Access.KeysFile || previous.Mesh.Access.Jwt != mesh.Access.Jwt))

@@ -24,7 +24,8 @@ internal static class AuditCommand
     {
         var node = new Option<string[]>("--node", "-n") { Description = "The node or integrator whose log to check (repeatable; default: every process of the mesh file)", AllowMultipleArgumentsPerToken = true };
         var directory = new Option<string?>("--log") { Description = "The log's directory, when not where the mesh file's audit.directory puts it (DIRECTORY/NODE)" };
-        var command = new Command("verify", "Check route logs against their signed checkpoints and their peers' copies; name the first entry that does not fit") { node, directory };
+        var archived = new Option<bool>("--archived") { Description = "The oldest segments were archived on purpose: check from the first segment here" };
+        var command = new Command("verify", "Check route logs against their signed checkpoints and their peers' copies; name the first entry that does not fit") { node, directory, archived };
         command.SetAction(parse =>
         {
             var mesh = MeshConfigLoader.Load(parse.GetValue(config)!);
@@ -35,7 +36,7 @@ internal static class AuditCommand
             foreach (var name in names)
             {
                 var log = parse.GetValue(directory) is { } given && names.Length == 1 ? given : Path.Combine(mesh.Audit.Directory, name);
-                var report = RouteLogVerifier.Verify(log, name, authority, mesh.Name, PeerCopies(mesh.Audit.Directory, name));
+                var report = RouteLogVerifier.Verify(log, name, authority, mesh.Name, PeerCopies(mesh.Audit.Directory, name), parse.GetValue(archived));
                 Console.WriteLine(report.Verified
                     ? $"{name}: verified, {report.Entries} entries in {report.Segments} segment(s), {report.CheckpointsMatched} signed checkpoint(s) matched ({log})"
                     : $"{name}: DOES NOT VERIFY ({log})");

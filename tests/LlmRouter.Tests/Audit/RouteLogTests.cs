@@ -186,6 +186,47 @@ public sealed class RouteLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Verify_OldestSegmentGone_IsAFaultUnlessArchivedOnPurpose()
+    {
+        await using (await WriteAsync(60, segmentBytes: 4096))
+        {
+        }
+
+        File.Delete(RouteLogFiles.Segments(LogDirectory)[0].Path);
+
+        var deleted = Verify();
+        var archived = RouteLogVerifier.Verify(LogDirectory, Node, _authority, _mesh.Name, [], archived: true);
+
+        Assert.False(deleted.Verified);
+        Assert.Contains(deleted.Problems, p => p.Contains("the segments before it are not here", StringComparison.Ordinal));
+        Assert.True(archived.Verified, string.Join("\n", archived.Problems));
+        Assert.Contains(archived.Notes, n => n.Contains("whose start the checkpoint signed at", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Verify_MalformedLinesAndCheckpoints_AreReportedNotThrown()
+    {
+        await using (await WriteAsync(20))
+        {
+        }
+
+        EditLines(lines => lines[5] = lines[5].Replace("\"index\":4,", "\"index\":4.5,", StringComparison.Ordinal));
+        await File.AppendAllTextAsync(Path.Combine(LogDirectory, RouteLogFiles.CheckpointsFile), "{\"node\":\"n1\",\"size\":3,\"time_ms\":99999999999999999}\n");
+
+        var report = Verify();
+
+        Assert.False(report.Verified);
+        Assert.StartsWith("entry 4 ", report.Problems[0]);
+    }
+
+    [Fact]
+    public async Task Open_ASecondWriterOfTheSameLog_IsRefused()
+    {
+        await using var first = await WriteAsync(1);
+        Assert.Throws<IOException>(() => RouteLog.Open(Settings(), Node, () => _certificate, _time, NullLogger.Instance));
+    }
+
+    [Fact]
     public void Checkpoint_SignedByAnotherMember_OrChanged_IsNotTrusted()
     {
         var checkpoint = Checkpoint.Sign(Node, 3, MerkleTree.EmptyRoot, _time.GetUtcNow(), _certificate);
