@@ -6,9 +6,15 @@ using LlmRouter.Common.Identity;
 namespace LlmRouter.Node.Cli;
 
 /// <summary>
-/// <c>llm-router-node audit verify --node NAME</c>: checks a process's route log on disk against its own signed
-/// checkpoints and against the copies its peers kept, and names the first entry that does not fit. It trusts the
-/// mesh CA and nothing the process wrote. Exit 0 when the log verifies, 1 when it does not.
+/// <c>llm-router-node audit</c>, over the route logs under the mesh file's <c>audit.directory</c>. It trusts the mesh
+/// CA and nothing a process wrote.
+/// <list type="bullet">
+/// <item><c>verify --node NAME</c>: checks a log against its own signed checkpoints and the copies its peers kept,
+/// and names the first entry that does not fit (exit 0 when it verifies, 1 when not).</item>
+/// <item><c>show REQUEST_ID</c>: the request's entry at every process it touched, each with an inclusion proof
+/// against that process's latest signed checkpoint covering it.</item>
+/// <item><c>export --node NAME --format jsonl|syslog</c>: a log for a SIEM, as JSON lines or RFC 5424 syslog messages.</item>
+/// </list>
 /// </summary>
 internal static class AuditCommand
 {
@@ -17,6 +23,87 @@ internal static class AuditCommand
         var config = new Option<string>("--config", "-c") { Description = "Mesh file", DefaultValueFactory = _ => "mesh.sample.yaml", Recursive = true };
         var command = new Command("audit", "Verify the route logs: every process's append-only Merkle tree log of what it did with each request") { config };
         command.Subcommands.Add(Verify(config));
+        command.Subcommands.Add(Show(config));
+        command.Subcommands.Add(Export(config));
+        return command;
+    }
+
+    private static Command Show(Option<string> config)
+    {
+        var request = new Argument<string>("request-id") { Description = "The request id (x-request-id; the route frame's request_id)" };
+        var command = new Command("show", "One request's entries at every process it touched, each proven to be in the tree its process signed") { request };
+        command.SetAction(parse =>
+        {
+            var mesh = MeshConfigLoader.Load(parse.GetValue(config)!);
+            using var authority = new CertificateStore(mesh.CertificatesDirectory).LoadCertificate(CertificateStore.CaName);
+            var id = parse.GetValue(request)!;
+            var found = new List<(string Node, RouteLogExport.StoredEntry Entry, Checkpoint? Checkpoint, bool Included)>();
+            foreach (var log in Directory.Exists(mesh.Audit.Directory) ? Directory.EnumerateDirectories(mesh.Audit.Directory).ToList() : [])
+            {
+                var node = Path.GetFileName(log);
+                var trusted = RouteLogFiles.ReadCheckpoints(Path.Combine(log, RouteLogFiles.CheckpointsFile))
+                    .Concat(PeerCopies(mesh.Audit.Directory, node).Select(c => c.Item1))
+                    .Where(c => c.Node == node && c.Problem(authority, mesh.Name) is null).ToList();
+                found.AddRange(RouteLogExport.Request(log, id, trusted).Select(r => (node, r.Entry, r.Checkpoint, r.Included)));
+            }
+
+            // Hop by hop: the entry first, then each hop below it (its path one longer).
+            foreach (var (node, entry, checkpoint, included) in found.OrderBy(f => f.Entry.Json.GetProperty("path").GetArrayLength()))
+            {
+                Console.WriteLine(Describe(node, entry));
+                Console.WriteLine(checkpoint is null
+                    ? "  not yet covered by a signed checkpoint"
+                    : included
+                        ? $"  included in the tree of {checkpoint.Size} entries {node} signed at {checkpoint.Time:O} (RFC 9162 inclusion proof)"
+                        : $"  NOT proven in the tree of {checkpoint.Size} entries {node} signed at {checkpoint.Time:O}: run audit verify --node {node}");
+            }
+
+            if (found.Count == 0)
+            {
+                Console.Error.WriteLine($"no entry of request '{id}' in the route logs under {mesh.Audit.Directory}");
+                return 1;
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>One hop's entry on one line: where it went, who served it, how it ended, what was applied.</summary>
+    private static string Describe(string node, RouteLogExport.StoredEntry entry)
+    {
+        var json = entry.Json;
+        string Field(string name) => json.TryGetProperty(name, out var value) ? value.ValueKind == System.Text.Json.JsonValueKind.String ? value.GetString()! : value.GetRawText() : "";
+        string List(string name) => json.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.Array ? string.Join(", ", value.EnumerateArray().Select(v => v.GetString())) : "";
+        return $"{node} entry {entry.Index} ({Field("hop")}) {Field("time")}: path {List("path").Replace(", ", " -> ", StringComparison.Ordinal)}, " +
+            $"served by {Field("serving_node")}/{Field("backend")} {Field("served_model")}, {Field("outcome")} {Field("status")}, tokens {Field("input_tokens")}/{Field("output_tokens")}, " +
+            $"first token {Field("first_token_ms")} ms, total {Field("total_ms")} ms, tenant {Field("tenant")}, policies [{List("policies")}], masked {Field("masked")}";
+    }
+
+    private static Command Export(Option<string> config)
+    {
+        var node = new Option<string>("--node", "-n") { Description = "The node or integrator whose log to export", Required = true };
+        var format = new Option<string>("--format", "-f") { Description = "jsonl (each entry with its leaf hash) or syslog (RFC 5424)", DefaultValueFactory = _ => "jsonl" };
+        format.AcceptOnlyFromAmong("jsonl", "syslog");
+        var from = new Option<long>("--from") { Description = "The first entry to export (its index)", DefaultValueFactory = _ => 0 };
+        var command = new Command("export", "A route log for a SIEM, on standard output: JSON lines or RFC 5424 syslog messages") { node, format, from };
+        command.SetAction(parse =>
+        {
+            var mesh = MeshConfigLoader.Load(parse.GetValue(config)!);
+            var log = Path.Combine(mesh.Audit.Directory, parse.GetValue(node)!);
+            if (RouteLogFiles.Segments(log).Count == 0)
+            {
+                throw new CliException($"--node: no route log in {log}");
+            }
+
+            var syslog = parse.GetValue(format) == "syslog";
+            foreach (var entry in RouteLogExport.Entries(log).Where(e => e.Index >= parse.GetValue(from)))
+            {
+                Console.WriteLine(syslog ? RouteLogExport.Syslog(entry) : RouteLogExport.JsonLine(entry));
+            }
+
+            return 0;
+        });
         return command;
     }
 

@@ -227,6 +227,50 @@ public sealed class RouteLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Request_EachEntryIsProvenInTheSignedTree_AndAnEditedOneIsNot()
+    {
+        List<Checkpoint> checkpoints;
+        await using (await WriteAsync(25))
+        {
+            checkpoints = RouteLogFiles.ReadCheckpoints(Path.Combine(LogDirectory, RouteLogFiles.CheckpointsFile));
+        }
+
+        var found = RouteLogExport.Request(LogDirectory, "request-13", checkpoints);
+
+        var (entry, checkpoint, included) = Assert.Single(found);
+        Assert.Equal(13, entry.Index);
+        Assert.Equal(25, checkpoint!.Size);
+        Assert.True(included);
+
+        EditLines(lines => lines[14] = lines[14].Replace("\"output_tokens\":30", "\"output_tokens\":3", StringComparison.Ordinal));
+        Assert.False(Assert.Single(RouteLogExport.Request(LogDirectory, "request-13", checkpoints)).Included);
+    }
+
+    [Fact]
+    public async Task Export_JsonLinesAndSyslog_CarryEachEntryAndItsLeafHash()
+    {
+        await using (var log = RouteLog.Open(Settings(), Node, () => _certificate, _time, NullLogger.Instance))
+        {
+            log.Append(Entry(0) with { Tenant = "a \"quoted] \\ tenant" });
+            log.Append(Entry(1) with { Outcome = "failed", Status = "UNAVAILABLE" });
+            await log.FlushAsync();
+        }
+
+        var entries = RouteLogExport.Entries(LogDirectory);
+        var json = System.Text.Json.JsonDocument.Parse(RouteLogExport.JsonLine(entries[0])).RootElement;
+        var served = RouteLogExport.Syslog(entries[0]);
+        var failed = RouteLogExport.Syslog(entries[1]);
+
+        Assert.Equal("a \"quoted] \\ tenant", json.GetProperty("tenant").GetString());
+        Assert.Equal(Convert.ToHexStringLower(entries[0].Leaf), json.GetProperty("leaf_hash").GetString());
+        // RFC 5424: <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD-ID PARAM="VALUE"...] MSG.
+        Assert.Matches(@"^<110>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z n1 llm-router - route \[route@32473 index=""0"" request_id=""request-0"" ", served);
+        Assert.Contains("tenant=\"a \\\"quoted\\] \\\\ tenant\"", served);
+        Assert.StartsWith("<108>1 ", failed);
+        Assert.EndsWith("at n1: failed UNAVAILABLE, served by n1/sim", failed);
+    }
+
+    [Fact]
     public void Checkpoint_SignedByAnotherMember_OrChanged_IsNotTrusted()
     {
         var checkpoint = Checkpoint.Sign(Node, 3, MerkleTree.EmptyRoot, _time.GetUtcNow(), _certificate);
