@@ -17,9 +17,14 @@ internal sealed class RouteRecorder(IRouterHost host, RouteLog log, TimeProvider
     /// <summary>A chat that ended here.</summary>
     /// <param name="arrival">Null for a call refused before its arrival was read.</param>
     /// <param name="output">What the client was sent; null for a call refused before routing.</param>
-    public void Chat(ChatRequest request, Arrival? arrival, ChatOutput? output, RequestMasking? masking, int attempts, RequestOutcome outcome, StatusCode status, long receivedAt) =>
+    /// <param name="guardrails">The guardrails that fired at the entry.</param>
+    public void Chat(
+        ChatRequest request, Arrival? arrival, ChatOutput? output, RequestMasking? masking, int attempts, RequestOutcome outcome, StatusCode status, long receivedAt,
+        IReadOnlyList<RequestGuardrails.Fired> guardrails) =>
         log.Append(Entry("chat", request.Model, request.PolicyLabels, arrival, masking, attempts, outcome, status, receivedAt) with
         {
+            Guardrails = [.. guardrails.Select(g => g.ToString())],
+            Policies = [.. MaskingPolicy(masking), .. guardrails.Select(g => "guardrail:" + g.Guardrail)],
             ServingNode = output?.CommittedRoute?.ServingNode ?? "",
             Backend = output?.CommittedRoute?.Backend ?? "",
             ServedModel = output?.CommittedRoute?.Model ?? "",
@@ -38,6 +43,8 @@ internal sealed class RouteRecorder(IRouterHost host, RouteLog log, TimeProvider
             InputTokens = response?.Usage?.InputTokens ?? 0,
         });
 
+    private static string[] MaskingPolicy(RequestMasking? masking) => masking is { Applied: true } ? ["masking"] : [];
+
     private RouteLogEntry Entry(
         string operation, string model, IEnumerable<string> labels, Arrival? arrival, RequestMasking? masking, int attempts, RequestOutcome outcome, StatusCode status, long receivedAt)
     {
@@ -52,7 +59,7 @@ internal sealed class RouteRecorder(IRouterHost host, RouteLog log, TimeProvider
             Model = model,
             Path = [.. arrival?.Path ?? [], host.Id],
             Labels = [.. labels.Concat(arrival?.Tenant.Labels ?? []).Distinct(StringComparer.Ordinal)],
-            Policies = masking is { Applied: true } ? ["masking"] : [],
+            Policies = MaskingPolicy(masking),
             Masked = masked,
             Outcome = outcome switch
             {

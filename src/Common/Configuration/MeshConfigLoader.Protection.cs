@@ -10,16 +10,76 @@ public static partial class MeshConfigLoader
     private static readonly (string Name, MaskWhen When)[] MaskWhenNames =
         [("never", MaskWhen.Never), ("always", MaskWhen.Always), ("leaving_subnet", MaskWhen.LeavingSubnet), ("cloud", MaskWhen.Cloud)];
 
-    private static (ProtectionConfig Config, List<Located<MaskingRule>> Rules) ReadProtection(YamlFields? fields)
+    private static (ProtectionConfig Config, List<Located<MaskingRule>> Rules, List<Located<GuardrailConfig>> Guardrails) ReadProtection(YamlFields? fields)
     {
         if (fields is null)
         {
-            return (ProtectionConfig.Default, []);
+            return (ProtectionConfig.Default, [], []);
         }
 
         var (masking, rules) = ReadMasking(fields.Map("masking"));
+        var guardrails = fields.MapList("guardrails", required: false).Select(ReadGuardrail).ToList();
+        foreach (var twice in guardrails.GroupBy(g => g.Config.Name).Where(g => g.Count() > 1))
+        {
+            var second = twice.Skip(1).First().Fields;
+            fields.Errors.Add(second.PositionOf("name"), second.FieldPath("name"), $"guardrail '{twice.Key}' is named twice");
+        }
+
         fields.RejectUnknownKeys();
-        return (new ProtectionConfig(masking), rules);
+        return (new ProtectionConfig(masking) { Guardrails = guardrails.Select(g => g.Config).ToList() }, rules, guardrails);
+    }
+
+    private static readonly string[] GuardrailChecks = ["prompt_injection", "jailbreak", "pattern"];
+
+    private static Located<GuardrailConfig> ReadGuardrail(YamlFields fields)
+    {
+        var name = fields.Id("name", required: true) ?? "";
+        var check = fields.String("check", required: true) ?? "";
+        if (check.Length > 0 && !GuardrailChecks.Contains(check, StringComparer.Ordinal))
+        {
+            fields.Errors.Add(fields.PositionOf("check"), fields.FieldPath("check"), $"unknown check '{check}' (expected {string.Join(", ", GuardrailChecks)})");
+        }
+
+        var pattern = fields.String("pattern");
+        if (check == "pattern" && pattern is null)
+        {
+            fields.Errors.Add(fields.PositionOf("check"), fields.FieldPath("pattern"), "is required for check: pattern");
+        }
+        else if (check != "pattern" && pattern is not null)
+        {
+            fields.Errors.Add(fields.PositionOf("pattern"), fields.FieldPath("pattern"), $"is only for check: pattern (check '{check}' has its own rules)");
+        }
+        else if (pattern is not null)
+        {
+            try
+            {
+                _ = new Regex(pattern, MaskingRecognizers.CustomOptions);
+            }
+            catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+            {
+                fields.Errors.Add(fields.PositionOf("pattern"), fields.FieldPath("pattern"),
+                    $"not a regular expression that runs in linear time (no backreferences, lookarounds or atomic groups): {ex.Message}");
+            }
+        }
+
+        var verdict = fields.String("verdict") switch
+        {
+            null or "block" => GuardrailVerdict.Block,
+            "flag" => GuardrailVerdict.Flag,
+            var other => Invalid(fields, "verdict", $"unknown verdict '{other}' (expected block or flag)", GuardrailVerdict.Block),
+        };
+        var tenants = fields.StringList("tenants");
+        var labels = fields.StringList("labels");
+        for (var i = 0; i < labels.Count; i++)
+        {
+            if (!PolicyLabels.All.Contains(labels[i], StringComparer.Ordinal))
+            {
+                fields.Errors.Add(fields.PositionOf("labels"), $"{fields.FieldPath("labels")}[{i}]", $"unknown policy label '{labels[i]}' (known: {string.Join(", ", PolicyLabels.All)})");
+            }
+        }
+
+        fields.RejectUnknownKeys();
+        return new Located<GuardrailConfig>(new GuardrailConfig(name, check, pattern, verdict, tenants, labels), fields);
     }
 
     private static (MaskingConfig Config, List<Located<MaskingRule>> Rules) ReadMasking(YamlFields? fields)
@@ -145,6 +205,18 @@ public static partial class MeshConfigLoader
         }
 
         return new CustomPattern(name, pattern);
+    }
+
+    /// <summary>Guardrails name tenants of this file.</summary>
+    private static void CheckGuardrails(List<Located<GuardrailConfig>> guardrails, List<Located<TenantConfig>> tenants, ConfigErrorList errors)
+    {
+        foreach (var (guardrail, fields) in guardrails)
+        {
+            foreach (var tenant in guardrail.Tenants.Where(t => !tenants.Exists(known => known.Config.Name == t)))
+            {
+                errors.Add(fields.PositionOf("tenants"), fields.FieldPath("tenants"), $"no tenant named '{tenant}' in tenants:");
+            }
+        }
     }
 
     /// <summary>Rules name tenants, pools and backends of this file.</summary>

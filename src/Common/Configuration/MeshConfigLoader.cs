@@ -52,7 +52,7 @@ public static partial class MeshConfigLoader
         var integrators = top.MapList("integrators", required: false).Select(ReadIntegrator).ToList();
         var (access, accessFields) = ReadAccess(top.Map("access"), baseDirectory);
         var tenants = top.MapList("tenants", required: false).Select(ReadTenant).ToList();
-        var (protection, maskingRules) = ReadProtection(top.Map("protection"));
+        var (protection, maskingRules, guardrails) = ReadProtection(top.Map("protection"));
         var audit = ReadAudit(top.Map("audit"), baseDirectory);
         top.RejectUnknownKeys();
 
@@ -61,6 +61,7 @@ public static partial class MeshConfigLoader
         CheckMetricsListens(pools, integrators, errors);
         CheckAccess(access, accessFields, tenants, routing, errors);
         CheckMasking(maskingRules, tenants, pools, errors);
+        CheckGuardrails(guardrails, tenants, errors);
         if (errors.Any)
         {
             throw new ConfigException(file, errors.Items);

@@ -4,6 +4,25 @@ namespace LlmRouter.Common.Configuration;
 public sealed record ProtectionConfig(MaskingConfig Masking)
 {
     public static ProtectionConfig Default { get; } = new(MaskingConfig.Off);
+
+    /// <summary>Checks on what callers send, each with its verdict; checked at the entry node, in order.</summary>
+    public IReadOnlyList<GuardrailConfig> Guardrails { get; init; } = [];
+}
+
+/// <summary>
+/// One guardrail: what it checks (<c>prompt_injection</c>, <c>jailbreak</c>, or a <c>pattern</c> of the operator's),
+/// its verdict (block: PERMISSION_DENIED naming it; flag: recorded, the request goes on), and whom it applies to
+/// (the tenants and policy labels listed; everyone when both are empty).
+/// </summary>
+public sealed record GuardrailConfig(string Name, string Check, string? Pattern, GuardrailVerdict Verdict, IReadOnlyList<string> Tenants, IReadOnlyList<string> Labels);
+
+public enum GuardrailVerdict
+{
+    /// <summary>The request is refused with PERMISSION_DENIED naming the guardrail.</summary>
+    Block,
+
+    /// <summary>Recorded (route log, metrics); the request goes on.</summary>
+    Flag,
 }
 
 /// <summary>

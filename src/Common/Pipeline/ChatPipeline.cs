@@ -46,12 +46,24 @@ internal sealed partial class ChatPipeline(
         Arrival? admitted = null;
         IDisposable? open = null;
         Quotas.QuotaGate.Admitted? quota = null;
+        List<Protection.RequestGuardrails.Fired> guardrails = [];
         try
         {
             open = drain.Enter(host.Id);
             admitted = await arrivals.RouterAsync(context, snapshot.Mesh).ConfigureAwait(false);
             RequestValidator.Validate(request, snapshot.Server, checkSchemas: !admitted.Forwarded);
             Access.TenantPermits.CheckProfile(request, admitted.Tenant, snapshot.Routing, snapshot.Mesh.SourcePath);
+
+            // Guardrails at the entry, before the request uses any quota: a block ends it here.
+            if (!admitted.Forwarded)
+            {
+                guardrails = Protection.RequestGuardrails.Check(snapshot.Mesh.Protection.Guardrails, request, admitted.Tenant);
+                metrics.Guardrails(guardrails);
+                if (guardrails.Find(g => g.Verdict == Configuration.GuardrailVerdict.Block) is { } block)
+                {
+                    throw Protection.RequestGuardrails.Blocked(block);
+                }
+            }
 
             // Quotas count at the entry hop only: the hops below serve a request the entry already admitted. A request
             // with an idempotency key is admitted below, only when it is not a replay (a replay uses nothing).
@@ -61,7 +73,7 @@ internal sealed partial class ChatPipeline(
         {
             // Refused before routing: the drain's count of open calls is handed back, and the refusal counted.
             open?.Dispose();
-            Refused(ex, request, admitted, receivedAt);
+            Refused(ex, request, admitted, receivedAt, guardrails);
             throw;
         }
 
@@ -71,7 +83,7 @@ internal sealed partial class ChatPipeline(
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = arrival.RequestId, ["Tenant"] = arrival.Tenant.Name, ["Caller"] = arrival.Principal.ProvenBy });
         if (request.IdempotencyKey.Length == 0 || arrival.Forwarded)
         {
-            await RouteAsync(request, stream, context, arrival, snapshot, receivedAt, quota).ConfigureAwait(false);
+            await RouteAsync(request, stream, context, arrival, snapshot, receivedAt, quota, guardrails).ConfigureAwait(false);
             return;
         }
 
@@ -90,7 +102,7 @@ internal sealed partial class ChatPipeline(
         try
         {
             using var admittedNew = AdmitNew(request, arrival, snapshot, receivedAt);
-            await RouteAsync(request, answer.Recording(stream), context, arrival, snapshot, receivedAt, admittedNew).ConfigureAwait(false);
+            await RouteAsync(request, answer.Recording(stream), context, arrival, snapshot, receivedAt, admittedNew, guardrails).ConfigureAwait(false);
             answer.Complete(null);
         }
         catch (Exception ex)
@@ -117,19 +129,20 @@ internal sealed partial class ChatPipeline(
 
     /// <summary>Routes the chat and records how it ended (<see cref="RouterMetrics"/>): whole, continued, or failed with its status.</summary>
     private async Task RouteAsync(
-        ChatRequest request, IServerStreamWriter<ChatResponse> stream, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt, Quotas.QuotaGate.Admitted? quota)
+        ChatRequest request, IServerStreamWriter<ChatResponse> stream, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt, Quotas.QuotaGate.Admitted? quota,
+        List<Protection.RequestGuardrails.Fired> guardrails)
     {
         // Only the entry node continues an answer after its first token (AttemptBudget): it holds the text the client has.
         var continues = request.AllowContinuation && !arrival.Forwarded;
         var output = new ChatOutput(stream, keepText: continues, time);
-        var account = new RequestAccount();
+        var account = new RequestAccount { Guardrails = guardrails };
         using var span = RouterSpans.Chat(request, arrival.RequestId, !arrival.Forwarded, arrival.Tenant.Name, context, tracing);
         try
         {
             await RouteAsync(request, output, continues, context, arrival, snapshot, receivedAt, span, account).ConfigureAwait(false);
             var outcome = output.Continued ? RequestOutcome.Continued : RequestOutcome.Whole;
             metrics.RequestEnded(!arrival.Forwarded, request.Mode, outcome, StatusCode.OK, time.GetElapsedTime(receivedAt));
-            recorder.Chat(request, arrival, output, account.Masking, account.Attempts, outcome, StatusCode.OK, receivedAt);
+            recorder.Chat(request, arrival, output, account.Masking, account.Attempts, outcome, StatusCode.OK, receivedAt, account.Guardrails);
         }
         catch (Exception ex) when (Ended(ex, request, context, arrival, receivedAt, span, output, account))
         {
@@ -167,10 +180,10 @@ internal sealed partial class ChatPipeline(
     /// Records a chat refused before routing (draining, an arrival rule, a bad request): failed with its status,
     /// at the hop its metadata names when it got that far ("unknown" when it did not).
     /// </summary>
-    private void Refused(RpcException error, ChatRequest request, Arrival? arrival, long receivedAt)
+    private void Refused(RpcException error, ChatRequest request, Arrival? arrival, long receivedAt, List<Protection.RequestGuardrails.Fired>? guardrails = null)
     {
         metrics.RequestEnded(arrival is null ? null : !arrival.Forwarded, request.Mode, RequestOutcome.Failed, error.StatusCode, time.GetElapsedTime(receivedAt));
-        recorder.Chat(request, arrival, null, null, 0, RequestOutcome.Failed, error.StatusCode, receivedAt);
+        recorder.Chat(request, arrival, null, null, 0, RequestOutcome.Failed, error.StatusCode, receivedAt, guardrails ?? []);
     }
 
     /// <summary>Records a chat that ended in a failure; false, so the exception goes on unchanged (an exception filter: nothing is unwound or rethrown here).</summary>
@@ -185,14 +198,16 @@ internal sealed partial class ChatPipeline(
             _ => StatusCode.Internal,
         };
         metrics.RequestEnded(!arrival.Forwarded, request.Mode, RequestOutcome.Failed, status, time.GetElapsedTime(receivedAt));
-        recorder.Chat(request, arrival, output, account.Masking, account.Attempts, RequestOutcome.Failed, status, receivedAt);
+        recorder.Chat(request, arrival, output, account.Masking, account.Attempts, RequestOutcome.Failed, status, receivedAt, account.Guardrails);
         RouterSpans.Failed(span, status, (error as RpcException)?.Status.Detail ?? error.Message);
         return false;
     }
 
-    /// <summary>What the routing of one request did that its end records (the route log): its masking and how many attempts it made.</summary>
+    /// <summary>What one request met that its end records (the route log): the guardrails that fired, its masking and how many attempts it made.</summary>
     private sealed class RequestAccount
     {
+        public required List<Protection.RequestGuardrails.Fired> Guardrails { get; init; }
+
         public Protection.RequestMasking? Masking { get; set; }
 
         public int Attempts { get; set; }

@@ -25,6 +25,7 @@ internal sealed class RouterMetrics
     private readonly Histogram<double> _added;
     private readonly Counter<long> _breakers;
     private readonly Counter<long> _masked;
+    private readonly Counter<long> _guardrails;
 
     public RouterMetrics(MeshMeter meter)
     {
@@ -58,6 +59,8 @@ internal sealed class RouterMetrics
             "Breakers of copies (node/backend, or integrator/route:model) that opened (the copy cools down), half-opened or closed");
         _masked = m.CreateCounter<long>("llmrouter.protection.masked", "{value}",
             "Distinct values the entry node masked before a request left (counted once per request), by the placeholder's kind (EMAIL, IBAN, a custom pattern's name)");
+        _guardrails = m.CreateCounter<long>("llmrouter.guardrails.fired", "{request}",
+            "Requests a guardrail fired on at their entry node, by guardrail (its name in the mesh file) and verdict (block, flag)");
         _added = meter.Histogram("llmrouter.hop.added_time", "s",
             "What a hop adds to the time to first token: its own time to first token minus the next hop's (forward) or the backend's (serve)",
             TelemetryBuckets.Milliseconds);
@@ -126,6 +129,16 @@ internal sealed class RouterMetrics
 
     // UNKNOWN for a code outside gRPC's table.
     private static int StatusIndex(StatusCode status) => (int)status is >= 0 and < 17 ? (int)status : (int)StatusCode.Unknown;
+
+    /// <summary>The guardrails that fired on one request.</summary>
+    public void Guardrails(IReadOnlyList<Protection.RequestGuardrails.Fired> fired)
+    {
+        foreach (var guardrail in fired)
+        {
+            _guardrails.Add(1, _meter.Node, new("llmrouter.guardrail", guardrail.Guardrail),
+                new("llmrouter.verdict", guardrail.Verdict == Configuration.GuardrailVerdict.Block ? "block" : "flag"));
+        }
+    }
 
     /// <summary>The values one request had masked, by kind; nothing is recorded for a request with none.</summary>
     public void Masked(IReadOnlyDictionary<string, int> byLabel)
