@@ -43,12 +43,14 @@ internal sealed class RouteRecorder(IRouterHost host, RouteLog log, TimeProvider
             InputTokens = response?.Usage?.InputTokens ?? 0,
         });
 
+    private static readonly IReadOnlyDictionary<string, int> NothingMasked = new Dictionary<string, int>();
+
     private static string[] MaskingPolicy(RequestMasking? masking) => masking is { Applied: true } ? ["masking"] : [];
 
     private RouteLogEntry Entry(
         string operation, string model, IEnumerable<string> labels, Arrival? arrival, RequestMasking? masking, int attempts, RequestOutcome outcome, StatusCode status, long receivedAt)
     {
-        var masked = masking?.MaskedByLabel ?? new Dictionary<string, int>();
+        var masked = masking?.MaskedByLabel ?? NothingMasked;
         return new RouteLogEntry
         {
             RequestId = arrival?.RequestId ?? "",

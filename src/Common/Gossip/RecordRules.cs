@@ -72,7 +72,9 @@ public static class RecordRules
             return $"route log checkpoint signed by '{signer}' describes '{record.Member}': a member's records describe only itself";
         }
 
-        return record.Root.Length != 32 ? $"route log checkpoint of '{signer}' has a root of {record.Root.Length} bytes (SHA-256: 32)"
+        // A time a date can hold (a year before 10000): a peer keeps the checkpoint as a date.
+        return record.TimeMs is <= 0 or > 253_402_300_799_999 ? $"route log checkpoint of '{signer}' has a time of {record.TimeMs} ms, outside what a date holds"
+            : record.Root.Length != 32 ? $"route log checkpoint of '{signer}' has a root of {record.Root.Length} bytes (SHA-256: 32)"
             : record.Signature.Length is 0 or > 132 ? $"route log checkpoint of '{signer}' has a signature of {record.Signature.Length} bytes"
             : record.Certificate.Length is 0 or > 8192 ? $"route log checkpoint of '{signer}' has a certificate of {record.Certificate.Length} bytes (at most 8192)"
             : null;
