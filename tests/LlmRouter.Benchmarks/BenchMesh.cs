@@ -2,6 +2,8 @@ using System.Net;
 using Grpc.Net.Client;
 using LlmRouter.Common.Configuration;
 using LlmRouter.Common.Identity;
+using LlmRouter.Integrator.Hosting;
+using LlmRouter.Node.Hosting;
 
 namespace LlmRouter.Benchmarks;
 
@@ -41,6 +43,40 @@ internal static class BenchMesh
     }
 
     /// <summary>A channel to a mesh listener on loopback, presenting the mesh's client certificate.</summary>
+    /// <summary>Starts the named nodes and integrators of the mesh file as hosts in this process (logging warnings only); disposing stops them all.</summary>
+    public static async Task<InProcessHosts> StartHostsAsync(MeshConfig mesh, IEnumerable<string> nodes, IEnumerable<string> integrators)
+    {
+        var hosts = new InProcessHosts();
+        foreach (var id in nodes)
+        {
+            var node = NodeHostBuilder.Build(new NodeLaunch(mesh, id, JsonLogs: false) { MinimumLogLevel = Serilog.Events.LogEventLevel.Warning });
+            await node.StartAsync();
+            hosts.Add(node);
+        }
+
+        foreach (var id in integrators)
+        {
+            var integrator = IntegratorHostBuilder.Build(new IntegratorLaunch(mesh, id, JsonLogs: false) { MinimumLogLevel = Serilog.Events.LogEventLevel.Warning });
+            await integrator.StartAsync();
+            hosts.Add(integrator);
+        }
+
+        return hosts;
+    }
+
+    /// <summary>Hosts started in this process, stopped and disposed together.</summary>
+    public sealed class InProcessHosts : List<WebApplication>, IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var host in this)
+            {
+                await host.StopAsync();
+                await host.DisposeAsync();
+            }
+        }
+    }
+
     public static GrpcChannel ClientChannel(CertificateStore store, int port) =>
         MeshChannels.Create(new Uri($"https://127.0.0.1:{port}"), store.LoadCertificate(CertificateStore.CaName), store.LoadWithKey(CertificateStore.ClientName));
 

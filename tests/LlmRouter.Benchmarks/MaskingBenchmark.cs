@@ -1,6 +1,3 @@
-using LlmRouter.Integrator.Hosting;
-using LlmRouter.Node.Hosting;
-
 namespace LlmRouter.Benchmarks;
 
 /// <summary>
@@ -29,69 +26,48 @@ internal static class MaskingBenchmark
         {
             var ports = Enumerable.Range(0, 4).Select(_ => BenchMesh.FreePort()).ToArray();
             var (_, mesh, store) = await BenchMesh.CreateAsync(directory, Mesh(ports));
-            var hosts = new List<WebApplication>();
-            foreach (var id in new[] { "a", "b" })
+            await using var hosts = await BenchMesh.StartHostsAsync(mesh, ["a", "b"], ["i1"]);
+            using var toA = BenchMesh.ClientChannel(store, ports[0]);
+            await StreamBenchmark.WaitForAsync(toA, "far", routes: true);
+            (string Name, string[] Labels)[] variants = [("unmasked", []), ("masked (10 values, 8 kinds)", [Label])];
+            await CheckAsync(toA);
+            foreach (var (_, labels) in variants)
             {
-                var node = NodeHostBuilder.Build(new NodeLaunch(mesh, id, JsonLogs: false) { MinimumLogLevel = Serilog.Events.LogEventLevel.Warning });
-                await node.StartAsync();
-                hosts.Add(node);
+                await StreamBenchmark.MeasureAsync(toA, "far", StreamBenchmark.Concurrency, StreamBenchmark.Ask("far", 1000, Prompt, labels));
             }
 
-            var integrator = IntegratorHostBuilder.Build(new IntegratorLaunch(mesh, "i1", JsonLogs: false) { MinimumLogLevel = Serilog.Events.LogEventLevel.Warning });
-            await integrator.StartAsync();
-            hosts.Add(integrator);
-            try
+            var first = variants.Select(_ => new List<double>()).ToArray();
+            var samples = variants.Select(_ => (Ttft: new List<double>(), Gaps: new List<double>())).ToArray();
+            for (var round = 0; round < 3; round++)
             {
-                using var toA = BenchMesh.ClientChannel(store, ports[0]);
-                await StreamBenchmark.WaitForAsync(toA, "far", routes: true);
-                (string Name, string[] Labels)[] variants = [("unmasked", []), ("masked (10 values, 8 kinds)", [Label])];
-                await CheckAsync(toA);
-                foreach (var (_, labels) in variants)
-                {
-                    await StreamBenchmark.MeasureAsync(toA, "far", StreamBenchmark.Concurrency, StreamBenchmark.Ask("far", 1000, Prompt, labels));
-                }
-
-                var first = variants.Select(_ => new List<double>()).ToArray();
-                var samples = variants.Select(_ => (Ttft: new List<double>(), Gaps: new List<double>())).ToArray();
-                for (var round = 0; round < 3; round++)
-                {
-                    for (var i = 0; i < variants.Length; i++)
-                    {
-                        first[i].AddRange(await StreamBenchmark.FirstTokensAsync(toA, "far", 200, StreamBenchmark.Ask("far", 1, Prompt, variants[i].Labels)));
-                        var (ttft, gaps) = await StreamBenchmark.MeasureAsync(toA, "far", StreamBenchmark.Concurrency * 3, StreamBenchmark.Ask("far", 1000, Prompt, variants[i].Labels));
-                        samples[i].Ttft.AddRange(ttft);
-                        samples[i].Gaps.AddRange(gaps);
-                    }
-                }
-
-                Console.WriteLine("Masking's cost to a stream: client -> a -> i1 -> b, b echoing the prompt it received (64 words at 50 a second); the same prompt sent masked and unmasked, rounds alternating.");
-                Console.WriteLine();
-                Console.WriteLine($"{"request",-30} {"TTFT p50",9} {"TTFT p99",9} {"+TTFT p50",10} {"+TTFT p99",10} {"gap p50",8} {"gap p99",8} {"gap ratio p50/p99",18}");
-                var plain = StreamBenchmark.Summary(samples[0], first[0]);
                 for (var i = 0; i < variants.Length; i++)
                 {
-                    var s = StreamBenchmark.Summary(samples[i], first[i]);
-                    Console.WriteLine($"{variants[i].Name,-30} {s.TtftP50,9:0.000} {s.TtftP99,9:0.000} {s.TtftP50 - plain.TtftP50,10:+0.000;-0.000} {s.TtftP99 - plain.TtftP99,10:+0.000;-0.000} {s.GapP50,8:0.000} {s.GapP99,8:0.000} {s.GapP50 / plain.GapP50,8:0.000}/{s.GapP99 / plain.GapP99:0.000}");
+                    first[i].AddRange(await StreamBenchmark.FirstTokensAsync(toA, "far", 200, StreamBenchmark.Ask("far", 1, Prompt, variants[i].Labels)));
+                    var (ttft, gaps) = await StreamBenchmark.MeasureAsync(toA, "far", StreamBenchmark.Concurrency * 3, StreamBenchmark.Ask("far", 1000, Prompt, variants[i].Labels));
+                    samples[i].Ttft.AddRange(ttft);
+                    samples[i].Gaps.AddRange(gaps);
                 }
+            }
 
-                var masked = StreamBenchmark.Summary(samples[1], first[1]);
-                Findings.Add("masking", "added time to first token, masked against unmasked (same path, same prompt)",
-                    $"p50 {masked.TtftP50 - plain.TtftP50:+0.000;-0.000} ms, p99 {masked.TtftP99 - plain.TtftP99:+0.000;-0.000} ms",
-                    $"unmasked p50 {plain.TtftP50:0.000}, p99 {plain.TtftP99:0.000} ms", "", null);
-                Findings.Add("masking", "gap between tokens, masked against unmasked",
-                    $"p50 {masked.GapP50 / plain.GapP50:0.000}x, p99 {masked.GapP99 / plain.GapP99:0.000}x",
-                    $"unmasked p50 {plain.GapP50:0.0}, p99 {plain.GapP99:0.0} ms", "within 5% (no buffering)",
-                    Math.Abs((masked.GapP50 / plain.GapP50) - 1) <= 0.05 && Math.Abs((masked.GapP99 / plain.GapP99) - 1) <= 0.05);
-                return 0;
-            }
-            finally
+            Console.WriteLine("Masking's cost to a stream: client -> a -> i1 -> b, b echoing the prompt it received (64 words at 50 a second); the same prompt sent masked and unmasked, rounds alternating.");
+            Console.WriteLine();
+            Console.WriteLine($"{"request",-30} {"TTFT p50",9} {"TTFT p99",9} {"+TTFT p50",10} {"+TTFT p99",10} {"gap p50",8} {"gap p99",8} {"gap ratio p50/p99",18}");
+            var plain = StreamBenchmark.Summary(samples[0], first[0]);
+            for (var i = 0; i < variants.Length; i++)
             {
-                foreach (var host in hosts)
-                {
-                    await host.StopAsync();
-                    await host.DisposeAsync();
-                }
+                var s = StreamBenchmark.Summary(samples[i], first[i]);
+                Console.WriteLine($"{variants[i].Name,-30} {s.TtftP50,9:0.000} {s.TtftP99,9:0.000} {s.TtftP50 - plain.TtftP50,10:+0.000;-0.000} {s.TtftP99 - plain.TtftP99,10:+0.000;-0.000} {s.GapP50,8:0.000} {s.GapP99,8:0.000} {s.GapP50 / plain.GapP50,8:0.000}/{s.GapP99 / plain.GapP99:0.000}");
             }
+
+            var masked = StreamBenchmark.Summary(samples[1], first[1]);
+            Findings.Add("masking", "added time to first token, masked against unmasked (same path, same prompt)",
+                $"p50 {masked.TtftP50 - plain.TtftP50:+0.000;-0.000} ms, p99 {masked.TtftP99 - plain.TtftP99:+0.000;-0.000} ms",
+                $"unmasked p50 {plain.TtftP50:0.000}, p99 {plain.TtftP99:0.000} ms", "", null);
+            Findings.Add("masking", "gap between tokens, masked against unmasked",
+                $"p50 {masked.GapP50 / plain.GapP50:0.000}x, p99 {masked.GapP99 / plain.GapP99:0.000}x",
+                $"unmasked p50 {plain.GapP50:0.0}, p99 {plain.GapP99:0.0} ms", "within 5% (no buffering)",
+                Math.Abs((masked.GapP50 / plain.GapP50) - 1) <= 0.05 && Math.Abs((masked.GapP99 / plain.GapP99) - 1) <= 0.05);
+            return 0;
         }
         finally
         {

@@ -3,8 +3,6 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using LlmRouter.Common.Configuration;
 using LlmRouter.Common.Identity;
-using LlmRouter.Integrator.Hosting;
-using LlmRouter.Node.Hosting;
 using LlmRouter.V1;
 
 namespace LlmRouter.Benchmarks;
@@ -30,89 +28,68 @@ internal static class StreamBenchmark
             var ports = Enumerable.Range(0, 5).Select(_ => BenchMesh.FreePort()).ToArray();
             var (_, mesh, store) = await BenchMesh.CreateAsync(directory, Pools(ports));
 
-            var hosts = new List<WebApplication>();
-            foreach (var id in new[] { "a", "a2", "b" })
+            await using var hosts = await BenchMesh.StartHostsAsync(mesh, ["a", "a2", "b"], ["i1"]);
+            using var toA = BenchMesh.ClientChannel(store, ports[0]);
+            using var toA2 = BenchMesh.ClientChannel(store, ports[1]);
+            await WaitForAsync(toA, "near", routes: false);
+            await WaitForAsync(toA, "far", routes: true);
+
+            (string Name, GrpcChannel Channel, string Model)[] paths =
+            [
+                ("direct: client -> serving node", toA2, "near"),
+                ("1 hop: client -> a -> a2", toA, "near"),
+                ("2 hops: client -> a -> i1 -> b", toA, "far"),
+            ];
+            foreach (var (_, channel, model) in paths)
             {
-                var node = NodeHostBuilder.Build(new NodeLaunch(mesh, id, JsonLogs: false) { MinimumLogLevel = Serilog.Events.LogEventLevel.Warning });
-                await node.StartAsync();
-                hosts.Add(node);
+                await MeasureAsync(channel, model, streams: Concurrency);
             }
 
-            var integrator = IntegratorHostBuilder.Build(new IntegratorLaunch(mesh, "i1", JsonLogs: false) { MinimumLogLevel = Serilog.Events.LogEventLevel.Warning });
-            await integrator.StartAsync();
-            hosts.Add(integrator);
-            try
+            // Alternating rounds, so drift on a noisy machine hits every path alike. Time to first token
+            // alone (one stream at a time, one-token answers), then paced streams for the gaps.
+            var first = paths.Select(_ => new List<double>()).ToArray();
+            var samples = paths.Select(_ => (Ttft: new List<double>(), Gaps: new List<double>())).ToArray();
+            for (var round = 0; round < 3; round++)
             {
-                using var toA = BenchMesh.ClientChannel(store, ports[0]);
-                using var toA2 = BenchMesh.ClientChannel(store, ports[1]);
-                await WaitForAsync(toA, "near", routes: false);
-                await WaitForAsync(toA, "far", routes: true);
-
-                (string Name, GrpcChannel Channel, string Model)[] paths =
-                [
-                    ("direct: client -> serving node", toA2, "near"),
-                    ("1 hop: client -> a -> a2", toA, "near"),
-                    ("2 hops: client -> a -> i1 -> b", toA, "far"),
-                ];
-                foreach (var (_, channel, model) in paths)
-                {
-                    await MeasureAsync(channel, model, streams: Concurrency);
-                }
-
-                // Alternating rounds, so drift on a noisy machine hits every path alike. Time to first token
-                // alone (one stream at a time, one-token answers), then paced streams for the gaps.
-                var first = paths.Select(_ => new List<double>()).ToArray();
-                var samples = paths.Select(_ => (Ttft: new List<double>(), Gaps: new List<double>())).ToArray();
-                for (var round = 0; round < 3; round++)
-                {
-                    for (var i = 0; i < paths.Length; i++)
-                    {
-                        first[i].AddRange(await FirstTokensAsync(paths[i].Channel, paths[i].Model, FirstTokenSamples));
-                    }
-                }
-
-                for (var round = 0; round < 3; round++)
-                {
-                    for (var i = 0; i < paths.Length; i++)
-                    {
-                        var (ttft, gaps) = await MeasureAsync(paths[i].Channel, paths[i].Model, streams: Concurrency * 3);
-                        samples[i].Ttft.AddRange(ttft);
-                        samples[i].Gaps.AddRange(gaps);
-                    }
-                }
-
-                Console.WriteLine($"Streams through 0, 1 and 2 hops, mutual TLS on loopback, {Environment.ProcessorCount} cores. Time to first token: one stream at a time, {3 * FirstTokenSamples} per path,");
-                Console.WriteLine($"the backend answering at once (the path alone). Gaps: {Deltas} deltas paced 20 ms apart by the backend, {Concurrency} streams at a time, {9 * Concurrency} per path.");
-                Console.WriteLine();
-                Console.WriteLine($"{"path",-34} {"TTFT p50",9} {"TTFT p99",9} {"+TTFT p50",10} {"+TTFT p99",10} {"loaded TTFT p50/p99",20} {"gap p50",8} {"gap p99",8} {"gap ratio p50/p99",18}");
-                var direct = Summary(samples[0], first[0]);
                 for (var i = 0; i < paths.Length; i++)
                 {
-                    var s = Summary(samples[i], first[i]);
-                    Console.WriteLine($"{paths[i].Name,-34} {s.TtftP50,9:0.000} {s.TtftP99,9:0.000} {s.TtftP50 - direct.TtftP50,10:+0.000;-0.000} {s.TtftP99 - direct.TtftP99,10:+0.000;-0.000} {$"{s.LoadedP50:0.00}/{s.LoadedP99:0.00}",20} {s.GapP50,8:0.000} {s.GapP99,8:0.000} {s.GapP50 / direct.GapP50,8:0.000}/{s.GapP99 / direct.GapP99:0.000}");
+                    first[i].AddRange(await FirstTokensAsync(paths[i].Channel, paths[i].Model, FirstTokenSamples));
                 }
-
-                Console.WriteLine();
-                Console.WriteLine("milliseconds; targets: added time to first token <= 1 ms p99 per hop, gap ratio within 5% of direct (no buffering)");
-                for (var i = 1; i < paths.Length; i++)
-                {
-                    var s = Summary(samples[i], first[i]);
-                    var perHop = (s.TtftP99 - direct.TtftP99) / i;
-                    Findings.Add("streams", $"added TTFT per hop, {paths[i].Name}", $"p50 {(s.TtftP50 - direct.TtftP50) / i:+0.000;-0.000} ms, p99 {perHop:+0.000;-0.000} ms", $"direct p50 {direct.TtftP50:0.000}, p99 {direct.TtftP99:0.000} ms", "<= 1 ms p99 per hop", perHop <= 1);
-                    var (gap50, gap99) = (s.GapP50 / direct.GapP50, s.GapP99 / direct.GapP99);
-                    Findings.Add("streams", $"gap between tokens, {paths[i].Name}", $"p50 {gap50:0.000}x, p99 {gap99:0.000}x", $"direct p50 {direct.GapP50:0.0}, p99 {direct.GapP99:0.0} ms", "within 5%", Math.Abs(gap50 - 1) <= 0.05 && Math.Abs(gap99 - 1) <= 0.05);
-                }
-
-                return 0;
             }
-            finally
+
+            for (var round = 0; round < 3; round++)
             {
-                foreach (var host in hosts)
+                for (var i = 0; i < paths.Length; i++)
                 {
-                    await host.StopAsync();
-                    await host.DisposeAsync();
+                    var (ttft, gaps) = await MeasureAsync(paths[i].Channel, paths[i].Model, streams: Concurrency * 3);
+                    samples[i].Ttft.AddRange(ttft);
+                    samples[i].Gaps.AddRange(gaps);
                 }
             }
+
+            Console.WriteLine($"Streams through 0, 1 and 2 hops, mutual TLS on loopback, {Environment.ProcessorCount} cores. Time to first token: one stream at a time, {3 * FirstTokenSamples} per path,");
+            Console.WriteLine($"the backend answering at once (the path alone). Gaps: {Deltas} deltas paced 20 ms apart by the backend, {Concurrency} streams at a time, {9 * Concurrency} per path.");
+            Console.WriteLine();
+            Console.WriteLine($"{"path",-34} {"TTFT p50",9} {"TTFT p99",9} {"+TTFT p50",10} {"+TTFT p99",10} {"loaded TTFT p50/p99",20} {"gap p50",8} {"gap p99",8} {"gap ratio p50/p99",18}");
+            var direct = Summary(samples[0], first[0]);
+            for (var i = 0; i < paths.Length; i++)
+            {
+                var s = Summary(samples[i], first[i]);
+                Console.WriteLine($"{paths[i].Name,-34} {s.TtftP50,9:0.000} {s.TtftP99,9:0.000} {s.TtftP50 - direct.TtftP50,10:+0.000;-0.000} {s.TtftP99 - direct.TtftP99,10:+0.000;-0.000} {$"{s.LoadedP50:0.00}/{s.LoadedP99:0.00}",20} {s.GapP50,8:0.000} {s.GapP99,8:0.000} {s.GapP50 / direct.GapP50,8:0.000}/{s.GapP99 / direct.GapP99:0.000}");
+            }
+
+            Console.WriteLine();
+            Console.WriteLine("milliseconds; targets: added time to first token <= 1 ms p99 per hop, gap ratio within 5% of direct (no buffering)");
+            for (var i = 1; i < paths.Length; i++)
+            {
+                var s = Summary(samples[i], first[i]);
+                var perHop = (s.TtftP99 - direct.TtftP99) / i;
+                Findings.Add("streams", $"added TTFT per hop, {paths[i].Name}", $"p50 {(s.TtftP50 - direct.TtftP50) / i:+0.000;-0.000} ms, p99 {perHop:+0.000;-0.000} ms", $"direct p50 {direct.TtftP50:0.000}, p99 {direct.TtftP99:0.000} ms", "<= 1 ms p99 per hop", perHop <= 1);
+                var (gap50, gap99) = (s.GapP50 / direct.GapP50, s.GapP99 / direct.GapP99);
+                Findings.Add("streams", $"gap between tokens, {paths[i].Name}", $"p50 {gap50:0.000}x, p99 {gap99:0.000}x", $"direct p50 {direct.GapP50:0.0}, p99 {direct.GapP99:0.0} ms", "within 5%", Math.Abs(gap50 - 1) <= 0.05 && Math.Abs(gap99 - 1) <= 0.05);
+            }
+
+            return 0;
         }
         finally
         {
