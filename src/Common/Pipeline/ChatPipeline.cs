@@ -203,16 +203,6 @@ internal sealed partial class ChatPipeline(
         return false;
     }
 
-    /// <summary>What one request met that its end records (the route log): the guardrails that fired, its masking and how many attempts it made.</summary>
-    private sealed class RequestAccount
-    {
-        public required List<Protection.RequestGuardrails.Fired> Guardrails { get; init; }
-
-        public Protection.RequestMasking? Masking { get; set; }
-
-        public int Attempts { get; set; }
-    }
-
     private async Task RouteAsync(
         ChatRequest request, ChatOutput output, bool continues, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt, System.Diagnostics.Activity? span,
         RequestAccount account)

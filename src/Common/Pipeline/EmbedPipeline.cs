@@ -29,48 +29,45 @@ internal sealed class EmbedPipeline(
         var receivedAt = time.GetTimestamp();
         var snapshot = host.Current;
         Arrival? arrival = null;
-        Protection.RequestMasking? masking = null;
-        var attempts = 0;
+        var account = new RequestAccount();
         try
         {
             using var open = drain.Enter(host.Id);
             arrival = await arrivals.RouterAsync(context, snapshot.Mesh).ConfigureAwait(false);
             RequestValidator.Validate(request);
             using var quota = arrival.Forwarded ? null : quotas.Admit(arrival.Tenant, snapshot.Mesh.SourcePath);
-            var response = await RouteAsync(request, context, snapshot, arrival, quota, receivedAt, (m, a) => (masking, attempts) = (m, a)).ConfigureAwait(false);
-            recorder.Embed(request, arrival, response, masking, attempts, StatusCode.OK, receivedAt);
+            var response = await RouteAsync(request, context, snapshot, arrival, quota, receivedAt, account).ConfigureAwait(false);
+            recorder.Embed(request, arrival, response, account.Masking, account.Attempts, StatusCode.OK, receivedAt);
             return response;
         }
         catch (RpcException ex)
         {
-            recorder.Embed(request, arrival, null, masking, attempts, ex.StatusCode, receivedAt);
+            recorder.Embed(request, arrival, null, account.Masking, account.Attempts, ex.StatusCode, receivedAt);
             throw;
         }
         catch (OperationCanceledException)
         {
-            recorder.Embed(request, arrival, null, masking, attempts, context.Deadline < time.GetUtcNow().UtcDateTime ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, receivedAt);
+            recorder.Embed(request, arrival, null, account.Masking, account.Attempts, context.Deadline < time.GetUtcNow().UtcDateTime ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, receivedAt);
             throw;
         }
         catch (Exception)
         {
-            recorder.Embed(request, arrival, null, masking, attempts, StatusCode.Internal, receivedAt);
+            recorder.Embed(request, arrival, null, account.Masking, account.Attempts, StatusCode.Internal, receivedAt);
             throw;
         }
     }
 
-    /// <param name="account">Told the request's masking and attempts when routing ends (for the route log).</param>
+    /// <param name="account">Given the request's masking and attempts, however routing ends (for the route log).</param>
     private async Task<EmbedResponse> RouteAsync(
-        EmbedRequest request, ServerCallContext context, HostSnapshot snapshot, Arrival arrival, Quotas.QuotaGate.Admitted? quota, long receivedAt,
-        Action<Protection.RequestMasking?, int> account)
+        EmbedRequest request, ServerCallContext context, HostSnapshot snapshot, Arrival arrival, Quotas.QuotaGate.Admitted? quota, long receivedAt, RequestAccount account)
     {
-
         var query = RouteQuery.For(request, arrival.Seat.Name);
         var scope = planner.Scope(arrival, RoutingMode.Auto);
         var candidates = planner.Rank(snapshot, query, scope);
         var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
         var masking = arrival.Forwarded ? null : Protection.RequestMasking.ForEntry(snapshot.Mesh.Protection.Masking, arrival.Tenant, request.PolicyLabels, arrival.Seat.Name, candidates);
-        using var accounted = new Accounted(() => account(masking, ledger.Used));
+        account.Masking = masking;
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore, arrival.Tenant.Name);
         try
@@ -117,11 +114,9 @@ internal sealed class EmbedPipeline(
         {
             throw ledger.Report(ex, partial: false);
         }
-    }
-
-    /// <summary>Runs its action when disposed: the account of a routing, however it ended.</summary>
-    private sealed class Accounted(Action done) : IDisposable
-    {
-        public void Dispose() => done();
+        finally
+        {
+            account.Attempts = ledger.Used;
+        }
     }
 }
