@@ -164,9 +164,13 @@ public sealed class PrometheusMeshTests : IDisposable
     /// </summary>
     private static async Task EveryDashboardQueryReadsAsync(PrometheusServer prometheus)
     {
-        // A rate needs two samples in its window: wait until the last series the traffic created has three.
-        await Eventually.WaitUntil(async () => await prometheus.ValueAsync("min(count_over_time(llmrouter_route_decisions_total[1m]))") >= 3,
-            "every route decision series scraped three times", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
+        // A rate needs two samples in its window: wait until the last series the traffic created has three. A breaker's
+        // series can appear after the traffic (half-open when its cooldown ends), so they are waited for too.
+        foreach (var series in new[] { "llmrouter_route_decisions_total", "llmrouter_breaker_transitions_total" })
+        {
+            await Eventually.WaitUntil(async () => await prometheus.ValueAsync($"min(count_over_time({series}[1m]))") >= 3,
+                $"every {series} series scraped three times", () => Task.FromResult(prometheus.Output), TimeSpan.FromSeconds(30));
+        }
         var queries = 0;
         foreach (var file in Directory.GetFiles(Path.Combine(Common.MeshConfigLoaderTests.RepositoryRoot(), "dashboards"), "*.json"))
         {
