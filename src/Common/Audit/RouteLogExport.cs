@@ -91,29 +91,30 @@ public static class RouteLogExport
         return printable.Length == 0 ? "-" : printable;
     }
 
+    /// <summary>One request's entry with what proves it: the checkpoint that covers it (null when none does yet) and the inclusion proof against it.</summary>
+    public sealed record ProvenEntry(StoredEntry Entry, Checkpoint? Checkpoint, IReadOnlyList<byte[]> Proof)
+    {
+        /// <summary>Whether the proof puts the entry's leaf (hashed from its line here) in the checkpoint's tree.</summary>
+        public bool Included => Checkpoint is not null
+            && MerkleTree.VerifyInclusion(MerkleTree.LeafHash(Entry.Line), Entry.Index, Checkpoint.Size, Proof, Checkpoint.Root);
+    }
+
     /// <summary>
-    /// The request's entries in this log, each with the proof that it is in the tree of the latest trusted checkpoint
-    /// that covers it; the checkpoint is null when none covers it yet, and the proof failing shows as false.
+    /// The request's entries in this log, each with the latest of the <paramref name="checkpoints"/> that covers it
+    /// (none when no checkpoint does yet, or when the log's oldest segments were archived and the tree from entry 0
+    /// cannot be rebuilt here) and the inclusion proof against it. The checkpoints are not checked here: whoever
+    /// reads the proof checks the signature (<see cref="Checkpoint.Problem"/>) and the proof (<see cref="ProvenEntry.Included"/>).
     /// </summary>
-    public static List<(StoredEntry Entry, Checkpoint? Checkpoint, bool Included)> Request(
-        string directory, string requestId, IReadOnlyList<Checkpoint> trusted)
+    public static List<ProvenEntry> Request(string directory, string requestId, IReadOnlyList<Checkpoint> checkpoints)
     {
         var entries = Entries(directory);
-        var found = new List<(StoredEntry, Checkpoint?, bool)>();
+        var found = new List<ProvenEntry>();
         var leaves = entries.Select(e => e.Leaf).ToList();
         var first = entries.Count > 0 ? entries[0].Index : 0;
         foreach (var entry in entries.Where(e => Field(e, "request_id") == requestId))
         {
-            var checkpoint = trusted.Where(c => c.Size > entry.Index && c.Size - first <= leaves.Count).MaxBy(c => c.Size);
-            if (checkpoint is null || first > 0)
-            {
-                // Archived history: the tree from entry 0 cannot be rebuilt here to prove against.
-                found.Add((entry, checkpoint, false));
-                continue;
-            }
-
-            var proof = MerkleTree.InclusionProof(leaves, entry.Index, checkpoint.Size);
-            found.Add((entry, checkpoint, MerkleTree.VerifyInclusion(entry.Leaf, entry.Index, checkpoint.Size, proof, checkpoint.Root)));
+            var checkpoint = first > 0 ? null : checkpoints.Where(c => c.Size > entry.Index && c.Size <= leaves.Count).MaxBy(c => c.Size);
+            found.Add(new ProvenEntry(entry, checkpoint, checkpoint is null ? [] : MerkleTree.InclusionProof(leaves, entry.Index, checkpoint.Size)));
         }
 
         return found;

@@ -13,8 +13,39 @@ namespace LlmRouter.Common.Services;
 /// The operator's Admin API on every node and integrator: the pool's members, models and load as this host
 /// sees them, and how it would route a request; on an integrator, for the pool whose listener was called.
 /// </summary>
-internal sealed class AdminService(Arrivals arrivals, RoutePlanner planner, IRouterHost host, Quotas.QuotaGate quotas, TimeProvider time)
+internal sealed class AdminService(Arrivals arrivals, RoutePlanner planner, IRouterHost host, Quotas.QuotaGate quotas, Audit.RouteLog routeLog, TimeProvider time)
 {
+    /// <summary>
+    /// This host's route log entries of one request, each with the checkpoint that covers it and the inclusion proof
+    /// (<c>audit show --remote</c>). What is written so far is flushed and signed first, so a request that just ended
+    /// is proven too. The caller checks the signature and the proof: this host's word is not needed.
+    /// </summary>
+    public async Task<RouteLogEntriesResponse> RouteLogEntries(RouteLogEntriesRequest request, ServerCallContext context)
+    {
+        arrivals.Operator(context);
+        if (request.RequestId.Length is 0 or > 128)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"request_id: required, at most 128 characters (got {request.RequestId.Length})"));
+        }
+
+        await routeLog.FlushAsync(context.CancellationToken).ConfigureAwait(false);
+        var checkpoints = Audit.RouteLogFiles.ReadCheckpoints(Path.Combine(routeLog.Directory, Audit.RouteLogFiles.CheckpointsFile)).Where(c => c.Node == host.Id).ToList();
+        var response = new RouteLogEntriesResponse { Node = host.Id };
+        foreach (var proven in Audit.RouteLogExport.Request(routeLog.Directory, request.RequestId, checkpoints))
+        {
+            var entry = new ProvenRouteLogEntry
+            {
+                Index = (ulong)proven.Entry.Index,
+                Line = Google.Protobuf.ByteString.CopyFrom(proven.Entry.Line),
+                Checkpoint = proven.Checkpoint is null ? Google.Protobuf.ByteString.Empty : Google.Protobuf.ByteString.CopyFrom(proven.Checkpoint.Serialize()),
+            };
+            entry.Proof.AddRange(proven.Proof.Select(Google.Protobuf.ByteString.CopyFrom));
+            response.Entries.Add(entry);
+        }
+
+        return response;
+    }
+
     /// <summary>How this host would route the request if it arrived on this listener now: candidates, score terms, winner.</summary>
     public Task<ExplainResponse> Explain(ExplainRequest request, ServerCallContext context)
     {

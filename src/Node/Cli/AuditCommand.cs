@@ -1,7 +1,9 @@
 using System.CommandLine;
 using LlmRouter.Common.Audit;
 using LlmRouter.Common.Configuration;
+using Grpc.Core;
 using LlmRouter.Common.Identity;
+using LlmRouter.V1;
 
 namespace LlmRouter.Node.Cli;
 
@@ -11,8 +13,9 @@ namespace LlmRouter.Node.Cli;
 /// <list type="bullet">
 /// <item><c>verify --node NAME</c>: checks a log against its own signed checkpoints and the copies its peers kept,
 /// and names the first entry that does not fit (exit 0 when it verifies, 1 when not).</item>
-/// <item><c>show REQUEST_ID</c>: the request's entry at every process it touched, each with an inclusion proof
-/// against that process's latest signed checkpoint covering it.</item>
+/// <item><c>show REQUEST_ID [--remote]</c>: the request's entry at every process it touched, each with an inclusion
+/// proof against that process's latest signed checkpoint covering it; read from the local directory, or asked of every
+/// process over the Admin API.</item>
 /// <item><c>export --node NAME --format jsonl|syslog</c>: a log for a SIEM, as JSON lines or RFC 5424 syslog messages.</item>
 /// </list>
 /// </summary>
@@ -31,42 +34,118 @@ internal static class AuditCommand
     private static Command Show(Option<string> config)
     {
         var request = new Argument<string>("request-id") { Description = "The request id (x-request-id; the route frame's request_id)" };
-        var command = new Command("show", "One request's entries at every process it touched, each proven to be in the tree its process signed") { request };
-        command.SetAction(parse =>
+        var remote = new Option<bool>("--remote")
         {
-            var mesh = MeshConfigLoader.Load(parse.GetValue(config)!);
-            using var authority = new CertificateStore(mesh.CertificatesDirectory).LoadCertificate(CertificateStore.CaName);
+            Description = "Ask every node and integrator of the mesh file for its entries over the Admin API (logs on other machines), instead of reading audit.directory",
+        };
+        var certificate = new Option<string?>("--cert") { Description = "With --remote: an operator's client certificate in the certificate directory (default: client)" };
+        var command = new Command("show", "One request's entries at every process it touched, each proven to be in the tree its process signed") { request, remote, certificate };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var mesh = NodeAddressOptions.LoadMesh(parse.GetValue(config)!);
+            var store = new CertificateStore(mesh.CertificatesDirectory);
+            using var authority = store.LoadCertificate(CertificateStore.CaName);
             var id = parse.GetValue(request)!;
-            var found = new List<(string Node, RouteLogExport.StoredEntry Entry, Checkpoint? Checkpoint, bool Included)>();
-            foreach (var log in Directory.Exists(mesh.Audit.Directory) ? Directory.EnumerateDirectories(mesh.Audit.Directory).ToList() : [])
-            {
-                var node = Path.GetFileName(log);
-                var trusted = RouteLogFiles.ReadCheckpoints(Path.Combine(log, RouteLogFiles.CheckpointsFile))
-                    .Concat(PeerCopies(mesh.Audit.Directory, node).Select(c => c.Item1))
-                    .Where(c => c.Node == node && c.Problem(authority, mesh.Name) is null).ToList();
-                found.AddRange(RouteLogExport.Request(log, id, trusted).Select(r => (node, r.Entry, r.Checkpoint, r.Included)));
-            }
+            var found = parse.GetValue(remote)
+                ? await RemoteEntriesAsync(mesh, store, authority, parse.GetValue(certificate), id, cancellationToken).ConfigureAwait(false)
+                : LocalEntries(mesh, authority, id);
 
             // Hop by hop: the entry first, then each hop below it (its path one longer).
-            foreach (var (node, entry, checkpoint, included) in found.OrderBy(f => f.Entry.Json.GetProperty("path").GetArrayLength()))
+            foreach (var (node, proven) in found.OrderBy(f => f.Proven.Entry.Json.GetProperty("path").GetArrayLength()))
             {
-                Console.WriteLine(Describe(node, entry));
-                Console.WriteLine(checkpoint is null
-                    ? "  not yet covered by a signed checkpoint"
-                    : included
+                Console.WriteLine(Describe(node, proven.Entry));
+                Console.WriteLine(proven.Checkpoint is not { } checkpoint
+                    ? "  not covered by a signed checkpoint here (none yet, or the log's oldest segments were archived)"
+                    : proven.Included
                         ? $"  included in the tree of {checkpoint.Size} entries {node} signed at {checkpoint.Time:O} (RFC 9162 inclusion proof)"
                         : $"  NOT proven in the tree of {checkpoint.Size} entries {node} signed at {checkpoint.Time:O}: run audit verify --node {node}");
             }
 
             if (found.Count == 0)
             {
-                Console.Error.WriteLine($"no entry of request '{id}' in the route logs under {mesh.Audit.Directory}");
+                Console.Error.WriteLine($"no entry of request '{id}' in the route logs {(parse.GetValue(remote) ? "of the processes that answered" : $"under {mesh.Audit.Directory}")}");
                 return 1;
             }
 
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The request's entries in the route logs under the mesh file's audit.directory, against the checkpoints each process and its peers kept that the CA vouches for.</summary>
+    private static List<(string Node, RouteLogExport.ProvenEntry Proven)> LocalEntries(MeshConfig mesh, System.Security.Cryptography.X509Certificates.X509Certificate2 authority, string id)
+    {
+        var found = new List<(string, RouteLogExport.ProvenEntry)>();
+        foreach (var log in Directory.Exists(mesh.Audit.Directory) ? Directory.EnumerateDirectories(mesh.Audit.Directory).ToList() : [])
+        {
+            var node = Path.GetFileName(log);
+            var trusted = RouteLogFiles.ReadCheckpoints(Path.Combine(log, RouteLogFiles.CheckpointsFile))
+                .Concat(PeerCopies(mesh.Audit.Directory, node).Select(c => c.Item1))
+                .Where(c => c.Node == node && c.Problem(authority, mesh.Name) is null).ToList();
+            found.AddRange(RouteLogExport.Request(log, id, trusted).Select(proven => (node, proven)));
+        }
+
+        return found;
+    }
+
+    /// <summary>
+    /// The request's entries as every node and integrator of the mesh file serves them over the Admin API. Each process
+    /// is called at its address in the file and must present its own certificate (mutual TLS); a checkpoint counts only
+    /// when the mesh CA vouches for its signer and it names that process, and the proof is checked here. A process that
+    /// cannot be reached is named, and the others still answer.
+    /// </summary>
+    private static async Task<List<(string Node, RouteLogExport.ProvenEntry Proven)>> RemoteEntriesAsync(
+        MeshConfig mesh, CertificateStore store, System.Security.Cryptography.X509Certificates.X509Certificate2 authority, string? certificate, string id, CancellationToken cancellationToken)
+    {
+        var name = certificate ?? CertificateStore.ClientName;
+        if (!store.Has(name))
+        {
+            throw new CliException($"--cert: no client certificate '{name}' in {store.Directory} (create one with 'llm-router-node certs client {name}')");
+        }
+
+        using var client = store.LoadWithKey(name);
+        var processes = mesh.AllNodes.Select(n => (n.Id, n.Listen)).Concat(mesh.Integrators.Select(i => (i.Id, i.Pools[0].Listen))).ToList();
+        var answers = await Task.WhenAll(processes.Select(async process =>
+        {
+            using var channel = MeshChannels.Create(process.Listen, authority, client);
+            try
+            {
+                var response = await new Admin.AdminClient(channel).RouteLogEntriesAsync(new RouteLogEntriesRequest { RequestId = id },
+                    deadline: TimeProvider.System.GetUtcNow().UtcDateTime.AddSeconds(15), cancellationToken: cancellationToken).ConfigureAwait(false);
+                return (process.Id, response, (string?)null);
+            }
+            catch (RpcException ex)
+            {
+                return (process.Id, (RouteLogEntriesResponse?)null, $"{ex.StatusCode}: {ex.Status.Detail}");
+            }
+        })).ConfigureAwait(false);
+
+        var found = new List<(string, RouteLogExport.ProvenEntry)>();
+        foreach (var (node, response, failure) in answers)
+        {
+            if (response is null)
+            {
+                Console.Error.WriteLine($"{node}: not asked ({failure})");
+                continue;
+            }
+
+            foreach (var entry in response.Entries)
+            {
+                var line = entry.Line.ToByteArray();
+                var checkpoint = entry.Checkpoint.IsEmpty ? null : Checkpoint.Parse(entry.Checkpoint.ToStringUtf8());
+                if (checkpoint is not null && (checkpoint.Node != node || checkpoint.Problem(authority, mesh.Name) is not null))
+                {
+                    // Not a checkpoint the CA vouches for this process signing: nothing is proven by it.
+                    checkpoint = null;
+                    Console.Error.WriteLine($"{node}: entry {entry.Index} came with a checkpoint that is not {node}'s, signed under the mesh CA");
+                }
+
+                found.Add((node, new RouteLogExport.ProvenEntry(new RouteLogExport.StoredEntry((long)entry.Index, line, MerkleTree.LeafHash(line)), checkpoint,
+                    [.. entry.Proof.Select(p => p.ToByteArray())])));
+            }
+        }
+
+        return found;
     }
 
     /// <summary>One hop's entry on one line: where it went, who served it, how it ended, what was applied.</summary>

@@ -61,4 +61,39 @@ public sealed class RouteLogMeshTests
         Assert.False(report.Verified);
         Assert.Contains(report.Problems, p => p.Contains("(kept by n2) covers 1 entries: entries 0 to 0 were cut off", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task AuditShowRemote_CollectsTheRequestsEntriesFromEveryNodeOverTheAdminApi_EachProven()
+    {
+        await using var mesh = await TestMesh.StartAsync(2, backends: node => node == "n2" ? TestMesh.Backend("sim-n2", "far") : TestMesh.DefaultBackend(node));
+        var (n1, n2) = (mesh.Nodes[0], mesh.Nodes[1]);
+        await n1.KnowsModelAsync("far");
+        var request = new ChatRequest { Model = "far", Messages = { new ChatMessage { Role = Role.User, Content = "hello" } } };
+        string id;
+        using (var call = n1.Router.Chat(request))
+        {
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+            id = call.ResponseStream.Current.Route.RequestId;
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        }
+
+        // Straight from the Admin API: the entry as stored, and a proof that holds against the signed checkpoint.
+        var served = await n2.Admin.RouteLogEntriesAsync(new RouteLogEntriesRequest { RequestId = id });
+        var stored = Assert.Single(served.Entries);
+        var checkpoint = Checkpoint.Parse(stored.Checkpoint.ToStringUtf8())!;
+        Assert.True(MerkleTree.VerifyInclusion(MerkleTree.LeafHash(stored.Line.Span), (long)stored.Index, checkpoint.Size, [.. stored.Proof.Select(p => p.ToByteArray())], checkpoint.Root));
+        var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await n1.Admin.RouteLogEntriesAsync(new RouteLogEntriesRequest()));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.StartsWith("request_id: required", refused.Status.Detail, StringComparison.Ordinal);
+
+        // As an operator on another machine would: the command asks every process of the mesh file.
+        using var show = NodeProcessRunner.Start("audit", "show", id, "--remote", "--config", n1.ConfigPath);
+        Assert.Equal(0, await show.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        var lines = show.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Contains(lines, l => l.StartsWith("n1 entry 0 (entry)", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("n2 entry 0 (forwarded)", StringComparison.Ordinal));
+        Assert.Equal(2, lines.Count(l => l.StartsWith("included in the tree of", StringComparison.Ordinal)));
+    }
 }

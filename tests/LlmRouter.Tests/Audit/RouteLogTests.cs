@@ -237,10 +237,10 @@ public sealed class RouteLogTests : IDisposable
 
         var found = RouteLogExport.Request(LogDirectory, "request-13", checkpoints);
 
-        var (entry, checkpoint, included) = Assert.Single(found);
-        Assert.Equal(13, entry.Index);
-        Assert.Equal(25, checkpoint!.Size);
-        Assert.True(included);
+        var proven = Assert.Single(found);
+        Assert.Equal(13, proven.Entry.Index);
+        Assert.Equal(25, proven.Checkpoint!.Size);
+        Assert.True(proven.Included);
 
         EditLines(lines => lines[14] = lines[14].Replace("\"output_tokens\":30", "\"output_tokens\":3", StringComparison.Ordinal));
         Assert.False(Assert.Single(RouteLogExport.Request(LogDirectory, "request-13", checkpoints)).Included);
