@@ -239,4 +239,5 @@ public sealed record SimulatedBackendConfig(
     int? FailAfterTokens,
     int? StallAfterTokens,
     int? AnswerTokens = null,
-    bool Echo = false);
+    bool Echo = false,
+    IReadOnlyList<string>? GuardTerms = null);

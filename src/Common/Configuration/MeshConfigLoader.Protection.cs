@@ -29,7 +29,10 @@ public static partial class MeshConfigLoader
         return (new ProtectionConfig(masking) { Guardrails = guardrails.Select(g => g.Config).ToList() }, rules, guardrails);
     }
 
-    private static readonly string[] GuardrailChecks = ["prompt_injection", "jailbreak", "pattern"];
+    private static readonly string[] GuardrailChecks = ["prompt_injection", "jailbreak", "personal_data", "pattern", "guard_model"];
+
+    // What an answer guardrail can check as the answer streams: text it can find, not a verdict on a whole conversation.
+    private static readonly string[] AnswerChecks = ["personal_data", "pattern"];
 
     private static Located<GuardrailConfig> ReadGuardrail(YamlFields fields)
     {
@@ -40,6 +43,55 @@ public static partial class MeshConfigLoader
             fields.Errors.Add(fields.PositionOf("check"), fields.FieldPath("check"), $"unknown check '{check}' (expected {string.Join(", ", GuardrailChecks)})");
         }
 
+        var on = fields.String("on") switch
+        {
+            null or "request" => GuardrailPhase.Request,
+            "answer" => GuardrailPhase.Answer,
+            var other => Invalid(fields, "on", $"unknown phase '{other}' (expected request or answer)", GuardrailPhase.Request),
+        };
+        if (on == GuardrailPhase.Answer && GuardrailChecks.Contains(check, StringComparer.Ordinal) && !AnswerChecks.Contains(check, StringComparer.Ordinal))
+        {
+            fields.Errors.Add(fields.PositionOf("check"), fields.FieldPath("check"), $"check '{check}' reads requests only (an answer guardrail checks {string.Join(" or ", AnswerChecks)})");
+        }
+
+        var pattern = ReadGuardrailPattern(fields, check);
+        var kinds = ReadGuardrailKinds(fields, check);
+        var guardModel = ReadGuardModel(fields, check);
+        var verdict = fields.String("verdict") switch
+        {
+            null or "block" => GuardrailVerdict.Block,
+            "flag" => GuardrailVerdict.Flag,
+            "mask" when check == "guard_model" => Invalid(fields, "verdict", "mask needs a check that finds text to mask (a guard model judges the whole request): use block or flag", GuardrailVerdict.Block),
+            "mask" => GuardrailVerdict.Mask,
+            var other => Invalid(fields, "verdict", $"unknown verdict '{other}' (expected block, flag or mask)", GuardrailVerdict.Block),
+        };
+        var holdBack = 0;
+        if (on == GuardrailPhase.Answer)
+        {
+            holdBack = fields.Int("hold_back", 64, 0, 4096);
+        }
+        else if (fields.Has("hold_back"))
+        {
+            fields.Errors.Add(fields.PositionOf("hold_back"), fields.FieldPath("hold_back"), "is only for an answer guardrail (on: answer)");
+        }
+
+        var tenants = fields.StringList("tenants");
+        var labels = fields.StringList("labels");
+        for (var i = 0; i < labels.Count; i++)
+        {
+            if (!PolicyLabels.All.Contains(labels[i], StringComparer.Ordinal))
+            {
+                fields.Errors.Add(fields.PositionOf("labels"), $"{fields.FieldPath("labels")}[{i}]", $"unknown policy label '{labels[i]}' (known: {string.Join(", ", PolicyLabels.All)})");
+            }
+        }
+
+        fields.RejectUnknownKeys();
+        return new Located<GuardrailConfig>(
+            new GuardrailConfig(name, check, pattern, verdict, tenants, labels) { On = on, Kinds = kinds, GuardModel = guardModel, HoldBack = holdBack }, fields);
+    }
+
+    private static string? ReadGuardrailPattern(YamlFields fields, string check)
+    {
         var pattern = fields.String("pattern");
         if (check == "pattern" && pattern is null)
         {
@@ -62,24 +114,58 @@ public static partial class MeshConfigLoader
             }
         }
 
-        var verdict = fields.String("verdict") switch
+        return pattern;
+    }
+
+    private static IReadOnlyList<string> ReadGuardrailKinds(YamlFields fields, string check)
+    {
+        if (!fields.Has("kinds"))
         {
-            null or "block" => GuardrailVerdict.Block,
-            "flag" => GuardrailVerdict.Flag,
-            var other => Invalid(fields, "verdict", $"unknown verdict '{other}' (expected block or flag)", GuardrailVerdict.Block),
-        };
-        var tenants = fields.StringList("tenants");
-        var labels = fields.StringList("labels");
-        for (var i = 0; i < labels.Count; i++)
+            return [];
+        }
+
+        if (check != "personal_data")
         {
-            if (!PolicyLabels.All.Contains(labels[i], StringComparer.Ordinal))
+            fields.Errors.Add(fields.PositionOf("kinds"), fields.FieldPath("kinds"), $"is only for check: personal_data (check '{check}' has its own rules)");
+            return [];
+        }
+
+        var kinds = fields.StringList("kinds");
+        for (var i = 0; i < kinds.Count; i++)
+        {
+            if (!Recognizers.Names.Contains(kinds[i], StringComparer.Ordinal))
             {
-                fields.Errors.Add(fields.PositionOf("labels"), $"{fields.FieldPath("labels")}[{i}]", $"unknown policy label '{labels[i]}' (known: {string.Join(", ", PolicyLabels.All)})");
+                fields.Errors.Add(fields.PositionOf("kinds"), $"{fields.FieldPath("kinds")}[{i}]", $"unknown kind '{kinds[i]}' (known: {string.Join(", ", Recognizers.Names)})");
             }
         }
 
-        fields.RejectUnknownKeys();
-        return new Located<GuardrailConfig>(new GuardrailConfig(name, check, pattern, verdict, tenants, labels), fields);
+        return kinds;
+    }
+
+    private static readonly string[] GuardModelKeys = ["model", "deadline", "on_failure", "instructions"];
+
+    private static GuardModelConfig? ReadGuardModel(YamlFields fields, string check)
+    {
+        if (check != "guard_model")
+        {
+            foreach (var key in GuardModelKeys.Where(fields.Has))
+            {
+                fields.Errors.Add(fields.PositionOf(key), fields.FieldPath(key), $"is only for check: guard_model");
+            }
+
+            return null;
+        }
+
+        var model = fields.String("model", required: true) ?? "";
+        var deadline = fields.Duration("deadline", TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(50), TimeSpan.FromMinutes(2));
+        var failClosed = fields.String("on_failure") switch
+        {
+            null or "block" => true,
+            "allow" => false,
+            var other => Invalid(fields, "on_failure", $"unknown choice '{other}' (expected block or allow)", true),
+        };
+        var instructions = fields.String("instructions") ?? GuardModelVerdicts.DefaultInstructions;
+        return new GuardModelConfig(model, deadline, failClosed, instructions);
     }
 
     private static (MaskingConfig Config, List<Located<MaskingRule>> Rules) ReadMasking(YamlFields? fields)
@@ -215,6 +301,16 @@ public static partial class MeshConfigLoader
             foreach (var tenant in guardrail.Tenants.Where(t => !tenants.Exists(known => known.Config.Name == t)))
             {
                 errors.Add(fields.PositionOf("tenants"), fields.FieldPath("tenants"), $"no tenant named '{tenant}' in tenants:");
+            }
+
+            // A guard model is asked under the request's tenant: every tenant the guardrail covers must be allowed it.
+            if (guardrail.GuardModel is { } guard)
+            {
+                foreach (var (tenant, _) in tenants.Where(t => (guardrail.Tenants.Count == 0 || guardrail.Tenants.Contains(t.Config.Name)) && !t.Config.MayUseModel(guard.Model, [])))
+                {
+                    errors.Add(fields.PositionOf("model"), fields.FieldPath("model"),
+                        $"tenant '{tenant.Name}' may not use the guard model '{guard.Model}' (add it to the tenant's models, or leave the tenant out of this guardrail's tenants)");
+                }
             }
         }
     }

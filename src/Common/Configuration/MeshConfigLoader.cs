@@ -513,7 +513,13 @@ public static partial class MeshConfigLoader
             FailAfterTokens: fields.OptionalInt("fail_after_tokens", 0, 1_000_000),
             StallAfterTokens: fields.OptionalInt("stall_after_tokens", 0, 1_000_000),
             AnswerTokens: fields.OptionalInt("answer_tokens", 1, 1_000_000),
-            Echo: fields.Bool("echo", false));
+            Echo: fields.Bool("echo", false),
+            GuardTerms: fields.Has("guard_terms") ? fields.StringList("guard_terms") : null);
+        if (config is { Echo: true, GuardTerms: not null })
+        {
+            fields.Errors.Add(fields.PositionOf("guard_terms"), fields.FieldPath("guard_terms"), "a simulated backend either echoes or answers as a guard model, not both (echo: true is set)");
+        }
+
         fields.RejectUnknownKeys();
         return config;
     }

@@ -54,10 +54,12 @@ internal sealed partial class ChatPipeline(
             RequestValidator.Validate(request, snapshot.Server, checkSchemas: !admitted.Forwarded);
             Access.TenantPermits.CheckProfile(request, admitted.Tenant, snapshot.Routing, snapshot.Mesh.SourcePath);
 
-            // Guardrails at the entry, before the request uses any quota: a block ends it here.
+            // Guardrails at the entry, before the request uses any quota: a block ends it here, a mask changes what goes on.
             if (!admitted.Forwarded)
             {
-                guardrails = Protection.RequestGuardrails.Check(snapshot.Mesh.Protection.Guardrails, request, admitted.Tenant);
+                var entered = admitted;
+                (request, guardrails) = await Protection.RequestGuardrails.ScreenAsync(snapshot.Mesh.Protection.Guardrails, request, entered.Tenant,
+                    (guardrail, asked, cancellationToken) => AskGuardModelAsync(guardrail, asked, entered, snapshot, context), context.CancellationToken).ConfigureAwait(false);
                 metrics.Guardrails(guardrails);
                 if (guardrails.Find(g => g.Verdict == Configuration.GuardrailVerdict.Block) is { } block)
                 {
@@ -74,6 +76,13 @@ internal sealed partial class ChatPipeline(
             // Refused before routing: the drain's count of open calls is handed back, and the refusal counted.
             open?.Dispose();
             Refused(ex, request, admitted, receivedAt, guardrails);
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            // The client left (or its deadline passed) while a guard model was being asked.
+            open?.Dispose();
+            Refused(new RpcException(new Status(StatusCode.Cancelled, "the call ended while its guardrails were checked")), request, admitted, receivedAt, guardrails);
             throw;
         }
 
@@ -139,13 +148,15 @@ internal sealed partial class ChatPipeline(
         using var span = RouterSpans.Chat(request, arrival.RequestId, !arrival.Forwarded, arrival.Tenant.Name, context, tracing);
         try
         {
-            await RouteAsync(request, output, continues, context, arrival, snapshot, receivedAt, span, account).ConfigureAwait(false);
+            await RouteAsync(request, output, continues, CallTerms.Of(context), arrival, snapshot, receivedAt, span, account).ConfigureAwait(false);
             var outcome = output.Continued ? RequestOutcome.Continued : RequestOutcome.Whole;
             metrics.RequestEnded(!arrival.Forwarded, request.Mode, outcome, StatusCode.OK, time.GetElapsedTime(receivedAt));
             recorder.Chat(request, arrival, output, account.Masking, account.Attempts, outcome, StatusCode.OK, receivedAt, account.Guardrails);
         }
-        catch (Exception ex) when (Ended(ex, request, context, arrival, receivedAt, span, output, account))
+        catch (Exception ex)
         {
+            // Caught, not filtered: the routing's own finally blocks (its account of attempts and guardrails) have run by now.
+            Ended(ex, request, context, arrival, receivedAt, span, output, account);
             throw;
         }
         finally
@@ -186,8 +197,8 @@ internal sealed partial class ChatPipeline(
         recorder.Chat(request, arrival, null, null, 0, RequestOutcome.Failed, error.StatusCode, receivedAt, guardrails ?? []);
     }
 
-    /// <summary>Records a chat that ended in a failure; false, so the exception goes on unchanged (an exception filter: nothing is unwound or rethrown here).</summary>
-    private bool Ended(
+    /// <summary>Records a chat that ended in a failure.</summary>
+    private void Ended(
         Exception error, ChatRequest request, ServerCallContext context, Arrival arrival, long receivedAt, System.Diagnostics.Activity? span, ChatOutput output, RequestAccount account)
     {
         var status = error switch
@@ -200,12 +211,18 @@ internal sealed partial class ChatPipeline(
         metrics.RequestEnded(!arrival.Forwarded, request.Mode, RequestOutcome.Failed, status, time.GetElapsedTime(receivedAt));
         recorder.Chat(request, arrival, output, account.Masking, account.Attempts, RequestOutcome.Failed, status, receivedAt, account.Guardrails);
         RouterSpans.Failed(span, status, (error as RpcException)?.Status.Detail ?? error.Message);
-        return false;
     }
 
+    /// <summary>What a routed chat is bound by: its deadline, its cancellation, and the trailers that carry its account upward.</summary>
+    private readonly record struct CallTerms(DateTime Deadline, CancellationToken Cancelled, Metadata Trailers)
+    {
+        public static CallTerms Of(ServerCallContext context) => new(context.Deadline, context.CancellationToken, context.ResponseTrailers);
+    }
+
+    /// <param name="asksGuard">A guard model's question (<see cref="AskGuardModelAsync"/>): its answer is read by the mesh, not screened for a client.</param>
     private async Task RouteAsync(
-        ChatRequest request, ChatOutput output, bool continues, ServerCallContext context, Arrival arrival, HostSnapshot snapshot, long receivedAt, System.Diagnostics.Activity? span,
-        RequestAccount account)
+        ChatRequest request, ChatOutput output, bool continues, CallTerms context, Arrival arrival, HostSnapshot snapshot, long receivedAt, System.Diagnostics.Activity? span,
+        RequestAccount account, bool asksGuard = false)
     {
         var query = RouteQuery.For(request, arrival.Seat.Name);
         var scope = planner.Scope(arrival, request.Mode);
@@ -213,11 +230,12 @@ internal sealed partial class ChatPipeline(
         RouterSpans.Ranked(span, candidates);
         var self = new Hop { Node = host.Id, Pool = arrival.Seat.Name };
         var ledger = new AttemptLedger(arrival.Budget, arrival.FailedBefore, host.Id);
+        // The call ends on the client's cancellation, its deadline, the end of a shutdown's drain bound, or an answer guardrail's block.
+        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.Cancelled, drain.StreamsAborted);
         var masking = arrival.Forwarded ? null : Protection.RequestMasking.ForEntry(snapshot.Mesh.Protection.Masking, arrival.Tenant, request.PolicyLabels, arrival.Seat.Name, candidates);
+        var screening = arrival.Forwarded || asksGuard ? null : Protection.AnswerGuardrails.ForEntry(snapshot.Mesh.Protection.Guardrails, request, arrival.Tenant, lifetime);
+        var protection = masking is null && screening is null ? null : new Protection.EntryProtection(masking, screening);
         account.Masking = masking;
-
-        // The call ends on the client's cancellation, its deadline, or the end of a shutdown's drain bound.
-        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var call = new ForwardingContext(self, arrival.RequestId, arrival.Path, context.Deadline, receivedAt, 0, 0, arrival.FailedBefore, arrival.Tenant.Name);
         try
         {
@@ -225,8 +243,8 @@ internal sealed partial class ChatPipeline(
             {
                 // Racers are attempts: no more of them than the request's budget (the validator bounds the fanout by it too).
                 var fanout = Math.Min(ledger.Remaining, (int)(request.BroadcastFanout > 0 ? request.BroadcastFanout : DefaultBroadcastFanout));
-                await BroadcastAsync(request, candidates.Take(fanout).Select(c => c.Target).ToList(), call, output, ledger, masking, lifetime.Token).ConfigureAwait(false);
-                ledger.Report(context.ResponseTrailers);
+                await BroadcastAsync(request, candidates.Take(fanout).Select(c => c.Target).ToList(), call, output, ledger, protection, lifetime.Token).ConfigureAwait(false);
+                ledger.Report(context.Trailers);
                 LogServed(logger, arrival.RequestId, "broadcast", time.GetElapsedTime(receivedAt).TotalMilliseconds);
                 return;
             }
@@ -256,10 +274,10 @@ internal sealed partial class ChatPipeline(
                     var attemptRequest = output.DeliveredCharacters > 0 ? Continuation(request, output) : request;
                     var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
                     output.Served = candidate;
-                    var used = await ServeAsync(attemptRequest, candidate, forward, output, masking, lifetime.Token).ConfigureAwait(false);
+                    var used = await ServeAsync(attemptRequest, candidate, forward, output, protection, lifetime.Token).ConfigureAwait(false);
                     metrics.Routed(candidate, entry: !arrival.Forwarded);
                     ledger.Served(used);
-                    ledger.Report(context.ResponseTrailers);
+                    ledger.Report(context.Trailers);
                     LogServed(logger, arrival.RequestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
                     return;
                 }
@@ -305,17 +323,24 @@ internal sealed partial class ChatPipeline(
 
             throw ledger.Exhausted(request.Model);
         }
-        catch (OperationCanceledException) when (drain.StreamsAborted.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (screening?.Blocked is { } blocked)
+        {
+            // An answer guardrail stopped the stream: the attempt was cancelled, and the request ends naming the rule.
+            var refusal = Protection.RequestGuardrails.Blocked(blocked);
+            LogFailed(logger, arrival.RequestId, refusal.StatusCode, refusal.Status.Detail);
+            throw ledger.Report(refusal, output.Delivered);
+        }
+        catch (OperationCanceledException) when (drain.StreamsAborted.IsCancellationRequested && !context.Cancelled.IsCancellationRequested)
         {
             throw ledger.Report(new RpcException(new Status(StatusCode.Unavailable,
                 $"'{host.Id}' shut down before the answer was complete (drain bound {snapshot.Server.DrainTimeout.TotalSeconds:0}s reached)")), output.Delivered);
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.Cancelled.IsCancellationRequested)
         {
             LogCancelled(logger, arrival.RequestId, context.Deadline < time.GetUtcNow().UtcDateTime ? "deadline passed" : "client cancelled");
             throw;
         }
-        catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled || !context.CancellationToken.IsCancellationRequested)
+        catch (RpcException ex) when (ex.StatusCode != StatusCode.Cancelled || !context.Cancelled.IsCancellationRequested)
         {
             LogFailed(logger, arrival.RequestId, ex.StatusCode, ex.Status.Detail);
             throw ledger.Report(ex, output.Delivered);
@@ -323,6 +348,12 @@ internal sealed partial class ChatPipeline(
         finally
         {
             account.Attempts = ledger.Used;
+            if (screening?.Fired is { Count: > 0 } screened)
+            {
+                account.Guardrails.AddRange(screened);
+                metrics.Guardrails(screened);
+            }
+
             if (masking is { Masked: > 0 })
             {
                 metrics.Masked(masking.MaskedByLabel);
@@ -338,11 +369,11 @@ internal sealed partial class ChatPipeline(
     /// is restored on the way to the client.
     /// </summary>
     private async Task<int> ServeAsync(
-        ChatRequest request, RouteCandidate candidate, ForwardingContext call, IChatSink sink, Protection.RequestMasking? masking, CancellationToken cancellationToken)
+        ChatRequest request, RouteCandidate candidate, ForwardingContext call, IChatSink sink, Protection.EntryProtection? protection, CancellationToken cancellationToken)
     {
-        if (masking is not null)
+        if (protection is not null)
         {
-            (request, sink) = masking.For(request, candidate, sink);
+            (request, sink) = protection.For(request, candidate, sink);
         }
 
         int used;
@@ -394,7 +425,7 @@ internal sealed partial class ChatPipeline(
     /// stream with its status (and the partial flag). Each racer is one attempt, with no failover below it.
     /// </summary>
     private async Task BroadcastAsync(
-        ChatRequest request, List<RouteCandidate> racers, ForwardingContext call, ChatOutput output, AttemptLedger ledger, Protection.RequestMasking? masking, CancellationToken cancellationToken)
+        ChatRequest request, List<RouteCandidate> racers, ForwardingContext call, ChatOutput output, AttemptLedger ledger, Protection.EntryProtection? protection, CancellationToken cancellationToken)
     {
         using var race = new BroadcastRace(output, racers.Count, cancellationToken);
         async Task<(RouteCandidate Candidate, RpcException? Error)> RaceAsync(RouteCandidate candidate, int index)
@@ -402,7 +433,7 @@ internal sealed partial class ChatPipeline(
             using var attempt = RouterSpans.Attempt(candidate, (uint)index + 1);
             try
             {
-                await ServeAsync(request, candidate, call with { AttemptsBefore = (uint)index, AttemptsLeft = 1 }, race.Sink(index), masking, race.Token(index)).ConfigureAwait(false);
+                await ServeAsync(request, candidate, call with { AttemptsBefore = (uint)index, AttemptsLeft = 1 }, race.Sink(index), protection, race.Token(index)).ConfigureAwait(false);
                 return (candidate, null);
             }
             catch (OperationCanceledException) when (race.Token(index).IsCancellationRequested && !cancellationToken.IsCancellationRequested)

@@ -3,17 +3,31 @@ using LlmRouter.V1;
 
 namespace LlmRouter.Common.Protection;
 
-/// <summary>
-/// An attempt's view of the client's stream when its request went out masked: text deltas and each tool call's
-/// arguments pass through a <see cref="TextRestorer"/> on their way to the client, and what is still held back goes
-/// out before the completion. An attempt that fails takes what it held back with it: the client never had it, and
-/// a continuation starts from what the client has. An answer asked for as JSON (a response format) gets its values
-/// JSON-escaped, as tool calls' arguments do. One per attempt.
-/// </summary>
-internal sealed class RestoringSink(IChatSink inner, MaskingSession session, bool jsonAnswer = false) : IChatSink
+/// <summary>Text that may hold back its end until the next piece settles it (<see cref="HoldingSink"/>).</summary>
+internal interface IHeldText
 {
-    private readonly TextRestorer _text = new(session, jsonAnswer);
-    private readonly SortedDictionary<uint, TextRestorer> _arguments = [];
+    /// <summary>Characters held back now.</summary>
+    int Pending { get; }
+
+    /// <summary>The part of the text so far that can go out now.</summary>
+    string Push(string delta);
+
+    /// <summary>What is still held back, to go out now: the stream has ended.</summary>
+    string Flush();
+}
+
+/// <summary>
+/// An attempt's view of the client's stream through a filter that may hold text back (restoring placeholders,
+/// screening an answer): text deltas, and each tool call's arguments when an <paramref name="arguments"/> filter is
+/// given (else they pass as they are), go through it on their way to the client, and what is still held back goes out
+/// before the completion. An attempt that fails takes what it held back with it: the client never had it, and a
+/// continuation starts from what the client has. One per attempt.
+/// </summary>
+internal class HoldingSink(IChatSink inner, IHeldText text, Func<IHeldText>? arguments) : IChatSink
+{
+    private readonly IHeldText _text = text;
+    private readonly Func<IHeldText>? _argumentsFilter = arguments;
+    private readonly SortedDictionary<uint, IHeldText> _arguments = [];
 
     // A frame written without a flush is sent by the next write; when this sink then holds a whole frame back, it
     // still owes the client that flush.
@@ -74,12 +88,17 @@ internal sealed class RestoringSink(IChatSink inner, MaskingSession session, boo
             : new ChatResponse { Delta = new TextDelta { Text = text } };
     }
 
-    /// <summary>The tool call delta with its arguments restored so far; null when it carries nothing else and all of them are held back.</summary>
+    /// <summary>The tool call delta with its arguments filtered so far; null when it carries nothing else and all of them are held back.</summary>
     private ChatResponse? ToolCall(ToolCallDelta delta)
     {
+        if (_argumentsFilter is null)
+        {
+            return new ChatResponse { ToolCall = delta };
+        }
+
         if (!_arguments.TryGetValue(delta.Index, out var restorer))
         {
-            _arguments[delta.Index] = restorer = new TextRestorer(session, json: true);
+            _arguments[delta.Index] = restorer = _argumentsFilter();
         }
 
         var arguments = restorer.Push(delta.Arguments);

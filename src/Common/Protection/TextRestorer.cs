@@ -12,7 +12,7 @@ namespace LlmRouter.Common.Protection;
 /// a placeholder (one this request never issued) passes as it is. In tool-call arguments, which are JSON, a value
 /// is written JSON-escaped. One restorer per stream of text: an answer's text, or one tool call's arguments.
 /// </summary>
-internal sealed class TextRestorer(MaskingSession session, bool json = false)
+internal sealed class TextRestorer(MaskingSession session, bool json = false) : IHeldText
 {
     private string _pending = "";
 

@@ -136,7 +136,7 @@ internal sealed class RouterMetrics
         foreach (var guardrail in fired)
         {
             _guardrails.Add(1, _meter.Node, new("llmrouter.guardrail", guardrail.Guardrail),
-                new("llmrouter.verdict", guardrail.Verdict == Configuration.GuardrailVerdict.Block ? "block" : "flag"));
+                new("llmrouter.verdict", guardrail.VerdictName));
         }
     }
 

@@ -93,10 +93,21 @@ public sealed class GuardrailTests
     }
 
     [Theory]
-    [InlineData("- { name: g, check: sarcasm }", "protection.guardrails[0].check: unknown check 'sarcasm' (expected prompt_injection, jailbreak, pattern)")]
+    [InlineData("- { name: g, check: sarcasm }", "protection.guardrails[0].check: unknown check 'sarcasm' (expected prompt_injection, jailbreak, personal_data, pattern, guard_model)")]
     [InlineData("- { name: g, check: pattern }", "protection.guardrails[0].pattern: is required for check: pattern")]
     [InlineData("- { name: g, check: jailbreak, pattern: x }", "protection.guardrails[0].pattern: is only for check: pattern")]
-    [InlineData("- { name: g, check: jailbreak, verdict: shout }", "protection.guardrails[0].verdict: unknown verdict 'shout' (expected block or flag)")]
+    [InlineData("- { name: g, check: jailbreak, verdict: shout }", "protection.guardrails[0].verdict: unknown verdict 'shout' (expected block, flag or mask)")]
+    [InlineData("- { name: g, check: jailbreak, on: answer }", "protection.guardrails[0].check: check 'jailbreak' reads requests only (an answer guardrail checks personal_data or pattern)")]
+    [InlineData("- { name: g, check: pattern, pattern: x, on: reply }", "protection.guardrails[0].on: unknown phase 'reply' (expected request or answer)")]
+    [InlineData("- { name: g, check: pattern, pattern: x, hold_back: 10 }", "protection.guardrails[0].hold_back: is only for an answer guardrail (on: answer)")]
+    [InlineData("- { name: g, check: pattern, pattern: x, on: answer, hold_back: 5000 }", "protection.guardrails[0].hold_back: 5000 is outside 0..4096")]
+    [InlineData("- { name: g, check: personal_data, kinds: [dna] }", "protection.guardrails[0].kinds[0]: unknown kind 'dna' (known: secret, email, iban, card, us_ssn, pesel, nip, ip, phone)")]
+    [InlineData("- { name: g, check: jailbreak, kinds: [card] }", "protection.guardrails[0].kinds: is only for check: personal_data")]
+    [InlineData("- { name: g, check: guard_model }", "protection.guardrails[0].model: is required")]
+    [InlineData("- { name: g, check: guard_model, model: small, verdict: mask }", "protection.guardrails[0].verdict: mask needs a check that finds text to mask")]
+    [InlineData("- { name: g, check: guard_model, model: small, deadline: 10ms }", "protection.guardrails[0].deadline: 10ms is outside 50ms..120s")]
+    [InlineData("- { name: g, check: guard_model, model: small, on_failure: shrug }", "protection.guardrails[0].on_failure: unknown choice 'shrug' (expected block or allow)")]
+    [InlineData("- { name: g, check: jailbreak, model: small }", "protection.guardrails[0].model: is only for check: guard_model")]
     [InlineData("- { name: g, check: jailbreak, tenants: [nobody] }", "protection.guardrails[0].tenants: no tenant named 'nobody' in tenants:")]
     [InlineData("- { name: g, check: jailbreak }\n    - { name: g, check: prompt_injection }", "protection.guardrails[1].name: guardrail 'g' is named twice")]
     public void Parse_BadGuardrails_NameTheFieldAndWhy(string entries, string expected)

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using LlmRouter.Common.Chat;
 using LlmRouter.Common.Protection;
+using LlmRouter.Tests.Fakes;
 using LlmRouter.V1;
 
 namespace LlmRouter.Tests.Protection;
@@ -21,7 +22,7 @@ public sealed class RestoringSinkTests
         var second = session.Mask("""{"iban":"DE89 3704 0044 0532 0130 00"}""");
         for (var cut = 0; cut <= first.Length; cut++)
         {
-            var client = new RecordingSink();
+            var client = new RecordingChatSink();
             var sink = new RestoringSink(client, session);
             await sink.DeltaAsync(Call(0, "call_1", "send", first[..cut]), flush: true, CancellationToken.None);
             await sink.DeltaAsync(Call(1, "call_2", "pay", second[..(cut % second.Length)]), flush: true, CancellationToken.None);
@@ -41,7 +42,7 @@ public sealed class RestoringSinkTests
     {
         var session = new MaskingSession(Recognizers.BuiltIn);
         var masked = session.Mask("mail ann@example.com");
-        var client = new RecordingSink();
+        var client = new RecordingChatSink();
         var sink = new RestoringSink(client, session);
 
         await sink.DeltaAsync(Text(masked + " [EMAIL"), flush: true, CancellationToken.None);
@@ -57,7 +58,7 @@ public sealed class RestoringSinkTests
     {
         var session = new MaskingSession(Recognizers.BuiltIn);
         session.Mask("ann@example.com");
-        var client = new RecordingSink();
+        var client = new RecordingChatSink();
         var sink = new RestoringSink(client, session);
 
         await sink.DeltaAsync(Text("written, "), flush: false, CancellationToken.None);
@@ -72,7 +73,7 @@ public sealed class RestoringSinkTests
     {
         var session = new MaskingSession(Recognizers.BuiltIn);
         session.Mask("ann@example.com");
-        var client = new RecordingSink();
+        var client = new RecordingChatSink();
         var sink = new RestoringSink(client, session);
 
         await sink.DeltaAsync(Call(0, "call_1", "send", "{\"to\":\""), flush: false, CancellationToken.None);
@@ -88,7 +89,7 @@ public sealed class RestoringSinkTests
     {
         var session = new MaskingSession(Recognizers.BuiltIn);
         session.Mask("ann@example.com");
-        var client = new RecordingSink();
+        var client = new RecordingChatSink();
         var sink = new RestoringSink(client, session);
 
         await sink.DeltaAsync(Text("Calling [EMA"), flush: true, CancellationToken.None);
@@ -103,7 +104,7 @@ public sealed class RestoringSinkTests
     {
         var session = new MaskingSession(Recognizers.BuiltIn);
         session.Mask("password: \"ab\\cd ef\"");
-        var client = new RecordingSink();
+        var client = new RecordingChatSink();
         var sink = new RestoringSink(client, session, jsonAnswer: true);
 
         await sink.DeltaAsync(Text("{\"secret\": \"[SECRET_1]\"}"), flush: true, CancellationToken.None);
@@ -115,36 +116,4 @@ public sealed class RestoringSinkTests
 
     private static ChatResponse Call(uint index, string id, string name, string arguments) =>
         new() { ToolCall = new ToolCallDelta { Index = index, Id = id, Name = name, Arguments = arguments } };
-
-    private sealed class RecordingSink : IChatSink
-    {
-        public List<ChatResponse> Frames { get; } = [];
-
-        /// <summary>Whether the last frame written was flushed.</summary>
-        public bool Flushed { get; private set; }
-
-        public string Text => string.Concat(Frames.Where(f => f.FrameCase == ChatResponse.FrameOneofCase.Delta).Select(f => f.Delta.Text));
-
-        public string Arguments(uint index) =>
-            Frames.Where(f => f.FrameCase == ChatResponse.FrameOneofCase.ToolCall && f.ToolCall.Index == index)
-                .Aggregate(new StringBuilder(), (text, f) => text.Append(f.ToolCall.Arguments)).ToString();
-
-        public void Route(RouteInfo route)
-        {
-        }
-
-        public Task DeltaAsync(ChatResponse frame, bool flush, CancellationToken cancellationToken)
-        {
-            Frames.Add(frame);
-            Flushed = flush;
-            return Task.CompletedTask;
-        }
-
-        public Task CompletedAsync(ChatResponse frame, CancellationToken cancellationToken)
-        {
-            Frames.Add(frame);
-            Flushed = true;
-            return Task.CompletedTask;
-        }
-    }
 }

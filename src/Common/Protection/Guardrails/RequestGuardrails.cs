@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Text.RegularExpressions;
 using Grpc.Core;
 using LlmRouter.Common.Configuration;
 using LlmRouter.V1;
@@ -11,74 +9,123 @@ namespace LlmRouter.Common.Protection;
 /// file lists them. Each one checks the text callers wrote (user messages, and tool results, where an injection
 /// hidden in a fetched page arrives); the system prompt is the operator's, and the model's own turns are not the
 /// caller's. A guardrail applies to the tenants and labels it names, or to everyone. A block ends the request with
-/// PERMISSION_DENIED naming the guardrail and what it found. A flag is recorded (route log, metrics) and the request
-/// goes on. Hops below the entry do not check again.
+/// PERMISSION_DENIED naming the guardrail and what it found, and no guardrail after it is asked. A flag is recorded
+/// (route log, metrics) and the request goes on. A mask replaces what the guardrail found with
+/// <c>[MASKED:name]</c> in what goes on (the guardrails after it see the masked text). A guard model is asked through
+/// the mesh (<see cref="GuardModelVerdicts"/>). Hops below the entry do not check again.
 /// </summary>
 internal static class RequestGuardrails
 {
     /// <summary>A guardrail that fired: its name and verdict, and the rule and the text that tripped it.</summary>
-    public sealed record Fired(string Guardrail, GuardrailVerdict Verdict, string Rule, string Matched)
+    /// <param name="Unchecked">A guard model could not give a verdict (its failure is in <paramref name="Matched"/>); the verdict is what its <c>on_failure</c> says.</param>
+    public sealed record Fired(string Guardrail, GuardrailVerdict Verdict, string Rule, string Matched, bool Unchecked = false)
     {
+        /// <summary>How the route log and the metrics name the verdict: block, flag, mask, or unchecked (a guard model that could not answer, let through).</summary>
+        public string VerdictName => Unchecked && Verdict != GuardrailVerdict.Block ? "unchecked" : Verdict switch
+        {
+            GuardrailVerdict.Block => "block",
+            GuardrailVerdict.Flag => "flag",
+            _ => "mask",
+        };
+
         /// <summary>How the route log names it: <c>injection:block</c>.</summary>
-        public override string ToString() => $"{Guardrail}:{(Verdict == GuardrailVerdict.Block ? "block" : "flag")}";
+        public override string ToString() => $"{Guardrail}:{VerdictName}";
     }
 
-    private static readonly ConditionalWeakTable<GuardrailConfig, Regex> Patterns = [];
+    /// <summary>Asks the guard model of a guardrail about a request; the verdict, or the failure that kept it from one.</summary>
+    public delegate Task<Fired?> AskGuardModel(GuardrailConfig guardrail, ChatRequest request, CancellationToken cancellationToken);
 
-    /// <summary>Every guardrail that fires for the request, in the mesh file's order.</summary>
-    public static List<Fired> Check(IReadOnlyList<GuardrailConfig> guardrails, ChatRequest request, TenantConfig tenant)
+    /// <summary>
+    /// Runs the request guardrails that apply, in order, until one blocks: every one that fired, and the request as it
+    /// goes on (with what mask guardrails found replaced).
+    /// </summary>
+    public static async Task<(ChatRequest Request, List<Fired> Fired)> ScreenAsync(
+        IReadOnlyList<GuardrailConfig> guardrails, ChatRequest request, TenantConfig tenant, AskGuardModel askGuardModel, CancellationToken cancellationToken)
     {
         var fired = new List<Fired>();
-        if (guardrails.Count == 0)
+        foreach (var guardrail in guardrails.Where(g => g.On == GuardrailPhase.Request && AppliesTo(g, request.PolicyLabels, tenant)))
         {
-            return fired;
-        }
-
-        var texts = CallerTexts(request).Where(t => t.Length > 0).ToList();
-        foreach (var guardrail in guardrails.Where(g => AppliesTo(g, request, tenant)))
-        {
-            foreach (var text in texts)
+            var found = guardrail.GuardModel is not null
+                ? await askGuardModel(guardrail, request, cancellationToken).ConfigureAwait(false)
+                : guardrail.Verdict == GuardrailVerdict.Mask ? Mask(guardrail, ref request) : Find(guardrail, request);
+            if (found is not null)
             {
-                if (Find(guardrail, text) is { } found)
+                fired.Add(found);
+                if (found.Verdict == GuardrailVerdict.Block)
                 {
-                    fired.Add(new Fired(guardrail.Name, guardrail.Verdict, found.Rule, found.Matched));
                     break;
                 }
             }
         }
 
-        return fired;
+        return (request, fired);
     }
 
-    /// <summary>The refusal for a blocking guardrail: PERMISSION_DENIED naming it, its rule and what it found.</summary>
-    public static RpcException Blocked(Fired fired) => new(new Status(StatusCode.PermissionDenied,
-        $"guardrail '{fired.Guardrail}' blocked the request: its rule '{fired.Rule}' matched \"{fired.Matched}\""));
+    /// <summary>
+    /// The refusal for a blocking guardrail: PERMISSION_DENIED naming it, its rule and what it found; UNAVAILABLE
+    /// when a guard model could not answer and its guardrail fails closed (the request may pass once it can).
+    /// </summary>
+    public static RpcException Blocked(Fired fired) => fired.Unchecked
+        ? new(new Status(StatusCode.Unavailable, $"guardrail '{fired.Guardrail}' could not check the request ({fired.Matched}) and its on_failure is block; retry later"))
+        : new(new Status(StatusCode.PermissionDenied, $"guardrail '{fired.Guardrail}' blocked the request: its rule '{fired.Rule}' matched \"{fired.Matched}\""));
 
-    private static bool AppliesTo(GuardrailConfig guardrail, ChatRequest request, TenantConfig tenant) =>
+    /// <summary>Whether a guardrail applies to a request of this tenant with these policy labels (its own; the tenant's are added).</summary>
+    public static bool AppliesTo(GuardrailConfig guardrail, IEnumerable<string> requestLabels, TenantConfig tenant) =>
         (guardrail.Tenants.Count == 0 && guardrail.Labels.Count == 0)
         || guardrail.Tenants.Contains(tenant.Name, StringComparer.Ordinal)
-        || guardrail.Labels.Any(label => request.PolicyLabels.Contains(label) || tenant.Labels.Contains(label, StringComparer.Ordinal));
+        || guardrail.Labels.Any(label => requestLabels.Contains(label) || tenant.Labels.Contains(label, StringComparer.Ordinal));
 
-    private static (string Rule, string Matched)? Find(GuardrailConfig guardrail, string text)
+    private static Fired? Find(GuardrailConfig guardrail, ChatRequest request)
     {
-        if (guardrail.Check == "pattern")
+        foreach (var text in CallerTexts(request))
         {
-            var pattern = Patterns.GetValue(guardrail, static g => new Regex(g.Pattern!, MaskingRecognizers.CustomOptions));
-            return pattern.Match(text) is { Success: true } match ? ("pattern", Trimmed(match.Value)) : null;
+            foreach (var found in GuardrailFinder.FindAll(guardrail, text))
+            {
+                return new Fired(guardrail.Name, guardrail.Verdict, found.Rule, GuardrailFinder.Excerpt(text, found));
+            }
         }
 
-        return InjectionRules.Find(guardrail.Check, text) is { } found ? (found.Rule.Name, found.Matched) : null;
+        return null;
     }
 
-    private static string Trimmed(string matched) => matched.Length > 60 ? matched[..60] + "..." : matched;
+    /// <summary>Replaces what the guardrail finds in the caller's texts; the request is copied only when something was.</summary>
+    private static Fired? Mask(GuardrailConfig guardrail, ref ChatRequest request)
+    {
+        var first = Find(guardrail, request);
+        if (first is null)
+        {
+            return null;
+        }
 
-    /// <summary>What the caller wrote: user messages and tool results, their text and text parts, and a continuation's partial text is the model's, not checked.</summary>
-    private static IEnumerable<string> CallerTexts(ChatRequest request)
+        var masked = request.Clone();
+        var count = 0;
+        foreach (var message in masked.Messages.Where(m => m.Role is Role.User or Role.Tool))
+        {
+            (message.Content, var inContent) = GuardrailFinder.MaskAll(guardrail, message.Content);
+            count += inContent;
+            foreach (var part in message.Parts.Where(p => p.PartCase == ContentPart.PartOneofCase.Text))
+            {
+                (var text, var inPart) = GuardrailFinder.MaskAll(guardrail, part.Text);
+                part.Text = text;
+                count += inPart;
+            }
+        }
+
+        request = masked;
+        return first with { Matched = $"{count} match{(count == 1 ? "" : "es")}, the first \"{first.Matched}\"" };
+    }
+
+    /// <summary>What the caller wrote: user messages and tool results, their text and text parts (a continuation's partial text is the model's, not checked).</summary>
+    public static IEnumerable<string> CallerTexts(ChatRequest request)
     {
         foreach (var message in request.Messages.Where(m => m.Role is Role.User or Role.Tool))
         {
-            yield return message.Content;
-            foreach (var part in message.Parts.Where(p => p.PartCase == ContentPart.PartOneofCase.Text))
+            if (message.Content.Length > 0)
+            {
+                yield return message.Content;
+            }
+
+            foreach (var part in message.Parts.Where(p => p.PartCase == ContentPart.PartOneofCase.Text && p.Text.Length > 0))
             {
                 yield return part.Text;
             }

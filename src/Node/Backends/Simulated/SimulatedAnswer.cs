@@ -17,6 +17,9 @@ namespace LlmRouter.Node.Backends.Simulated;
 /// <item>A JSON schema response format: JSON satisfying the schema; JSON mode: an object with an "answer".</item>
 /// <item>An echo backend (<c>simulated.echo</c>): the last user message as it arrived, word by word, so what
 /// reached the backend can be read in the answer (masking, for one, shows its placeholders here).</item>
+/// <item>A guard backend (<c>simulated.guard_terms</c>): a verdict in Llama Guard's format on the user's messages,
+/// <c>unsafe</c> and the category <c>S1</c> on a second line when one of them holds a listed term (in any case), else
+/// <c>safe</c>, so the mesh's guard model guardrails can be run without a real guard model.</item>
 /// <item>Otherwise the deterministic words of <see cref="SimulatedText"/>.</item>
 /// </list>
 /// </summary>
@@ -42,11 +45,11 @@ internal sealed partial class SimulatedAnswer
     public bool CallsTools { get; }
 
     /// <exception cref="Grpc.Core.RpcException">INVALID_ARGUMENT: a schema asks for more JSON than the simulator writes (the client's input, not a backend failure).</exception>
-    public static SimulatedAnswer For(IReadOnlyList<ChatMessage> conversation, ChatOptions? options, ulong seed, int? fixedLength, bool echo = false)
+    public static SimulatedAnswer For(IReadOnlyList<ChatMessage> conversation, ChatOptions? options, ulong seed, int? fixedLength, bool echo = false, IReadOnlyList<string>? guardTerms = null)
     {
         try
         {
-            return Plan(conversation, options, seed, fixedLength, echo);
+            return guardTerms is null ? Plan(conversation, options, seed, fixedLength, echo) : Verdict(conversation, seed, guardTerms);
         }
         catch (SimulatedJsonTooLargeException ex)
         {
@@ -87,6 +90,13 @@ internal sealed partial class SimulatedAnswer
         }
 
         return new SimulatedAnswer(seed, fixedLength ?? SimulatedText.NaturalLength(seed), null, callsTools: false);
+    }
+
+    private static SimulatedAnswer Verdict(IReadOnlyList<ChatMessage> conversation, ulong seed, IReadOnlyList<string> terms)
+    {
+        var flagged = conversation.Where(m => m.Role == ChatRole.User).Any(m => terms.Any(term => m.Text.Contains(term, StringComparison.OrdinalIgnoreCase)));
+        List<AIContent> pieces = flagged ? [new TextContent("unsafe"), new TextContent("\nS1")] : [new TextContent("safe")];
+        return new SimulatedAnswer(seed, pieces.Count, pieces, callsTools: false);
     }
 
     // A word with the spaces after it (leading spaces go with the first).

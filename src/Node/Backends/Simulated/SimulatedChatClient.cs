@@ -29,7 +29,7 @@ internal sealed class SimulatedChatClient(
         var seed = Seed(conversation, options);
         // A fixed length (load tests want every answer alike), else one that varies with the conversation;
         // tool calls and JSON answers have the length of their text.
-        var answer = SimulatedAnswer.For(conversation, options, seed, config.AnswerTokens, config.Echo);
+        var answer = SimulatedAnswer.For(conversation, options, seed, config.AnswerTokens, config.Echo, config.GuardTerms);
         var natural = answer.Length;
         var limit = options?.MaxOutputTokens ?? config.DefaultMaxTokens;
         var count = Math.Min(natural, limit);
