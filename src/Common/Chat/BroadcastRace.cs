@@ -8,11 +8,12 @@ namespace LlmRouter.Common.Chat;
 /// </summary>
 internal sealed class BroadcastRace : IDisposable
 {
-    private readonly ChatOutput _output;
+    private readonly IChatSink _output;
     private readonly CancellationTokenSource[] _racers;
     private int _winner = -1;
 
-    public BroadcastRace(ChatOutput output, int count, CancellationToken call)
+    /// <param name="output">The client's stream (or what screens the answer on its way there).</param>
+    public BroadcastRace(IChatSink output, int count, CancellationToken call)
     {
         _output = output;
         _racers = Enumerable.Range(0, count).Select(_ => CancellationTokenSource.CreateLinkedTokenSource(call)).ToArray();

@@ -164,7 +164,7 @@ public static partial class MeshConfigLoader
             "allow" => false,
             var other => Invalid(fields, "on_failure", $"unknown choice '{other}' (expected block or allow)", true),
         };
-        var instructions = fields.String("instructions") ?? GuardModelVerdicts.DefaultInstructions;
+        var instructions = fields.Text("instructions") ?? GuardModelVerdicts.DefaultInstructions;
         return new GuardModelConfig(model, deadline, failClosed, instructions);
     }
 
@@ -293,9 +293,10 @@ public static partial class MeshConfigLoader
         return new CustomPattern(name, pattern);
     }
 
-    /// <summary>Guardrails name tenants of this file.</summary>
-    private static void CheckGuardrails(List<Located<GuardrailConfig>> guardrails, List<Located<TenantConfig>> tenants, ConfigErrorList errors)
+    /// <summary>Guardrails name tenants of this file; a guard model is served by a node of it, and every tenant its guardrail covers may use it.</summary>
+    private static void CheckGuardrails(List<Located<GuardrailConfig>> guardrails, List<Located<TenantConfig>> tenants, List<Located<PoolConfig>> pools, ConfigErrorList errors)
     {
+        var models = pools.SelectMany(p => p.Config.Nodes).SelectMany(n => n.Backends).SelectMany(b => b.Models).ToList();
         foreach (var (guardrail, fields) in guardrails)
         {
             foreach (var tenant in guardrail.Tenants.Where(t => !tenants.Exists(known => known.Config.Name == t)))
@@ -303,10 +304,20 @@ public static partial class MeshConfigLoader
                 errors.Add(fields.PositionOf("tenants"), fields.FieldPath("tenants"), $"no tenant named '{tenant}' in tenants:");
             }
 
-            // A guard model is asked under the request's tenant: every tenant the guardrail covers must be allowed it.
+            // A guard model is asked under the request's tenant: every tenant the guardrail covers must be allowed it (by
+            // its labels, a guardrail may cover any tenant).
             if (guardrail.GuardModel is { } guard)
             {
-                foreach (var (tenant, _) in tenants.Where(t => (guardrail.Tenants.Count == 0 || guardrail.Tenants.Contains(t.Config.Name)) && !t.Config.MayUseModel(guard.Model, [])))
+                var served = models.Where(m => m.Id == guard.Model || m.Aliases.Contains(guard.Model, StringComparer.Ordinal)).ToList();
+                if (served.Count == 0)
+                {
+                    errors.Add(fields.PositionOf("model"), fields.FieldPath("model"), $"no node of this file serves a model '{guard.Model}' (an id or an alias)");
+                    continue;
+                }
+
+                bool MayUse(TenantConfig tenant) => tenant.MayUseModel(guard.Model, []) || served.Exists(m => tenant.MayUseModel(m.Id, m.Aliases));
+                var covered = guardrail.Tenants.Count == 0 || guardrail.Labels.Count > 0 ? tenants : tenants.Where(t => guardrail.Tenants.Contains(t.Config.Name)).ToList();
+                foreach (var (tenant, _) in covered.Where(t => !MayUse(t.Config)))
                 {
                     errors.Add(fields.PositionOf("model"), fields.FieldPath("model"),
                         $"tenant '{tenant.Name}' may not use the guard model '{guard.Model}' (add it to the tenant's models, or leave the tenant out of this guardrail's tenants)");

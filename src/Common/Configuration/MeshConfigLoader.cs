@@ -61,7 +61,7 @@ public static partial class MeshConfigLoader
         CheckMetricsListens(pools, integrators, errors);
         CheckAccess(access, accessFields, tenants, routing, errors);
         CheckMasking(maskingRules, tenants, pools, errors);
-        CheckGuardrails(guardrails, tenants, errors);
+        CheckGuardrails(guardrails, tenants, pools, errors);
         if (errors.Any)
         {
             throw new ConfigException(file, errors.Items);

@@ -75,6 +75,24 @@ internal sealed class YamlFields
         return scalar.Value.Trim();
     }
 
+    /// <summary>A text that may be empty (<c>""</c>), taken as written; null when the key is absent.</summary>
+    public string? Text(string key)
+    {
+        var node = Find(key, required: false);
+        if (node is null)
+        {
+            return null;
+        }
+
+        if (node is not YamlScalarNode scalar)
+        {
+            Errors.Add(node.Start, FieldPath(key), "must be a string (\"\" for none)");
+            return null;
+        }
+
+        return scalar.Value ?? "";
+    }
+
     /// <summary>Whether the key is present (and so known: it is not reported as unknown).</summary>
     public bool Has(string key) => Find(key, required: false) is not null;
 

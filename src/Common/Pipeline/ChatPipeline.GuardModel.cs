@@ -33,25 +33,41 @@ internal sealed partial class ChatPipeline
         var deadline = time.GetUtcNow().UtcDateTime + guard.Deadline;
         using var timer = new CancellationTokenSource(guard.Deadline, time);
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, timer.Token);
+        // Within the guardrail's deadline, and the request's own when that is sooner (then it is the one that bounds).
+        var boundByRequest = context.Deadline <= deadline;
         try
         {
-            var terms = new CallTerms(deadline < context.Deadline ? deadline : context.Deadline, bounded.Token, new Metadata());
+            var terms = new CallTerms(boundByRequest ? context.Deadline : deadline, bounded.Token, new Metadata());
             await RouteAsync(question, output, continues: false, terms, asking, snapshot, askedAt, span: null, account, asksGuard: true).ConfigureAwait(false);
+            metrics.RequestEnded(true, question.Mode, RequestOutcome.Whole, StatusCode.OK, time.GetElapsedTime(askedAt));
             recorder.Chat(question, asking, output, account.Masking, account.Attempts, RequestOutcome.Whole, StatusCode.OK, askedAt, []);
         }
-        catch (Exception ex) when (ex is RpcException or OperationCanceledException && !context.CancellationToken.IsCancellationRequested)
+        catch (Exception ex)
         {
+            var status = ex switch
+            {
+                RpcException rpc => rpc.StatusCode,
+                OperationCanceledException when context.CancellationToken.IsCancellationRequested && !boundByRequest => StatusCode.Cancelled,
+                OperationCanceledException => StatusCode.DeadlineExceeded,
+                _ => StatusCode.Internal,
+            };
+            metrics.RequestEnded(true, question.Mode, RequestOutcome.Failed, status, time.GetElapsedTime(askedAt));
+            recorder.Chat(question, asking, output, account.Masking, account.Attempts, RequestOutcome.Failed, status, askedAt, []);
+            if (context.CancellationToken.IsCancellationRequested || ex is not (RpcException or OperationCanceledException))
+            {
+                throw;
+            }
+
             // The deadline passes first where the question is being answered (each hop gets it), or here.
-            var failure = ex is RpcException { StatusCode: not StatusCode.DeadlineExceeded } rpc ? $"guard model '{guard.Model}': {rpc.StatusCode}: {rpc.Status.Detail}"
-                : $"guard model '{guard.Model}' gave no verdict within its deadline of {guard.Deadline.TotalMilliseconds:0} ms";
-            recorder.Chat(question, asking, output, account.Masking, account.Attempts, RequestOutcome.Failed, (ex as RpcException)?.StatusCode ?? StatusCode.DeadlineExceeded, askedAt, []);
-            return Unchecked(guardrail, failure);
+            return Unchecked(guardrail, status != StatusCode.DeadlineExceeded ? $"guard model '{guard.Model}': {status}: {((RpcException)ex).Status.Detail}"
+                : boundByRequest ? $"the request's own deadline passed before guard model '{guard.Model}' answered"
+                : $"guard model '{guard.Model}' gave no verdict within its deadline of {guard.Deadline.TotalMilliseconds:0} ms");
         }
 
         try
         {
             return GuardModelVerdicts.Read(answer.Text) is { } categories
-                ? new RequestGuardrails.Fired(guardrail.Name, guardrail.Verdict, "guard_model", $"{guard.Model}: unsafe {categories}")
+                ? new RequestGuardrails.Fired(guardrail.Name, guardrail.Verdict, "guard_model", $"{guard.Model}: unsafe{(categories.Length > 0 ? " " + categories : "")}")
                 : null;
         }
         catch (FormatException ex)

@@ -58,8 +58,8 @@ internal sealed partial class ChatPipeline(
             if (!admitted.Forwarded)
             {
                 var entered = admitted;
-                (request, guardrails) = await Protection.RequestGuardrails.ScreenAsync(snapshot.Mesh.Protection.Guardrails, request, entered.Tenant,
-                    (guardrail, asked, cancellationToken) => AskGuardModelAsync(guardrail, asked, entered, snapshot, context), context.CancellationToken).ConfigureAwait(false);
+                request = await Protection.RequestGuardrails.ScreenAsync(snapshot.Mesh.Protection.Guardrails, request, entered.Tenant,
+                    (guardrail, asked, cancellationToken) => AskGuardModelAsync(guardrail, asked, entered, snapshot, context), guardrails, context.CancellationToken).ConfigureAwait(false);
                 metrics.Guardrails(guardrails);
                 if (guardrails.Find(g => g.Verdict == Configuration.GuardrailVerdict.Block) is { } block)
                 {
@@ -78,11 +78,14 @@ internal sealed partial class ChatPipeline(
             Refused(ex, request, admitted, receivedAt, guardrails);
             throw;
         }
-        catch (OperationCanceledException)
+        catch (Exception ex)
         {
-            // The client left (or its deadline passed) while a guard model was being asked.
+            // The client left or its deadline passed while a guard model was being asked (or a fault): the drain's
+            // count is handed back all the same, and the request recorded with what ended it.
             open?.Dispose();
-            Refused(new RpcException(new Status(StatusCode.Cancelled, "the call ended while its guardrails were checked")), request, admitted, receivedAt, guardrails);
+            var status = ex is not OperationCanceledException ? StatusCode.Internal
+                : context.Deadline < time.GetUtcNow().UtcDateTime ? StatusCode.DeadlineExceeded : StatusCode.Cancelled;
+            Refused(new RpcException(new Status(status, "the call ended while its guardrails were checked")), request, admitted, receivedAt, guardrails);
             throw;
         }
 
@@ -427,7 +430,9 @@ internal sealed partial class ChatPipeline(
     private async Task BroadcastAsync(
         ChatRequest request, List<RouteCandidate> racers, ForwardingContext call, ChatOutput output, AttemptLedger ledger, Protection.EntryProtection? protection, CancellationToken cancellationToken)
     {
-        using var race = new BroadcastRace(output, racers.Count, cancellationToken);
+        // The answer guardrails read the winner's text only, after the race: a loser's text never reaches the client.
+        using var race = new BroadcastRace(protection?.Answer?.For(output) ?? output, racers.Count, cancellationToken);
+        protection = protection?.Masking is null ? null : protection with { Answer = null };
         async Task<(RouteCandidate Candidate, RpcException? Error)> RaceAsync(RouteCandidate candidate, int index)
         {
             using var attempt = RouterSpans.Attempt(candidate, (uint)index + 1);

@@ -26,6 +26,7 @@ internal sealed class RouterMetrics
     private readonly Counter<long> _breakers;
     private readonly Counter<long> _masked;
     private readonly Counter<long> _guardrails;
+    private readonly Counter<long> _auditConflicts;
 
     public RouterMetrics(MeshMeter meter)
     {
@@ -60,7 +61,9 @@ internal sealed class RouterMetrics
         _masked = m.CreateCounter<long>("llmrouter.protection.masked", "{value}",
             "Distinct values the entry node masked before a request left (counted once per request), by the placeholder's kind (EMAIL, IBAN, a custom pattern's name)");
         _guardrails = m.CreateCounter<long>("llmrouter.guardrails.fired", "{request}",
-            "Requests a guardrail fired on at their entry node, by guardrail (its name in the mesh file) and verdict (block, flag)");
+            "Requests a guardrail fired on at their entry node, by guardrail (its name in the mesh file) and verdict (block, flag, mask, unchecked)");
+        _auditConflicts = m.CreateCounter<long>("llmrouter.audit.conflicts", "{checkpoint}",
+            "Signed route log checkpoints of a peer that contradict one kept before, by member and kind (equivocation: two roots for one size; rollback: a smaller tree signed later)");
         _added = meter.Histogram("llmrouter.hop.added_time", "s",
             "What a hop adds to the time to first token: its own time to first token minus the next hop's (forward) or the backend's (serve)",
             TelemetryBuckets.Milliseconds);
@@ -139,6 +142,10 @@ internal sealed class RouterMetrics
                 new("llmrouter.verdict", guardrail.VerdictName));
         }
     }
+
+    /// <summary>A peer signed a route log checkpoint that contradicts one this host kept (Audit.PeerCheckpoints).</summary>
+    public void AuditConflict(string member, string kind) =>
+        _auditConflicts.Add(1, _meter.Node, new("llmrouter.member", member), new("llmrouter.conflict", kind));
 
     /// <summary>The values one request had masked, by kind; nothing is recorded for a request with none.</summary>
     public void Masked(IReadOnlyDictionary<string, int> byLabel)

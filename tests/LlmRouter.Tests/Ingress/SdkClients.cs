@@ -12,7 +12,7 @@ internal static class SdkClients
 {
     public static string Directory => Path.Combine(MeshConfigLoaderTests.RepositoryRoot(), "tests", "clients", "node");
 
-    public static async Task<JsonElement> RunAsync(string script, string scenario, Uri baseUrl, string model, string? embedModel = null)
+    public static async Task<JsonElement> RunAsync(string script, string scenario, Uri baseUrl, string model, string? embedModel = null, string? prompt = null)
     {
         if (!System.IO.Directory.Exists(Path.Combine(Directory, "node_modules")))
         {
@@ -29,6 +29,7 @@ internal static class SdkClients
         start.Environment["BASE_URL"] = baseUrl.ToString().TrimEnd('/') + (script.StartsWith("openai", StringComparison.Ordinal) ? "/v1" : "");
         start.Environment["MODEL"] = model;
         start.Environment["EMBED_MODEL"] = embedModel ?? "";
+        start.Environment["PROMPT"] = prompt ?? "";
         using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start node");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

@@ -66,7 +66,60 @@ public sealed class AnswerGuardrailTests
 
         Assert.Equal(Answer, client.Text);
         var fired = Assert.Single(guardrails.Fired);
-        Assert.Equal(("cards:flag", "card", "4111 1111 1111 1111"), (fired.ToString(), fired.Rule, fired.Matched));
+        // What an answer rule found is not kept: it would reach a log or a span.
+        Assert.Equal(("cards:flag", "card", ""), (fired.ToString(), fired.Rule, fired.Matched));
+    }
+
+    [Fact]
+    public async Task OverlappingMasks_InAnyPieces_BecomeOneMarker()
+    {
+        const string text = "xxabcdefyy and more text after it";
+        for (var size = 1; size <= text.Length; size++)
+        {
+            var (guardrails, _) = Screening(
+                Guardrail("A", "pattern", GuardrailVerdict.Mask, 8, "abc"),
+                Guardrail("B", "pattern", GuardrailVerdict.Mask, 8, "bcdef"));
+            var client = new RecordingChatSink();
+
+            await StreamAsync(guardrails.For(client), text, size);
+
+            Assert.Equal("xx[MASKED:A]yy and more text after it", client.Text);
+        }
+    }
+
+    [Theory]
+    [InlineData("(?i)\\bsecret\\b", "The secret", "ary said hello")]
+    [InlineData(null, "Order 4111111111111111", "23 shipped today")]
+    public async Task AMatchTheNextDeltaUndoes_FiresNothing(string? pattern, string first, string second)
+    {
+        var guardrail = pattern is null
+            ? Guardrail("cards", "personal_data", GuardrailVerdict.Block, 16, kinds: "card")
+            : Guardrail("word", "pattern", GuardrailVerdict.Block, 16, pattern);
+        var (guardrails, attempts) = Screening(guardrail);
+        var client = new RecordingChatSink();
+        var sink = guardrails.For(client);
+
+        await sink.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = first } }, flush: true, CancellationToken.None);
+        await sink.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = second } }, flush: true, CancellationToken.None);
+        await sink.CompletedAsync(new ChatResponse { Completed = new ChatCompleted() }, CancellationToken.None);
+
+        Assert.Equal(first + second, client.Text);
+        Assert.Empty(guardrails.Fired);
+        Assert.False(attempts.IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task AMatchAcrossAContinuationsSeam_IsStillFound()
+    {
+        var (guardrails, _) = Screening(Guardrail("codename", "pattern", GuardrailVerdict.Block, 0, "(?i)project\\s+falcon"));
+        var client = new RecordingChatSink();
+
+        // The first attempt's text reached the client, then it failed; the continuation goes on from there.
+        await guardrails.For(client).DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = "The plan is called Project" } }, flush: true, CancellationToken.None);
+        var continuation = guardrails.For(client);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => continuation.DeltaAsync(new ChatResponse { Delta = new TextDelta { Text = " Falcon, and" } }, flush: true, CancellationToken.None));
+        Assert.Equal("codename", guardrails.Blocked?.Guardrail);
     }
 
     [Theory]

@@ -100,7 +100,7 @@ public sealed class GuardModelMeshTests
             var text = new StringBuilder();
             var blocked = await Assert.ThrowsAsync<RpcException>(() => ChatAsync(node, Plan, read: text));
             Assert.Equal(StatusCode.PermissionDenied, blocked.StatusCode);
-            Assert.Equal("guardrail 'codename' blocked the request: its rule 'pattern' matched \"project   Falcon\"", blocked.Status.Detail);
+            Assert.Equal("guardrail 'codename' stopped the answer: its rule 'pattern' matched the answer's text", blocked.Status.Detail);
             Assert.Equal("true", blocked.Trailers.GetValue("llmrouter-partial"));
             Assert.NotEmpty(text.ToString());
             Assert.StartsWith(text.ToString(), Plan, StringComparison.Ordinal);

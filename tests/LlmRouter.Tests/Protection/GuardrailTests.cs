@@ -118,6 +118,106 @@ public sealed class GuardrailTests
         Assert.Contains(error.Errors, e => e.Contains(expected, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Mask_OnAToolsJsonResult_MasksValueByValue_AndTheJsonStaysValid()
+    {
+        var guardrail = new GuardrailConfig("keys", "personal_data", null, GuardrailVerdict.Mask, [], []) { Kinds = ["secret", "email"] };
+        var request = new ChatRequest
+        {
+            Model = "m",
+            Messages =
+            {
+                new ChatMessage { Role = Role.User, Content = "mail ann@example.com" },
+                new ChatMessage { Role = Role.Tool, ToolCallId = "c1", Content = """{"note":"key sk-proj-abcdefghijklmnopqrstuvwxyz012345 is \"live\"","owner":"bob\u0040example.com","n":3}""" },
+            },
+        };
+        var fired = new List<RequestGuardrails.Fired>();
+
+        var masked = await RequestGuardrails.ScreenAsync([guardrail], request, TenantConfig.Open("t"), (_, _, _) => Task.FromResult<RequestGuardrails.Fired?>(null), fired, CancellationToken.None);
+
+        Assert.Equal("mail [MASKED:keys]", masked.Messages[0].Content);
+        var result = System.Text.Json.JsonDocument.Parse(masked.Messages[1].Content).RootElement;
+        Assert.Equal("[MASKED:keys]", result.GetProperty("owner").GetString());
+        Assert.Equal("key [MASKED:keys] is \"live\"", result.GetProperty("note").GetString());
+        Assert.Equal(3, result.GetProperty("n").GetInt32());
+        Assert.Equal("keys:mask", Assert.Single(fired).ToString());
+        Assert.Equal("mail ann@example.com", request.Messages[0].Content);
+    }
+
+    [Fact]
+    public void GuardModelQuestion_KeepsLocalMode_AndReadsToolJsonAsItReads()
+    {
+        var guard = new GuardModelConfig("guard", TimeSpan.FromSeconds(1), FailClosed: true, Instructions: "");
+        var request = new ChatRequest
+        {
+            Model = "m",
+            Mode = RoutingMode.Local,
+            PolicyLabels = { "subnet-only" },
+            Messages =
+            {
+                new ChatMessage { Role = Role.System, Content = "operator's prompt" },
+                new ChatMessage { Role = Role.User, Content = "look this up" },
+                new ChatMessage { Role = Role.Tool, ToolCallId = "c1", Content = """{"email":"alice\u0040example.com"}""" },
+            },
+        };
+
+        var question = GuardModelVerdicts.Question(guard, request);
+
+        Assert.Equal((RoutingMode.Local, "guard"), (question.Mode, question.Model));
+        Assert.Equal(["subnet-only"], question.PolicyLabels);
+        Assert.Equal([Role.User, Role.User], question.Messages.Select(m => m.Role));
+        Assert.Equal("""{"email":"alice@example.com"}""", question.Messages[1].Content);
+    }
+
+    [Theory]
+    [InlineData("safe", null)]
+    [InlineData("  Safe.\n", null)]
+    [InlineData("unsafe\nS1,S10", "S1,S10")]
+    [InlineData("UNSAFE", "")]
+    public void GuardModelAnswer_IsReadInLlamaGuardsFormat(string answer, string? categories) =>
+        Assert.Equal(categories, GuardModelVerdicts.Read(answer));
+
+    [Fact]
+    public void GuardModelAnswer_NeitherSafeNorUnsafe_IsNoVerdict() =>
+        Assert.Throws<FormatException>(() => GuardModelVerdicts.Read("I think it is fine"));
+
+    [Theory]
+    [InlineData("model: small-alias, tenants: [open]", null)]
+    [InlineData("model: small, tenants: [open], instructions: ''", null)]
+    [InlineData("model: small", "protection.guardrails[0].model: tenant 'narrow' may not use the guard model 'small'")]
+    [InlineData("model: nowhere", "protection.guardrails[0].model: no node of this file serves a model 'nowhere' (an id or an alias)")]
+    [InlineData("model: small, tenants: [open], labels: [on-prem-only]", "protection.guardrails[0].model: tenant 'narrow' may not use the guard model 'small'")]
+    [InlineData("model: small, tenants: [narrow]", "protection.guardrails[0].model: tenant 'narrow' may not use the guard model 'small'")]
+    public void Parse_GuardModel_IsServedAndEveryTenantItCoversMayUseIt(string settings, string? expected)
+    {
+        var text = $$"""
+            tenants:
+              - { name: open, clients: [client] }
+              - { name: narrow, clients: [other], models: [big] }
+            protection:
+              guardrails:
+                - { name: g, check: guard_model, {{settings}} }
+            mesh:
+              name: m
+            pools:
+              - name: p
+                nodes:
+                  - id: n1
+                    listen: https://127.0.0.1:7101
+                    backends:
+
+            """ + TestMesh.Backend("sim", "small", aliases: "[small-alias]") + "\n" + TestMesh.Backend("sim2", "big");
+        if (expected is null)
+        {
+            var mesh = MeshConfigLoader.Parse(text, "mesh.yaml", "/tmp");
+            Assert.Equal(settings.Contains("instructions", StringComparison.Ordinal) ? "" : GuardModelVerdicts.DefaultInstructions, mesh.Protection.Guardrails[0].GuardModel!.Instructions);
+            return;
+        }
+
+        var error = Assert.Throws<ConfigException>(() => MeshConfigLoader.Parse(text, "mesh.yaml", "/tmp"));
+        Assert.Contains(error.Errors, e => e.Contains(expected, StringComparison.Ordinal));
+    }
+
     private static async Task Chat(TestNode node, string text, params string[] labels)
     {
         var request = new ChatRequest { Model = "small", PolicyLabels = { labels }, Messages = { new ChatMessage { Role = Role.User, Content = text } } };

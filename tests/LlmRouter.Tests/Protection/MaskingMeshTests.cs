@@ -122,6 +122,25 @@ public sealed class MaskingMeshTests
         Assert.DoesNotContain("jan.kowalski@example.com", echo.Requests[^1].ToJsonString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("openai_client.mjs")]
+    [InlineData("anthropic_client.mjs")]
+    public async Task OfficialSdk_OverTheHttpIngress_ReadsEveryValueBack_AndNoneCrossesTheBorder(string script)
+    {
+        await using var echo = await FakeOpenAIServer.StartAsync();
+        echo.Reply = new FakeReply { EchoPieces = 9 };
+        await using var mesh = await EchoMeshAsync(echo);
+
+        var seen = await Ingress.SdkClients.RunAsync(script, "echo", mesh.Nodes["a1"].IngressAddress!, "far", prompt: Prompt);
+
+        Assert.Equal(Prompt, seen.GetProperty("text").GetString());
+        var received = LastUserContent(echo);
+        foreach (var value in Values)
+        {
+            Assert.DoesNotContain(value, received, StringComparison.Ordinal);
+        }
+    }
+
     /// <summary>Subnet a (a1, simulated) and subnet b (b1, and b2 when given, answered by the fakes), joined by i1.</summary>
     private static async Task<BorderMesh> EchoMeshAsync(FakeOpenAIServer b1, FakeOpenAIServer? b2 = null)
     {

@@ -65,7 +65,17 @@ async function errors() {
   return { errors: seen };
 }
 
-const scenarios = { streamed, whole, tools, models, errors };
+// The PROMPT from the environment, streamed and read back whole (see openai_client.mjs).
+async function echo() {
+  const stream = await client.messages.create({ model, max_tokens: 1024, messages: [{ role: "user", content: process.env.PROMPT }], stream: true });
+  let text = "";
+  for await (const event of stream) {
+    if (event.type === "content_block_delta" && event.delta.type === "text_delta") text += event.delta.text;
+  }
+  return { text };
+}
+
+const scenarios = { streamed, whole, tools, models, errors, echo };
 const scenario = scenarios[process.argv[2]];
 if (!scenario) {
   console.error(`unknown scenario ${process.argv[2]} (${Object.keys(scenarios).join(", ")})`);

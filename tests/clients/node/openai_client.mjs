@@ -96,7 +96,22 @@ async function errors() {
   return { errors: seen };
 }
 
-const scenarios = { streamed, whole, tools, schema, embeddings, models, errors };
+// The PROMPT from the environment, streamed and read back whole (masking: what the client reads is what it wrote,
+// when the backend echoes); a refusal is returned as the SDK raised it.
+async function echo() {
+  try {
+    const stream = await client.chat.completions.create({ model, messages: [{ role: "user", content: process.env.PROMPT }], stream: true });
+    let text = "";
+    for await (const chunk of stream) {
+      for (const choice of chunk.choices) text += choice.delta?.content ?? "";
+    }
+    return { text };
+  } catch (error) {
+    return { status: error.status, type: error.error?.type ?? null, message: error.error?.message ?? error.message, kind: error.constructor.name };
+  }
+}
+
+const scenarios = { streamed, whole, tools, schema, embeddings, models, errors, echo };
 const scenario = scenarios[process.argv[2]];
 if (!scenario) {
   console.error(`unknown scenario ${process.argv[2]} (${Object.keys(scenarios).join(", ")})`);

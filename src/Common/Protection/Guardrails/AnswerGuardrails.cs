@@ -19,6 +19,10 @@ internal sealed class AnswerGuardrails
     private readonly CancellationTokenSource _attempts;
     private readonly List<RequestGuardrails.Fired> _fired = [];
 
+    // The end of what reached the client, as the model wrote it (before masks): a match may begin there, also across a
+    // continuation's seam. Attempts follow one another (a broadcast is screened after its race), so one at a time.
+    private string _sent = "";
+
     private AnswerGuardrails(IReadOnlyList<GuardrailConfig> guardrails, CancellationTokenSource attempts)
     {
         _guardrails = guardrails;
@@ -55,14 +59,31 @@ internal sealed class AnswerGuardrails
         }
     }
 
+    // How much of what went out is read again with each delta, for a match that began in it.
+    private const int SentContext = 256;
+
+    /// <summary>The end of what reached the client so far (at most 256 characters, as the model wrote them).</summary>
+    public string SentTail => _sent;
+
+    /// <summary>Text that is going out to the client now.</summary>
+    public void Sent(string text)
+    {
+        var sent = _sent + text;
+        _sent = sent.Length > SentContext ? sent[^SentContext..] : sent;
+    }
+
     /// <summary>The sink an attempt writes to: its text screened on the way to <paramref name="sink"/>.</summary>
     public IChatSink For(IChatSink sink) => new HoldingSink(sink, new AnswerScreen(this), arguments: null);
 
-    /// <summary>Records a guardrail that found something; a block also stops the answer (the attempt's call is cancelled, and this throws).</summary>
+    /// <summary>
+    /// Records a guardrail that found something; a block also stops the answer (the attempt's call is cancelled, and
+    /// this throws). What it found is not recorded: it is what the guardrail keeps from the client, so it is not
+    /// repeated in the status, a log or a span.
+    /// </summary>
     /// <exception cref="OperationCanceledException">The guardrail blocks.</exception>
-    public void Fire(GuardrailConfig guardrail, string rule, string matched)
+    public void Fire(GuardrailConfig guardrail, string rule)
     {
-        var fired = new RequestGuardrails.Fired(guardrail.Name, guardrail.Verdict, rule, matched);
+        var fired = new RequestGuardrails.Fired(guardrail.Name, guardrail.Verdict, rule, "", Answer: true);
         lock (_fired)
         {
             if (!_fired.Exists(f => f.Guardrail == guardrail.Name))

@@ -5,20 +5,17 @@ namespace LlmRouter.Common.Protection;
 
 /// <summary>
 /// One attempt's answer text through the answer guardrails (<see cref="AnswerGuardrails"/>), delta by delta. Each
-/// delta is checked together with what is held back and the end of what already went out (a match may begin there),
-/// and everything but the last <c>hold_back</c> characters goes out. A mask's match that reaches into the held-back
-/// text is held whole when it began within <c>hold_back</c> of the held text (so never more than twice that is held),
-/// since the next delta may make it longer; a longer one is masked as far as it has come, and its continuation masked
-/// when it arrives. A match that lies wholly in text that
-/// already went out was dealt with then.
+/// delta is checked together with what is held back and the end of what already reached the client (a match may
+/// begin there, also before a continuation's seam), and everything but the last <c>hold_back</c> characters goes out.
+/// A match is acted on once it is settled: text follows it, or the answer ended. One that reaches the end of the text
+/// so far may still grow with the next delta (a longer number is not the card it looked like), so it is held whole
+/// from where it starts, as long as that is within <c>hold_back</c> of the held text (never more than twice
+/// <c>hold_back</c> is held); a longer one is acted on as far as it has come, and a mask then masks its continuation
+/// when it arrives. A match wholly in text that already went out was dealt with then.
 /// </summary>
 internal sealed class AnswerScreen(AnswerGuardrails guardrails) : IHeldText
 {
-    // How much of the text that went out is read again with each delta, for a match that began in it.
-    private const int SentContext = 256;
-
     private string _held = "";
-    private string _sent = "";
 
     public int Pending => _held.Length;
 
@@ -34,9 +31,14 @@ internal sealed class AnswerScreen(AnswerGuardrails guardrails) : IHeldText
             return "";
         }
 
-        var window = _sent + text;
-        var offset = _sent.Length;
-        var boundary = final ? text.Length : Math.Max(0, text.Length - guardrails.HoldBack);
+        var sent = guardrails.SentTail;
+        var window = sent + text;
+        var offset = sent.Length;
+        var holdBack = guardrails.HoldBack;
+        // Where text may go out up to, and how far back a match may begin and still be held whole.
+        var limit = final ? text.Length : Math.Max(0, text.Length - holdBack);
+        var holdable = text.Length - (2 * holdBack);
+        var boundary = limit;
         var masks = new List<(int Start, int End, GuardrailConfig Guardrail, string Rule)>();
         foreach (var guardrail in guardrails.Guardrails)
         {
@@ -49,43 +51,57 @@ internal sealed class AnswerScreen(AnswerGuardrails guardrails) : IHeldText
                     continue;
                 }
 
-                if (guardrail.Verdict != GuardrailVerdict.Mask)
+                var growing = !final && holdBack > 0 && end == text.Length;
+                if (growing && start >= Math.Max(0, holdable))
                 {
-                    guardrails.Fire(guardrail, found.Rule, GuardrailFinder.Excerpt(window, found));
+                    boundary = Math.Min(boundary, start);
                     continue;
                 }
 
-                if (end > boundary && start >= boundary - guardrails.HoldBack && start >= 0 && !final)
+                if (guardrail.Verdict == GuardrailVerdict.Mask)
                 {
-                    // It may grow with the next delta: held whole, from where it starts.
-                    boundary = Math.Min(boundary, start);
+                    masks.Add((Math.Max(0, start), end, guardrail, found.Rule));
                 }
                 else
                 {
-                    masks.Add((Math.Max(0, start), end, guardrail, found.Rule));
+                    guardrails.Fire(guardrail, found.Rule);
                 }
             }
         }
 
-        // Only what goes out now is masked now; a mask reaching into the held text is found again with it.
+        // A mask that reaches into the held text is held whole too, when it began close enough; holding it may lower
+        // the boundary into another, so until none moves it.
+        for (var moved = true; moved && !final;)
+        {
+            moved = false;
+            foreach (var (start, end, _, _) in masks)
+            {
+                if (start < boundary && end > boundary && start >= Math.Max(0, holdable))
+                {
+                    boundary = start;
+                    moved = true;
+                }
+            }
+        }
+
+        // What goes out now, masked: overlapping matches as one marker (the first one's).
         var emitted = new StringBuilder(boundary);
         var at = 0;
         foreach (var (start, end, guardrail, rule) in masks.Where(m => m.Start < boundary).OrderBy(m => m.Start))
         {
             if (start < at)
             {
+                at = Math.Max(at, Math.Min(end, boundary));
                 continue;
             }
 
-            guardrails.Fire(guardrail, rule, GuardrailFinder.Excerpt(text, new GuardrailFinder.Found(start, Math.Min(end, text.Length) - start, rule)));
+            guardrails.Fire(guardrail, rule);
             emitted.Append(text, at, start - at).Append(GuardrailFinder.Marker(guardrail));
             at = Math.Min(end, boundary);
         }
 
-        // What went out is kept in plain, so a match that began in it is still seen whole.
         emitted.Append(text, at, Math.Max(0, boundary - at));
-        var sent = window[..(offset + boundary)];
-        _sent = sent.Length > SentContext ? sent[^SentContext..] : sent;
+        guardrails.Sent(text[..boundary]);
         _held = text[boundary..];
         return emitted.ToString();
     }

@@ -7,8 +7,8 @@ namespace LlmRouter.Common.Protection;
 /// How the mesh asks a guard model about a request, and how it reads the verdict (docs/protection.md). The guard gets
 /// the conversation as the caller wrote it (user and assistant turns, tool results as user turns; the operator's
 /// system prompt is not the caller's), after the guardrail's instructions, under the request's own tenant and policy
-/// labels: it is routed like any request, so a request that may not leave its subnet is not judged beyond it, and it
-/// is masked where the request would be. It answers in Llama Guard's format: <c>safe</c>, or <c>unsafe</c> with the
+/// labels and, for a request that must stay on this node (local mode), on this node: it is routed like any request,
+/// so a request that may not leave its subnet is not judged beyond it, and it is masked where the request would be. It answers in Llama Guard's format: <c>safe</c>, or <c>unsafe</c> with the
 /// categories it violates on the next line (<c>unsafe\nS1,S10</c>). Anything else is no verdict.
 /// </summary>
 internal static class GuardModelVerdicts
@@ -28,7 +28,8 @@ internal static class GuardModelVerdicts
         var question = new ChatRequest
         {
             Model = guard.Model,
-            Mode = RoutingMode.Auto,
+            // A request that may not leave this node does not send its conversation away to be judged either.
+            Mode = request.Mode == RoutingMode.Local ? RoutingMode.Local : RoutingMode.Auto,
             Sampling = new SamplingParameters { Temperature = 0, MaxTokens = VerdictTokens },
         };
         question.PolicyLabels.Add(request.PolicyLabels);
@@ -39,7 +40,9 @@ internal static class GuardModelVerdicts
 
         foreach (var message in request.Messages.Where(m => m.Role is Role.User or Role.Assistant or Role.Tool))
         {
-            var text = string.Join("\n", new[] { message.Content }.Concat(message.Parts.Where(p => p.PartCase == ContentPart.PartOneofCase.Text).Select(p => p.Text)).Where(t => t.Length > 0));
+            // A tool's JSON result as it reads (its escapes undone), so masking sees its values as the request's own masking does.
+            var text = string.Join("\n", new[] { message.Content }.Concat(message.Parts.Where(p => p.PartCase == ContentPart.PartOneofCase.Text).Select(p => p.Text))
+                .Where(t => t.Length > 0).Select(t => RequestGuardrails.Readable(message.Role, t)));
             if (text.Length > 0)
             {
                 question.Messages.Add(new ChatMessage { Role = message.Role == Role.Assistant ? Role.Assistant : Role.User, Content = text });
@@ -50,8 +53,8 @@ internal static class GuardModelVerdicts
     }
 
     /// <summary>
-    /// What the guard model's answer says: unsafe (with its categories, or "unsafe" when it named none), safe (null),
-    /// or no verdict (an exception naming what it answered).
+    /// What the guard model's answer says: unsafe (with its categories, empty when it named none), safe (null), or no
+    /// verdict (an exception naming what it answered).
     /// </summary>
     /// <exception cref="FormatException">The answer is neither safe nor unsafe.</exception>
     public static string? Read(string answer)
@@ -61,7 +64,7 @@ internal static class GuardModelVerdicts
         return verdict switch
         {
             "safe" => null,
-            "unsafe" => lines.Length > 1 ? lines[1] : "unsafe",
+            "unsafe" => lines.Length > 1 ? lines[1] : "",
             _ => throw new FormatException($"it answered neither safe nor unsafe: \"{(answer.Length > 60 ? answer[..60] + "..." : answer)}\""),
         };
     }

@@ -18,7 +18,8 @@ internal static class RequestGuardrails
 {
     /// <summary>A guardrail that fired: its name and verdict, and the rule and the text that tripped it.</summary>
     /// <param name="Unchecked">A guard model could not give a verdict (its failure is in <paramref name="Matched"/>); the verdict is what its <c>on_failure</c> says.</param>
-    public sealed record Fired(string Guardrail, GuardrailVerdict Verdict, string Rule, string Matched, bool Unchecked = false)
+    /// <param name="Answer">An answer guardrail's: what it matched is not kept.</param>
+    public sealed record Fired(string Guardrail, GuardrailVerdict Verdict, string Rule, string Matched, bool Unchecked = false, bool Answer = false)
     {
         /// <summary>How the route log and the metrics name the verdict: block, flag, mask, or unchecked (a guard model that could not answer, let through).</summary>
         public string VerdictName => Unchecked && Verdict != GuardrailVerdict.Block ? "unchecked" : Verdict switch
@@ -36,13 +37,13 @@ internal static class RequestGuardrails
     public delegate Task<Fired?> AskGuardModel(GuardrailConfig guardrail, ChatRequest request, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Runs the request guardrails that apply, in order, until one blocks: every one that fired, and the request as it
-    /// goes on (with what mask guardrails found replaced).
+    /// Runs the request guardrails that apply, in order, until one blocks; every one that fired is added to
+    /// <paramref name="fired"/> as it fires (so a request that ends meanwhile still has them). Returns the request as
+    /// it goes on, with what mask guardrails found replaced.
     /// </summary>
-    public static async Task<(ChatRequest Request, List<Fired> Fired)> ScreenAsync(
-        IReadOnlyList<GuardrailConfig> guardrails, ChatRequest request, TenantConfig tenant, AskGuardModel askGuardModel, CancellationToken cancellationToken)
+    public static async Task<ChatRequest> ScreenAsync(
+        IReadOnlyList<GuardrailConfig> guardrails, ChatRequest request, TenantConfig tenant, AskGuardModel askGuardModel, List<Fired> fired, CancellationToken cancellationToken)
     {
-        var fired = new List<Fired>();
         foreach (var guardrail in guardrails.Where(g => g.On == GuardrailPhase.Request && AppliesTo(g, request.PolicyLabels, tenant)))
         {
             var found = guardrail.GuardModel is not null
@@ -58,16 +59,20 @@ internal static class RequestGuardrails
             }
         }
 
-        return (request, fired);
+        return request;
     }
 
     /// <summary>
     /// The refusal for a blocking guardrail: PERMISSION_DENIED naming it, its rule and what it found; UNAVAILABLE
     /// when a guard model could not answer and its guardrail fails closed (the request may pass once it can).
     /// </summary>
-    public static RpcException Blocked(Fired fired) => fired.Unchecked
-        ? new(new Status(StatusCode.Unavailable, $"guardrail '{fired.Guardrail}' could not check the request ({fired.Matched}) and its on_failure is block; retry later"))
-        : new(new Status(StatusCode.PermissionDenied, $"guardrail '{fired.Guardrail}' blocked the request: its rule '{fired.Rule}' matched \"{fired.Matched}\""));
+    public static RpcException Blocked(Fired fired) => fired switch
+    {
+        { Unchecked: true } => new(new Status(StatusCode.Unavailable, $"guardrail '{fired.Guardrail}' could not check the request ({fired.Matched}) and its on_failure is block; retry later")),
+        // The answer's text is what the guardrail keeps from the client: not repeated here.
+        { Answer: true } => new(new Status(StatusCode.PermissionDenied, $"guardrail '{fired.Guardrail}' stopped the answer: its rule '{fired.Rule}' matched the answer's text")),
+        _ => new(new Status(StatusCode.PermissionDenied, $"guardrail '{fired.Guardrail}' blocked the request: its rule '{fired.Rule}' matched \"{fired.Matched}\"")),
+    };
 
     /// <summary>Whether a guardrail applies to a request of this tenant with these policy labels (its own; the tenant's are added).</summary>
     public static bool AppliesTo(GuardrailConfig guardrail, IEnumerable<string> requestLabels, TenantConfig tenant) =>
@@ -99,15 +104,21 @@ internal static class RequestGuardrails
 
         var masked = request.Clone();
         var count = 0;
+        string MaskText(string text)
+        {
+            var (result, replaced) = GuardrailFinder.MaskAll(guardrail, text);
+            count += replaced;
+            return result;
+        }
+
         foreach (var message in masked.Messages.Where(m => m.Role is Role.User or Role.Tool))
         {
-            (message.Content, var inContent) = GuardrailFinder.MaskAll(guardrail, message.Content);
-            count += inContent;
+            // A tool's result is often JSON: masked value by value, so it stays JSON.
+            Func<string, string> mask = message.Role == Role.Tool ? text => JsonStrings.Map(text, MaskText) : MaskText;
+            message.Content = mask(message.Content);
             foreach (var part in message.Parts.Where(p => p.PartCase == ContentPart.PartOneofCase.Text))
             {
-                (var text, var inPart) = GuardrailFinder.MaskAll(guardrail, part.Text);
-                part.Text = text;
-                count += inPart;
+                part.Text = mask(part.Text);
             }
         }
 
@@ -122,13 +133,16 @@ internal static class RequestGuardrails
         {
             if (message.Content.Length > 0)
             {
-                yield return message.Content;
+                yield return Readable(message.Role, message.Content);
             }
 
             foreach (var part in message.Parts.Where(p => p.PartCase == ContentPart.PartOneofCase.Text && p.Text.Length > 0))
             {
-                yield return part.Text;
+                yield return Readable(message.Role, part.Text);
             }
         }
     }
+
+    /// <summary>A message's text as it reads: a tool's JSON result with its escapes undone (<c>\u0040</c> is an <c>@</c>), so no check is hidden by them.</summary>
+    public static string Readable(Role role, string text) => role == Role.Tool ? JsonStrings.Map(text, value => value) : text;
 }
