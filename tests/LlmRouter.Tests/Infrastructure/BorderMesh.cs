@@ -42,23 +42,34 @@ internal sealed class BorderMesh : IAsyncDisposable
         Func<string, string?>? backendFor = null,
         string sections = "")
     {
-        var directory = Directory.CreateTempSubdirectory("llmrouter-border-");
-        var path = Path.Combine(directory.FullName, "mesh.yaml");
-        await File.WriteAllTextAsync(path, sections + Yaml(pools, integrators, simulated, simulatedFor, qualityFor: qualityFor, backendFor: backendFor));
-        var mesh = MeshConfigLoader.Load(path);
-        new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
-        var border = new BorderMesh(directory, mesh);
-        foreach (var node in mesh.AllNodes)
+        for (var attempt = 1; ; attempt++)
         {
-            border.Nodes[node.Id] = await TestNode.StartAsync(mesh, node.Id);
-        }
+            var directory = Directory.CreateTempSubdirectory("llmrouter-border-");
+            var path = Path.Combine(directory.FullName, "mesh.yaml");
+            await File.WriteAllTextAsync(path, sections + Yaml(pools, integrators, simulated, simulatedFor, qualityFor: qualityFor, backendFor: backendFor));
+            var mesh = MeshConfigLoader.Load(path);
+            new CertificateStore(mesh.CertificatesDirectory).EnsureForMesh(mesh, TimeProvider.System.GetUtcNow());
+            var border = new BorderMesh(directory, mesh);
+            try
+            {
+                foreach (var node in mesh.AllNodes)
+                {
+                    border.Nodes[node.Id] = await TestNode.StartAsync(mesh, node.Id);
+                }
 
-        foreach (var integrator in mesh.Integrators)
-        {
-            await border.StartIntegratorAsync(integrator.Id);
-        }
+                foreach (var integrator in mesh.Integrators)
+                {
+                    await border.StartIntegratorAsync(integrator.Id);
+                }
 
-        return border;
+                return border;
+            }
+            catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException && attempt < 3)
+            {
+                // A port found free was taken by another test before a process bound it: the mesh starts again on new ports.
+                await border.DisposeAsync();
+            }
+        }
     }
 
     public async Task StartIntegratorAsync(string id)
