@@ -33,6 +33,15 @@ internal sealed class RouteRecorder(IRouterHost host, RouteLog log, TimeProvider
             FirstTokenMs = output is { CommittedAt: > 0 } ? time.GetElapsedTime(receivedAt, output.CommittedAt).TotalMilliseconds : 0,
         });
 
+    /// <summary>A chat answered from an idempotency key's stored answer: no attempt, the stored answer's end as its status.</summary>
+    public void Replayed(ChatRequest request, Arrival arrival, StatusCode status, long receivedAt, IReadOnlyList<RequestGuardrails.Fired> guardrails) =>
+        log.Append(Entry("chat", request.Model, request.PolicyLabels, arrival, null, 0, status == StatusCode.OK ? RequestOutcome.Whole : RequestOutcome.Failed, status, receivedAt) with
+        {
+            Outcome = status == StatusCode.OK ? "replayed" : "failed",
+            Guardrails = [.. guardrails.Select(g => g.ToString())],
+            Policies = ["idempotent-replay", .. guardrails.Select(g => "guardrail:" + g.Guardrail)],
+        });
+
     /// <summary>An embedding that ended here.</summary>
     public void Embed(EmbedRequest request, Arrival? arrival, EmbedResponse? response, RequestMasking? masking, int attempts, StatusCode status, long receivedAt) =>
         log.Append(Entry("embeddings", request.Model, request.PolicyLabels, arrival, masking, attempts, status == StatusCode.OK ? RequestOutcome.Whole : RequestOutcome.Failed, status, receivedAt) with

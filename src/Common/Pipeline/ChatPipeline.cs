@@ -103,11 +103,33 @@ internal sealed partial class ChatPipeline(
         // are the tenant's own: another tenant's request with the same key and bytes is its own request, routed
         // under its own permissions, and learns nothing of the first.
         var key = arrival.Tenant.Name + "\u001f" + request.IdempotencyKey;
-        var answer = answers.Begin(key, request, out var isNew);
+        IdempotentAnswers.Answer answer;
+        bool isNew;
+        try
+        {
+            answer = answers.Begin(key, request, out isNew);
+        }
+        catch (RpcException ex)
+        {
+            // The key was used for another request: refused before routing, and recorded so.
+            Refused(ex, request, arrival, receivedAt, guardrails);
+            throw;
+        }
+
         if (!isNew)
         {
             LogReplayed(logger, arrival.RequestId, request.IdempotencyKey);
-            await answer.ReplayAsync(stream, context.CancellationToken).ConfigureAwait(false);
+            try
+            {
+                await answer.ReplayAsync(stream, context.CancellationToken).ConfigureAwait(false);
+                recorder.Replayed(request, arrival, StatusCode.OK, receivedAt, guardrails);
+            }
+            catch (RpcException ex)
+            {
+                recorder.Replayed(request, arrival, ex.StatusCode, receivedAt, guardrails);
+                throw;
+            }
+
             return;
         }
 

@@ -96,4 +96,33 @@ public sealed class RouteLogMeshTests
         Assert.Contains(lines, l => l.StartsWith("n2 entry 0 (forwarded)", StringComparison.Ordinal));
         Assert.Equal(2, lines.Count(l => l.StartsWith("included in the tree of", StringComparison.Ordinal)));
     }
+
+    [Fact]
+    public async Task IdempotencyKey_TheReplayAndAReuseForAnotherRequest_EachLeaveAnEntry()
+    {
+        await using var node = await TestNode.StartAsync(MeshYaml.SingleNode(MeshYaml.Simulated()));
+        ChatRequest Request(string text) => new() { Model = "sim-model", IdempotencyKey = "order-42", Messages = { new ChatMessage { Role = Role.User, Content = text } } };
+        async Task SendAsync(ChatRequest request)
+        {
+            using var call = node.Router.Chat(request);
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        }
+
+        await SendAsync(Request("hello"));
+        await SendAsync(Request("hello"));
+        var reused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => SendAsync(Request("something else")));
+
+        var log = node.Services.GetRequiredService<RouteLog>();
+        await log.FlushAsync();
+        var entries = RouteLogExport.Entries(log.Directory).Select(e => System.Text.Encoding.UTF8.GetString(e.Line)).ToList();
+        Assert.Equal(3, entries.Count);
+        Assert.Contains("\"outcome\":\"whole\"", entries[0], StringComparison.Ordinal);
+        Assert.Contains("\"outcome\":\"replayed\"", entries[1], StringComparison.Ordinal);
+        Assert.Contains("\"policies\":[\"idempotent-replay\"]", entries[1], StringComparison.Ordinal);
+        Assert.Contains($"\"status\":\"{RouterStatusName(reused.StatusCode)}\"", entries[2], StringComparison.Ordinal);
+    }
+
+    private static string RouterStatusName(Grpc.Core.StatusCode status) => LlmRouter.Common.Telemetry.RouterMetrics.StatusName(status);
 }
