@@ -349,15 +349,16 @@ public static partial class MeshConfigLoader
         }
     }
 
-    /// <summary>The <c>audit:</c> section: where every process keeps its route log, how often it signs a checkpoint, when a segment rotates.</summary>
+    /// <summary>The <c>audit:</c> section: where every process keeps its route log, how often it signs a checkpoint, when a segment rotates, how often it syncs.</summary>
     private static Audit.RouteLogSettings ReadAudit(YamlFields? fields, string baseDirectory)
     {
         var directory = fields?.String("directory") ?? "route-log";
         var interval = fields?.Duration("checkpoint_interval", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1)) ?? TimeSpan.FromSeconds(10);
         // A segment is read whole at start and by the verifier: at most 1 GiB.
         var megabytes = fields?.Int("segment_megabytes", 64, 1, 1024) ?? 64;
+        var sync = fields?.Duration("sync_interval", Audit.RouteLogSettings.DefaultSyncInterval, TimeSpan.Zero, TimeSpan.FromSeconds(10)) ?? Audit.RouteLogSettings.DefaultSyncInterval;
         fields?.RejectUnknownKeys();
-        return new Audit.RouteLogSettings(System.IO.Path.GetFullPath(directory, baseDirectory), interval, megabytes * 1024L * 1024);
+        return new Audit.RouteLogSettings(System.IO.Path.GetFullPath(directory, baseDirectory), interval, megabytes * 1024L * 1024) { SyncInterval = sync };
     }
 
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]*$")]

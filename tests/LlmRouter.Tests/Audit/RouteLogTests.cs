@@ -45,6 +45,27 @@ public sealed class RouteLogTests : IDisposable
         _authority = store.LoadCertificate(CertificateStore.CaName);
     }
 
+    [Fact]
+    public async Task Entries_ArrivingWithinTheSyncInterval_AreSyncedTogether_AndAFlushDoesNotWaitForIt()
+    {
+        await using var log = RouteLog.Open(Settings() with { SyncInterval = TimeSpan.FromMinutes(1) }, Node, () => _certificate, _time, NullLogger.Instance);
+        log.Append(Entry(0));
+        await log.FlushAsync();
+        var before = log.Syncs;
+
+        for (var i = 1; i <= 200; i++)
+        {
+            log.Append(Entry(i));
+        }
+
+        // A minute's interval is not waited out by a flush; the 200 entries go to disk in one or two syncs, not 200.
+        var signed = await log.FlushAsync();
+
+        Assert.InRange(log.Syncs - before, 1, 2);
+        Assert.Equal(201, signed!.Size);
+        Assert.Equal(201, RouteLogExport.Entries(LogDirectory).Count);
+    }
+
     private RouteLogSettings Settings(long segmentBytes = 1024 * 1024) =>
         new(Path.Combine(_directory.FullName, "route-log"), TimeSpan.FromSeconds(10), segmentBytes);
 
