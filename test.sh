@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUF_VERSION=1.75.0
-DEBIAN_PACKAGES=(protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf iproute2 prometheus)
+# libprotobuf-dev holds the well-known types (google/protobuf/duration.proto) the protos import: protoc only
+# recommends it, and recommendations are not installed.
+DEBIAN_PACKAGES=(protobuf-compiler libprotobuf-dev protobuf-compiler-grpc python3-grpcio python3-protobuf iproute2 prometheus)
 
 if ! command -v npm >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -29,6 +31,7 @@ if ! command -v buf >/dev/null 2>&1; then
 fi
 
 if ! command -v protoc >/dev/null 2>&1 || ! command -v grpc_python_plugin >/dev/null 2>&1 \
+   || [ ! -f /usr/include/google/protobuf/duration.proto ] \
    || ! /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1 \
    || ! command -v prometheus >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -36,7 +39,7 @@ if ! command -v protoc >/dev/null 2>&1 || ! command -v grpc_python_plugin >/dev/
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${DEBIAN_PACKAGES[@]}" >/dev/null
   else
-    echo "missing protoc, grpc_python_plugin, python3 grpcio, ip or prometheus: run 'sudo apt-get install ${DEBIAN_PACKAGES[*]}'" >&2
+    echo "missing protoc, the protobuf well-known types, grpc_python_plugin, python3 grpcio, ip or prometheus: run 'sudo apt-get install ${DEBIAN_PACKAGES[*]}'" >&2
     exit 1
   fi
 fi

@@ -43,7 +43,7 @@ public sealed class PythonClientTests
 
     private static string Which(string tool) =>
         Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(dir => Path.Combine(dir, tool)).FirstOrDefault(File.Exists)
-        ?? throw new InvalidOperationException($"{tool} is not installed: apt-get install protobuf-compiler protobuf-compiler-grpc python3-grpcio (test.sh installs them)");
+        ?? throw new InvalidOperationException($"{tool} is not installed: apt-get install protobuf-compiler libprotobuf-dev protobuf-compiler-grpc python3-grpcio (test.sh installs them)");
 
     private static async Task<string> Run(string program, string arguments)
     {
