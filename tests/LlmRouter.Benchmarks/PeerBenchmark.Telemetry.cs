@@ -138,11 +138,18 @@ internal static partial class PeerBenchmark
             var perSecond = Throughput.Median(throughput.Passes.Select(p => p.PerSecond[i] / (control ? p.PerSecond[first] : Reference(p.PerSecond)))) - 1;
             var logging = targets[i].Name.Contains("logs", StringComparison.Ordinal);
             Findings.Add("telemetry", control ? "two processes with nothing exported: the second against the first" : $"{targets[i].Name}: cost against nothing exported",
-                $"p50 {added:+0.000;-0.000} ms ({share:+0%;-0%} of the node's own {own:0.000} ms); CPU per answer {cpu:+0.0%;-0.0%} ({throughput.Cpu(i):0.0} us), answers/s {perSecond:+0.0%;-0.0%} measured",
+                $"p50 {Signed(added, "0.000")} ms ({Signed(share, "0%")} of the node's own {own:0.000} ms); CPU per answer {Signed(cpu, "0.0%")} ({throughput.Cpu(i):0.0} us), answers/s {Signed(perSecond, "0.0%")} measured",
                 $"nothing exported (mean of two processes): {referenceCpu:0.0} us per answer, {referencePerSecond:0} answers/s",
                 logging || control ? "" : "<= 5% of own cost and of throughput",
                 logging || control ? null : share <= 0.05 && cpu <= 0.05);
         }
+    }
+
+    /// <summary>A figure with its sign, or none when it rounds to zero (a format's sections would print a negative one as "-+0.000").</summary>
+    private static string Signed(double value, string format)
+    {
+        var magnitude = Math.Abs(value).ToString(format, CultureInfo.InvariantCulture);
+        return magnitude.Trim('0', '.', '%').Length == 0 ? magnitude : (value < 0 ? "-" : "+") + magnitude;
     }
 
     /// <summary>

@@ -14,38 +14,75 @@ namespace LlmRouter.Common.Telemetry;
 internal sealed class BackendMetrics
 {
     private readonly MeshMeter _meter;
-    private readonly Histogram<double> _duration;
-    private readonly Histogram<double> _firstToken;
-    private readonly Histogram<double> _perToken;
-    private readonly Histogram<long> _tokens;
-    private readonly Counter<double> _cost;
-    private readonly Histogram<double> _admissionWait;
     private readonly Counter<long> _refused;
+
+    // What every backend call records is deferred (DeferredMeasurements): a call hands its figures over, one struct.
+    private readonly Deferred<CallServed> _served;
+    private readonly Deferred<CallFailed> _failed;
+    private readonly Deferred<AdmissionWait> _waited;
 
     public BackendMetrics(MeshMeter meter)
     {
         _meter = meter;
         var m = meter.Meter;
-        _duration = meter.Histogram("gen_ai.server.request.duration", "s",
+        var duration = meter.Histogram("gen_ai.server.request.duration", "s",
             "Time a backend took to answer a chat or embedding request served here, from the call to its end",
             TelemetryBuckets.Seconds);
-        _firstToken = meter.Histogram("gen_ai.server.time_to_first_token", "s",
+        var firstToken = meter.Histogram("gen_ai.server.time_to_first_token", "s",
             "Time from the backend call to the first token of its answer",
             TelemetryBuckets.FirstToken);
-        _perToken = meter.Histogram("gen_ai.server.time_per_output_token", "s",
+        var perToken = meter.Histogram("gen_ai.server.time_per_output_token", "s",
             "Time per output token after the first: the generation time over the output tokens but one",
             TelemetryBuckets.Milliseconds);
-        _tokens = meter.Histogram("gen_ai.client.token.usage", "{token}",
+        var tokens = meter.Histogram("gen_ai.client.token.usage", "{token}",
             "Tokens a backend call used, by gen_ai.token.type (input or output), as the backend reported them",
             TelemetryBuckets.Tokens);
         // The unit is an annotation ({USD}), so the Prometheus name stays llmrouter_cost_usd_total.
-        _cost = m.CreateCounter<double>("llmrouter.cost.usd", "{USD}",
+        var cost = m.CreateCounter<double>("llmrouter.cost.usd", "{USD}",
             "What backend calls cost, from the model's price in the mesh file and the usage the backend reported");
-        _admissionWait = meter.Histogram("llmrouter.admission.wait", "s",
+        var admissionWait = meter.Histogram("llmrouter.admission.wait", "s",
             "Time a request waited for a slot of the backend (max_concurrency) before its call",
             TelemetryBuckets.Milliseconds);
         _refused = m.CreateCounter<long>("llmrouter.admission.refused", "{request}",
             "Requests a backend refused because its slots and its queue (max_queue) were full");
+
+        _served = meter.Defer<CallServed>(duration, served =>
+        {
+            var tags = served.Call.Tags(meter);
+            duration.Record(served.Duration, tags);
+            if (served.FirstToken is { } first)
+            {
+                firstToken.Record(first, tags);
+            }
+
+            if (served.OutputTokens > 1 && served.Generation > 0)
+            {
+                perToken.Record(served.Generation / (served.OutputTokens - 1), tags);
+            }
+
+            if (served.InputTokens > 0 || served.OutputTokens > 0)
+            {
+                var input = tags;
+                input.Add("gen_ai.token.type", "input");
+                tokens.Record(served.InputTokens, input);
+                var output = tags;
+                output.Add("gen_ai.token.type", "output");
+                tokens.Record(served.OutputTokens, output);
+            }
+
+            if (served.CostDollars > 0)
+            {
+                cost.Add(served.CostDollars, tags);
+            }
+        });
+        _failed = meter.Defer<CallFailed>(duration, failed =>
+        {
+            var tags = failed.Call.Tags(meter);
+            tags.Add("error.type", RouterMetrics.StatusName(failed.Status));
+            duration.Record(failed.Duration, tags);
+        });
+        _waited = meter.Defer<AdmissionWait>(admissionWait, waited =>
+            admissionWait.Record(waited.Seconds, meter.Node, new("llmrouter.backend", waited.Backend)));
     }
 
     /// <summary>Slots in use and requests queued per backend, read when an exporter collects.</summary>
@@ -59,49 +96,23 @@ internal sealed class BackendMetrics
             "{request}", "Requests waiting for a slot of the backend now");
     }
 
-    public void AdmissionWaited(string backend, TimeSpan wait) =>
-        _admissionWait.Record(wait.TotalSeconds, _meter.Node, new("llmrouter.backend", backend));
+    public void AdmissionWaited(string backend, TimeSpan wait) => _waited.Add(new(backend, wait.TotalSeconds));
 
     public void AdmissionRefused(string backend) => _refused.Add(1, _meter.Node, new("llmrouter.backend", backend));
 
     /// <summary>One backend call that answered.</summary>
-    public void Served(BackendCall call, TimeSpan duration, TimeSpan? firstToken, TimeSpan generation, long inputTokens, long outputTokens, double costDollars)
-    {
-        var tags = call.Tags(_meter);
-        _duration.Record(duration.TotalSeconds, tags);
-        if (firstToken is { } first)
-        {
-            _firstToken.Record(first.TotalSeconds, tags);
-        }
-
-        if (outputTokens > 1 && generation > TimeSpan.Zero)
-        {
-            _perToken.Record(generation.TotalSeconds / (outputTokens - 1), tags);
-        }
-
-        if (inputTokens > 0 || outputTokens > 0)
-        {
-            var input = tags;
-            input.Add("gen_ai.token.type", "input");
-            _tokens.Record(inputTokens, input);
-            var output = tags;
-            output.Add("gen_ai.token.type", "output");
-            _tokens.Record(outputTokens, output);
-        }
-
-        if (costDollars > 0)
-        {
-            _cost.Add(costDollars, tags);
-        }
-    }
+    public void Served(BackendCall call, TimeSpan duration, TimeSpan? firstToken, TimeSpan generation, long inputTokens, long outputTokens, double costDollars) =>
+        _served.Add(new(call, duration.TotalSeconds, firstToken?.TotalSeconds, generation.TotalSeconds, inputTokens, outputTokens, costDollars));
 
     /// <summary>One backend call that failed, with the status it ended in (its error.type).</summary>
-    public void Failed(BackendCall call, TimeSpan duration, StatusCode status)
-    {
-        var tags = call.Tags(_meter);
-        tags.Add("error.type", RouterMetrics.StatusName(status));
-        _duration.Record(duration.TotalSeconds, tags);
-    }
+    public void Failed(BackendCall call, TimeSpan duration, StatusCode status) => _failed.Add(new(call, duration.TotalSeconds, status));
+
+    // What one call hands over (seconds as doubles, as the instruments take them).
+    private readonly record struct CallServed(BackendCall Call, double Duration, double? FirstToken, double Generation, long InputTokens, long OutputTokens, double CostDollars);
+
+    private readonly record struct CallFailed(BackendCall Call, double Duration, StatusCode Status);
+
+    private readonly record struct AdmissionWait(string Backend, double Seconds);
 }
 
 /// <summary>What identifies one backend call in the GenAI conventions.</summary>

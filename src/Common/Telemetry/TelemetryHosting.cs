@@ -35,7 +35,7 @@ internal static class TelemetryHosting
         services.AddMetrics();
         // Named by the id the process was started with: the meter sits below the host in the graph (the host's
         // backends record into it), so it must not ask the host for its id.
-        services.AddSingleton(provider => new MeshMeter(provider.GetRequiredService<IMeterFactory>(), self));
+        services.AddSingleton(provider => new MeshMeter(provider.GetRequiredService<IMeterFactory>(), self, provider.GetRequiredService<TimeProvider>()));
         services.AddSingleton<RouterMetrics>();
         services.AddSingleton<BackendMetrics>();
         services.AddSingleton<MembershipMetrics>();
@@ -100,14 +100,17 @@ internal static class TelemetryHosting
         app.Services.GetRequiredService<MembershipMetrics>();
         var breakers = app.Services.GetRequiredService<Resilience.CopyBreakers>();
         app.Services.GetRequiredService<RouterMetrics>().ObserveCooling(breakers.CoolingDown);
-        if (app.Services.GetRequiredService<MetricsEndpoint>().Listen is null)
+        if (app.Services.GetRequiredService<MetricsEndpoint>().Listen is not { } listen)
         {
             return app;
         }
 
-        // One check of the connection on every request (the router's calls pass on at once); the metrics listener's
-        // requests go to a branch of their own.
-        app.MapWhen(context => context.Features.Get<MetricsListener>() is not null, metrics =>
+        // A check of every request's connection: the metrics listener's requests go to a branch of their own. The local
+        // port is compared first, so the router's calls pass on without the connection's feature lookup (which a
+        // profile of a busy node found at 0.3% of its CPU); the tag then tells the metrics listener from another
+        // listener on the same port of another address.
+        var port = listen.Port;
+        app.MapWhen(context => (port == 0 || context.Connection.LocalPort == port) && context.Features.Get<MetricsListener>() is not null, metrics =>
         {
             metrics.UseOpenTelemetryPrometheusScrapingEndpoint(context => context.Request.Path == ScrapePath);
             metrics.Run(context =>
