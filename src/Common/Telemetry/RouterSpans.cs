@@ -12,6 +12,9 @@ namespace LlmRouter.Common.Telemetry;
 /// <c>attempt</c> span per candidate tried (a forward's HTTP call, and so the next hop's spans, sit
 /// below it); on the serving node an <c>admission</c> span and the backend call in the GenAI span
 /// conventions. Nothing is built when no exporter listens: every method takes a null activity.
+/// A span's attributes are added (AddTag), not set, where each is written once on a span just started: setting
+/// searches the span's list for the key first, which a profile of a node tracing every request found at 0.9% of
+/// its CPU. The routing decision, written again on every ranking, and a failure's status are set.
 /// </summary>
 internal static class RouterSpans
 {
@@ -53,15 +56,15 @@ internal static class RouterSpans
             RpcMethod.Tag(activity, RpcMethod.Parse(call.Method));
             if (call is Ingress.HttpCallContext http)
             {
-                activity.SetTag("url.path", http.Path);
+                activity.AddTag("url.path", http.Path);
             }
 
-            activity.SetTag("gen_ai.operation.name", "chat");
-            activity.SetTag("gen_ai.request.model", request.Model);
-            activity.SetTag("llmrouter.request_id", requestId);
-            activity.SetTag("llmrouter.hop", entry ? "entry" : "forwarded");
-            activity.SetTag("llmrouter.tenant", tenant);
-            activity.SetTag("llmrouter.mode", request.Mode.ToString());
+            activity.AddTag("gen_ai.operation.name", "chat");
+            activity.AddTag("gen_ai.request.model", request.Model);
+            activity.AddTag("llmrouter.request_id", requestId);
+            activity.AddTag("llmrouter.hop", entry ? "entry" : "forwarded");
+            activity.AddTag("llmrouter.tenant", tenant);
+            activity.AddTag("llmrouter.mode", request.Mode.ToString());
         }
 
         return activity;
@@ -117,11 +120,11 @@ internal static class RouterSpans
         var activity = Source.StartActivity("attempt " + candidate.Key);
         if (activity is { IsAllDataRequested: true })
         {
-            activity.SetTag("llmrouter.attempt", attempt);
-            activity.SetTag("llmrouter.target", candidate.IsLocal ? "local" : candidate.IsRoute ? "integrator" : "peer");
-            activity.SetTag("llmrouter.target.node", candidate.Node);
-            activity.SetTag("llmrouter.target.backend", candidate.Backend);
-            activity.SetTag("gen_ai.request.model", candidate.Model);
+            activity.AddTag("llmrouter.attempt", attempt);
+            activity.AddTag("llmrouter.target", candidate.IsLocal ? "local" : candidate.IsRoute ? "integrator" : "peer");
+            activity.AddTag("llmrouter.target.node", candidate.Node);
+            activity.AddTag("llmrouter.target.backend", candidate.Backend);
+            activity.AddTag("gen_ai.request.model", candidate.Model);
         }
 
         return activity;
@@ -165,7 +168,7 @@ internal static class RouterSpans
         }
 
         var activity = Source.StartActivity("admission " + backend);
-        activity?.SetTag("llmrouter.backend", backend);
+        activity?.AddTag("llmrouter.backend", backend);
         return activity;
     }
 
@@ -180,11 +183,11 @@ internal static class RouterSpans
         var activity = Source.StartActivity(call.Operation + " " + call.Model, ActivityKind.Client);
         if (activity is { IsAllDataRequested: true })
         {
-            activity.SetTag("gen_ai.operation.name", call.Operation);
-            activity.SetTag("gen_ai.provider.name", call.Provider);
-            activity.SetTag("gen_ai.request.model", upstreamModel);
-            activity.SetTag("llmrouter.model", call.Model);
-            activity.SetTag("llmrouter.backend", call.Backend);
+            activity.AddTag("gen_ai.operation.name", call.Operation);
+            activity.AddTag("gen_ai.provider.name", call.Provider);
+            activity.AddTag("gen_ai.request.model", upstreamModel);
+            activity.AddTag("llmrouter.model", call.Model);
+            activity.AddTag("llmrouter.backend", call.Backend);
         }
 
         return activity;
@@ -198,12 +201,12 @@ internal static class RouterSpans
             return;
         }
 
-        activity.SetTag("gen_ai.usage.input_tokens", inputTokens);
-        activity.SetTag("gen_ai.usage.output_tokens", outputTokens);
-        activity.SetTag("gen_ai.response.finish_reasons", new[] { FinishName(finish) });
+        activity.AddTag("gen_ai.usage.input_tokens", inputTokens);
+        activity.AddTag("gen_ai.usage.output_tokens", outputTokens);
+        activity.AddTag("gen_ai.response.finish_reasons", new[] { FinishName(finish) });
         if (firstChunk is { } first)
         {
-            activity.SetTag("llmrouter.time_to_first_chunk_ms", first.TotalMilliseconds);
+            activity.AddTag("llmrouter.time_to_first_chunk_ms", first.TotalMilliseconds);
         }
     }
 
