@@ -17,9 +17,9 @@ internal sealed class BackendMetrics
     private readonly Counter<long> _refused;
 
     // What every backend call records is deferred (DeferredMeasurements): a call hands its figures over, one struct.
-    private readonly Deferred<CallServed> _served;
-    private readonly Deferred<CallFailed> _failed;
-    private readonly Deferred<AdmissionWait> _waited;
+    private readonly DeferredMeasurements<CallServed> _served;
+    private readonly DeferredMeasurements<CallFailed> _failed;
+    private readonly DeferredMeasurements<AdmissionWait> _waited;
 
     public BackendMetrics(MeshMeter meter)
     {

@@ -14,8 +14,7 @@ namespace LlmRouter.Common.Telemetry;
 internal sealed class IndexedCounter
 {
     private readonly long[] _counts;
-    private readonly KeyValuePair<string, object?>[]?[] _tags;
-    private readonly Func<int, KeyValuePair<string, object?>[]> _tagsOf;
+    private readonly SlotTags _tags;
     private readonly ObservableCounter<long> _instrument;
 
     /// <param name="slots">How many attribute sets there are; <see cref="Add"/> takes an index below it.</param>
@@ -23,8 +22,7 @@ internal sealed class IndexedCounter
     public IndexedCounter(Meter meter, string name, string unit, string description, int slots, Func<int, KeyValuePair<string, object?>[]> tagsOf)
     {
         _counts = new long[slots];
-        _tags = new KeyValuePair<string, object?>[]?[slots];
-        _tagsOf = tagsOf;
+        _tags = new SlotTags(slots, tagsOf);
         _instrument = meter.CreateObservableCounter(name, Observe, unit, description);
     }
 
@@ -43,7 +41,7 @@ internal sealed class IndexedCounter
             var count = Volatile.Read(ref _counts[slot]);
             if (count > 0)
             {
-                yield return new Measurement<long>(count, _tags[slot] ??= _tagsOf(slot));
+                yield return new Measurement<long>(count, _tags[slot]);
             }
         }
     }

@@ -16,13 +16,13 @@ internal sealed class RouterMetrics
 {
     private readonly MeshMeter _meter;
     private readonly IndexedCounter _requests;
-    private readonly Deferred<Slotted> _duration;
+    private readonly DeferredMeasurements<SlotMeasurement> _duration;
     private readonly IndexedCounter _attempts;
     private readonly Counter<long> _failovers;
     private readonly Counter<long> _continuations;
     private readonly IndexedCounter _routes;
     private readonly Counter<long> _excluded;
-    private readonly Deferred<Slotted> _added;
+    private readonly DeferredMeasurements<SlotMeasurement> _added;
     private readonly Counter<long> _breakers;
     private readonly Counter<long> _masked;
     private readonly Counter<long> _guardrails;
@@ -39,13 +39,13 @@ internal sealed class RouterMetrics
             slot => [meter.Node, new("llmrouter.hop", Hops[slot / (Outcomes.Length * Modes.Length * StatusNames.Length)]),
                 new("llmrouter.outcome", Outcomes[slot / (Modes.Length * StatusNames.Length) % Outcomes.Length]),
                 new("llmrouter.mode", Modes[slot / StatusNames.Length % Modes.Length]), new("llmrouter.status", StatusNames[slot % StatusNames.Length])]);
-        // The histograms every request records into are deferred (DeferredMeasurements), their attribute sets built once per slot.
+        // The histograms every request records into are deferred (DeferredMeasurements), under attribute sets built once per slot.
         var duration = meter.Histogram("llmrouter.request.duration", "s",
             "Time from a chat's arrival at this process to its last frame, by hop and outcome",
             TelemetryBuckets.Seconds);
-        var durationTags = Slotted.Tags(Hops.Length * Outcomes.Length,
+        var durationTags = new SlotTags(Hops.Length * Outcomes.Length,
             slot => [meter.Node, new("llmrouter.hop", Hops[slot / Outcomes.Length]), new("llmrouter.outcome", Outcomes[slot % Outcomes.Length])]);
-        _duration = meter.Defer<Slotted>(duration, measured => duration.Record(measured.Value, durationTags[measured.Slot]));
+        _duration = meter.Defer<SlotMeasurement>(duration, measured => duration.Record(measured.Value, durationTags[measured.Slot]));
         _attempts = new IndexedCounter(m, "llmrouter.attempts", "{attempt}",
             "Attempts on candidates, by target (local, peer, integrator) and result (served, failed, skipped while cooling down)",
             Targets.Length * Results.Length,
@@ -71,8 +71,8 @@ internal sealed class RouterMetrics
         var added = meter.Histogram("llmrouter.hop.added_time", "s",
             "What a hop adds to the time to first token: its own time to first token minus the next hop's (forward) or the backend's (serve)",
             TelemetryBuckets.Milliseconds);
-        var addedTags = Slotted.Tags(HopKinds.Length, slot => [meter.Node, new("llmrouter.hop.kind", HopKinds[slot])]);
-        _added = meter.Defer<Slotted>(added, measured => added.Record(measured.Value, addedTags[measured.Slot]));
+        var addedTags = new SlotTags(HopKinds.Length, slot => [meter.Node, new("llmrouter.hop.kind", HopKinds[slot])]);
+        _added = meter.Defer<SlotMeasurement>(added, measured => added.Record(measured.Value, addedTags[measured.Slot]));
     }
 
     /// <summary>A breaker of a copy (node/backend, or integrator/route:model) opened, half-opened (one trial let through) or closed.</summary>
@@ -113,6 +113,7 @@ internal sealed class RouterMetrics
     private static readonly string[] Routes = ["served_here", "forwarded", "integrator"];
     private static readonly string[] Results = ["served", "failed", "skipped"];
     private static readonly string[] HopKinds = ["serve", "forward"];
+    private const int ServeSlot = 0, ForwardSlot = 1;
 
     private static int HopIndex(bool? entry) => entry switch
     {
@@ -174,7 +175,7 @@ internal sealed class RouterMetrics
 
     /// <param name="serve">True on the serving node (minus the backend's time to first token), false on a forwarding hop (minus the next hop's).</param>
     public void HopAdded(bool serve, TimeSpan added) =>
-        _added.Add(new(serve ? 0 : 1, Math.Max(0, added.TotalSeconds)));
+        _added.Add(new(serve ? ServeSlot : ForwardSlot, Math.Max(0, added.TotalSeconds)));
 
     /// <summary>The status as gRPC names it (UNAVAILABLE), from a fixed table: no string is built per request.</summary>
     public static string StatusName(StatusCode status) => StatusNames[StatusIndex(status)];
@@ -184,14 +185,6 @@ internal sealed class RouterMetrics
         "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
         "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
     ];
-}
-
-/// <summary>A value measured under one of a histogram's fixed attribute sets (its slot).</summary>
-internal readonly record struct Slotted(int Slot, double Value)
-{
-    /// <summary>Every slot's attributes, built once.</summary>
-    public static KeyValuePair<string, object?>[][] Tags(int slots, Func<int, KeyValuePair<string, object?>[]> tagsOf) =>
-        [.. Enumerable.Range(0, slots).Select(tagsOf)];
 }
 
 /// <summary>How a chat ended at one hop.</summary>

@@ -10,27 +10,30 @@ namespace LlmRouter.Tests.Telemetry;
 
 /// <summary>
 /// The request path's deferred measurements (DeferredMeasurements): what a request hands over is in the very next
-/// collection even when no drain ran before it, is recorded by the timer between collections, is not kept while
-/// nothing listens, and never waits beyond the queue's bound. The timers here are fake: nothing drains unless the
-/// test says so.
+/// collection even when no drain ran before it, a collection waits for a drain that has taken a measurement off its
+/// queue and not yet recorded it, the timer records between collections, nothing is kept while nothing listens,
+/// and a queue never grows past its bound. The timers here are fake: nothing drains unless the test says so.
+/// The SDK and every listener see every meter of the mesh's name in the process, so these tests run alone
+/// (<see cref="MeterCollection"/>), each under a node id of its own.
 /// </summary>
-public sealed class DeferredMeasurementsTests
+[Collection(MeterCollection.Name)]
+public sealed class DeferredMeasurementsTests : IDisposable
 {
     private static readonly BackendCall Call = new("chat", "simulated", "small", "sim");
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly string _self = $"deferred-{Guid.NewGuid():N}";
+
+    public void Dispose() => _services.Dispose();
 
     [Fact]
     public void ACollection_RecordsWhatWaits_BeforeItReadsTheInstruments()
     {
-        // The SDK listens to every meter of the mesh's name in the process, other tests' hosts among them: this one is
-        // told apart by its node attribute.
-        var self = $"deferred-{Guid.NewGuid():N}";
-        var exported = new CapturingExporter(self);
-        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var exported = new CapturingExporter(_self);
         using var provider = Sdk.CreateMeterProviderBuilder()
             .AddMeter(MeshMeter.Name)
             .AddReader(new BaseExportingMetricReader(exported) { TemporalityPreference = MetricReaderTemporalityPreference.Cumulative })
             .Build();
-        using var meter = new MeshMeter(services.GetRequiredService<IMeterFactory>(), self, new FakeTimeProvider());
+        using var meter = NewMeter(new FakeTimeProvider());
         var backend = new BackendMetrics(meter);
         var router = new RouterMetrics(meter);
 
@@ -46,22 +49,63 @@ public sealed class DeferredMeasurementsTests
         Assert.Equal((2L, 18.0), exported.Histogram("gen_ai.client.token.usage"));
         Assert.Equal((1L, 0.140), exported.Histogram("llmrouter.request.duration"));
         Assert.Equal((1L, 0.002), exported.Histogram("llmrouter.hop.added_time"));
-        Assert.Equal($"llmrouter.hop=entry,llmrouter.node={self},llmrouter.outcome=continued", Assert.Single(exported.Tags["llmrouter.request.duration"]));
-        Assert.Contains($"error.type=UNAVAILABLE,gen_ai.operation.name=chat,gen_ai.provider.name=simulated,gen_ai.request.model=small,llmrouter.backend=sim,llmrouter.node={self}",
+        Assert.Equal(0.5, exported.Sum("llmrouter.cost.usd"));
+        Assert.Equal($"llmrouter.hop=entry,llmrouter.node={_self},llmrouter.outcome=continued", Assert.Single(exported.Tags["llmrouter.request.duration"]));
+        Assert.Equal($"llmrouter.hop.kind=serve,llmrouter.node={_self}", Assert.Single(exported.Tags["llmrouter.hop.added_time"]));
+        Assert.Contains($"error.type=UNAVAILABLE,gen_ai.operation.name=chat,gen_ai.provider.name=simulated,gen_ai.request.model=small,llmrouter.backend=sim,llmrouter.node={_self}",
             exported.Tags["gen_ai.server.request.duration"]);
-        Assert.Equal(4, exported.Gauge("llmrouter.telemetry.deferred"));
+        Assert.Contains("llmrouter.request.duration", exported.Names);
+        Assert.DoesNotContain("llmrouter.telemetry.drain", exported.Names);
 
-        // Recorded once: the next collection finds nothing waiting and the same sums.
+        // Recorded once: the next collection reads the same sums.
         provider.ForceFlush();
         Assert.Equal((2L, 0.150), exported.Histogram("gen_ai.server.request.duration"));
-        Assert.Equal(0, exported.Gauge("llmrouter.telemetry.deferred"));
+    }
+
+    [Fact]
+    public async Task ACollection_WaitsForADrainThatHoldsAMeasurement()
+    {
+        var time = new FakeTimeProvider();
+        using var meter = NewMeter(time);
+        var gate = meter.Meter.CreateHistogram<double>("test.gate");
+        using var listener = Listen(meter, out _);
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var recorded = new List<double>();
+        var deferred = meter.Defer<double>(gate, value =>
+        {
+            held.Set();
+            release.Wait();
+            lock (recorded)
+            {
+                recorded.Add(value);
+            }
+        });
+
+        deferred.Add(1.5);
+        var timer = Task.Run(() => time.Advance(MeshMeter.DrainInterval));
+        Assert.True(held.Wait(TimeSpan.FromSeconds(30)), "the timer's drain took the measurement off its queue");
+        var collection = Task.Run(meter.Drain);
+
+        // A collection that did not wait would return at once, finding the queue empty, with nothing recorded yet.
+        if (await Task.WhenAny(collection, Task.Delay(TimeSpan.FromMilliseconds(200))) == collection)
+        {
+            lock (recorded)
+            {
+                Assert.Equal([1.5], recorded);
+            }
+        }
+
+        release.Set();
+        await Task.WhenAll(collection, timer);
+        Assert.Equal([1.5], recorded);
     }
 
     [Fact]
     public void BetweenCollections_TheTimerRecordsWhatWaits()
     {
         var time = new FakeTimeProvider();
-        using var meter = new MeshMeter(new DefaultMeterFactory(), "n1", time);
+        using var meter = NewMeter(time);
         var backend = new BackendMetrics(meter);
         using var listener = Listen(meter, out var recorded);
 
@@ -76,7 +120,7 @@ public sealed class DeferredMeasurementsTests
     [Fact]
     public void WhileNothingListens_NothingIsKept()
     {
-        using var meter = new MeshMeter(new DefaultMeterFactory(), "n1", new FakeTimeProvider());
+        using var meter = NewMeter(new FakeTimeProvider());
         var backend = new BackendMetrics(meter);
         for (var i = 0; i < 10; i++)
         {
@@ -91,22 +135,24 @@ public sealed class DeferredMeasurementsTests
     [Fact]
     public void PastTheBound_ARequestRecordsWhatWaits_Itself()
     {
-        using var meter = new MeshMeter(new DefaultMeterFactory(), "n1", new FakeTimeProvider());
+        using var meter = NewMeter(new FakeTimeProvider());
         var backend = new BackendMetrics(meter);
         using var listener = Listen(meter, out var recorded);
 
-        for (var i = 0; i < Deferred<int>.Limit; i++)
+        for (var i = 0; i < DeferredMeasurements.Limit; i++)
         {
             backend.AdmissionWaited("sim", TimeSpan.FromMilliseconds(1));
         }
 
         Assert.Empty(recorded);
         backend.AdmissionWaited("sim", TimeSpan.FromMilliseconds(1));
-        Assert.Equal(Deferred<int>.Limit + 1, recorded.Count);
-        Assert.Equal(0, meter.Drain());
+        Assert.Equal(DeferredMeasurements.Limit, recorded.Count);
+        Assert.Equal(1, meter.Drain());
     }
 
-    /// <summary>Every double and long measurement of the mesh's meter, as recorded.</summary>
+    private MeshMeter NewMeter(TimeProvider time) => new(_services.GetRequiredService<IMeterFactory>(), _self, time);
+
+    /// <summary>Every double and long measurement of this test's meter, as recorded.</summary>
     private static MeterListener Listen(MeshMeter meter, out List<(string Instrument, double Value)> recorded)
     {
         var seen = new List<(string Instrument, double Value)>();
@@ -127,27 +173,16 @@ public sealed class DeferredMeasurementsTests
         return listener;
     }
 
-    private sealed class DefaultMeterFactory : IMeterFactory
-    {
-        private readonly List<Meter> _meters = [];
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose() => _meters.ForEach(m => m.Dispose());
-    }
-
-    /// <summary>The last export's histograms (count and sum over every point), gauges and attribute sets, by instrument, of one node.</summary>
+    /// <summary>The last export's histograms (count and sum over every point), sums and attribute sets, by instrument, of one node; and what it held at all.</summary>
     private sealed class CapturingExporter(string node) : BaseExporter<Metric>
     {
         private readonly Dictionary<string, (long Count, double Sum)> _histograms = [];
-        private readonly Dictionary<string, long> _gauges = [];
+        private readonly Dictionary<string, double> _sums = [];
 
         public Dictionary<string, List<string>> Tags { get; } = [];
+
+        /// <summary>Every instrument the export held a point of, any node's.</summary>
+        public HashSet<string> Names { get; } = [];
 
         public (long Count, double Sum) Histogram(string name)
         {
@@ -155,16 +190,17 @@ public sealed class DeferredMeasurementsTests
             return (count, Math.Round(sum, 6));
         }
 
-        public long Gauge(string name) => _gauges[name];
+        public double Sum(string name) => Math.Round(_sums[name], 6);
 
         public override ExportResult Export(in Batch<Metric> batch)
         {
             _histograms.Clear();
-            _gauges.Clear();
+            _sums.Clear();
             Tags.Clear();
+            Names.Clear();
             foreach (var metric in batch)
             {
-                var tags = Tags[metric.Name] = [];
+                Names.Add(metric.Name);
                 foreach (ref readonly var point in metric.GetMetricPoints())
                 {
                     var attributes = new List<string>();
@@ -180,15 +216,16 @@ public sealed class DeferredMeasurementsTests
                         continue;
                     }
 
-                    tags.Add(string.Join(",", attributes.Order(StringComparer.Ordinal)));
+                    Tags.TryAdd(metric.Name, []);
+                    Tags[metric.Name].Add(string.Join(",", attributes.Order(StringComparer.Ordinal)));
                     if (metric.MetricType == MetricType.Histogram)
                     {
                         var (count, sum) = _histograms.GetValueOrDefault(metric.Name);
                         _histograms[metric.Name] = (count + point.GetHistogramCount(), sum + point.GetHistogramSum());
                     }
-                    else if (metric.MetricType == MetricType.LongGauge)
+                    else if (metric.MetricType == MetricType.DoubleSum)
                     {
-                        _gauges[metric.Name] = point.GetGaugeLastValueLong();
+                        _sums[metric.Name] = _sums.GetValueOrDefault(metric.Name) + point.GetSumDouble();
                     }
                 }
             }
@@ -196,4 +233,14 @@ public sealed class DeferredMeasurementsTests
             return ExportResult.Success;
         }
     }
+}
+
+/// <summary>
+/// Tests that listen to the mesh's meter in-process run alone: the SDK and a MeterListener see every meter of that
+/// name in the process, and another test's host would record into, and drain, what these tests count.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MeterCollection
+{
+    public const string Name = "process-wide meters";
 }
