@@ -85,11 +85,19 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
     /// <summary>The usage the answer's completion frame reported (what quotas count at the entry hop).</summary>
     public TokenUsage? Usage { get; private set; }
 
+    /// <summary>
+    /// True once the answer's final frame is being written to the client: what it asked for, it has, or is reading.
+    /// Set before the write ends, since a client that cancels as soon as it has read the frame (gRPC Python does)
+    /// can cancel before this hop's write has returned.
+    /// </summary>
+    public bool Finished { get; private set; }
+
     public async Task CompletedAsync(ChatResponse frame, CancellationToken cancellationToken)
     {
         await CommitAsync(cancellationToken).ConfigureAwait(false);
         Usage = frame.Completed.Usage;
         frame.Completed.Continued |= Continued;
+        Finished = true;
         await stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
     }
 
