@@ -86,9 +86,10 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
     public TokenUsage? Usage { get; private set; }
 
     /// <summary>
-    /// True once the answer's final frame is being written to the client: what it asked for, it has, or is reading.
-    /// Set before the write ends, since a client that cancels as soon as it has read the frame (gRPC Python does)
-    /// can cancel before this hop's write has returned.
+    /// True once the answer's final frame is being written to the client: it has, or is reading, all it asked for.
+    /// Set before the write returns, since a client that cancels as soon as it has read the frame (gRPC Python does)
+    /// can cancel before this hop's write has returned. Never true for a stream that keeps the answer until the
+    /// pipeline returns (<see cref="IBufferedAnswer"/>): its client has nothing yet.
     /// </summary>
     public bool Finished { get; private set; }
 
@@ -97,7 +98,7 @@ internal sealed class ChatOutput(IServerStreamWriter<ChatResponse> stream, bool 
         await CommitAsync(cancellationToken).ConfigureAwait(false);
         Usage = frame.Completed.Usage;
         frame.Completed.Continued |= Continued;
-        Finished = true;
+        Finished = stream is not IBufferedAnswer;
         await stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
     }
 

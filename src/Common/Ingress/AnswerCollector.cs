@@ -8,7 +8,7 @@ namespace LlmRouter.Common.Ingress;
 /// Gathers a whole answer from the pipeline's frames, for a client that did not ask for a stream: the
 /// route, the text, each tool call assembled from its deltas, and the closing frame.
 /// </summary>
-internal sealed class AnswerCollector : IServerStreamWriter<ChatResponse>
+internal sealed class AnswerCollector : IServerStreamWriter<ChatResponse>, Chat.IBufferedAnswer
 {
     private readonly StringBuilder _text = new();
     private readonly SortedDictionary<uint, (string Id, string Name, StringBuilder Arguments)> _calls = [];

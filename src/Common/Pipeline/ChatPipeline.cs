@@ -171,25 +171,12 @@ internal sealed partial class ChatPipeline(
         var output = new ChatOutput(stream, keepText: continues, time);
         var account = new RequestAccount { Guardrails = guardrails };
         using var span = RouterSpans.Chat(request, arrival.RequestId, !arrival.Forwarded, arrival.Tenant.Name, context, tracing);
-        void Served()
-        {
-            var outcome = output.Continued ? RequestOutcome.Continued : RequestOutcome.Whole;
-            metrics.RequestEnded(!arrival.Forwarded, request.Mode, outcome, StatusCode.OK, time.GetElapsedTime(receivedAt));
-            recorder.Chat(request, arrival, output, account.Masking, account.Attempts, outcome, StatusCode.OK, receivedAt, account.Guardrails);
-        }
-
         try
         {
             await RouteAsync(request, output, continues, CallTerms.Of(context), arrival, snapshot, receivedAt, span, account).ConfigureAwait(false);
-            Served();
-        }
-        catch (Exception) when (output.Finished && context.CancellationToken.IsCancellationRequested)
-        {
-            // The client had its answer, final frame and all (or was reading it), and left (or its deadline passed) before
-            // the call's status: served, not failed. A gRPC client that stops reading at the final frame cancels the call right then, while
-            // this hop may still be reading the trailers of the hop below; counted as CANCELLED, 3 of 48 answers a
-            // Python client read whole showed up as failed.
-            Served();
+            var outcome = output.Continued ? RequestOutcome.Continued : RequestOutcome.Whole;
+            metrics.RequestEnded(!arrival.Forwarded, request.Mode, outcome, StatusCode.OK, time.GetElapsedTime(receivedAt));
+            recorder.Chat(request, arrival, output, account.Masking, account.Attempts, outcome, StatusCode.OK, receivedAt, account.Guardrails);
         }
         catch (Exception ex)
         {
@@ -287,6 +274,14 @@ internal sealed partial class ChatPipeline(
                 return;
             }
 
+            void Served(RouteCandidate candidate, int used)
+            {
+                metrics.Routed(candidate, entry: !arrival.Forwarded);
+                ledger.Served(used);
+                ledger.Report(context.Trailers);
+                LogServed(logger, arrival.RequestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
+            }
+
             // A failed attempt becomes a failover (or a continuation) only when another attempt follows it.
             Move? moving = null;
             while (ledger.Next(candidates, () => planner.Rerank(query, scope)) is { } candidate)
@@ -313,10 +308,17 @@ internal sealed partial class ChatPipeline(
                     var forward = call with { AttemptsBefore = (uint)ledger.Used, AttemptsLeft = ledger.Remaining, Failed = ledger.ExcludedFor(candidate) };
                     output.Served = candidate;
                     var used = await ServeAsync(attemptRequest, candidate, forward, output, protection, lifetime.Token).ConfigureAwait(false);
-                    metrics.Routed(candidate, entry: !arrival.Forwarded);
-                    ledger.Served(used);
-                    ledger.Report(context.Trailers);
-                    LogServed(logger, arrival.RequestId, candidate.Node, time.GetElapsedTime(receivedAt).TotalMilliseconds);
+                    Served(candidate, used);
+                    return;
+                }
+                catch (Exception ex) when (ClientLeftWithTheAnswer(output, context, ex))
+                {
+                    // The client read the answer's final frame and left while this hop was still reading the trailers of
+                    // the hop below (gRPC Python cancels the call as soon as a loop stops reading at the final frame):
+                    // this attempt served the request. Counted CANCELLED, 3 of 48 answers a Python client read whole
+                    // showed up as failed.
+                    await AttemptServedAsync(candidate).ConfigureAwait(false);
+                    Served(candidate, used: 1);
                     return;
                 }
                 catch (RpcException ex) when (!output.Committed && AttemptLedger.Retryable(ex) && !lifetime.IsCancellationRequested)
@@ -425,10 +427,24 @@ internal sealed partial class ChatPipeline(
             used = await forwarder.ChatAsync(request, candidate, sink, call, cancellationToken).ConfigureAwait(false);
         }
 
-        await breakers.RecordSuccessAsync(candidate.Key).ConfigureAwait(false);
-        metrics.Attempt(candidate, AttemptResult.Served);
+        await AttemptServedAsync(candidate).ConfigureAwait(false);
         return used;
     }
+
+    private async Task AttemptServedAsync(RouteCandidate candidate)
+    {
+        await breakers.RecordSuccessAsync(candidate.Key).ConfigureAwait(false);
+        metrics.Attempt(candidate, AttemptResult.Served);
+    }
+
+    /// <summary>
+    /// Whether an attempt's failure is only the client leaving once it had the answer: the final frame went out
+    /// (<see cref="ChatOutput.Finished"/>), then the client cancelled the call, before its deadline, and what failed
+    /// is the cancellation itself (the backend call's or the forward's, or the write's).
+    /// </summary>
+    private bool ClientLeftWithTheAnswer(ChatOutput output, CallTerms context, Exception error) =>
+        output.Finished && context.Cancelled.IsCancellationRequested && context.Deadline > time.GetUtcNow().UtcDateTime
+        && error is OperationCanceledException or IOException or RpcException { StatusCode: StatusCode.Cancelled };
 
     /// <summary>A failed attempt the next one takes over from: before the first token (a failover) or after it (a continuation).</summary>
     private readonly record struct Move(RouteCandidate Failed, StatusCode Status, bool Continues);
