@@ -85,20 +85,23 @@ public sealed class DeferredMeasurementsTests : IDisposable
         deferred.Add(1.5);
         var timer = Task.Run(() => time.Advance(MeshMeter.DrainInterval));
         Assert.True(held.Wait(TimeSpan.FromSeconds(30)), "the timer's drain took the measurement off its queue");
-        var collection = Task.Run(meter.Drain);
-
-        // A collection that did not wait would return at once, finding the queue empty, with nothing recorded yet.
-        if (await Task.WhenAny(collection, Task.Delay(TimeSpan.FromMilliseconds(200))) == collection)
+        // What the collection's drain returns to, read the moment it returns: a drain that did not wait would return at
+        // once, finding the queue empty, while the measurement is still held (released only once the drain has begun).
+        using var collecting = new ManualResetEventSlim();
+        var collection = Task.Run(() =>
         {
+            collecting.Set();
+            meter.Drain();
             lock (recorded)
             {
-                Assert.Equal([1.5], recorded);
+                return recorded.ToList();
             }
-        }
-
+        });
+        Assert.True(collecting.Wait(TimeSpan.FromSeconds(30)), "the collection's drain began");
         release.Set();
-        await Task.WhenAll(collection, timer);
-        Assert.Equal([1.5], recorded);
+
+        Assert.Equal([1.5], await collection);
+        await timer;
     }
 
     [Fact]
