@@ -122,10 +122,11 @@ public sealed class ForwardingTests
             _ => TestMesh.DefaultBackend(node),
         });
         var n1 = mesh.Nodes[0];
-        await n1.KnowsModelAsync("shared");
-        await n1.KnowsModelAsync("shared");
+        var request = Ask("shared", "which one answers?", maxTokens: 4);
+        await n1.KnowsModelAsync("shared", copies: 2);
+        await n1.RanksFirstAsync(request, "n2");
 
-        var frames = await ReadAll(n1.Router.Chat(Ask("shared", "which one answers?", maxTokens: 4)));
+        var frames = await ReadAll(n1.Router.Chat(request));
 
         var routes = frames.Where(f => f.Route is not null).ToList();
         var route = Assert.Single(routes).Route;
