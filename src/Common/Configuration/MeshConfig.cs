@@ -107,9 +107,13 @@ public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyLis
 /// <param name="TraceSampleRatio">The share of requests without a sampled trace of their own that an entry node
 /// records; a request that comes with a sampled traceparent (a client tracing its own call), and every
 /// forwarded request, follows its caller's decision, so a trace is whole or absent.</param>
-public sealed record TelemetrySettings(Serilog.Events.LogEventLevel LogLevel, OtlpSettings? Otlp, double TraceSampleRatio)
+/// <param name="MaxTracesPerSecond">The most traces an entry node starts a second, of the requests the ratio picks (up
+/// to a second's worth at once); 0: no limit. What tracing costs a node is bounded by it whatever the load: every
+/// request is traced while a node serves fewer, a share of them past it. Requests that come with a sampled trace are
+/// not counted against it.</param>
+public sealed record TelemetrySettings(Serilog.Events.LogEventLevel LogLevel, OtlpSettings? Otlp, double TraceSampleRatio, int MaxTracesPerSecond)
 {
-    public static TelemetrySettings Default { get; } = new(Serilog.Events.LogEventLevel.Information, null, 1.0);
+    public static TelemetrySettings Default { get; } = new(Serilog.Events.LogEventLevel.Information, null, 1.0, 100);
 }
 
 /// <summary>An OTLP collector: where, over which protocol, what is sent, and how often metrics are pushed.</summary>

@@ -110,9 +110,10 @@ public static partial class MeshConfigLoader
         }
 
         var ratio = fields.Double("trace_sample_ratio", TelemetrySettings.Default.TraceSampleRatio, 0, 1);
+        var perSecond = fields.Int("max_traces_per_second", TelemetrySettings.Default.MaxTracesPerSecond, 0, 1_000_000);
         var otlp = ReadOtlp(fields.Map("otlp"));
         fields.RejectUnknownKeys();
-        return new TelemetrySettings(level, otlp, ratio);
+        return new TelemetrySettings(level, otlp, ratio, perSecond);
     }
 
     private static OtlpSettings? ReadOtlp(YamlFields? fields)

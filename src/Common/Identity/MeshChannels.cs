@@ -12,7 +12,7 @@ public static class MeshChannels
 {
     public static GrpcChannel Create(Uri address, X509Certificate2 authority, X509Certificate2? clientCertificate, int? maxReceiveBytes = null)
     {
-        var handler = new SocketsHttpHandler
+        var handler = Telemetry.TraceContextHandler.Disable(new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
@@ -26,10 +26,12 @@ public static class MeshChannels
                     certificate is X509Certificate2 presented && ChainsTo(presented, authority),
                 ClientCertificates = clientCertificate is null ? null : new X509CertificateCollection { clientCertificate },
             },
-        };
+        });
         return GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = handler,
+            // The call's context goes in its headers from the gRPC client span (a forward's), which the next hop's
+            // request span takes as its parent (TraceContextHandler).
+            HttpHandler = new Telemetry.TraceContextHandler(handler),
             DisposeHttpClient = true,
             MaxReceiveMessageSize = maxReceiveBytes ?? 16 * 1024 * 1024,
             // Membership, not the channel, decides whether a peer is worth calling: a peer that restarted is

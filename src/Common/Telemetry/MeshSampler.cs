@@ -28,15 +28,3 @@ internal sealed class MeshSampler : Sampler
         return samplingParameters.Name == RequestSpan ? Recorded : Dropped;
     }
 }
-
-/// <summary>
-/// Whether a request entering the mesh without a trace of its own starts one: with traces exported, in the share
-/// <c>trace_sample_ratio</c> asks for, drawn from the process's one random source.
-/// </summary>
-internal sealed class RequestTracing(bool enabled, double ratio, Func<double> random)
-{
-    /// <summary>Traces are exported: spans are worth creating at all.</summary>
-    public bool Enabled => enabled;
-
-    public bool StartsTrace() => enabled && random() < ratio;
-}

@@ -9,9 +9,9 @@ namespace LlmRouter.Common.Telemetry;
 /// The spans of the router's own work (DESIGN.md section 14): at every hop a <c>chat</c> span, the hop's
 /// server span, for the request's life there, holding the routing
 /// decision (candidates, winner, its score) and an event per failover and continuation, with an
-/// <c>attempt</c> span per candidate tried (a forward's HTTP call, and so the next hop's spans, sit
-/// below it); on the serving node an <c>admission</c> span and the backend call in the GenAI span
-/// conventions. Nothing is built when no exporter listens: every method takes a null activity.
+/// <c>attempt</c> span per candidate tried (a forward's gRPC call, and so the next hop's spans, sit
+/// below it); on the serving node an <c>admission</c> span when the request queued for a slot, and the
+/// backend call in the GenAI span conventions. Nothing is built when no exporter listens: every method takes a null activity.
 /// A span's attributes are added (AddTag), not set, where each is written once on a span just started: setting
 /// searches the span's list for the key first, which a profile of a node tracing every request found at 0.9% of
 /// its CPU. The routing decision, written again on every ranking, and a failure's status are set.
@@ -84,7 +84,7 @@ internal static class RouterSpans
         return ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var context) ? context : default;
     }
 
-    /// <summary>The routing decision, on the request's span: how many candidates were ranked, the best few with their scores, the winner.</summary>
+    /// <summary>The routing decision, on the request's span: how many candidates were ranked, the winner, and the best few with their scores when there was a choice.</summary>
     public static void Ranked(Activity? chat, IReadOnlyList<ScoredCandidate> ranked)
     {
         if (chat is not { IsAllDataRequested: true })
@@ -97,6 +97,14 @@ internal static class RouterSpans
         {
             chat.SetTag("llmrouter.winner", ranked[0].Target.Key);
             chat.SetTag("llmrouter.winner.score", ranked[0].Score);
+        }
+
+        if (ranked.Count < 2)
+        {
+            // The winner and its score say it all (and an earlier ranking's list no longer holds); the formatted list
+            // was the costliest of a traced request's attributes.
+            chat.SetTag("llmrouter.ranking", null);
+            return;
         }
 
         var ranking = new System.Text.StringBuilder();
@@ -159,7 +167,7 @@ internal static class RouterSpans
             ["llmrouter.delivered_characters"] = characters,
         }));
 
-    /// <summary>The wait for a slot of the backend.</summary>
+    /// <summary>The wait for a slot of the backend, when the request had to queue for one.</summary>
     public static Activity? Admission(string backend)
     {
         if (!UnderRecordedSpan)

@@ -15,9 +15,10 @@ namespace LlmRouter.Common.Telemetry;
 /// mesh's meter, exported to Prometheus on the process's own <c>metrics_listen</c> endpoint and over OTLP
 /// when the mesh file names a collector (ASP.NET Core's and HttpClient's own meters are left out: measured,
 /// they cost 8% of a node's throughput, and ours say the same per request, hop and backend); spans of the
-/// router's work with Grpc.Net.Client's and HttpClient's own, over OTLP, one trace per request across every
-/// hop, started only by a request (<see cref="MeshSampler"/>). ASP.NET Core's request spans are not recorded:
-/// each hop's <c>chat</c> span is its server span (<see cref="RouterSpans.Chat"/>), and the OpenTelemetry
+/// router's work with Grpc.Net.Client's own, over OTLP, one trace per request across every hop, started only
+/// by a request (<see cref="MeshSampler"/>). ASP.NET Core's request spans are not recorded: each hop's
+/// <c>chat</c> span is its server span (<see cref="RouterSpans.Chat"/>); HttpClient's are not made: the client
+/// span above each HTTP call is its span (<see cref="TraceContextHandler"/>); and the OpenTelemetry
 /// instrumentation packages' hooks, which ran for every call whether or not it was traced, are not used.
 /// With neither configured, nothing listens: the instruments cost a check each and no span is recorded.
 /// Read at start: a change to the telemetry section takes a restart.
@@ -26,9 +27,6 @@ internal static class TelemetryHosting
 {
     /// <summary>The path Prometheus scrapes on a <c>metrics_listen</c> endpoint.</summary>
     public const string ScrapePath = "/metrics";
-
-    // .NET's HttpClient's activity source: a request's span with the HTTP semantic conventions' attributes.
-    private const string HttpClientSource = "System.Net.Http";
 
     public static IServiceCollection AddMeshTelemetry(this IServiceCollection services, string application, string self, MeshConfig mesh, Uri? metricsListen)
     {
@@ -45,7 +43,11 @@ internal static class TelemetryHosting
         var otlp = mesh.Telemetry.Otlp;
         var metrics = metricsListen is not null || otlp is { Metrics: true };
         var traces = otlp is { Traces: true };
-        services.AddSingleton(provider => new RequestTracing(traces, mesh.Telemetry.TraceSampleRatio, provider.GetRequiredService<Func<double>>()));
+        services.AddSingleton(provider => new RequestTracing(
+            traces,
+            mesh.Telemetry.TraceSampleRatio,
+            new TraceBudget(mesh.Telemetry.MaxTracesPerSecond, provider.GetRequiredService<TimeProvider>()),
+            provider.GetRequiredService<Func<double>>()));
         if (!metrics && !traces)
         {
             return services;
@@ -80,10 +82,10 @@ internal static class TelemetryHosting
             telemetry.WithTracing(builder => builder
                 .SetSampler(new MeshSampler())
                 .AddSource(MeshMeter.Name)
-                // A forward is a gRPC client span with its HTTP call below it, whose id the next hop's chat span
-                // takes as its parent; a backend's HTTP call sits below the backend span. Both are the libraries' own
-                // activity sources, recorded only under a recorded chat (MeshSampler).
-                .AddSource(GrpcClientSpans.Source, HttpClientSource)
+                // A forward is Grpc.Net.Client's client span, recorded only under a recorded chat (MeshSampler), whose id
+                // the next hop's chat span takes as its parent. HttpClient's own spans are off: a backend call's and a
+                // forward's client span is their HTTP call's too (TraceContextHandler).
+                .AddSource(GrpcClientSpans.Source)
                 .AddProcessor(new GrpcClientSpans())
                 .AddOtlpExporter(exporter => Configure(exporter, otlp!, "v1/traces")));
         }

@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.ClientModel.Primitives;
 using Anthropic;
 using LlmRouter.Common.Configuration;
+using LlmRouter.Common.Telemetry;
 using LlmRouter.Node.Admission;
 using LlmRouter.Node.Backends.Http;
 using LlmRouter.Node.Backends.Simulated;
@@ -23,7 +24,7 @@ internal sealed class BackendFactory(TimeProvider time, Func<string, string?> en
     private static readonly TimeSpan SdkTimeout = TimeSpan.FromHours(2);
 
     private readonly HttpClient _http = new(
-        new ProviderResponseObserver(new SocketsHttpHandler
+        new ProviderResponseObserver(new TraceContextHandler(TraceContextHandler.Disable(new SocketsHttpHandler
         {
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             ConnectTimeout = TimeSpan.FromSeconds(10),
@@ -31,7 +32,7 @@ internal sealed class BackendFactory(TimeProvider time, Func<string, string?> en
             // A response given up before its end (the client left, a watchdog fired) closes its connection at
             // once: draining it for reuse would let the server generate on after the admission slot is freed.
             MaxResponseDrainSize = 0,
-        }))
+        }))))
     {
         Timeout = Timeout.InfiniteTimeSpan,
     };

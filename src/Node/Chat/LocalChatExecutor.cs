@@ -38,9 +38,18 @@ internal sealed class LocalChatExecutor(TimeProvider time, BackendMetrics metric
         try
         {
             var admissionStarted = time.GetTimestamp();
-            using (RouterSpans.Admission(backend.Id))
+            var entering = EnterAsync(backend, cancellationToken);
+            if (entering.IsCompleted)
             {
-                slot = await EnterAsync(backend, cancellationToken).ConfigureAwait(false);
+                // A free slot (or a refusal, which the attempt's span holds): no wait to show in a span of its own.
+                slot = await entering.ConfigureAwait(false);
+            }
+            else
+            {
+                using (RouterSpans.Admission(backend.Id))
+                {
+                    slot = await entering.ConfigureAwait(false);
+                }
             }
 
             var queueWait = time.GetElapsedTime(admissionStarted);

@@ -205,6 +205,7 @@ public sealed class MeshConfigLoaderTests
             telemetry:
               log_level: Warning
               trace_sample_ratio: 0.25
+              max_traces_per_second: 0
               otlp:
                 endpoint: http://collector:4318/
                 protocol: http/protobuf
@@ -217,14 +218,16 @@ public sealed class MeshConfigLoaderTests
         var defaults = MeshConfigLoader.Parse(Valid, "mesh.yaml", "/tmp").Telemetry;
 
         Assert.Equal(Serilog.Events.LogEventLevel.Warning, telemetry.LogLevel);
-        Assert.Equal(0.25, telemetry.TraceSampleRatio);
+        Assert.Equal((0.25, 0), (telemetry.TraceSampleRatio, telemetry.MaxTracesPerSecond));
         Assert.Equal(new OtlpSettings(new Uri("http://collector:4318/"), OtlpTransport.HttpProtobuf, Traces: true, Metrics: false, TimeSpan.FromSeconds(2)), telemetry.Otlp);
-        Assert.Equal((Serilog.Events.LogEventLevel.Information, null, 1.0), (defaults.LogLevel, defaults.Otlp, defaults.TraceSampleRatio));
+        Assert.Equal((Serilog.Events.LogEventLevel.Information, null, 1.0, 100), (defaults.LogLevel, defaults.Otlp, defaults.TraceSampleRatio, defaults.MaxTracesPerSecond));
     }
 
     [Theory]
     [InlineData("log_level: loud", "telemetry.log_level: unknown log level 'loud' (expected verbose, debug, information, warning, error, fatal)")]
     [InlineData("trace_sample_ratio: 2", "telemetry.trace_sample_ratio: 2 is outside 0..1")]
+    [InlineData("max_traces_per_second: -1", "telemetry.max_traces_per_second: -1 is outside 0..1000000")]
+    [InlineData("max_traces_per_second: many", "telemetry.max_traces_per_second")]
     [InlineData("otlp: { endpoint: http://c:4317, protocol: thrift }", "telemetry.otlp.protocol: unknown OTLP protocol 'thrift' (expected grpc or http/protobuf)")]
     [InlineData("otlp: { protocol: grpc }", "telemetry.otlp.endpoint")]
     [InlineData("otlp: { endpoint: 'udp://c:4317' }", "telemetry.otlp.endpoint: 'udp://c:4317' is not an absolute http or https URL")]

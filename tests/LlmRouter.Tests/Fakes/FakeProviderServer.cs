@@ -15,6 +15,7 @@ namespace LlmRouter.Tests.Fakes;
 internal abstract class FakeProviderServer : IAsyncDisposable
 {
     private readonly List<JsonNode> _requests = [];
+    private readonly List<string?> _traceParents = [];
     private readonly Lock _lock = new();
     private WebApplication? _app;
     private int _activeStreams;
@@ -38,6 +39,18 @@ internal abstract class FakeProviderServer : IAsyncDisposable
             lock (_lock)
             {
                 return [.. _requests];
+            }
+        }
+    }
+
+    /// <summary>Each request's W3C <c>traceparent</c> header (null when it had none), in the order of <see cref="Requests"/>.</summary>
+    public IReadOnlyList<string?> TraceParents
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _traceParents];
             }
         }
     }
@@ -107,6 +120,7 @@ internal abstract class FakeProviderServer : IAsyncDisposable
         lock (_lock)
         {
             _requests.Add(body);
+            _traceParents.Add(context.Request.Headers.TryGetValue("traceparent", out var traceParent) ? traceParent.ToString() : null);
         }
 
         return body;

@@ -45,25 +45,25 @@ public sealed class HttpBackendTests
               features: [tools, json, vision]
         """;
 
-    private static Task<TestNode> Node(string backend) =>
-        TestNode.StartAsync(MeshYaml.SingleNode(backend), environment: name => name is "LOCAL_LLM_KEY" or "ANTHROPIC_TEST_KEY" ? Key : null);
+    private static Task<TestNode> Node(string backend, string sections = "") =>
+        TestNode.StartAsync(MeshYaml.SingleNode(backend) + sections, environment: name => name is "LOCAL_LLM_KEY" or "ANTHROPIC_TEST_KEY" ? Key : null);
 
     /// <summary>Each kind of HTTP backend: our own wire client (openai-compatible), the OpenAI SDK (openai) and the Anthropic SDK.</summary>
     public static TheoryData<string> Providers => ["openai-compatible", "openai", "anthropic"];
 
-    /// <summary>A fake provider and a node with one backend on it; <paramref name="limits"/> adds backend settings.</summary>
-    internal static async Task<(FakeProviderServer Server, TestNode Node, string Model)> Start(string provider, string limits = "")
+    /// <summary>A fake provider and a node with one backend on it; <paramref name="limits"/> adds backend settings, <paramref name="sections"/> top-level sections of the mesh file.</summary>
+    internal static async Task<(FakeProviderServer Server, TestNode Node, string Model)> Start(string provider, string limits = "", string sections = "")
     {
         if (provider != "anthropic")
         {
             var openAi = await FakeOpenAIServer.StartAsync();
             openAi.RequiredApiKey = Key;
-            return (openAi, await Node(OpenAIBackend(provider, openAi.BaseUrl, limits)), "qwen");
+            return (openAi, await Node(OpenAIBackend(provider, openAi.BaseUrl, limits), sections), "qwen");
         }
 
         var anthropic = await FakeAnthropicServer.StartAsync();
         anthropic.RequiredApiKey = Key;
-        return (anthropic, await Node(AnthropicBackend(anthropic.BaseUrl, limits)), "sonnet");
+        return (anthropic, await Node(AnthropicBackend(anthropic.BaseUrl, limits), sections), "sonnet");
     }
 
     [Theory]

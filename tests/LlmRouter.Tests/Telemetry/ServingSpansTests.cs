@@ -1,0 +1,111 @@
+using Grpc.Core;
+using LlmRouter.Tests.Fakes;
+using LlmRouter.Tests.Infrastructure;
+using LlmRouter.Tests.Node.Backends;
+using static LlmRouter.Tests.Node.ChatRequests;
+
+namespace LlmRouter.Tests.Telemetry;
+
+/// <summary>
+/// The spans a serving node records for one traced request, read from a receiver the node exports to over OTLP:
+/// the request's span, its attempt and the backend call, and an admission span only when the request queued for
+/// a slot. The backend's server is told the backend call's span as its parent in the <c>traceparent</c> it gets,
+/// for every kind of HTTP backend (our wire client, the OpenAI SDK, the Anthropic SDK): no HTTP span of its own
+/// stands between them.
+/// </summary>
+/// <remarks>
+/// The tests of this class run one after another: a node's tracer listens to the process's activity sources, so
+/// two traced nodes alive at once would each export the other's spans too.
+/// </remarks>
+public sealed class ServingSpansTests
+{
+    // The client's own span, the parent of the request's span at the node.
+    private const string ClientSpan = "00f067aa0ba902b7";
+
+    [Theory]
+    [MemberData(nameof(HttpBackendTests.Providers), MemberType = typeof(HttpBackendTests))]
+    public async Task HttpBackendCall_ItsServerSeesTheBackendSpanAsItsParent(string provider)
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        var (server, node, model) = await HttpBackendTests.Start(provider, sections: Exporting(receiver));
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { Tokens = ["traced", "."], InputTokens = 5 };
+        var traceId = NewTraceId();
+
+        var frames = await ReadAll(node.Router.Chat(Ask(model, "trace the call", maxTokens: 8), Parent(traceId)));
+        Assert.Equal(2UL, frames[^1].Completed.Usage.OutputTokens);
+
+        var trace = await TraceAsync(receiver, traceId, spans => spans.Any(s => s.Span.Name == $"chat {model}") && spans.Any(s => s.Span.Name == "chat"));
+        var backend = trace.Single(s => s.Span.Name == $"chat {model}");
+        Assert.Equal(3, (int)backend.Span.Kind);
+        Assert.Equal($"00-{traceId}-{backend.SpanId}-01", Assert.Single(server.TraceParents));
+
+        // The request's span, its one attempt, the backend call below it; no admission span (a slot was free).
+        var chat = trace.Single(s => s.Span.Name == "chat");
+        var attempt = trace.Single(s => s.Span.Name.StartsWith("attempt ", StringComparison.Ordinal));
+        Assert.Equal((ClientSpan, chat.SpanId, attempt.SpanId), (chat.ParentId, attempt.ParentId, backend.ParentId));
+        Assert.Equal(3, trace.Count);
+    }
+
+    [Fact]
+    public async Task RequestThatQueues_HasAnAdmissionSpanForItsWait_OneThatDoesNot_HasNone()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var node = await TestNode.StartAsync(
+            MeshYaml.SingleNode(MeshYaml.Simulated(id: "sim", model: "m", settings: "time_to_first_token: 0ms\ntokens_per_second: 20", limits: "max_concurrency: 1\nmax_queue: 4"))
+            + Exporting(receiver));
+        var (holderTrace, queuedTrace) = (NewTraceId(), NewTraceId());
+
+        // The first request takes the one slot and holds it (a long answer at 20 tokens a second); its first frame
+        // is written only once it has the slot.
+        using var holdCancel = new CancellationTokenSource();
+        using var holder = node.Router.Chat(Ask("m", "hold the slot", maxTokens: 2000), Parent(holderTrace), cancellationToken: holdCancel.Token);
+        Assert.True(await holder.ResponseStream.MoveNext(CancellationToken.None));
+
+        // The second queues behind it until the first is cancelled.
+        using var queued = node.Router.Chat(Ask("m", "wait for a slot", maxTokens: 2), Parent(queuedTrace));
+        var admission = node.Catalog.Current.Backends.Single().Admission;
+        await Eventually.WaitUntil(() => admission.Queued == 1, "the second request queued", () => $"running {admission.Running}, queued {admission.Queued}");
+        await holdCancel.CancelAsync();
+        var frames = await ReadAll(queued);
+        Assert.Equal(2UL, frames[^1].Completed.Usage.OutputTokens);
+
+        var waited = await TraceAsync(receiver, queuedTrace, spans => spans.Any(s => s.Span.Name == "chat m") && spans.Any(s => s.Span.Name == "chat"));
+        var wait = waited.Single(s => s.Span.Name == "admission sim");
+        var attempt = waited.Single(s => s.Span.Name.StartsWith("attempt ", StringComparison.Ordinal));
+        var call = waited.Single(s => s.Span.Name == "chat m");
+        Assert.Equal((attempt.SpanId, attempt.SpanId), (wait.ParentId, call.ParentId));
+        Assert.True(wait.Span.EndTimeUnixNano <= call.Span.StartTimeUnixNano, $"the wait ends before the call starts:\n{string.Join("\n", waited)}");
+
+        var held = await TraceAsync(receiver, holderTrace, spans => spans.Any(s => s.Span.Name == "chat"));
+        Assert.DoesNotContain(held, s => s.Span.Name.StartsWith("admission", StringComparison.Ordinal));
+        Assert.Contains(held, s => s.Span.Name == "chat m");
+    }
+
+    private static string Exporting(OtlpReceiver receiver) => $"""
+
+        telemetry:
+          otlp:
+            endpoint: {receiver.Endpoint}
+            protocol: http/protobuf
+            metrics: false
+        """;
+
+    private static string NewTraceId() => Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
+
+    private static Metadata Parent(string traceId) => new() { { "traceparent", $"00-{traceId}-{ClientSpan}-01" } };
+
+    /// <summary>
+    /// The trace's spans once <paramref name="complete"/> holds and every span's parent has come too (a node may send
+    /// one request's spans in two batches, every 5 s by default).
+    /// </summary>
+    private static async Task<List<ReceivedSpan>> TraceAsync(OtlpReceiver receiver, string traceId, Func<List<ReceivedSpan>, bool> complete)
+    {
+        List<ReceivedSpan> Trace() => receiver.Spans.Where(s => s.TraceId == traceId).ToList();
+        await Eventually.WaitUntil(
+            () => Trace() is var spans && complete(spans) && spans.All(s => s.ParentId == ClientSpan || spans.Any(parent => parent.SpanId == s.ParentId)),
+            $"the spans of trace {traceId}", () => string.Join("\n", receiver.Spans), TimeSpan.FromSeconds(30));
+        return Trace();
+    }
+}
