@@ -16,7 +16,7 @@ namespace LlmRouter.Benchmarks;
 /// </summary>
 internal static partial class PeerBenchmark
 {
-    // Short windows, many passes: a pass visits every target within 12 s, so a variant and the reference it is divided
+    // Short windows, many passes: a pass visits every target within 14 s, so a variant and the reference it is divided
     // by share the machine's state (on a shared host, the CPU an answer takes drifts by 10% and more over minutes), and
     // the median of fourteen such ratios is not moved by a pass that a burst of the host's load fell in.
     private static readonly TimeSpan ThroughputWindow = TimeSpan.FromSeconds(2);

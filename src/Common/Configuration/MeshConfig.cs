@@ -105,12 +105,12 @@ public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyLis
 /// </summary>
 /// <param name="Otlp">The OTLP collector; null: nothing is exported over OTLP (and no span is recorded).</param>
 /// <param name="TraceSampleRatio">The share of requests without a sampled trace of their own that an entry node
-/// records; a request that comes with a sampled traceparent (a client tracing its own call), and every
-/// forwarded request, follows its caller's decision, so a trace is whole or absent.</param>
-/// <param name="MaxTracesPerSecond">The most traces an entry node starts a second, of the requests the ratio picks (up
-/// to a second's worth at once); 0: no limit. What tracing costs a node is bounded by it whatever the load: every
-/// request is traced while a node serves fewer, a share of them past it. Requests that come with a sampled trace are
-/// not counted against it.</param>
+/// records; a request that comes with a sampled traceparent (a client tracing its own call) is traced whatever the
+/// ratio, and every forwarded request follows its caller's decision, so a trace is whole or absent.</param>
+/// <param name="MaxTracesPerSecond">The most requests an entry node traces a second (up to a second's worth at once):
+/// of those the ratio picks, and of those whose client sends a sampled trace; 0: no limit. It bounds the traces an
+/// entry node starts whatever the load: every request is traced while it serves fewer. Forwarded requests follow the
+/// entry's decision and are not counted.</param>
 public sealed record TelemetrySettings(Serilog.Events.LogEventLevel LogLevel, OtlpSettings? Otlp, double TraceSampleRatio, int MaxTracesPerSecond)
 {
     public static TelemetrySettings Default { get; } = new(Serilog.Events.LogEventLevel.Information, null, 1.0, 100);

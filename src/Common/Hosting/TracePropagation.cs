@@ -3,9 +3,10 @@ using System.Diagnostics;
 namespace LlmRouter.Common.Hosting;
 
 /// <summary>
-/// Listens to ASP.NET Core's and HttpClient's activities (propagation data only, nothing recorded), so
-/// every request gets an activity from the caller's traceparent and every forward sends it on, whatever
-/// the log level: the W3C trace context travels across hops, through nodes and integrators alike.
+/// Listens to ASP.NET Core's activities (propagation data only, nothing recorded), so every request gets an
+/// activity from the caller's traceparent, whatever the log level, which every forward and backend call sends on
+/// (<see cref="Telemetry.TraceContextHandler"/>): the W3C trace context travels across hops, through nodes and
+/// integrators alike.
 /// </summary>
 public static class TracePropagation
 {
@@ -13,7 +14,7 @@ public static class TracePropagation
     {
         var listener = new ActivityListener
         {
-            ShouldListenTo = source => source.Name is "Microsoft.AspNetCore" or "System.Net.Http",
+            ShouldListenTo = source => source.Name == "Microsoft.AspNetCore",
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.PropagationData,
         };
         ActivitySource.AddActivityListener(listener);

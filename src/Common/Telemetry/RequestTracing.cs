@@ -1,19 +1,25 @@
 namespace LlmRouter.Common.Telemetry;
 
 /// <summary>
-/// Whether a request entering the mesh without a trace of its own starts one: with traces exported, in the share
-/// <c>trace_sample_ratio</c> asks for (drawn from the process's one random source), and at most
-/// <c>max_traces_per_second</c> of those a second. A traced request costs its entry node and every hop after it the
-/// work of its spans (in the telemetry benchmark about 15 µs of CPU at a one-hop node, and a fifth or more of a busy
-/// node's CPU per answer in all); the limit keeps that a bounded share of a node's work at any load, and leaves every
-/// request traced while a node serves fewer than that.
+/// Whether a request entering the mesh at this node is traced: with traces exported, one without a trace of its own
+/// in the share <c>trace_sample_ratio</c> asks for (drawn from the process's one random source), one whose client
+/// traces it (a sampled <c>traceparent</c>) whatever the ratio; and of both at most <c>max_traces_per_second</c> a
+/// second. A traced request costs its entry node and every hop after it the work of its spans (in the telemetry
+/// benchmark about 15 µs of CPU at a one-hop node, and a fifth or more of a busy node's CPU per answer in all); the
+/// limit keeps the traces an entry node starts a bounded share of its work at any load (clients that sample every
+/// call included), and leaves every request traced while a node serves fewer. The hops after the entry follow its
+/// decision, so a node serving for several entry nodes records up to their limits together.
 /// </summary>
 internal sealed class RequestTracing(bool enabled, double ratio, TraceBudget budget, Func<double> random)
 {
     /// <summary>Traces are exported: spans are worth creating at all.</summary>
     public bool Enabled => enabled;
 
+    /// <summary>An entering request without a trace of its own starts one.</summary>
     public bool StartsTrace() => enabled && random() < ratio && budget.TryTake();
+
+    /// <summary>An entering request whose client traces it is traced here too (declined, it goes on unsampled, so the hops after it record nothing).</summary>
+    public bool FollowsClient() => enabled && budget.TryTake();
 }
 
 /// <summary>

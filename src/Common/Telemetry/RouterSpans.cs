@@ -24,9 +24,9 @@ internal static class RouterSpans
     /// The request's span at this hop, named "chat" (the model asked for is a client's string, so it goes in an
     /// attribute, not in the name a trace backend groups by); null when the request is not traced. It is the hop's
     /// server span: its parent is the caller's span named in the call's <c>traceparent</c> (the previous hop's
-    /// forward, or the client's), whose sampled flag it follows; a request entering with none starts a trace in the
-    /// share <see cref="RequestTracing"/> picks, and a forwarded one with none is not traced (a trace is recorded
-    /// whole or not at all). Nothing is created for a request that is not traced, and the spans below a chat that
+    /// forward, or the client's), whose sampled flag a forwarded request follows; at the entry, a client's sampled
+    /// trace is followed and a request with none starts one, as <see cref="RequestTracing"/> allows. A forwarded
+    /// request with none is not traced (a trace is recorded whole or not at all). Nothing is created for a request that is not traced, and the spans below a chat that
     /// is not recorded are not either. ASP.NET Core's own request activity is not the parent: it is not recorded
     /// (recording every call at that level, gossip included, cost a node 10% of its throughput, sampled or not).
     /// </summary>
@@ -38,7 +38,8 @@ internal static class RouterSpans
         }
 
         var caller = CallerContext(call.RequestHeaders);
-        var traced = caller.TraceId != default ? (caller.TraceFlags & ActivityTraceFlags.Recorded) != 0 : entry && tracing.StartsTrace();
+        var traced = caller.TraceId == default ? entry && tracing.StartsTrace()
+            : (caller.TraceFlags & ActivityTraceFlags.Recorded) != 0 && (!entry || tracing.FollowsClient());
         if (!traced)
         {
             return null;

@@ -5,17 +5,18 @@ namespace LlmRouter.Common.Telemetry;
 
 /// <summary>
 /// Carries the current span's W3C context (<c>traceparent</c>, <c>tracestate</c>, baggage) on each HTTP request
-/// to a backend, in place of HttpClient's own diagnostics, which the handler below it has turned off
+/// to a backend or a peer, in place of HttpClient's own diagnostics, which the handler below it has turned off
 /// (<see cref="Disable"/>). HttpClient would start a span of its own for every call, traced or not, and name that
-/// span in the header; here the backend's server sees the router's <c>chat MODEL</c> span, the GenAI client span of
-/// the call, as its parent. That span already times the call and holds its outcome, so the HTTP span only repeated
-/// it, and was one of the five spans a traced request made at a serving node.
+/// span in the header; here a backend's server sees the router's <c>chat MODEL</c> span, the GenAI client span of
+/// the call, as its parent, and the next hop the forward's gRPC client span. Those spans already time the call and
+/// hold its outcome, so the HTTP span only repeated them, and was one of the five spans a traced request made at a
+/// serving node.
 /// </summary>
 internal sealed class TraceContextHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
 {
     private static readonly DistributedContextPropagator.PropagatorSetterCallback SetHeader = static (carrier, name, value) =>
     {
-        if (carrier is HttpRequestHeaders headers && !headers.Contains(name))
+        if (carrier is HttpRequestHeaders headers && !headers.NonValidated.Contains(name))
         {
             headers.TryAddWithoutValidation(name, value);
         }

@@ -4,8 +4,9 @@ using Microsoft.Extensions.Time.Testing;
 namespace LlmRouter.Tests.Telemetry;
 
 /// <summary>
-/// Which entering requests start a trace: the ratio's share, and of those at most max_traces_per_second a second,
-/// whatever the load (a bucket holding one second's worth, refilled continuously).
+/// Which entering requests are traced: the ratio's share of those without a trace of their own, every one whose
+/// client samples it, and of both at most max_traces_per_second a second whatever the load (a bucket holding one
+/// second's worth, refilled continuously).
 /// </summary>
 public sealed class RequestTracingTests
 {
@@ -81,10 +82,23 @@ public sealed class RequestTracingTests
     }
 
     [Fact]
+    public void ClientsSampledCalls_FollowedWhateverTheRatio_WithinTheSameLimit()
+    {
+        var time = new FakeTimeProvider();
+        var tracing = new RequestTracing(true, 0.0, new TraceBudget(5, time), () => 0.5);
+
+        Assert.Equal(5, Enumerable.Range(0, 20).Count(_ => tracing.FollowsClient()));
+        Assert.False(tracing.StartsTrace());
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(5, Enumerable.Range(0, 20).Count(_ => tracing.FollowsClient() || tracing.StartsTrace()));
+    }
+
+    [Fact]
     public void NothingExported_NoTraceStarts()
     {
         var tracing = new RequestTracing(false, 1.0, new TraceBudget(0, new FakeTimeProvider()), () => 0.0);
 
         Assert.False(tracing.StartsTrace());
+        Assert.False(tracing.FollowsClient());
     }
 }

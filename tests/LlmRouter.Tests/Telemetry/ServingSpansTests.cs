@@ -32,9 +32,19 @@ public sealed class ServingSpansTests
         await using var __ = node;
         server.Reply = new FakeReply { Tokens = ["traced", "."], InputTokens = 5 };
         var traceId = NewTraceId();
+        // HttpClient's own activities, had it made any for the call (filtered by the trace: other tests' calls go on).
+        var httpClientActivities = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "System.Net.Http",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.PropagationData,
+            ActivityStarted = activity => httpClientActivities.Add(activity.TraceId.ToHexString()),
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
 
         var frames = await ReadAll(node.Router.Chat(Ask(model, "trace the call", maxTokens: 8), Parent(traceId)));
         Assert.Equal(2UL, frames[^1].Completed.Usage.OutputTokens);
+        Assert.DoesNotContain(traceId, httpClientActivities);
 
         var trace = await TraceAsync(receiver, traceId, spans => spans.Any(s => s.Span.Name == $"chat {model}") && spans.Any(s => s.Span.Name == "chat"));
         var backend = trace.Single(s => s.Span.Name == $"chat {model}");
@@ -83,10 +93,56 @@ public sealed class ServingSpansTests
         Assert.Contains(held, s => s.Span.Name == "chat m");
     }
 
-    private static string Exporting(OtlpReceiver receiver) => $"""
+    [Fact]
+    public async Task ClientsSampledCalls_PastTheLimit_GoOnUnsampled_AndLeaveNoSpans()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        var (server, node, model) = await HttpBackendTests.Start("openai-compatible", sections: Exporting(receiver, "  max_traces_per_second: 1\n"));
+        await using var _ = server;
+        await using var __ = node;
+        server.Reply = new FakeReply { Tokens = ["ok"] };
+
+        // A client that samples every call, ten calls in a row: the entry node traces at most one a second of them
+        // (one at once after a quiet spell).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var traces = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            traces.Add(NewTraceId());
+            await ReadAll(node.Router.Chat(Ask(model, "sampled by its client", maxTokens: 2), Parent(traces[^1])));
+        }
+
+        var elapsed = clock.Elapsed;
+        var sent = server.TraceParents;
+        Assert.Equal(10, sent.Count);
+        var traced = Enumerable.Range(0, 10).Where(i => sent[i]!.EndsWith("-01", StringComparison.Ordinal)).ToList();
+        Assert.InRange(traced.Count, 1, 1 + (int)elapsed.TotalSeconds);
+
+        // Every call went on with the client's trace id; a declined one unsampled, so nothing below the entry records a
+        // part of it. A call traced once the limit has room again ends after all ten, and the node exports spans in the
+        // order they end: once its spans are in, a declined call's would be too.
+        Assert.All(Enumerable.Range(0, 10), i => Assert.StartsWith($"00-{traces[i]}-", sent[i], StringComparison.Ordinal));
+        string last;
+        do
+        {
+            await Task.Delay(100);
+            last = NewTraceId();
+            await ReadAll(node.Router.Chat(Ask(model, "traced once there is room", maxTokens: 2), Parent(last)));
+        }
+        while (!server.TraceParents[^1]!.EndsWith("-01", StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30));
+
+        await TraceAsync(receiver, last, spans => spans.Any(s => s.Span.Name == "chat"));
+        Assert.All(Enumerable.Range(0, 10).Except(traced), i =>
+        {
+            Assert.EndsWith("-00", sent[i], StringComparison.Ordinal);
+            Assert.DoesNotContain(receiver.Spans, s => s.TraceId == traces[i]);
+        });
+    }
+
+    private static string Exporting(OtlpReceiver receiver, string settings = "") => $"""
 
         telemetry:
-          otlp:
+        {settings}  otlp:
             endpoint: {receiver.Endpoint}
             protocol: http/protobuf
             metrics: false
