@@ -287,7 +287,7 @@ internal static partial class PeerBenchmark
         {
             var perSecond = new double[targets.Count];
             var cpu = new double[targets.Count];
-            for (var t = 0; t < targets.Count; t++)
+            foreach (var t in Rotated(targets.Count, pass))
             {
                 var target = targets[t];
                 var cpuBefore = processes[t].CpuTime();
