@@ -122,14 +122,14 @@ public sealed class ServingSpansTests
         // part of it. A call traced once the limit has room again ends after all ten, and the node exports spans in the
         // order they end: once its spans are in, a declined call's would be too.
         Assert.All(Enumerable.Range(0, 10), i => Assert.StartsWith($"00-{traces[i]}-", sent[i], StringComparison.Ordinal));
-        string last;
-        do
-        {
-            await Task.Delay(100);
-            last = NewTraceId();
-            await ReadAll(node.Router.Chat(Ask(model, "traced once there is room", maxTokens: 2), Parent(last)));
-        }
-        while (!server.TraceParents[^1]!.EndsWith("-01", StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30));
+        var last = "";
+        await Eventually.WaitUntil(async () =>
+            {
+                last = NewTraceId();
+                await ReadAll(node.Router.Chat(Ask(model, "traced once there is room", maxTokens: 2), Parent(last)));
+                return server.TraceParents[^1]!.EndsWith("-01", StringComparison.Ordinal);
+            },
+            "a sampled call traced once the limit has room again", () => Task.FromResult(string.Join("\n", server.TraceParents)), TimeSpan.FromSeconds(30));
 
         await TraceAsync(receiver, last, spans => spans.Any(s => s.Span.Name == "chat"));
         Assert.All(Enumerable.Range(0, 10).Except(traced), i =>
