@@ -11,7 +11,8 @@ namespace LlmRouter.Common.Telemetry;
 /// decision (candidates, winner, its score) and an event per failover and continuation, with an
 /// <c>attempt</c> span per candidate tried (a forward's gRPC call, and so the next hop's spans, sit
 /// below it); on the serving node an <c>admission</c> span when the request queued for a slot, and the
-/// backend call in the GenAI span conventions. Nothing is built when no exporter listens: every method takes a null activity.
+/// backend call in the GenAI span conventions. Nothing is built when no exporter listens: every method takes a
+/// null activity.
 /// A span's attributes are added (AddTag), not set, where each is written once on a span just started: setting
 /// searches the span's list for the key first, which a profile of a node tracing every request found at 0.9% of
 /// its CPU. The routing decision, written again on every ranking, and a failure's status are set.
@@ -26,8 +27,9 @@ internal static class RouterSpans
     /// server span: its parent is the caller's span named in the call's <c>traceparent</c> (the previous hop's
     /// forward, or the client's), whose sampled flag a forwarded request follows; at the entry, a client's sampled
     /// trace is followed and a request with none starts one, as <see cref="RequestTracing"/> allows. A forwarded
-    /// request with none is not traced (a trace is recorded whole or not at all). Nothing is created for a request that is not traced, and the spans below a chat that
-    /// is not recorded are not either. ASP.NET Core's own request activity is not the parent: it is not recorded
+    /// request with none is not traced (a trace is recorded whole or not at all). Nothing is created for a request
+    /// that is not traced, and the spans below a chat that is not recorded are not either. ASP.NET Core's own
+    /// request activity is not the parent: it is not recorded
     /// (recording every call at that level, gossip included, cost a node 10% of its throughput, sampled or not).
     /// </summary>
     public static Activity? Chat(ChatRequest request, string requestId, bool entry, string tenant, ServerCallContext call, RequestTracing tracing)
