@@ -16,17 +16,27 @@ namespace LlmRouter.Benchmarks;
 /// </summary>
 internal static partial class PeerBenchmark
 {
-    // Short windows, many passes: a pass visits every target within 14 s, so a variant and the reference it is divided
+    // Short windows, many passes: a pass visits every target within 3.5 s, so a variant and the reference it is divided
     // by share the machine's state (on a shared host, the CPU an answer takes drifts by 10% and more over minutes), and
-    // the median of fourteen such ratios is not moved by a pass that a burst of the host's load fell in.
-    private static readonly TimeSpan ThroughputWindow = TimeSpan.FromSeconds(2);
+    // the median of 56 such ratios is not moved by a pass that a burst of the host's load fell in. (Until 2026-12-01,
+    // 14 passes of 2 s: a variant was measured up to 12 s from a reference.)
+    private static readonly TimeSpan ThroughputWindow = TimeSpan.FromSeconds(0.5);
     private const int ThroughputConcurrency = 16;
-    private const int ThroughputPasses = 14;
+    private const int ThroughputPasses = 56;
     private static readonly TimeSpan ProfileWindow = TimeSpan.FromSeconds(10);
+
+    // Rounds of whole answers at concurrency 1: 400, about a minute. The peer benchmark's 20 take 3 s right after
+    // the warming, when the nodes' medians still move by more than the 5% read here: in 60 rounds a third process
+    // with nothing exported, placed last, read +0.081 ms at p50 (a third of the node's own latency), and a variant
+    // read +0.071 ms over the first half of a run and +0.010 over the second; in 400 the third process read within
+    // 0.003 ms of the other two, and each variant the same in both halves, whether the rounds were rotated or shuffled.
+    private const int LatencyRounds = 400;
 
     // The control: the same node with nothing exported, in a second process. What it differs by from the first is
     // what two processes of one build and one configuration differ by (code layout, JIT and GC decisions), the
-    // floor under which a variant's cost cannot be told from zero.
+    // floor under which a variant's cost cannot be told from zero. The two are the first and the last node started
+    // and warmed, the variants between them, so a process's place in that order (which moved a third process with
+    // nothing exported, placed last, by +0.08 ms at p50 in a short run) is the reference's on average too.
     private const string SecondProcess = "node, nothing exported (2nd process)";
 
     // Every request traced, without the default limit of max_traces_per_second: what tracing costs per request, which
@@ -51,11 +61,11 @@ internal static partial class PeerBenchmark
             foreach (var (name, metrics, traced, tracesPerSecond, debug) in new[]
             {
                 ("node, nothing exported", false, 0.0, "", false),
-                (SecondProcess, false, 0.0, "", false),
                 ("node, Prometheus scraped every 1 s", true, 0.0, "", false),
                 ("node, Prometheus + traces as by default", true, 1.0, "", false),
                 (EveryRequestTraced, true, 1.0, "  max_traces_per_second: 0\n", false),
                 ("node, logs at Debug", false, 0.0, "", true),
+                (SecondProcess, false, 0.0, "", false),
             })
             {
                 var (nodePort, ingressPort, metricsPort) = (BenchMesh.FreePort(), BenchMesh.FreePort(), BenchMesh.FreePort());
@@ -84,7 +94,7 @@ internal static partial class PeerBenchmark
             Console.WriteLine("The node with and without its telemetry, in front of one mock OpenAI server; " +
                 (pinned ? $"each node on core {gatewayCore}, the mock, the load driver and the collector on core 0" : $"everything sharing {Environment.ProcessorCount} cores"));
             Console.WriteLine();
-            var (latency, rounds) = await SequentialRounds(http, targets, stream: false);
+            var (latency, rounds) = await SequentialRounds(http, targets, stream: false, LatencyRounds);
             var throughput = await ThroughputAsync(http, targets, processes);
             var profiles = await ProfileAsync(http, targets, processes, directory);
             await scraping.CancelAsync();
@@ -96,8 +106,8 @@ internal static partial class PeerBenchmark
                 Console.WriteLine($"{targets[i].Name,-40} {latency[i].P50,8:0.000} {latency[i].P99,8:0.000} {latency[i].P50 - latency[0].P50,10:+0.000;-0.000} {latency[i].P99 - latency[0].P99,10:+0.000;-0.000} {throughput.PerSecond(i),10:0} {throughput.Cpu(i),14:0.0}");
             }
 
-            Console.WriteLine($"ms; answers/s at {ThroughputConcurrency} concurrent requests and the CPU time the target's process used per answer, " +
-                $"medians of {ThroughputPasses} passes of {ThroughputWindow.TotalSeconds:0} s each (after one warming pass), targets alternating; OTLP exports received: {collector.Exports}");
+            Console.WriteLine($"ms, of {LatencyRounds} rounds of {PerRound} answers a target; answers/s at {ThroughputConcurrency} concurrent requests and the CPU time the target's process used per answer, " +
+                $"medians of {ThroughputPasses} passes of {ThroughputWindow.TotalSeconds:0.#} s each (after one warming pass), targets alternating; OTLP exports received: {collector.Exports}");
             ReportTelemetryCost(targets, rounds, throughput);
             if (profiles is not null)
             {
@@ -121,8 +131,8 @@ internal static partial class PeerBenchmark
     }
 
     /// <summary>
-    /// Each variant's cost against the node with nothing exported, read as the mean of its two processes (targets 1
-    /// and 2: two processes of one build and one configuration differ by up to 8% in CPU per answer, which one
+    /// Each variant's cost against the node with nothing exported, read as the mean of its two processes (the first
+    /// and the last node, <see cref="References"/>: two processes of one build and one configuration differ by up to 8% in CPU per answer, which one
     /// process as the reference would hand to every variant): of its own added latency at concurrency 1 (medians of
     /// per-round differences), and of its throughput (medians of per-pass ratios). The node is alone and busy on its
     /// core, so its throughput is one over its CPU time per answer; that time decides the target (the answers a
@@ -132,12 +142,12 @@ internal static partial class PeerBenchmark
     /// <param name="rounds">Each round's median latency per target (<see cref="SequentialRounds"/>).</param>
     private static void ReportTelemetryCost(List<Target> targets, List<double[]> rounds, Throughput throughput)
     {
-        const int first = 1, second = 2;
+        var (first, second) = References(targets);
         double Reference(double[] values) => (values[first] + values[second]) / 2;
         var own = Throughput.Median(rounds.Select(round => Reference(round) - round[0]));
         var referenceCpu = Throughput.Median(throughput.Passes.Select(p => Reference(p.Cpu)));
         var referencePerSecond = Throughput.Median(throughput.Passes.Select(p => Reference(p.PerSecond)));
-        for (var i = second; i < targets.Count; i++)
+        foreach (var i in Variants(targets).Prepend(second))
         {
             var control = i == second;
             var added = Throughput.Median(rounds.Select(round => round[i] - (control ? round[first] : Reference(round))));
@@ -153,6 +163,12 @@ internal static partial class PeerBenchmark
                 measureOnly ? null : share <= 0.05 && cpu <= 0.05);
         }
     }
+
+    /// <summary>The targets with nothing exported: the first node and the last (target 0 is the mock alone).</summary>
+    private static (int First, int Second) References(List<Target> targets) => (1, targets.Count - 1);
+
+    /// <summary>The targets between the two references: the variants whose cost is read.</summary>
+    private static IEnumerable<int> Variants(List<Target> targets) => Enumerable.Range(2, targets.Count - 3);
 
     /// <summary>A figure with its sign, or none when it rounds to zero (a format's sections would print a negative one as "-+0.000").</summary>
     private static string Signed(double value, string format)
@@ -207,7 +223,7 @@ internal static partial class PeerBenchmark
     /// </summary>
     private static void ReportProfiles(List<Target> targets, List<double[]> rounds, Throughput throughput, List<CpuProfile.Shares?> profiles)
     {
-        const int first = 1, second = 2;
+        var (first, second) = References(targets);
         var telemetryWork = new[] { CpuProfile.Work.Metrics, CpuProfile.Work.Traces };
         var own = Throughput.Median(rounds.Select(round => ((round[first] + round[second]) / 2) - round[0])) * 1000;
         if (profiles[first] is not { } one || profiles[second] is not { } two)
@@ -233,7 +249,6 @@ internal static partial class PeerBenchmark
             Console.WriteLine($"{targets[i].Name,-40} {shares.Total,8} {shares.Share(CpuProfile.Work.Router),7:0.0%} {shares.Share(CpuProfile.Work.Framework),10:0.0%} " +
                 $"{shares.Share(CpuProfile.Work.Metrics),8:0.0%} {shares.Share(CpuProfile.Work.Traces),7:0.0%} {shares.Share(CpuProfile.Work.Logging),8:0.0%} {telemetry,10:0.0%} {$"{added:+0.0%;-0.0%;0.0%} ± {error:0.0%}",16} {perAnswer,10:+0.0;-0.0;0.0}");
             var logging = targets[i].Name.Contains("logs", StringComparison.Ordinal);
-            var exported = !logging && i != first && i != second;
             Findings.Add("telemetry, profiled", logging
                     ? $"{targets[i].Name}: share of the node's CPU in logging frames"
                     : $"{targets[i].Name}: share of the node's CPU in metrics and trace frames beyond the reference",
@@ -257,7 +272,7 @@ internal static partial class PeerBenchmark
 
         Console.WriteLine("the frames samples were taken in (leaves) that grew the most beyond the reference, as shares of all samples:");
         var leaves = one.Leaves.Keys.Union(two.Leaves.Keys).ToList();
-        for (var i = second + 1; i < targets.Count; i++)
+        foreach (var i in Variants(targets))
         {
             if (profiles[i] is { } shares)
             {

@@ -304,7 +304,8 @@ internal static partial class PeerBenchmark
     /// <see cref="Sequential"/>, with each round's median per target beside the pooled percentiles: a difference
     /// between targets read round by round does not move with what the machine did between rounds.
     /// </summary>
-    private static async Task<(Percentiles[] Pooled, List<double[]> RoundMedians)> SequentialRounds(HttpClient http, List<Target> targets, bool stream)
+    /// <param name="rounds">How many rounds; <see cref="Rounds"/> unless a caller reads differences finer than the processes' first seconds after warming allow.</param>
+    private static async Task<(Percentiles[] Pooled, List<double[]> RoundMedians)> SequentialRounds(HttpClient http, List<Target> targets, bool stream, int rounds = Rounds)
     {
         var samples = targets.Select(_ => new List<double>()).ToArray();
         var roundMedians = new List<double[]>();
@@ -317,7 +318,7 @@ internal static partial class PeerBenchmark
             }
         }
 
-        for (var round = 0; round < Rounds; round++)
+        for (var round = 0; round < rounds; round++)
         {
             var medians = new double[targets.Count];
             foreach (var t in Rotated(targets.Count, round))

@@ -24,33 +24,51 @@ internal sealed class RequestTracing(bool enabled, double ratio, TraceBudget bud
 
 /// <summary>
 /// A token bucket of traces: <paramref name="perSecond"/> a second, refilled continuously, holding at most one second's
-/// worth (a burst after a quiet spell is traced whole); 0 takes no count.
+/// worth (a burst after a quiet spell is traced whole); 0 takes no count. Asked by every request entering the node, so
+/// it takes no lock: its state is one timestamp, the moment the bucket was (or would have been) empty, and a trace is
+/// taken by moving it one interval on with a compare-and-swap (the generic cell rate algorithm). The lock it replaced
+/// made requests yield the core to one another when its holder was preempted on a node pinned to one core.
 /// </summary>
-internal sealed class TraceBudget(int perSecond, TimeProvider time)
+internal sealed class TraceBudget
 {
-    private readonly Lock _lock = new();
-    private double _tokens = perSecond;
-    private long _refilledAt = time.GetTimestamp();
+    private readonly TimeProvider _time;
+    private readonly long _interval;
+    private readonly long _capacity;
+    private long _emptyAt;
+
+    public TraceBudget(int perSecond, TimeProvider time)
+    {
+        _time = time;
+        if (perSecond > 0)
+        {
+            _interval = Math.Max(1, time.TimestampFrequency / perSecond);
+            _capacity = _interval * perSecond;
+            _emptyAt = time.GetTimestamp() - _capacity;
+        }
+    }
 
     public bool TryTake()
     {
-        if (perSecond == 0)
+        if (_interval == 0)
         {
             return true;
         }
 
-        lock (_lock)
+        var now = _time.GetTimestamp();
+        while (true)
         {
-            var now = time.GetTimestamp();
-            _tokens = Math.Min(perSecond, _tokens + (time.GetElapsedTime(_refilledAt, now).TotalSeconds * perSecond));
-            _refilledAt = now;
-            if (_tokens < 1)
+            var emptyAt = Volatile.Read(ref _emptyAt);
+            // Full after a second's quiet: what the bucket refilled beyond its capacity is not kept.
+            var from = Math.Max(emptyAt, now - _capacity);
+            if (now - from < _interval)
             {
                 return false;
             }
 
-            _tokens--;
-            return true;
+            if (Interlocked.CompareExchange(ref _emptyAt, from + _interval, emptyAt) == emptyAt)
+            {
+                return true;
+            }
         }
     }
 }

@@ -59,6 +59,33 @@ public sealed class RequestTracingTests
     }
 
     [Fact]
+    public void ManyRequestsAtOnce_TakeNoMoreThanTheBucketHolds()
+    {
+        var time = new FakeTimeProvider();
+        var budget = new TraceBudget(1000, time);
+        time.Advance(TimeSpan.FromMinutes(1));
+        var taken = 0;
+        using var go = new Barrier(8);
+
+        var threads = Enumerable.Range(0, 8).Select(_ => new Thread(() =>
+        {
+            go.SignalAndWait();
+            for (var i = 0; i < 5000; i++)
+            {
+                if (budget.TryTake())
+                {
+                    Interlocked.Increment(ref taken);
+                }
+            }
+        })).ToList();
+        threads.ForEach(thread => thread.Start());
+        threads.ForEach(thread => thread.Join());
+
+        // The clock stood still: one second's worth, exactly, out of 40,000 asked for at once.
+        Assert.Equal(1000, taken);
+    }
+
+    [Fact]
     public void NoLimit_TheRatioAlone()
     {
         var time = new FakeTimeProvider();
