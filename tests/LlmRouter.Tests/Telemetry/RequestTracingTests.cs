@@ -58,19 +58,22 @@ public sealed class RequestTracingTests
         Assert.Equal(50, burst);
     }
 
-    [Fact]
-    public void ManyRequestsAtOnce_TakeNoMoreThanTheBucketHolds()
+    [Theory]
+    [InlineData(100)]
+    [InlineData(1000)]
+    [InlineData(50_000)]
+    public void ManyRequestsAtOnce_TakeWhatTheBucketHeldAndRefilled_NoMore(int perSecond)
     {
-        var time = new FakeTimeProvider();
-        var budget = new TraceBudget(1000, time);
-        time.Advance(TimeSpan.FromMinutes(1));
+        // A clock that moves on by a microsecond at every reading and takes no lock, so eight threads race on the bucket
+        // (a FakeTimeProvider's lock would line them up).
+        var time = new RacingClock(microsecondsPerReading: 1);
+        var budget = new TraceBudget(perSecond, time);
         var taken = 0;
         using var go = new Barrier(8);
-
         var threads = Enumerable.Range(0, 8).Select(_ => new Thread(() =>
         {
             go.SignalAndWait();
-            for (var i = 0; i < 5000; i++)
+            for (var i = 0; i < 50_000; i++)
             {
                 if (budget.TryTake())
                 {
@@ -81,8 +84,43 @@ public sealed class RequestTracingTests
         threads.ForEach(thread => thread.Start());
         threads.ForEach(thread => thread.Join());
 
-        // The clock stood still: one second's worth, exactly, out of 40,000 asked for at once.
-        Assert.Equal(1000, taken);
+        // 400,000 asked for over 0.4 s of the clock: far more than the bucket held (a second's worth) and refilled (at the
+        // rate, over the time the clock moved). That many were taken, give or take the one a reading in flight holds.
+        var supply = (1 + time.Elapsed.TotalSeconds) * perSecond;
+        Assert.InRange(taken, (int)Math.Floor(supply) - 2, (int)Math.Ceiling(supply) + 1);
+    }
+
+    [Fact]
+    public void ARateThatDoesNotDivideTheClock_IsKeptExactly()
+    {
+        // 300,000 a second on a 10 MHz clock: an interval of 33.3 ticks, which rounded down would let 303,030 through.
+        var time = new FakeTimeProvider();
+        var budget = new TraceBudget(300_000, time);
+        time.Advance(TimeSpan.FromMinutes(1));
+        var taken = 0;
+        for (var step = 0; step < 1000; step++)
+        {
+            time.Advance(TimeSpan.FromMilliseconds(1));
+            while (budget.TryTake())
+            {
+                taken++;
+            }
+        }
+
+        // A second's burst (taken in the first millisecond, the bucket full), then 999 ms of refill at 300 a millisecond.
+        Assert.InRange(taken, 599_699, 599_701);
+    }
+
+    /// <summary>A clock read by many threads at once that moves on at every reading, with no lock.</summary>
+    private sealed class RacingClock(int microsecondsPerReading) : TimeProvider
+    {
+        private long _ticks;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public TimeSpan Elapsed => TimeSpan.FromTicks(Interlocked.Read(ref _ticks));
+
+        public override long GetTimestamp() => Interlocked.Add(ref _ticks, microsecondsPerReading * TimeSpan.TicksPerMicrosecond);
     }
 
     [Fact]
