@@ -217,13 +217,13 @@ internal static partial class CpuProfile
 
     // Instruments and their SDK: measurements, aggregation, the Prometheus endpoint (and its per-request check), and
     // our metric code (with the tags a backend call carries).
-    [GeneratedRegex(@"^(System\.Diagnostics\.Metrics\.|OpenTelemetry\.Metrics\.|OpenTelemetry\.Exporter\.Prometheus|Microsoft\.AspNetCore\.Builder\.PrometheusExporter|LlmRouter\.Common\.Telemetry\.(RouterMetrics|BackendMetrics|MembershipMetrics|BorderMetrics|MeshMeter|BackendCall|TelemetryBuckets|TelemetryHosting)\b)")]
+    [GeneratedRegex(@"^(System\.Diagnostics\.Metrics\.|OpenTelemetry\.Metrics\.|OpenTelemetry\.Exporter\.Prometheus|Microsoft\.AspNetCore\.Builder\.PrometheusExporter|LlmRouter\.Common\.Telemetry\.(RouterMetrics|BackendMetrics|MembershipMetrics|BorderMetrics|MeshMeter|BackendCall|TelemetryBuckets|TelemetryHosting|DeferredMeasurements|IndexedCounter|SlotTags)\b)")]
     private static partial Regex MetricsMethod();
 
     // Spans and what carries their context: the Activity types, W3C propagation into a forward's or a backend call's
     // headers (HttpClient's diagnostics handler), ASP.NET Core's per-request activity, the SDK's sampling and
     // processing, the OTLP exporter and its batching thread, and our own span code.
-    [GeneratedRegex(@"^(System\.Diagnostics\.(Activity|DiagnosticListener|DiagnosticSource|DistributedContextPropagator|W3CPropagator|LegacyPropagator)|System\.Net\.Http\.DiagnosticsHandler|Microsoft\.AspNetCore\.Hosting\.HostingApplicationDiagnostics|Microsoft\.AspNetCore\.Shared\.ActivityCreator|OpenTelemetry\.(Trace|Internal|Exporter\.OpenTelemetryProtocol|BaseProcessor|BatchExport|SimpleExport|CompositeProcessor|Sdk)|LlmRouter\.Common\.Telemetry\.(RouterSpans|GrpcClientSpans|MeshSampler|RequestTracing|RpcMethod)\b|LlmRouter\.Common\.Hosting\.TracePropagation)")]
+    [GeneratedRegex(@"^(System\.Diagnostics\.(Activity|DiagnosticListener|DiagnosticSource|DistributedContextPropagator|W3CPropagator|LegacyPropagator)|System\.Net\.Http\.DiagnosticsHandler|Microsoft\.AspNetCore\.Hosting\.HostingApplicationDiagnostics|Microsoft\.AspNetCore\.Shared\.ActivityCreator|OpenTelemetry\.(Trace|Internal|Exporter\.OpenTelemetryProtocol|BaseProcessor|BatchExport|SimpleExport|CompositeProcessor|Sdk)|LlmRouter\.Common\.Telemetry\.(RouterSpans|GrpcClientSpans|MeshSampler|RequestTracing|TraceBudget|RpcMethod)\b|LlmRouter\.Common\.Hosting\.TracePropagation)")]
     private static partial Regex TracesMethod();
 
     [GeneratedRegex(@"^(Microsoft\.Extensions\.Logging\.|Serilog\.)")]
