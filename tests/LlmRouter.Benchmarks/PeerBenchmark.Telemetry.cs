@@ -191,11 +191,16 @@ internal static partial class PeerBenchmark
         }
     }
 
-    /// <summary>The targets with nothing exported: the first node and the last (target 0 is the mock alone).</summary>
-    private static (int First, int Second) References(List<Target> targets) => (1, targets.Count - 1);
+    /// <summary>The two targets with nothing exported, found by name (target 0 is the mock alone).</summary>
+    private static (int First, int Second) References(List<Target> targets) =>
+        (targets.FindIndex(t => t.Name == NothingExported), targets.FindIndex(t => t.Name == Second(NothingExported)));
 
-    /// <summary>The targets between the two references: the variants whose cost is read.</summary>
-    private static IEnumerable<int> Variants(List<Target> targets) => Enumerable.Range(2, targets.Count - 3);
+    /// <summary>Every node target but the two references: the processes whose cost is read.</summary>
+    private static IEnumerable<int> Variants(List<Target> targets)
+    {
+        var (first, second) = References(targets);
+        return Enumerable.Range(1, targets.Count - 1).Where(i => i != first && i != second);
+    }
 
     /// <summary>A figure with its sign, or none when it rounds to zero (a format's sections would print a negative one as "-+0.000").</summary>
     private static string Signed(double value, string format)
