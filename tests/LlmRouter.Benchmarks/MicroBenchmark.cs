@@ -6,7 +6,7 @@ namespace LlmRouter.Benchmarks;
 /// <summary>
 /// The hot paths (issue 6, item 6) through BenchmarkDotNet (tests/LlmRouter.MicroBenchmarks, in process,
 /// allocations measured): ranking a request over 100 and 1000 candidates, applying a gossip update, relaying
-/// one streamed chunk. Its tables print as it runs; the figures the targets speak of go to the summary.
+/// one streamed chunk, the spans of a traced request. Its tables print as it runs; the figures the targets speak of go to the summary.
 /// </summary>
 internal static class MicroBenchmark
 {
@@ -51,6 +51,12 @@ internal static class MicroBenchmark
         if (Figure("RelayDelta") is { } relay)
         {
             Findings.Add("hot paths", "relay one streamed delta (parse, bookkeeping, frame)", $"{relay.Nanoseconds:0} ns, {relay.Bytes} B");
+        }
+
+        if (Figure("OneServedRequestsSpans", "Sampled=True") is { } traced && Figure("OneServedRequestsSpans", "Sampled=False") is { } untraced)
+        {
+            Findings.Add("hot paths", "the spans of one traced request (chat, attempt, backend call; mean, allocated)", $"{traced.Nanoseconds / 1000:0.0} µs, {traced.Bytes} B",
+                $"not sampled: {untraced.Nanoseconds:0} ns, {untraced.Bytes} B");
         }
 
         return failures;
