@@ -9,7 +9,7 @@ namespace LlmRouter.Benchmarks;
 /// What observability costs the node, in one run (issue 12): the same node process, in front of the same
 /// mock, with nothing exported; with its Prometheus endpoint scraped every second; with that and requests
 /// traced over OTLP (to a collector that takes and drops, in this process), as the defaults trace them (every
-/// request, at most 100 a second) and every request without a limit (what each traced request costs; no target);
+/// request, at most 10 a second) and every request without a limit (what each traced request costs; no target);
 /// and with nothing exported but logging at Debug (a line per attempt and outcome). Measured as the peer benchmark measures
 /// (whole answers at concurrency 1, rounds interleaved; then throughput at 16 concurrent requests on the
 /// node's one core), and reported against the node's own cost (its added latency over the mock alone).

@@ -220,7 +220,7 @@ public sealed class MeshConfigLoaderTests
         Assert.Equal(Serilog.Events.LogEventLevel.Warning, telemetry.LogLevel);
         Assert.Equal((0.25, 0), (telemetry.TraceSampleRatio, telemetry.MaxTracesPerSecond));
         Assert.Equal(new OtlpSettings(new Uri("http://collector:4318/"), OtlpTransport.HttpProtobuf, Traces: true, Metrics: false, TimeSpan.FromSeconds(2)), telemetry.Otlp);
-        Assert.Equal((Serilog.Events.LogEventLevel.Information, null, 1.0, 100), (defaults.LogLevel, defaults.Otlp, defaults.TraceSampleRatio, defaults.MaxTracesPerSecond));
+        Assert.Equal((Serilog.Events.LogEventLevel.Information, null, 1.0, 10), (defaults.LogLevel, defaults.Otlp, defaults.TraceSampleRatio, defaults.MaxTracesPerSecond));
     }
 
     [Theory]
