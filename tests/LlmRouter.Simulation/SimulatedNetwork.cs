@@ -169,7 +169,9 @@ public sealed class SimulatedMember : IMeshTransport, IMeshScheduler
             this,
             signer,
             new Random(network.Random.Next()),
-            incarnation);
+            incarnation,
+            // Virtual time stands for the wall clock a restarted process numbers its records from.
+            firstRecordNumber: (ulong)network.Clock.Now.TotalMilliseconds);
     }
 
     public string Id { get; }

@@ -32,6 +32,11 @@ public sealed partial class SwimMembership
     private readonly List<IDisposable> _timers = [];
     private readonly MemberEntry _self;
     private ReadOnlyMemory<byte> _certificate;
+    // This life's record numbers (models, routes, load, usage) count on from the moment it started, not from 0: a peer
+    // that never saw the previous life die (it suspected it, then met the new life's higher incarnation) still holds
+    // that life's records, and takes only a higher number. Numbered from 0, a restarted integrator's routes were refused
+    // until its old records' count was passed, and its models for as long as they did not change that often.
+    private readonly ulong _firstRecordNumber;
     private ulong _modelVersion;
     private ulong _loadSequence;
     private ulong _usageSequence;
@@ -45,6 +50,8 @@ public sealed partial class SwimMembership
     private bool _visibleChange = true;
     private TimeSpan _snapshotExpires = TimeSpan.MaxValue;
 
+    /// <param name="firstRecordNumber">Where this life's record numbers start: the wall clock at its start in milliseconds
+    /// (a node publishes far fewer than a thousand records of a kind a second, so each life starts past the last).</param>
     public SwimMembership(
         LocalMember local,
         string mesh,
@@ -53,7 +60,8 @@ public sealed partial class SwimMembership
         IMeshScheduler scheduler,
         IUpdateSigner signer,
         Random random,
-        ulong initialIncarnation = 0)
+        ulong initialIncarnation = 0,
+        ulong firstRecordNumber = 0)
     {
         _local = local;
         _mesh = mesh;
@@ -63,6 +71,8 @@ public sealed partial class SwimMembership
         _signer = signer;
         _random = random;
         _awareness = new Awareness(options.AwarenessMaxMultiplier);
+        _firstRecordNumber = firstRecordNumber;
+        _modelVersion = _loadSequence = _usageSequence = firstRecordNumber;
         _certificate = local.Certificate;
         _self = new MemberEntry(local.Id)
         {
@@ -254,7 +264,7 @@ public sealed partial class SwimMembership
             throw new InvalidOperationException("only an integrator advertises routes");
         }
 
-        var record = new RouteRecord { Member = _self.Id, Version = (_self.Routes?.Version ?? 0) + 1, TtlMs = (uint)timeToLive.TotalMilliseconds };
+        var record = new RouteRecord { Member = _self.Id, Version = (_self.Routes?.Version ?? _firstRecordNumber) + 1, TtlMs = (uint)timeToLive.TotalMilliseconds };
         record.Routes.Add(routes);
         EnsureValid(RecordRules.Routes(record, _self.Id, _self.Pool));
         var signed = _signer.Sign(new Update { Routes = record });

@@ -51,7 +51,8 @@ internal sealed partial class PoolMembership : IDisposable
         _transport = new GrpcMeshTransport(channels, local.Pool, Post, time);
         _signer = new RotatingUpdateSigner(authority, meshName, certificate);
         // The state machine's own generator (its shuffles and picks), seeded from the host's one source of chance.
-        State = new SwimMembership(local, meshName, options, _transport, new TimerScheduler(time, Post), _signer, new Random((int)(random() * int.MaxValue)));
+        State = new SwimMembership(local, meshName, options, _transport, new TimerScheduler(time, Post), _signer, new Random((int)(random() * int.MaxValue)),
+            firstRecordNumber: (ulong)time.GetUtcNow().ToUnixTimeMilliseconds());
         State.Changed += change =>
         {
             LogMemberChange(_logger, local.Pool, change.Member.Id, change.Kind.ToString(), change.Member.Incarnation);

@@ -334,6 +334,70 @@ public sealed class SwimMembershipTests
     }
 
     [Fact]
+    public void Models_OfARestartedMember_ReplaceItsPreviousLifes_ThoughThatOnePublishedMoreOften()
+    {
+        var network = new SimulatedNetwork(seed: 17, MembershipOptions.Lan);
+        var members = network.AddPool(4);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        for (var i = 0; i < 5; i++)
+        {
+            members[1].Membership.PublishModels([new ModelInfo { Id = $"old-{i}", Node = "m1", Pool = network.Pool }]);
+        }
+
+        var others = members.Where(m => m.Id != "m1").ToList();
+        network.Clock.RunUntil(() => others.All(m => m.Membership.Find("m1")!.Models?.Models.Single().Id == "old-4"), TimeSpan.FromSeconds(5), Step);
+        members[1].Crash();
+        network.Clock.RunUntil(() => AllSee(others, "m1", MemberStatus.Dead), TimeSpan.FromSeconds(60), Step);
+
+        // A dead member's models are kept (until it is reaped): the new life's first record must outnumber the old life's fifth.
+        var restarted = network.Add("m1");
+        restarted.Start();
+        restarted.Membership.Join([members[0].Address]);
+        restarted.Membership.PublishModels([new ModelInfo { Id = "new", Node = "m1", Pool = network.Pool }]);
+        var taken = network.Clock.RunUntil(() => others.All(m => m.Membership.Find("m1")?.Models?.Models.Single().Id == "new"), TimeSpan.FromSeconds(10), Step);
+
+        Assert.True(taken is not null, string.Join(", ", others.Select(m => $"{m.Id}: {m.Membership.Find("m1")?.Models?.Models.Single().Id} v{m.Membership.Find("m1")?.Models?.Version}")));
+    }
+
+    [Fact]
+    public void Routes_OfAnIntegratorRestartedWhileSuspected_ReplaceItsPreviousLifes()
+    {
+        // The CI failure of 2026-12-01: a1 suspected the killed integrator, missed its death, and met the restarted one's
+        // higher incarnation; the new life's routes, numbered from 1, were refused against the old life's, which then expired.
+        var network = new SimulatedNetwork(seed: 18, MembershipOptions.Lan);
+        var members = network.AddPool(4);
+        var integrator = network.Add("i1", role: MemberRole.Integrator);
+        integrator.Start();
+        integrator.Membership.Join([members[0].Address]);
+        network.Clock.RunUntil(() => members.All(m => m.StatusOf("i1") == MemberStatus.Alive), TimeSpan.FromSeconds(10), Step);
+        ModelRoute Route(string model)
+        {
+            var route = new ModelRoute { Model = new ModelInfo { Id = model, Node = "i1", Pool = network.Pool }, FreeCapacity = 4 };
+            route.Pools.Add("subnet-b");
+            return route;
+        }
+
+        for (var i = 0; i < 5; i++)
+        {
+            integrator.Membership.PublishRoutes([Route("old")], TimeSpan.FromSeconds(60));
+        }
+
+        network.Clock.RunUntil(() => members.All(m => m.Membership.Find("i1")!.Routes?.Routes.Single().Model.Id == "old"), TimeSpan.FromSeconds(5), Step);
+        integrator.Crash();
+        var suspected = network.Clock.RunUntil(() => members[0].StatusOf("i1") == MemberStatus.Suspect, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(10));
+        Assert.NotNull(suspected);
+
+        var restarted = network.Add("i1", role: MemberRole.Integrator);
+        restarted.Start();
+        restarted.Membership.Join([members[0].Address]);
+        restarted.Membership.PublishRoutes([Route("new")], TimeSpan.FromSeconds(60));
+        var taken = network.Clock.RunUntil(() => members.All(m => m.Membership.Find("i1")?.Routes?.Routes.Single().Model.Id == "new"), TimeSpan.FromSeconds(10), Step);
+
+        Assert.True(taken is not null, string.Join(", ", members.Select(m => $"{m.Id}: {m.StatusOf("i1")} {m.Membership.Find("i1")?.Routes?.Routes.Single().Model.Id}")));
+        Assert.Equal(MemberStatus.Alive, members[0].StatusOf("i1"));
+    }
+
+    [Fact]
     public void Routes_FromANode_AreRefused()
     {
         var network = new SimulatedNetwork(seed: 16, MembershipOptions.Lan);

@@ -62,6 +62,9 @@ public sealed class NamespaceMeshTests
             Assert.Contains("-> i2 (subnet-a) ->", output, StringComparison.Ordinal);
 
             StartProcess("i1", _net.Integrator("i1"), "llm-router-integrator.dll", ["run", "--config", _mesh.SourcePath, "--integrator", "i1"]);
+            // The restarted i1's own routes, not the killed one's that a1 may still list while it suspects i1.
+            await Eventually.WaitUntil(() => Output("i1").Contains($"Routes into pool subnet-a: 1: {BorderModel} ", StringComparison.Ordinal),
+                "the restarted i1 advertises its route into subnet-a", () => Output("i1"), TimeSpan.FromSeconds(60));
             await RoutesAsync(present: true, through: ["i1", "i2"]);
 
             // 3. The border cut: first i2's link into B goes down during traffic (i1 carries on), then i1's

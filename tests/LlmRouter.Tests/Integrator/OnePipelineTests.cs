@@ -105,7 +105,8 @@ public sealed class OnePipelineTests
         var store = new CertificateStore(mesh.Mesh.CertificatesDirectory);
         using var b1Key = store.LoadWithKey("b1");
         var liar = new CertificateUpdateSigner(b1Key, store.LoadCertificate(CertificateStore.CaName), "test");
-        var stolen = new ModelRecord { Member = "b1", Version = 1_000_000 };
+        // Numbered past b1's own records (numbered from the wall clock in milliseconds), so it is news and gets checked.
+        var stolen = new ModelRecord { Member = "b1", Version = 1UL << 62 };
         stolen.Models.Add(new ModelInfo { Id = "stolen", Node = "b2", Pool = "b", Kind = ModelKind.Chat, Quality = 1 });
         var gossip = new GossipRequest { Header = new MeshHeader { Mesh = "test", Pool = "b", Sender = "b1" } };
         gossip.Header.Updates.Add(liar.Sign(new Update { Models = stolen }));
