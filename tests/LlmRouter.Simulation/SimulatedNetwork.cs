@@ -51,10 +51,12 @@ public sealed class SimulatedNetwork
 
     /// <summary>Adds a member (not yet started). Reusing an id replaces a crashed member: a restart.</summary>
     /// <param name="certificate">The member's certificate (DER) for its alive updates, when <paramref name="signer"/> checks real ones.</param>
-    public SimulatedMember Add(string id, IUpdateSigner? signer = null, MemberRole role = MemberRole.Node, ReadOnlyMemory<byte> certificate = default)
+    /// <param name="firstRecordNumber">Where its record numbers start; by default the virtual time in milliseconds, as a
+    /// process's start time on the wall clock (a smaller one is a restart after the clock went back).</param>
+    public SimulatedMember Add(string id, IUpdateSigner? signer = null, MemberRole role = MemberRole.Node, ReadOnlyMemory<byte> certificate = default, ulong? firstRecordNumber = null)
     {
         var address = $"sim://{id}";
-        var member = new SimulatedMember(this, id, address, signer ?? new InsecureSigner(id), role: role, certificate: certificate);
+        var member = new SimulatedMember(this, id, address, signer ?? new InsecureSigner(id), role: role, certificate: certificate, firstRecordNumber: firstRecordNumber);
         _byId[id] = member;
         _byAddress[address] = member;
         return member;
@@ -156,7 +158,8 @@ public sealed class SimulatedMember : IMeshTransport, IMeshScheduler
     private TimeSpan? _stalledUntil;
 
     public SimulatedMember(
-        SimulatedNetwork network, string id, string address, IUpdateSigner signer, ulong incarnation = 0, MemberRole role = MemberRole.Node, ReadOnlyMemory<byte> certificate = default)
+        SimulatedNetwork network, string id, string address, IUpdateSigner signer, ulong incarnation = 0, MemberRole role = MemberRole.Node, ReadOnlyMemory<byte> certificate = default,
+        ulong? firstRecordNumber = null)
     {
         _network = network;
         Id = id;
@@ -171,7 +174,7 @@ public sealed class SimulatedMember : IMeshTransport, IMeshScheduler
             new Random(network.Random.Next()),
             incarnation,
             // Virtual time stands for the wall clock a restarted process numbers its records from.
-            firstRecordNumber: (ulong)network.Clock.Now.TotalMilliseconds);
+            firstRecordNumber ?? (ulong)network.Clock.Now.TotalMilliseconds);
     }
 
     public string Id { get; }

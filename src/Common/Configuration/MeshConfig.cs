@@ -114,8 +114,8 @@ public sealed record NodeConfig(string Id, string Pool, Uri Listen, IReadOnlyLis
 public sealed record TelemetrySettings(Serilog.Events.LogEventLevel LogLevel, OtlpSettings? Otlp, double TraceSampleRatio, int MaxTracesPerSecond)
 {
     // Ten traces a second: every request a person sends by hand, or a quiet node serves, is traced, and past that the
-    // traces stay a small share of the node's work. A traced request adds about 0.012 ms to its answer at concurrency 1
-    // (5% of the node's own latency), 0.02 ms while the node also exports spans. At 100 a second the telemetry
+    // traces stay a small share of the node's work. A traced request adds an estimated 0.012 ms to its answer at
+    // concurrency 1 (5% of the node's own latency), 0.02 ms while the node also exports spans. At 100 a second the telemetry
     // benchmark's node, answering about 340 requests a second one at a time, traced a third of them and its p50 grew
     // by 5 to 7% (docs/benchmarks.md).
     public static TelemetrySettings Default { get; } = new(Serilog.Events.LogEventLevel.Information, null, 1.0, 10);

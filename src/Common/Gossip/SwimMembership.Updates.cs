@@ -161,7 +161,8 @@ public sealed partial class SwimMembership
         entry.Pool = alive.Pool;
         entry.Role = alive.Role;
         entry.Incarnation = alive.Incarnation;
-        // A new life numbers its usage records from 1 again.
+        // Usage numbers are per life: a new life's start from its own clock (from 0 in the simulator, or below the old
+        // ones after a clock that went back), and relayed origins may number fast; the old life's mean nothing now.
         entry.UsageSequences.Clear();
         entry.Alive = signed;
         entry.Key = key;
@@ -334,8 +335,39 @@ public sealed partial class SwimMembership
         Raise(left ? MemberEventKind.Left : MemberEventKind.Dead, entry);
     }
 
+    private bool IsSelf(string member) => string.Equals(member, _self.Id, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Whether a record of this member that came back to it is an earlier life's numbered at or past this life's
+    /// <paramref name="counter"/> (a peer still holds it, and will refuse this life's records numbered below it): one
+    /// this member signed, checked with its own key, so no one else can push its numbers up. An earlier life under
+    /// another certificate cannot be checked; its records lose to this life's clock-based numbers all the same, unless
+    /// the clock went back.
+    /// </summary>
+    private bool OutnumbersThisLife(SignedUpdate signed, ulong number, ulong counter, SignedUpdate? current)
+    {
+        if (number < counter || (number == counter && signed.Equals(current)) || number == ulong.MaxValue)
+        {
+            return false;
+        }
+
+        _ownKey ??= _signer.VerifyAlive(_self.Alive!, Update.Parser.ParseFrom(_self.Alive!.Update).Alive, out _);
+        Statistics.SignaturesVerified++;
+        return _ownKey is not null && _signer.Verify(signed, _ownKey);
+    }
+
     private void ReceiveModels(SignedUpdate signed, ModelRecord models)
     {
+        if (IsSelf(models.Member) && OutnumbersThisLife(signed, models.Version, _modelVersion, _self.SignedModels))
+        {
+            // Models go out only when they change: this life's go out again now, numbered past the earlier life's.
+            _modelVersion = models.Version;
+            if (_self.Models is { } current)
+            {
+                AnnounceModels(current.Models);
+            }
+        }
+
         if (!_members.TryGetValue(models.Member, out var entry) || entry == _self || (entry.Models is { } known && models.Version <= known.Version))
         {
             return;
@@ -354,6 +386,12 @@ public sealed partial class SwimMembership
 
     private void ReceiveLoad(SignedUpdate signed, LoadRecord load)
     {
+        if (IsSelf(load.Member) && OutnumbersThisLife(signed, load.Sequence, _loadSequence, null))
+        {
+            // The next load record (within a second) goes out past it.
+            _loadSequence = load.Sequence;
+        }
+
         if (!_members.TryGetValue(load.Member, out var entry) || entry == _self || entry.IsDown || (entry.Load is { } known && load.Sequence <= known.Sequence))
         {
             return;
@@ -372,6 +410,15 @@ public sealed partial class SwimMembership
 
     private void ReceiveRoutes(SignedUpdate signed, RouteRecord routes)
     {
+        if (IsSelf(routes.Member) && OutnumbersThisLife(signed, routes.Version, _routeVersion, _self.SignedRoutes))
+        {
+            _routeVersion = routes.Version;
+            if (_self.Routes is { } current)
+            {
+                AnnounceRoutes(current.Routes, TimeSpan.FromMilliseconds(current.TtlMs));
+            }
+        }
+
         if (!_members.TryGetValue(routes.Member, out var entry) || entry == _self || entry.IsDown || (entry.Routes is { } known && routes.Version <= known.Version))
         {
             return;

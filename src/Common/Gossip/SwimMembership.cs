@@ -35,11 +35,14 @@ public sealed partial class SwimMembership
     // This life's record numbers (models, routes, load, usage) count on from the moment it started, not from 0: a peer
     // that never saw the previous life die (it suspected it, then met the new life's higher incarnation) still holds
     // that life's records, and takes only a higher number. Numbered from 0, a restarted integrator's routes were refused
-    // until its old records' count was passed, and its models for as long as they did not change that often.
-    private readonly ulong _firstRecordNumber;
+    // until its old records' count was passed, and its models for as long as they did not change that often. Where the
+    // clock cannot be trusted (it went back across a restart), an earlier life's record that comes back to this member
+    // moves its numbers past it (OutnumberEarlierLife).
     private ulong _modelVersion;
+    private ulong _routeVersion;
     private ulong _loadSequence;
     private ulong _usageSequence;
+    private object? _ownKey;
     private bool _running;
     private bool _leaving;
     private TimeSpan? _lastCatchUp;
@@ -71,8 +74,7 @@ public sealed partial class SwimMembership
         _signer = signer;
         _random = random;
         _awareness = new Awareness(options.AwarenessMaxMultiplier);
-        _firstRecordNumber = firstRecordNumber;
-        _modelVersion = _loadSequence = _usageSequence = firstRecordNumber;
+        _modelVersion = _routeVersion = _loadSequence = _usageSequence = firstRecordNumber;
         _certificate = local.Certificate;
         _self = new MemberEntry(local.Id)
         {
@@ -235,12 +237,19 @@ public sealed partial class SwimMembership
     public void UpdateCertificate(ReadOnlyMemory<byte> certificate)
     {
         _certificate = certificate;
+        _ownKey = null;
         Refute(_self.Incarnation);
         EndStep();
     }
 
     /// <summary>Announces this member's models (versioned; sent reliably through gossip and push-pull).</summary>
     public void PublishModels(IEnumerable<ModelInfo> models)
+    {
+        AnnounceModels(models);
+        EndStep();
+    }
+
+    private void AnnounceModels(IEnumerable<ModelInfo> models)
     {
         var record = new ModelRecord { Member = _self.Id, Version = ++_modelVersion };
         record.Models.Add(models);
@@ -250,7 +259,6 @@ public sealed partial class SwimMembership
         _self.SignedModels = signed;
         _visibleChange = true;
         _queue.Enqueue(ModelsKey(_self.Id), signed);
-        EndStep();
     }
 
     /// <summary>
@@ -264,7 +272,13 @@ public sealed partial class SwimMembership
             throw new InvalidOperationException("only an integrator advertises routes");
         }
 
-        var record = new RouteRecord { Member = _self.Id, Version = (_self.Routes?.Version ?? _firstRecordNumber) + 1, TtlMs = (uint)timeToLive.TotalMilliseconds };
+        AnnounceRoutes(routes, timeToLive);
+        EndStep();
+    }
+
+    private void AnnounceRoutes(IEnumerable<ModelRoute> routes, TimeSpan timeToLive)
+    {
+        var record = new RouteRecord { Member = _self.Id, Version = ++_routeVersion, TtlMs = (uint)timeToLive.TotalMilliseconds };
         record.Routes.Add(routes);
         EnsureValid(RecordRules.Routes(record, _self.Id, _self.Pool));
         var signed = _signer.Sign(new Update { Routes = record });
@@ -273,7 +287,6 @@ public sealed partial class SwimMembership
         _self.RoutesReceived = _scheduler.Now;
         _visibleChange = true;
         _queue.Enqueue(RoutesKey(_self.Id), signed);
-        EndStep();
     }
 
     /// <summary>Announces this member's load (small, frequent, with a time to live).</summary>

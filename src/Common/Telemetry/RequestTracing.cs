@@ -5,8 +5,8 @@ namespace LlmRouter.Common.Telemetry;
 /// in the share <c>trace_sample_ratio</c> asks for (drawn from the process's one random source), one whose client
 /// traces it (a sampled <c>traceparent</c>) whatever the ratio; and of both at most <c>max_traces_per_second</c> a
 /// second. A traced request costs its entry node and every hop after it the work of its spans (in the telemetry
-/// benchmark about 15 µs of CPU at a one-hop node, and a fifth or more of a busy node's CPU per answer in all; about
-/// 0.012 ms on its answer's path at concurrency 1, 0.02 ms while spans are being exported); the
+/// benchmark about 15 µs of CPU at a one-hop node, and a fifth or more of a busy node's CPU per answer in all; an
+/// estimated 0.012 ms on its answer's path at concurrency 1, about 0.02 ms while spans are being exported); the
 /// limit keeps the traces an entry node starts a bounded share of its work at any load (clients that sample every
 /// call included), and leaves every request traced while a node serves fewer. The hops after the entry follow its
 /// decision, so a node serving for several entry nodes records up to their limits together.

@@ -333,10 +333,10 @@ public sealed class SwimMembershipTests
         Assert.All(members, m => Assert.Null(m.Membership.Find("i1")!.Routes));
     }
 
-    [Fact]
-    public void Models_OfARestartedMember_ReplaceItsPreviousLifes_ThoughThatOnePublishedMoreOften()
+    /// <summary>Four members; m1 publishes its models five times, every other member holds the fifth, and m1 crashes and is declared dead.</summary>
+    private static (SimulatedNetwork Network, List<SimulatedMember> Members, List<SimulatedMember> Others) DeadAfterFiveModelVersions(int seed)
     {
-        var network = new SimulatedNetwork(seed: 17, MembershipOptions.Lan);
+        var network = new SimulatedNetwork(seed: seed, MembershipOptions.Lan);
         var members = network.AddPool(4);
         network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
         for (var i = 0; i < 5; i++)
@@ -348,15 +348,42 @@ public sealed class SwimMembershipTests
         network.Clock.RunUntil(() => others.All(m => m.Membership.Find("m1")!.Models?.Models.Single().Id == "old-4"), TimeSpan.FromSeconds(5), Step);
         members[1].Crash();
         network.Clock.RunUntil(() => AllSee(others, "m1", MemberStatus.Dead), TimeSpan.FromSeconds(60), Step);
+        return (network, members, others);
+    }
+
+    /// <summary>Every other member comes to hold m1's new life's models ("new").</summary>
+    private static void AllTakeTheNewLifesModels(SimulatedNetwork network, List<SimulatedMember> others)
+    {
+        var taken = network.Clock.RunUntil(() => others.All(m => m.Membership.Find("m1")?.Models?.Models.Single().Id == "new"), TimeSpan.FromSeconds(10), Step);
+        Assert.True(taken is not null, string.Join(", ", others.Select(m => $"{m.Id}: {m.Membership.Find("m1")?.Models?.Models.Single().Id} v{m.Membership.Find("m1")?.Models?.Version}")));
+    }
+
+    [Fact]
+    public void Models_OfARestartedMember_ReplaceItsPreviousLifes_ThoughThatOnePublishedMoreOften()
+    {
+        var (network, members, others) = DeadAfterFiveModelVersions(seed: 17);
 
         // A dead member's models are kept (until it is reaped): the new life's first record must outnumber the old life's fifth.
         var restarted = network.Add("m1");
         restarted.Start();
         restarted.Membership.Join([members[0].Address]);
         restarted.Membership.PublishModels([new ModelInfo { Id = "new", Node = "m1", Pool = network.Pool }]);
-        var taken = network.Clock.RunUntil(() => others.All(m => m.Membership.Find("m1")?.Models?.Models.Single().Id == "new"), TimeSpan.FromSeconds(10), Step);
+        AllTakeTheNewLifesModels(network, others);
+    }
 
-        Assert.True(taken is not null, string.Join(", ", others.Select(m => $"{m.Id}: {m.Membership.Find("m1")?.Models?.Models.Single().Id} v{m.Membership.Find("m1")?.Models?.Version}")));
+    [Fact]
+    public void Models_OfAMemberRestartedWithItsClockBehind_ReplaceItsPreviousLifes_OnceItHearsOfThem()
+    {
+        var (network, members, others) = DeadAfterFiveModelVersions(seed: 19);
+
+        // The new life numbers from 0, below the old life's 5: the peers hand the old record back to it when it joins,
+        // and it numbers its models past that.
+        var restarted = network.Add("m1", firstRecordNumber: 0);
+        restarted.Start();
+        restarted.Membership.PublishModels([new ModelInfo { Id = "new", Node = "m1", Pool = network.Pool }]);
+        restarted.Membership.Join([members[0].Address]);
+        AllTakeTheNewLifesModels(network, others);
+        Assert.True(restarted.Membership.Find("m1")!.Models!.Version > 5);
     }
 
     [Fact]
@@ -383,6 +410,8 @@ public sealed class SwimMembershipTests
         }
 
         network.Clock.RunUntil(() => members.All(m => m.Membership.Find("i1")!.Routes?.Routes.Single().Model.Id == "old"), TimeSpan.FromSeconds(5), Step);
+        var declaredDead = false;
+        members[0].Membership.Changed += e => declaredDead |= e.Member.Id == "i1" && e.Kind == MemberEventKind.Dead;
         integrator.Crash();
         var suspected = network.Clock.RunUntil(() => members[0].StatusOf("i1") == MemberStatus.Suspect, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(10));
         Assert.NotNull(suspected);
@@ -395,6 +424,7 @@ public sealed class SwimMembershipTests
 
         Assert.True(taken is not null, string.Join(", ", members.Select(m => $"{m.Id}: {m.StatusOf("i1")} {m.Membership.Find("i1")?.Routes?.Routes.Single().Model.Id}")));
         Assert.Equal(MemberStatus.Alive, members[0].StatusOf("i1"));
+        Assert.False(declaredDead, "m0 must have gone from suspecting i1 to its new life without declaring it dead (a death clears its routes)");
     }
 
     [Fact]
@@ -452,6 +482,29 @@ public sealed class SwimMembershipTests
         Assert.Equal(MemberStatus.Alive, target.StatusOf("m1"));
         Assert.Null(target.Membership.Find("m1")!.Load);
         Assert.Equal(2, target.Membership.Statistics.UpdatesRejected);
+    }
+
+    [Fact]
+    public void ForgedRecords_AboutTheReceiverItself_DoNotMoveItsNumbers()
+    {
+        var network = new SimulatedNetwork(seed: 20, MembershipOptions.Lan);
+        var members = network.AddPool(3);
+        network.Clock.RunUntil(() => Converged(members), TimeSpan.FromSeconds(10), Step);
+        var target = members[0];
+        target.Membership.PublishModels([new ModelInfo { Id = "mine", Node = "m0", Pool = network.Pool }]);
+        var version = target.Membership.Find("m0")!.Models!.Version;
+
+        // m2 signs records in m0's name, numbered at the top, to push m0's numbers up (and over, back to 0).
+        var forger = new InsecureSigner("m2");
+        var models = forger.Sign(new Update { Models = new ModelRecord { Member = "m0", Version = ulong.MaxValue - 1 } });
+        var load = forger.Sign(new Update { Load = new LoadRecord { Member = "m0", Sequence = ulong.MaxValue - 1, TtlMs = 60_000 } });
+        models.Signer = load.Signer = "m0";
+        var gossip = new GossipRequest { Header = new MeshHeader { Mesh = network.Mesh, Pool = network.Pool, Sender = "m2" } };
+        gossip.Header.Updates.Add([models, load]);
+        target.Membership.Receive("m2", gossip, _ => { });
+        target.Membership.PublishModels([new ModelInfo { Id = "mine, changed", Node = "m0", Pool = network.Pool }]);
+
+        Assert.Equal(version + 1, target.Membership.Find("m0")!.Models!.Version);
     }
 
     [Fact]

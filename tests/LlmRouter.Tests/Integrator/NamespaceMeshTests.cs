@@ -62,7 +62,8 @@ public sealed class NamespaceMeshTests
             Assert.Contains("-> i2 (subnet-a) ->", output, StringComparison.Ordinal);
 
             StartProcess("i1", _net.Integrator("i1"), "llm-router-integrator.dll", ["run", "--config", _mesh.SourcePath, "--integrator", "i1"]);
-            // The restarted i1's own routes, not the killed one's that a1 may still list while it suspects i1.
+            // RoutesAsync alone can pass on the killed i1's route, which a1 may still hold while it suspects i1: first the
+            // restarted i1 advertises its own (a1 takes them in place of the old life's, numbered past them).
             await Eventually.WaitUntil(() => Output("i1").Contains($"Routes into pool subnet-a: 1: {BorderModel} ", StringComparison.Ordinal),
                 "the restarted i1 advertises its route into subnet-a", () => Output("i1"), TimeSpan.FromSeconds(60));
             await RoutesAsync(present: true, through: ["i1", "i2"]);
