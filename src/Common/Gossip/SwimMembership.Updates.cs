@@ -342,11 +342,13 @@ public sealed partial class SwimMembership
     /// <paramref name="counter"/> (a peer still holds it, and will refuse this life's records numbered below it): one
     /// this member signed, checked with its own key, so no one else can push its numbers up. An earlier life under
     /// another certificate cannot be checked; its records lose to this life's clock-based numbers all the same, unless
-    /// the clock went back.
+    /// the clock went back. <paramref name="current"/> is this life's record at <paramref name="counter"/>, whose own echoes
+    /// are not news; without one (load, renewed every second; no models yet) a record at the counter is outnumbered by
+    /// the next one anyway. Either way this member's echoes of its own records cost no verification.
     /// </summary>
     private bool OutnumbersThisLife(SignedUpdate signed, ulong number, ulong counter, SignedUpdate? current)
     {
-        if (number < counter || (number == counter && signed.Equals(current)) || number == ulong.MaxValue)
+        if (number < counter || (number == counter && (current is null || signed.Equals(current))) || number == ulong.MaxValue)
         {
             return false;
         }

@@ -37,7 +37,7 @@ public sealed partial class SwimMembership
     // that life's records, and takes only a higher number. Numbered from 0, a restarted integrator's routes were refused
     // until its old records' count was passed, and its models for as long as they did not change that often. Where the
     // clock cannot be trusted (it went back across a restart), an earlier life's record that comes back to this member
-    // moves its numbers past it (OutnumberEarlierLife).
+    // moves its numbers past it (OutnumbersThisLife).
     private ulong _modelVersion;
     private ulong _routeVersion;
     private ulong _loadSequence;
