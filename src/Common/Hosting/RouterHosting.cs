@@ -131,6 +131,8 @@ internal static class RouterHosting
         services.AddHostedService(provider => provider.GetRequiredService<Audit.CheckpointGossip>());
         services.AddSingleton<ChatPipeline>();
         services.AddSingleton<EmbedPipeline>();
+        services.AddSingleton<Protection.GuardrailWarmup>();
+        services.AddHostedService(provider => provider.GetRequiredService<Protection.GuardrailWarmup>());
 
         // Memberships start once the listeners are up; health turns SERVING after them; drain leaves them.
         services.AddSingleton<SeatMemberships>();
