@@ -311,19 +311,31 @@ public sealed class SwimMembershipTests
         Assert.NotNull(at);
     }
 
-    [Fact]
-    public void Routes_FromAnIntegrator_ReachEveryMemberAndAreWithdrawnWhenNotRenewed()
+    /// <summary>Four members and an integrator i1 that joined them, seen alive by all.</summary>
+    private static (SimulatedNetwork Network, List<SimulatedMember> Members, SimulatedMember Integrator) PoolWithIntegrator(int seed)
     {
-        var network = new SimulatedNetwork(seed: 15, MembershipOptions.Lan);
+        var network = new SimulatedNetwork(seed, MembershipOptions.Lan);
         var members = network.AddPool(4);
         var integrator = network.Add("i1", role: MemberRole.Integrator);
         integrator.Start();
         integrator.Membership.Join([members[0].Address]);
         network.Clock.RunUntil(() => members.All(m => m.StatusOf("i1") == MemberStatus.Alive), TimeSpan.FromSeconds(10), Step);
+        return (network, members, integrator);
+    }
 
-        var route = new ModelRoute { Model = new ModelInfo { Id = "qwen2.5-72b", Node = "i1", Pool = network.Pool }, FreeCapacity = 4 };
+    /// <summary>A route i1 advertises to <paramref name="model"/> in pool subnet-b.</summary>
+    private static ModelRoute RouteThroughI1(SimulatedNetwork network, string model)
+    {
+        var route = new ModelRoute { Model = new ModelInfo { Id = model, Node = "i1", Pool = network.Pool }, FreeCapacity = 4 };
         route.Pools.Add("subnet-b");
-        integrator.Membership.PublishRoutes([route], TimeSpan.FromSeconds(5));
+        return route;
+    }
+
+    [Fact]
+    public void Routes_FromAnIntegrator_ReachEveryMemberAndAreWithdrawnWhenNotRenewed()
+    {
+        var (network, members, integrator) = PoolWithIntegrator(seed: 15);
+        integrator.Membership.PublishRoutes([RouteThroughI1(network, "qwen2.5-72b")], TimeSpan.FromSeconds(5));
         var known = network.Clock.RunUntil(() => members.All(m => m.Membership.Find("i1")!.Routes?.Routes.Single().Model.Id == "qwen2.5-72b"),
             TimeSpan.FromSeconds(5), Step);
         Assert.NotNull(known);
@@ -391,18 +403,8 @@ public sealed class SwimMembershipTests
     {
         // The CI failure of 2026-12-01: a1 suspected the killed integrator, missed its death, and met the restarted one's
         // higher incarnation; the new life's routes, numbered from 1, were refused against the old life's, which then expired.
-        var network = new SimulatedNetwork(seed: 18, MembershipOptions.Lan);
-        var members = network.AddPool(4);
-        var integrator = network.Add("i1", role: MemberRole.Integrator);
-        integrator.Start();
-        integrator.Membership.Join([members[0].Address]);
-        network.Clock.RunUntil(() => members.All(m => m.StatusOf("i1") == MemberStatus.Alive), TimeSpan.FromSeconds(10), Step);
-        ModelRoute Route(string model)
-        {
-            var route = new ModelRoute { Model = new ModelInfo { Id = model, Node = "i1", Pool = network.Pool }, FreeCapacity = 4 };
-            route.Pools.Add("subnet-b");
-            return route;
-        }
+        var (network, members, integrator) = PoolWithIntegrator(seed: 18);
+        ModelRoute Route(string model) => RouteThroughI1(network, model);
 
         for (var i = 0; i < 5; i++)
         {
